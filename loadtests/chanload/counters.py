@@ -1,0 +1,46 @@
+"""Counters that reconcile: every message sent is answered OK, failed, or still in flight at the end."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, fields
+
+
+@dataclass
+class Ledger:
+    """One process's message and connection counts (absolute, so snapshots from workers just add)."""
+
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    connects: int = 0
+    connect_failures: int = 0
+    failure_kinds: Counter = field(default_factory=Counter)
+
+    def snapshot(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "failure_kinds"}
+        data["failure_kinds"] = dict(self.failure_kinds)
+        return data
+
+    @classmethod
+    def total(cls, snapshots: list[dict]) -> Ledger:
+        out = cls()
+        for snap in snapshots:
+            for f in fields(cls):
+                if f.name == "failure_kinds":
+                    out.failure_kinds.update(snap.get("failure_kinds", {}))
+                else:
+                    setattr(out, f.name, getattr(out, f.name) + int(snap.get(f.name, 0)))
+        return out
+
+    @property
+    def reconciles(self) -> bool:
+        return self.sent == self.ok + self.failed + self.in_flight
+
+    def line(self) -> str:
+        verdict = "reconciles" if self.reconciles else "DOES NOT RECONCILE"
+        return (
+            f"messages: sent {self.sent} = ok {self.ok} + failed {self.failed} + in flight {self.in_flight}"
+            f" ({verdict}); connects: {self.connects} ok, {self.connect_failures} failed"
+        )

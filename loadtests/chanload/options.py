@@ -1,0 +1,204 @@
+"""The suite's command-line options: registered with Locust, validated before any load starts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from chanload.messages import Expect, OptionError, Payload
+
+_PATH_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated options. `path`, `payload` and `expect` are None where each user class keeps its own."""
+
+    host: str
+    path: str | None = None
+    groups: int = 10
+    payload: Payload | None = None
+    expect: Expect | None = None
+    connect_timeout: float = 5.0
+    reply_timeout: float = 5.0
+    think: tuple[float, float] = (0.5, 1.5)
+    rate: float = 0.0
+    messages_per_connection: int = 0
+    headers: tuple[str, ...] = ()
+    report_dir: str | None = None
+
+
+def add_arguments(parser) -> None:
+    """Register the options on Locust's parser (shown in `locust --help`, the web UI and config files)."""
+    group = parser.add_argument_group(
+        "Channels websocket",
+        "What each websocket user sends and expects (chanload). Config-file keys drop the leading --.",
+    )
+    # Target
+    _add(
+        group,
+        "--ws-path",
+        default="",
+        help="Path template under --host, with {group} for the room, e.g. 'ws/chat/{group}/'. "
+        "Default: each user class's own route (room/{group}, aroom/{group}, chat/{group}).",
+    )
+    _add(
+        group, "--ws-groups", type=int, default=10, help="Size of the pool of rooms (random per connection)."
+    )
+    _add(
+        group,
+        "--ws-header",
+        action="append",
+        default=[],
+        web_ui=False,
+        help="Extra handshake header 'Name: value' (repeatable), e.g. a Cookie or Authorization header.",
+    )
+    # Messages
+    _add(
+        group,
+        "--ws-payload",
+        default="",
+        help="Message text or JSON template; {user} {seq} {group} {sent_ns} are filled per message. "
+        "Default: 'hello' (echo users), a numbered JSON message (broadcast users).",
+    )
+    _add(
+        group,
+        "--ws-expect",
+        default="",
+        help="Expected reply: exact text, or 're:PATTERN' matching the whole reply. Default: OK.",
+    )
+    # Timeouts
+    _add(group, "--ws-connect-timeout", type=float, default=5.0, help="Handshake timeout, seconds.")
+    _add(group, "--ws-reply-timeout", type=float, default=5.0, help="Reply timeout, seconds.")
+    # Pacing
+    _add(
+        group,
+        "--ws-think",
+        default="0.5-1.5",
+        help="Closed loop: think time between a reply and the next send, seconds: 'X' or 'LOW-HIGH' (uniform).",
+    )
+    _add(
+        group,
+        "--ws-rate",
+        type=float,
+        default=0.0,
+        help="Open model: messages/s per connection on a fixed schedule with random phase; latency is then "
+        "also reported from the intended send time (coordinated-omission corrected). 0: closed loop.",
+    )
+    _add(
+        group,
+        "--ws-messages",
+        type=int,
+        default=0,
+        help="Messages per connection before closing and reconnecting. 0: keep the connection.",
+    )
+    # Results
+    _add(
+        group,
+        "--report-dir",
+        default="",
+        web_ui=False,
+        help="Folder for the run's artifacts (summary.json ...), written at the end even when interrupted.",
+    )
+
+
+def _add(group, *flags: str, web_ui: bool = True, **kwargs):
+    # Locust's web UI lists actions flagged include_in_web_ui; argument groups do not take the flag.
+    action = group.add_argument(*flags, **kwargs)
+    action.include_in_web_ui = web_ui
+    return action
+
+
+def settings_from(options, host: str | None) -> Settings:
+    """Validate Locust's parsed options; raise OptionError naming the option and the fix."""
+    return Settings(
+        host=_host(host),
+        path=_path(str(getattr(options, "ws_path", "") or "")),
+        groups=_positive_int(getattr(options, "ws_groups", 10), "--ws-groups"),
+        payload=Payload(options.ws_payload) if getattr(options, "ws_payload", "") else None,
+        expect=Expect.parse(options.ws_expect) if getattr(options, "ws_expect", "") else None,
+        connect_timeout=_positive(getattr(options, "ws_connect_timeout", 5.0), "--ws-connect-timeout"),
+        reply_timeout=_positive(getattr(options, "ws_reply_timeout", 5.0), "--ws-reply-timeout"),
+        think=_think(str(getattr(options, "ws_think", "0.5-1.5"))),
+        rate=_non_negative(getattr(options, "ws_rate", 0.0), "--ws-rate"),
+        messages_per_connection=int(_non_negative(getattr(options, "ws_messages", 0), "--ws-messages")),
+        headers=tuple(_header(h) for h in getattr(options, "ws_header", []) or []),
+        report_dir=str(getattr(options, "report_dir", "") or "") or None,
+    )
+
+
+def route_name(template: str) -> str:
+    """The request name for a path template: `room/{group}` -> `room/[group]`, query string dropped."""
+    path = template.split("?", 1)[0]
+    return _PATH_TOKEN.sub(lambda m: f"[{m.group(1)}]", path)
+
+
+def _host(host: str | None) -> str:
+    if not host:
+        raise OptionError("no target: pass --host ws://127.0.0.1:8000 (or set host in the config file)")
+    parts = urlsplit(host)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("ws", "wss") or not parts.netloc:
+        raise OptionError(f"--host {host!r}: expected ws://HOST:PORT or wss://HOST:PORT")
+    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _path(template: str) -> str | None:
+    if not template:
+        return None
+    for match in _PATH_TOKEN.finditer(template):
+        if match.group(1) != "group":
+            raise OptionError(
+                f"--ws-path {template!r}: unknown placeholder {{{match.group(1)}}}; only {{group}}"
+            )
+    return template.lstrip("/")
+
+
+def _number(value, option: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"{option} {value!r}: expected a number") from None
+
+
+def _positive(value, option: str) -> float:
+    number = _number(value, option)
+    if number <= 0:
+        raise OptionError(f"{option} {value!r}: must be greater than 0")
+    return number
+
+
+def _non_negative(value, option: str) -> float:
+    number = _number(value, option)
+    if number < 0:
+        raise OptionError(f"{option} {value!r}: must be 0 or more")
+    return number
+
+
+def _positive_int(value, option: str) -> int:
+    number = _positive(value, option)
+    if number != int(number):
+        raise OptionError(f"{option} {value!r}: expected a whole number")
+    return int(number)
+
+
+def _think(value: str) -> tuple[float, float]:
+    low, sep, high = value.partition("-")
+    try:
+        lo = float(low)
+        hi = float(high) if sep else lo
+    except ValueError:
+        raise OptionError(
+            f"--ws-think {value!r}: expected seconds as 'X' or 'LOW-HIGH', e.g. 0.5-1.5"
+        ) from None
+    if lo < 0 or hi < lo:
+        raise OptionError(f"--ws-think {value!r}: need 0 <= LOW <= HIGH")
+    return lo, hi
+
+
+def _header(value: str) -> str:
+    name, sep, _ = value.partition(":")
+    if not sep or not name.strip() or " " in name.strip():
+        raise OptionError(f"--ws-header {value!r}: expected 'Name: value'")
+    return value

@@ -1,0 +1,231 @@
+"""Wires chanload into Locust: options, recording, worker shipping, and the end-of-run summary.
+
+Importing this module registers its listeners on `locust.events` (the locustfile does it);
+`attach(environment, settings)` does the same for an Environment built in code (tests).
+"""
+
+from __future__ import annotations
+
+from locust import events
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+
+import logging
+import sys
+import time
+import weakref
+from dataclasses import dataclass, field
+
+import gevent
+
+from chanload import bucketing, report, summary
+from chanload.counters import Ledger
+from chanload.delivery import DeliveryBook, merge_rooms
+from chanload.latency import Aggregate, Recorder, Slice
+from chanload.messages import OptionError
+from chanload.options import Settings, add_arguments, settings_from
+from chanload.timeline import HOLD_SECONDS, Timeline
+
+log = logging.getLogger("chanload")
+
+EXIT_BAD_OPTION = 2  # as argparse: fails before any load starts
+
+
+@dataclass
+class State:
+    """Everything chanload keeps for one Locust environment."""
+
+    settings: Settings
+    recorder: Recorder = field(default_factory=Recorder)
+    ledger: Ledger = field(default_factory=Ledger)
+    delivery: DeliveryBook = field(default_factory=DeliveryBook)
+    aggregate: Aggregate = field(default_factory=Aggregate)
+    timeline: Timeline = field(default_factory=Timeline)
+    open_connections: int = 0
+    started: float = field(default_factory=time.time)
+    # Master: the latest absolute snapshot from each worker.
+    worker_ledgers: dict[str, dict] = field(default_factory=dict)
+    worker_delivery: dict[str, dict] = field(default_factory=dict)
+    gauges: list[tuple[int, int]] = field(default_factory=list)
+    finished: dict | None = None
+
+    def reset(self) -> None:
+        self.recorder = Recorder()
+        self.ledger = Ledger()
+        self.delivery = DeliveryBook()
+        self.aggregate = Aggregate()
+        self.timeline = Timeline()
+        self.started = time.time()
+        self.worker_ledgers.clear()
+        self.worker_delivery.clear()
+        self.gauges.clear()
+        self.finished = None
+
+    def take(self, pieces: list[Slice]) -> None:
+        for piece in pieces:
+            self.aggregate.add(piece)
+            self.timeline.add(piece)
+
+
+_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def state(environment) -> State:
+    try:
+        return _states[environment]
+    except KeyError:
+        raise RuntimeError(
+            "chanload is not set up for this Locust environment: import chanload.plugin in the locustfile "
+            "(loadtests/ws.py does), or call chanload.plugin.attach(environment, settings)"
+        ) from None
+
+
+def attach(environment, settings: Settings) -> State:
+    """Set chanload up on `environment`: listeners on its events, a 1 s ticker, the summary at the end."""
+    if environment in _states:
+        _states[environment].settings = settings
+        return _states[environment]
+    st = _states[environment] = State(settings)
+    bucketing.install()
+    ev = environment.events
+
+    def on_request(request_type, name, response_time, exception=None, **_kw):
+        if exception is None and response_time is not None:
+            st.recorder.record(request_type, name, response_time / 1000.0)
+        elif exception is not None:
+            st.recorder.fail(request_type, name)
+
+    def on_test_start(environment, **_kw):
+        if environment.parsed_options is not None and not isinstance(environment.runner, MasterRunner):
+            try:  # options may have changed since init (web UI form, or the master's on a worker)
+                st.settings = settings_from(environment.parsed_options, environment.host)
+            except OptionError as exc:
+                log.error("%s", exc)
+                gevent.spawn(environment.runner.quit)
+        st.reset()
+
+    def on_report_to_master(client_id, data, **_kw):
+        data["chanload"] = {
+            "slices": [piece.encode() for piece in st.recorder.drain()],
+            "gauges": st.gauges[:],
+            "ledger": st.ledger.snapshot(),
+            "delivery": st.delivery.snapshot(),
+            "clamped": st.recorder.clamped,
+        }
+        st.gauges.clear()
+
+    def on_worker_report(client_id, data, **_kw):
+        shipped = data.get("chanload")
+        if not shipped:
+            return
+        st.take([Slice.decode(row) for row in shipped["slices"]])
+        for second, value in shipped["gauges"]:
+            st.timeline.gauge(second, client_id, value)
+        st.worker_ledgers[client_id] = {**shipped["ledger"], "clamped": shipped["clamped"]}
+        st.worker_delivery[client_id] = shipped["delivery"]
+        st.timeline.seal(int(time.time()) - HOLD_SECONDS)
+
+    def tick():
+        # Once a second: sample open connections, and (locally) fold finished slices into the totals.
+        while True:
+            gevent.sleep(1.0 - time.time() % 1.0)
+            second = int(time.time())
+            runner = environment.runner
+            if isinstance(runner, WorkerRunner):
+                st.gauges.append((second, st.open_connections))
+            elif not isinstance(runner, MasterRunner):
+                st.timeline.gauge(second, "local", st.open_connections)
+                st.take(st.recorder.drain())
+                st.timeline.seal(second - 1)
+
+    def on_quitting(environment, **_kw):
+        if not isinstance(environment.runner, WorkerRunner):
+            finish(environment)
+
+    ev.request.add_listener(on_request)
+    ev.test_start.add_listener(on_test_start)
+    ev.report_to_master.add_listener(on_report_to_master)
+    ev.worker_report.add_listener(on_worker_report)
+    ev.quitting.add_listener(on_quitting)
+    gevent.spawn(tick)
+    return st
+
+
+def finish(environment) -> dict:
+    """End the run if it still runs (SIGTERM, Ctrl-C), then print and write the summary once."""
+    st = state(environment)
+    if st.finished is not None:
+        return st.finished
+    runner = environment.runner
+    status = "completed"
+    if runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING):
+        status = "interrupted"
+        # Stop the users (in-flight messages are counted) and, on a master, collect the workers'
+        # final reports, before anything is summed up.
+        runner.quit()
+    if isinstance(runner, MasterRunner):
+        ledger = Ledger.total(list(st.worker_ledgers.values()))
+        rooms = merge_rooms(list(st.worker_delivery.values()))
+        clamped = sum(int(s.get("clamped", 0)) for s in st.worker_ledgers.values())
+    else:
+        st.take(st.recorder.drain())
+        ledger = st.ledger
+        rooms = merge_rooms([st.delivery.snapshot()])
+        clamped = st.recorder.clamped
+    if status == "completed" and ledger.connects == 0 and ledger.connect_failures > 0:
+        status = "target_unreachable"
+    result = summary.build(
+        aggregate=st.aggregate,
+        ledger=ledger,
+        rooms=rooms,
+        timeline=st.timeline.to_dict(),
+        parameters=_parameters(environment, st.settings),
+        status=status,
+        started=st.started,
+        clamped=clamped,
+    )
+    st.finished = result
+    print(summary.render(result), flush=True)
+    if st.settings.report_dir:
+        path = report.write_summary(st.settings.report_dir, result)
+        print(f"chanload: wrote {path}", flush=True)
+    return result
+
+
+def _parameters(environment, settings: Settings) -> dict:
+    opts = environment.parsed_options
+    return {
+        "host": settings.host,
+        "path": settings.path,
+        "groups": settings.groups,
+        "payload": settings.payload.template if settings.payload else None,
+        "expect": settings.expect.spec if settings.expect else None,
+        "connect_timeout": settings.connect_timeout,
+        "reply_timeout": settings.reply_timeout,
+        "think": list(settings.think),
+        "rate": settings.rate,
+        "messages_per_connection": settings.messages_per_connection,
+        "users": getattr(opts, "num_users", None),
+        "spawn_rate": getattr(opts, "spawn_rate", None),
+        "run_time": getattr(opts, "run_time", None),
+        "user_classes": sorted(u.__name__ for u in environment.user_classes),
+    }
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser) -> None:
+    add_arguments(parser)
+
+
+@events.init.add_listener
+def _on_init(environment, **_kw) -> None:
+    if environment.parsed_options is None:
+        return
+    host = environment.host
+    if isinstance(environment.runner, WorkerRunner) and not host:
+        host = "ws://placeholder"  # a worker gets --host from the master at test start
+    try:
+        settings = settings_from(environment.parsed_options, host)
+    except OptionError as exc:
+        sys.stderr.write(f"chanload: error: {exc}\n")
+        sys.exit(EXIT_BAD_OPTION)
+    attach(environment, settings)

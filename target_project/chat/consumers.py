@@ -1,0 +1,142 @@
+"""Websocket consumers: the seed's OK echo (sync and async), a group broadcast, and a refusal."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
+
+logger = logging.getLogger("chat")
+
+# Channels group names are ASCII and shorter than 100 characters
+# (channels.layers.BaseChannelLayer.require_valid_group_name); the route's \w also matches
+# non-ASCII letters, so the consumer checks the name before making `room_<group>` of it.
+_GROUP_NAME = re.compile(r"[A-Za-z0-9_]{1,94}")
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """Text safe for one log line: control and non-printable characters escaped, length capped."""
+    escaped = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return escaped if len(escaped) <= limit else escaped[:limit] + "..."
+
+
+class ChatConsumer(WebsocketConsumer):
+    """The seed's consumer: accept every connection and answer every message with `OK`."""
+
+    def websocket_connect(self, message: dict[str, Any]) -> None:
+        """Called when a client opens the websocket: accept it."""
+        self.accept()
+
+    def websocket_receive(self, message: dict[str, Any]) -> None:
+        """Called for every text or binary frame: reply with the text `OK`."""
+        self.send("OK")
+
+    def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Called when the socket closes: end this consumer."""
+        raise StopConsumer()
+
+
+class AsyncChatConsumer(AsyncWebsocketConsumer):
+    """ChatConsumer on the event loop, so sync and async consumers can be compared under load."""
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        """Called when a client opens the websocket: accept it."""
+        await self.accept()
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        """Called for every text or binary frame: reply with the text `OK`."""
+        await self.send("OK")
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Called when the socket closes: end this consumer."""
+        raise StopConsumer()
+
+
+def broadcast_text(text: str, group: str) -> str:
+    """The text every member of `group` receives for a text frame a client sent.
+
+    A JSON object keeps all its keys and gains `"group"` (overwritten if the client sent one);
+    anything else becomes `{"group": group, "text": text}`. Compact separators, nothing else added.
+    """
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        payload = {"group": group, "text": text}
+    else:
+        payload["group"] = group
+    return json.dumps(payload, separators=(",", ":"))
+
+
+class BroadcastConsumer(WebsocketConsumer):
+    """Chat room at `chat/<group>`: every message goes to every member of group `room_<group>`.
+
+    The sender first gets the text `OK`, then the message reaches the whole group, sender included.
+    A client sends a JSON object such as::
+
+        {"sender": "u1", "seq": 17, "sent_ns": 1732400000123456789, "text": "hi"}
+
+    (`sent_ns` = time.time_ns() at sending) and every member receives the same object with one key
+    added, `"group": "<group>"`, so a receiver's delivery latency is time.time_ns() - sent_ns. Text
+    that is not a JSON object arrives as `{"group": "<group>", "text": "<the raw text>"}`. Binary
+    frames get `OK` too and are relayed to the group unchanged, as binary frames.
+    """
+
+    group: str
+    group_name: str
+
+    def websocket_connect(self, message: dict[str, Any]) -> None:
+        """Called when a client opens the websocket: join the room's group, then accept."""
+        self.group = self.scope["url_route"]["kwargs"]["group"]
+        if not _GROUP_NAME.fullmatch(self.group):
+            logger.warning("rejected websocket to invalid room name %s", printable(self.scope["path"]))
+            self.close()
+            return
+        self.group_name = f"room_{self.group}"
+        async_to_sync(self.channel_layer.group_add)(self.group_name, self.channel_name)
+        self.accept()
+
+    def websocket_receive(self, message: dict[str, Any]) -> None:
+        """Called for every frame: reply `OK` to the sender, then send the message to the group."""
+        self.send("OK")
+        if message.get("text") is not None:
+            event = {"type": "chat.message", "text": broadcast_text(message["text"], self.group)}
+        else:
+            event = {"type": "chat.message", "bytes": message["bytes"]}
+        async_to_sync(self.channel_layer.group_send)(self.group_name, event)
+
+    def chat_message(self, event: dict[str, Any]) -> None:
+        """Called for each group message: pass it down this member's socket."""
+        if event.get("text") is not None:
+            self.send(text_data=event["text"])
+        else:
+            self.send(bytes_data=event["bytes"])
+
+    def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Called when the socket closes: leave the group and end this consumer."""
+        if getattr(self, "group_name", None):
+            async_to_sync(self.channel_layer.group_discard)(self.group_name, self.channel_name)
+        raise StopConsumer()
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Catch-all route: refuse the handshake (Daphne answers 403) with one warning line.
+
+    Without it Channels' URLRouter raises ValueError for an unmatched path, which Daphne turns
+    into an HTTP 500 and a traceback in the server log.
+    """
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        """Called when a client opens the websocket: log it and close before accepting."""
+        logger.warning("rejected websocket to unknown path %s", printable(self.scope["path"]))
+        await self.close()
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Called when the refused socket is gone: end this consumer."""
+        raise StopConsumer()

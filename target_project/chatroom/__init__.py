@@ -1,0 +1,3 @@
+"""The chatroom Django project: the reference Channels target the load suite runs against."""
+
+from __future__ import annotations

@@ -1,0 +1,146 @@
+"""Settings for the chatroom target, read from the environment with safe local defaults.
+
+Environment:
+    DJANGO_SECRET_KEY     secret key; the default is a public, insecure development key.
+    DJANGO_DEBUG          "1" or "true" turns debug on; anything else (or unset) leaves it off.
+    DJANGO_ALLOWED_HOSTS  comma-separated hosts; default loopback only: 127.0.0.1,localhost,[::1].
+    DJANGO_DB_PATH        SQLite file; default target_project/db.sqlite3.
+    REDIS_URL             if set, a channels_redis layer on that server (needed across processes);
+                          else the in-process InMemoryChannelLayer.
+    CHANNEL_CAPACITY      messages a channel holds before the layer drops them; default 100.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_list(name: str, default: str) -> list[str]:
+    """A comma-separated environment variable as a list, blanks dropped."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _env_positive_int(name: str, default: int) -> int:
+    """A positive integer environment variable; a bad value stops startup with a clear message."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a positive integer; unset it for {default}.")
+    return value
+
+
+# Security
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "django-insecure-chatroom-dev-key-do-not-deploy"
+DEBUG = os.environ.get("DJANGO_DEBUG", "").strip().lower() in {"1", "true"}
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+
+# Applications: daphne before staticfiles so `manage.py runserver` is Daphne's (ASGI).
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatroom.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "chatroom.wsgi.application"
+ASGI_APPLICATION = "chatroom.asgi.application"
+
+# Database
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": Path(os.environ.get("DJANGO_DB_PATH") or BASE_DIR / "db.sqlite3"),
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Channel layer: groups only reach other processes through Redis. Both backends silently drop
+# messages to a channel holding `capacity` undelivered ones (channels_redis docs, "capacity").
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+CHANNEL_CAPACITY = _env_positive_int("CHANNEL_CAPACITY", 100)
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_CAPACITY},
+        }
+    }
+
+# Logging: one line per record on stderr. `chat` does not propagate, so Daphne's root handler
+# (logging.basicConfig in daphne/cli.py) does not print each record a second time.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "line"},
+    },
+    "loggers": {
+        "chat": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
