@@ -25,9 +25,7 @@ def _percentile_fields(self, stats_entry, use_current: bool = False):
     if not stats_entry.num_requests:
         return self.percentiles_na
     if use_current and stats_entry.use_response_times_cache:
-        values = [
-            stats_entry.get_current_response_time_percentile(x) or 0 for x in self.percentiles_to_report
-        ]
+        values = [stats_entry.get_current_response_time_percentile(x) or 0 for x in self.percentiles_to_report]
     else:
         values = [stats_entry.get_response_time_percentile(x) or 0 for x in self.percentiles_to_report]
     return [bucket_response_time(v) for v in values]

@@ -103,9 +103,7 @@ class WsClient:
         except ConnectionRefusedError:
             raise ConnectionRefused(f"connection refused: nothing listens at {self.url}") from None
         except websocket.WebSocketConnectionClosedException:
-            raise ConnectionLost(
-                "connection lost: the server closed the socket during the handshake"
-            ) from None
+            raise ConnectionLost("connection lost: the server closed the socket during the handshake") from None
         except (OSError, websocket.WebSocketException) as exc:
             if getattr(exc, "errno", None) == errno.ECONNREFUSED:
                 raise ConnectionRefused(f"connection refused: nothing listens at {self.url}") from None

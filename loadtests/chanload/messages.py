@@ -35,10 +35,8 @@ class Payload:
         for match in _TOKEN.finditer(template):
             name = match.group(1)
             if name not in PLACEHOLDERS:
-                known = " ".join("{%s}" % p for p in PLACEHOLDERS)
-                raise OptionError(
-                    f"{option}: unknown placeholder {{{name}}} in {shorten(template)}; known: {known}"
-                )
+                known = " ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+                raise OptionError(f"{option}: unknown placeholder {{{name}}} in {shorten(template)}; known: {known}")
             self._parts.append((False, template[pos : match.start()]))
             self._parts.append((True, name))
             pos = match.end()

@@ -43,9 +43,7 @@ def add_arguments(parser) -> None:
         help="Path template under --host, with {group} for the room, e.g. 'ws/chat/{group}/'. "
         "Default: each user class's own route (room/{group}, aroom/{group}, chat/{group}).",
     )
-    _add(
-        group, "--ws-groups", type=int, default=10, help="Size of the pool of rooms (random per connection)."
-    )
+    _add(group, "--ws-groups", type=int, default=10, help="Size of the pool of rooms (random per connection).")
     _add(
         group,
         "--ws-header",
@@ -149,9 +147,7 @@ def _path(template: str) -> str | None:
         return None
     for match in _PATH_TOKEN.finditer(template):
         if match.group(1) != "group":
-            raise OptionError(
-                f"--ws-path {template!r}: unknown placeholder {{{match.group(1)}}}; only {{group}}"
-            )
+            raise OptionError(f"--ws-path {template!r}: unknown placeholder {{{match.group(1)}}}; only {{group}}")
     return template.lstrip("/")
 
 
@@ -189,9 +185,7 @@ def _think(value: str) -> tuple[float, float]:
         lo = float(low)
         hi = float(high) if sep else lo
     except ValueError:
-        raise OptionError(
-            f"--ws-think {value!r}: expected seconds as 'X' or 'LOW-HIGH', e.g. 0.5-1.5"
-        ) from None
+        raise OptionError(f"--ws-think {value!r}: expected seconds as 'X' or 'LOW-HIGH', e.g. 0.5-1.5") from None
     if lo < 0 or hi < lo:
         raise OptionError(f"--ws-think {value!r}: need 0 <= LOW <= HIGH")
     return lo, hi

@@ -141,7 +141,15 @@ def attach(environment, settings: Settings) -> State:
         if not isinstance(environment.runner, WorkerRunner):
             finish(environment)
 
+    def on_quit(**_kw):
+        # After Locust's own tables, so ours is the last thing on screen.
+        if st.finished is not None:
+            print(summary.render(st.finished), flush=True)
+            if st.settings.report_dir:
+                print(f"chanload: artifacts in {st.settings.report_dir}", flush=True)
+
     ev.request.add_listener(on_request)
+    ev.quit.add_listener(on_quit)
     ev.test_start.add_listener(on_test_start)
     ev.report_to_master.add_listener(on_report_to_master)
     ev.worker_report.add_listener(on_worker_report)
@@ -184,10 +192,8 @@ def finish(environment) -> dict:
         clamped=clamped,
     )
     st.finished = result
-    print(summary.render(result), flush=True)
     if st.settings.report_dir:
-        path = report.write_summary(st.settings.report_dir, result)
-        print(f"chanload: wrote {path}", flush=True)
+        report.write_summary(st.settings.report_dir, result)
     return result
 
 

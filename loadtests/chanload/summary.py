@@ -115,14 +115,10 @@ def render(summary: dict) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
     lines = [f"chanload latency ({summary['status']}; HDR histograms, 1 us resolution, 3 significant digits)"]
     for row in [head, *rows]:
-        cells = [
-            c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
         lines.append("  ".join(cells))
     if any(r["type"].endswith("corrected") for r in summary["latency"]):
-        lines.append(
-            "'corrected' rows: latency from each message's intended send time (open model, --ws-rate)."
-        )
+        lines.append("'corrected' rows: latency from each message's intended send time (open model, --ws-rate).")
     ledger = Ledger.total([summary["counters"]])
     lines.append(ledger.line())
     if ledger.failure_kinds:

@@ -209,9 +209,7 @@ class BroadcastUser(ChannelsUser):
         try:
             kind, value = self._acks.get(timeout=self._cl.settings.reply_timeout)
         except Empty:
-            raise ReplyTimeout(
-                f"reply timeout: no reply within {self._cl.settings.reply_timeout:g}s"
-            ) from None
+            raise ReplyTimeout(f"reply timeout: no reply within {self._cl.settings.reply_timeout:g}s") from None
         if kind == "error":
             raise value
         return value

@@ -1,0 +1,38 @@
+# The one command surface: README, CI and developers all use these verbs.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+APT_PACKAGES ?= redis-server chromium
+REPORT_DIR ?= reports/ci
+
+.PHONY: help deps deps-python deps-system demo test lint format ci-load bench bench-fidelity bench-cost bench-saturation
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+deps: deps-system deps-python ## install everything: Debian packages (redis-server, chromium) and Python packages
+
+deps-python:
+	$(PIP) install -q -e '.[target,test]'
+
+deps-system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: deps-python ## start the target on a free port, run a 20 s headless load test, print the results
+	$(PYTHON) scripts/with_target.py -- locust -f loadtests/ws.py --config loadtests/profiles/smoke.conf \
+		--host {host} --report-dir reports/demo
+
+test: deps ## run the test suite (pytest; exit 5, no tests collected, is a failure)
+	$(PYTHON) -m pytest; code=$$?; \
+	if [ $$code -eq 5 ]; then echo "pytest collected no tests: treating as failure"; exit 1; fi; exit $$code
+
+lint: ## ruff check and format check
+	$(PYTHON) -m ruff check loadtests target_project tests benchmarks scripts
+	$(PYTHON) -m ruff format --check loadtests target_project tests benchmarks scripts
+
+format:
+	$(PYTHON) -m ruff format loadtests target_project tests benchmarks scripts
+	$(PYTHON) -m ruff check --fix loadtests target_project tests benchmarks scripts
