@@ -21,6 +21,10 @@ class WsError(Exception):
     kind = "error"
     fatal = True
 
+    def __repr__(self) -> str:
+        # Locust shows and groups failures by repr(exception): keep it the plain message.
+        return str(self)
+
 
 class ConnectionRefused(WsError):
     kind = "connection refused"

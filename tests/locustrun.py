@@ -1,0 +1,68 @@
+"""Run `locust -f loadtests/ws.py` headless as a subprocess and collect what it recorded."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.servers import ROOT, UNIT
+
+
+@dataclass
+class LocustRun:
+    code: int
+    output: str
+    report_dir: Path
+    csv_prefix: Path
+
+    @property
+    def summary(self) -> dict:
+        return json.loads((self.report_dir / "summary.json").read_text())
+
+    def row(self, kind: str, name: str) -> dict:
+        for row in self.summary["latency"]:
+            if row["type"] == kind and row["name"] == name:
+                return row
+        raise KeyError(f"no latency row for {kind} {name}: {[(r['type'], r['name']) for r in self.summary['latency']]}")
+
+    def stats(self) -> dict[tuple[str, str], dict]:
+        """Locust's own final stats (--json-file), keyed by (type, name)."""
+        entries = json.loads(Path(f"{self.csv_prefix}.json").read_text())
+        return {(e["method"], e["name"]): e for e in entries}
+
+    def csv_stats(self) -> dict[tuple[str, str], dict]:
+        """Locust's stats CSV (rewritten every second, so it can miss the run's last second)."""
+        with open(f"{self.csv_prefix}_stats.csv", newline="") as f:
+            return {(r["Type"], r["Name"]): r for r in csv.DictReader(f)}
+
+    def failures(self) -> list[dict]:
+        with open(f"{self.csv_prefix}_failures.csv", newline="") as f:
+            return list(csv.DictReader(f))
+
+
+def run_locust(
+    tmp_path: Path, host: str, *args: str, run_time: str = "3s", users: int = 5, timeout: float = 60
+) -> LocustRun:
+    """One headless run of loadtests/ws.py; extra `args` go to locust (user class names, --ws-* ...)."""
+    report_dir = tmp_path / "report"
+    csv_prefix = tmp_path / "stats"
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "ws.py"), "--headless",
+        "--host", host, "-u", str(users), "-r", str(users), "-t", run_time, "--only-summary",
+        "--report-dir", str(report_dir), "--csv", str(csv_prefix),
+        "--json-file", str(csv_prefix), *args,  # locust appends .json
+    ]  # fmt: skip
+    proc = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout * UNIT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    return LocustRun(proc.returncode, proc.stdout + proc.stderr, report_dir, csv_prefix)

@@ -1,0 +1,154 @@
+"""The suite's users against real Daphne servers: the reference target and a misbehaving foreign app."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.locustrun import run_locust
+from tests.servers import free_port
+
+FAST = ("--ws-think", "0.01-0.03")
+
+
+def assert_clean(run) -> None:
+    assert "Traceback" not in run.output, run.output[-3000:]
+    assert "GreenletExit" not in run.output, run.output[-3000:]
+
+
+def test_room_user_records_connects_and_messages_without_failures(tmp_path, target):
+    """The default user connects to room/[group], gets OK for every message, 0 failures."""
+    run = run_locust(tmp_path, target.ws_url, *FAST)
+    assert run.code == 0, run.output[-3000:]
+    assert_clean(run)
+    connect = run.row("WS connect", "room/[group]")
+    message = run.row("WS message", "room/[group]")
+    assert connect["count"] == 5 and connect["failures"] == 0
+    assert message["count"] > 50 and message["failures"] == 0
+    assert run.summary["parameters"]["user_classes"] == ["RoomUser"]
+    # Locust's own stats (independent bookkeeping) agree with the HDR histogram counts.
+    stats = run.stats()
+    assert stats[("WS message", "room/[group]")]["num_requests"] == message["count"]
+    assert stats[("WS connect", "room/[group]")]["num_requests"] == connect["count"]
+
+
+def test_sub_millisecond_round_trips_are_not_rounded_away(tmp_path, target):
+    """Loopback round trips are well under 1 ms: the summary and Locust's CSV keep them non-zero."""
+    run = run_locust(tmp_path, target.ws_url, *FAST)
+    message = run.row("WS message", "room/[group]")
+    assert 0 < message["p50"] < 5000
+    csv_median = float(run.csv_stats()[("WS message", "room/[group]")]["50%"])
+    assert csv_median > 0, "Locust's CSV median was rounded to 0 ms"
+    # The two records agree to within bucketing error and HDR's 0.1%.
+    assert abs(csv_median * 1000 - message["p50"]) <= max(0.02 * message["p50"], 20)
+
+
+def test_counters_reconcile_with_messages_in_flight(tmp_path, target):
+    """sent = ok + failed + in flight, and ok matches Locust's own success count."""
+    run = run_locust(tmp_path, target.ws_url, "--ws-think", "0", users=10)
+    counters = run.summary["counters"]
+    assert counters["reconciles"] is True
+    assert counters["sent"] == counters["ok"] + counters["failed"] + counters["in_flight"]
+    assert counters["sent"] > 100
+    stats = run.stats()[("WS message", "room/[group]")]
+    assert stats["num_requests"] - stats["num_failures"] == counters["ok"]
+
+
+def test_async_consumer_route(tmp_path, target):
+    """AsyncRoomUser loads aroom/[group] under the same contract."""
+    run = run_locust(tmp_path, target.ws_url, "AsyncRoomUser", *FAST)
+    assert run.code == 0, run.output[-3000:]
+    assert run.row("WS message", "aroom/[group]")["count"] > 50
+
+
+def test_chat_user_records_delivery_and_accounts_for_every_sender(tmp_path, target):
+    """Broadcast users measure delivery latency from sent_ns and report the delivery ratio per room."""
+    run = run_locust(tmp_path, target.ws_url, "ChatUser", "--ws-groups", "2", "--ws-think", "0.05-0.1", users=6)
+    assert run.code == 0, run.output[-3000:]
+    assert_clean(run)
+    delivery = run.row("WS delivery", "chat/[group]")
+    assert delivery["count"] > 0 and 0 < delivery["p50"] < 1_000_000
+    total = run.summary["delivery"]["total"]
+    assert total["expected"] == total["delivered"] + total["missing"]
+    assert total["ratio"] >= 0.9999  # a light load on the in-memory layer loses nothing
+    assert set(run.summary["delivery"]["rooms"]) <= {"g0", "g1"}
+
+
+def test_foreign_app_with_its_own_route_and_reply_format(tmp_path, misbehaving):
+    """Path, payload and expected reply are options: a JSON echo app at ws/echo/<room>/ passes."""
+    run = run_locust(
+        tmp_path,
+        misbehaving.ws_url,
+        "--ws-path", "ws/echo/{group}/",
+        "--ws-payload", '{"seq": {seq}, "user": "{user}"}',
+        "--ws-expect", r're:\{"ok": true, "echo": "\{.*\}"\}',
+        *FAST,
+    )  # fmt: skip
+    assert run.code == 0, run.output[-3000:]
+    assert run.row("WS message", "ws/echo/[group]/")["count"] > 50
+    assert run.row("WS message", "ws/echo/[group]/")["failures"] == 0
+
+
+@pytest.mark.parametrize(
+    ("route", "kind", "message"),
+    [
+        ("wrong", "wrong reply", "wrong reply: expected 'OK', got 'NOPE'"),
+        ("silent", "reply timeout", "reply timeout: no reply within 0.5s"),
+        ("close", "closed by server", "closed by server: code 4001"),
+        ("reject", "handshake rejected", "handshake rejected: HTTP 403"),
+    ],
+)
+def test_each_failure_is_recorded_as_its_class(tmp_path, misbehaving, route, kind, message):
+    """Every misbehaviour becomes a Locust failure with a message a user understands."""
+    run = run_locust(
+        tmp_path, misbehaving.ws_url, "--ws-path", f"{route}/{{group}}", "--ws-reply-timeout", "0.5", *FAST
+    )
+    assert run.code == 1, run.output[-3000:]  # Locust's own exit code for failed requests
+    assert_clean(run)
+    assert run.summary["counters"]["failure_kinds"].get(kind, 0) > 0
+    messages = {f["Error"] for f in run.failures()}
+    assert any(m.startswith(message) for m in messages), messages
+    assert run.summary["counters"]["reconciles"] is True
+
+
+def test_refused_connection_is_recorded(tmp_path):
+    """Nothing listening: connect failures classed 'connection refused', and the run says so."""
+    run = run_locust(tmp_path, f"ws://127.0.0.1:{free_port()}", *FAST, run_time="2s")
+    assert_clean(run)
+    assert run.summary["counters"]["failure_kinds"]["connection refused"] > 0
+    assert run.summary["counters"]["connects"] == 0
+    assert run.summary["status"] == "target_unreachable"
+    assert any(f["Error"].startswith("connection refused") for f in run.failures())
+
+
+def test_user_reconnects_after_server_close(tmp_path, misbehaving):
+    """A socket the server closed is replaced on the next task, not failed forever."""
+    run = run_locust(tmp_path, misbehaving.ws_url, "--ws-path", "close/{group}", *FAST, users=2)
+    connects = run.row("WS connect", "close/[group]")["count"]
+    assert connects > 4  # each user reconnected several times in 3 s
+
+
+def test_messages_per_connection_reconnects(tmp_path, target):
+    """--ws-messages N closes and reopens the connection every N messages."""
+    run = run_locust(tmp_path, target.ws_url, "--ws-messages", "5", *FAST, users=2)
+    connects = run.row("WS connect", "room/[group]")["count"]
+    messages = run.row("WS message", "room/[group]")["count"]
+    assert connects >= messages // 5 and connects > 2
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("--ws-think", "abc"), "--ws-think 'abc'"),
+        (("--ws-payload", "{oops}"), "unknown placeholder {oops}"),
+        (("--ws-expect", "re:("), "--ws-expect: bad regular expression"),
+        (("--ws-reply-timeout", "0"), "--ws-reply-timeout"),
+    ],
+)
+def test_wrong_option_fails_before_any_load(tmp_path, args, error):
+    """A wrong option exits 2 with a message that names it, before any connection is made."""
+    port = free_port()  # nothing listens: a run that started would record connection refused
+    run = run_locust(tmp_path, f"ws://127.0.0.1:{port}", *args)
+    assert run.code == 2, run.output[-3000:]
+    assert error in run.output
+    assert "Traceback" not in run.output
+    assert not (run.report_dir / "summary.json").exists()
