@@ -17,6 +17,10 @@ class Ledger:
     connects: int = 0
     connect_failures: int = 0
     failure_kinds: Counter = field(default_factory=Counter)
+    # Wall-clock times (time.time()) of the last OK reply and the last failed handshake: a target
+    # whose last attempts failed after its last OK went down during the run.
+    last_ok_at: float = 0.0
+    last_connect_failure_at: float = 0.0
 
     def snapshot(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "failure_kinds"}
@@ -30,9 +34,16 @@ class Ledger:
             for f in fields(cls):
                 if f.name == "failure_kinds":
                     out.failure_kinds.update(snap.get("failure_kinds", {}))
+                elif f.name.endswith("_at"):
+                    setattr(out, f.name, max(getattr(out, f.name), float(snap.get(f.name, 0.0))))
                 else:
                     setattr(out, f.name, getattr(out, f.name) + int(snap.get(f.name, 0)))
         return out
+
+    @property
+    def target_down(self) -> bool:
+        """The last handshakes failed after the last OK reply (or none ever succeeded)."""
+        return self.last_connect_failure_at > self.last_ok_at
 
     @property
     def reconciles(self) -> bool:

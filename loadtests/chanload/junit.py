@@ -12,6 +12,8 @@ RUN_CASE = "run completed"
 _STATUS_MESSAGES = {
     "interrupted": "run interrupted before its end (SIGINT, SIGTERM or a stop); results cover only part of it",
     "target_unreachable": "target unreachable: no websocket connection succeeded",
+    "target_down": "target went down during the run: its last connection attempts were refused or lost",
+    "aborted": "run aborted early: a threshold was certain to fail (--slo-abort)",
 }
 
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from chanload import slo
 from chanload.messages import Expect, OptionError, Payload
 
 _PATH_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -27,6 +28,8 @@ class Settings:
     messages_per_connection: int = 0
     headers: tuple[str, ...] = ()
     report_dir: str | None = None
+    thresholds: tuple[slo.Threshold, ...] = ()
+    slo_abort: bool = False
 
 
 def add_arguments(parser) -> None:
@@ -94,6 +97,23 @@ def add_arguments(parser) -> None:
     # Results
     _add(
         group,
+        "--slo",
+        action="append",
+        default=[],
+        web_ui=False,
+        help="Threshold, repeatable: 'message:p99<10ms', 'connect:p95<50ms', 'fail_ratio<0.1%%', "
+        "'delivery_ratio>=99.99%%', 'rps>=500'. Any FAIL exits with code 3. Grammar: README, Thresholds.",
+    )
+    _add(
+        group,
+        "--slo-abort",
+        action="store_true",
+        default=False,
+        web_ui=False,
+        help="Stop the run as soon as a threshold is certain to fail (max, count or failures past its limit).",
+    )
+    _add(
+        group,
         "--report-dir",
         default="",
         web_ui=False,
@@ -123,7 +143,16 @@ def settings_from(options, host: str | None) -> Settings:
         messages_per_connection=int(_non_negative(getattr(options, "ws_messages", 0), "--ws-messages")),
         headers=tuple(_header(h) for h in getattr(options, "ws_header", []) or []),
         report_dir=str(getattr(options, "report_dir", "") or "") or None,
+        thresholds=tuple(slo.parse_all(_listed(getattr(options, "slo", None)))),
+        slo_abort=bool(getattr(options, "slo_abort", False)),
     )
+
+
+def _listed(value) -> list[str]:
+    # From the command line: a list; from the web UI or an env var: one string, maybe comma-free.
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def route_name(template: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import gevent
 
-from chanload import bucketing, report, summary
+from chanload import bucketing, report, slo, summary
 from chanload.counters import Ledger
 from chanload.delivery import DeliveryBook, merge_rooms
 from chanload.latency import Aggregate, Recorder, Slice
@@ -27,7 +27,11 @@ from chanload.timeline import HOLD_SECONDS, Timeline
 
 log = logging.getLogger("chanload")
 
-EXIT_BAD_OPTION = 2  # as argparse: fails before any load starts
+# Exit codes. Locust's own: 0 success, 1 failed requests (without thresholds), 2 its errors.
+EXIT_BAD_OPTION = 2  # as argparse: a wrong option, before any load starts
+EXIT_THRESHOLDS = 3  # a --slo threshold failed (or aborted the run)
+EXIT_INTERRUPTED = 4  # SIGINT / SIGTERM before the end; artifacts are written, marked interrupted
+EXIT_TARGET_DOWN = 5  # the target was unreachable, or went down during the run
 
 
 @dataclass
@@ -47,6 +51,7 @@ class State:
     worker_delivery: dict[str, dict] = field(default_factory=dict)
     gauges: list[tuple[int, int]] = field(default_factory=list)
     finished: dict | None = None
+    aborted_by: str | None = None
 
     def reset(self) -> None:
         self.recorder = Recorder()
@@ -59,6 +64,7 @@ class State:
         self.worker_delivery.clear()
         self.gauges.clear()
         self.finished = None
+        self.aborted_by = None
 
     def take(self, pieces: list[Slice]) -> None:
         for piece in pieces:
@@ -155,21 +161,47 @@ def attach(environment, settings: Settings) -> State:
     ev.worker_report.add_listener(on_worker_report)
     ev.quitting.add_listener(on_quitting)
     gevent.spawn(tick)
+    if settings.slo_abort and not isinstance(environment.runner, WorkerRunner):
+        gevent.spawn(watch_thresholds, environment)
     return st
 
 
 def finish(environment) -> dict:
-    """End the run if it still runs (SIGTERM, Ctrl-C), then print and write the summary once."""
+    """End the run if it still runs (SIGTERM, Ctrl-C), then sum up, judge and write artifacts, once."""
     st = state(environment)
     if st.finished is not None:
         return st.finished
     runner = environment.runner
-    status = "completed"
-    if runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING):
-        status = "interrupted"
+    interrupted = runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING)
+    if interrupted:
         # Stop the users (in-flight messages are counted) and, on a master, collect the workers'
         # final reports, before anything is summed up.
         runner.quit()
+    result = snapshot(environment, status="completed")
+    ledger = Ledger.total([result["counters"]])
+    if interrupted:
+        result["status"] = "interrupted"
+    elif st.aborted_by:
+        result["status"] = "aborted"
+    elif ledger.connects == 0 and ledger.connect_failures > 0:
+        result["status"] = "target_unreachable"
+    elif ledger.target_down:
+        result["status"] = "target_down"
+    results = slo.evaluate(st.settings.thresholds, result)
+    result["thresholds"] = slo.as_dicts(results)
+    result["exit_code"] = exit_code(result)
+    if result["exit_code"] is not None:
+        environment.process_exit_code = result["exit_code"]
+    st.finished = result
+    if st.settings.report_dir:
+        report.write_all(st.settings.report_dir, result)
+    return result
+
+
+def snapshot(environment, status: str = "running") -> dict:
+    """The run's summary as of now (the aggregate holds what has been drained or reported)."""
+    st = state(environment)
+    runner = environment.runner
     if isinstance(runner, MasterRunner):
         ledger = Ledger.total(list(st.worker_ledgers.values()))
         rooms = merge_rooms(list(st.worker_delivery.values()))
@@ -179,22 +211,45 @@ def finish(environment) -> dict:
         ledger = st.ledger
         rooms = merge_rooms([st.delivery.snapshot()])
         clamped = st.recorder.clamped
-    if status == "completed" and ledger.connects == 0 and ledger.connect_failures > 0:
-        status = "target_unreachable"
-    result = summary.build(
+    return summary.build(
         aggregate=st.aggregate,
         ledger=ledger,
         rooms=rooms,
-        timeline=st.timeline.to_dict(),
+        timeline=st.timeline.to_dict() if status != "running" else {},
         parameters=_parameters(environment, st.settings),
         status=status,
         started=st.started,
         clamped=clamped,
     )
-    st.finished = result
-    if st.settings.report_dir:
-        report.write_summary(st.settings.report_dir, result)
-    return result
+
+
+def exit_code(result: dict) -> int | None:
+    """The process exit code chanload sets, or None to leave it to Locust (1 on any failure, else 0)."""
+    if result["status"] == "interrupted":
+        return EXIT_INTERRUPTED
+    if result["status"] in ("target_unreachable", "target_down"):
+        return EXIT_TARGET_DOWN
+    if result["thresholds"]:
+        # With thresholds, they are the gate: failed requests count through fail_ratio thresholds.
+        return EXIT_THRESHOLDS if not all(t["passed"] for t in result["thresholds"]) else 0
+    return None
+
+
+def watch_thresholds(environment) -> None:
+    """--slo-abort: every 2 s, stop the run once a threshold can no longer pass."""
+    st = state(environment)
+    while True:
+        gevent.sleep(2.0)
+        runner = environment.runner
+        if runner is None or runner.state not in (STATE_SPAWNING, STATE_RUNNING):
+            continue
+        current = snapshot(environment)
+        doomed = [t for t in st.settings.thresholds if slo.certain_to_fail(t, current)]
+        if doomed:
+            st.aborted_by = doomed[0].expr
+            log.error("threshold %s is certain to fail: stopping the run (--slo-abort)", doomed[0].expr)
+            runner.quit()
+            return
 
 
 def _parameters(environment, settings: Settings) -> dict:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
+
+from chanload.junit import render_junit
+
+log = logging.getLogger("chanload")
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -23,7 +28,14 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         raise
 
 
-def write_summary(report_dir: str | Path, summary: dict) -> Path:
-    path = Path(report_dir) / "summary.json"
-    write_atomic(path, json.dumps(summary, indent=2, sort_keys=False) + "\n")
-    return path
+def write_all(report_dir: str | Path, summary: dict) -> list[Path]:
+    """summary.json first (the record of the run), then junit.xml; each complete or absent."""
+    folder = Path(report_dir)
+    written = []
+    path = folder / "summary.json"
+    write_atomic(path, json.dumps(summary, indent=2) + "\n")
+    written.append(path)
+    path = folder / "junit.xml"
+    write_atomic(path, render_junit(summary))
+    written.append(path)
+    return written

@@ -28,7 +28,10 @@ all names. Percentiles cannot be merged from per-name percentiles, so with sever
 value is used (the largest for `<`/`<=`, the smallest for `>`/`>=`): conservative, a pass is never wrong;
 the result then says "worst of N names". Add `@NAME` for an exact per-route gate.
 
-A NAME may contain `@` and `:` but not `<`, `>` or `=`.
+A threshold is certain to fail, and can abort a run early, only when a statistic that moves one way is
+already past its limit: `max` or `count`/`failures` with `<`/`<=`, `min` with `>`/`>=`.
+
+Units are case-insensitive (`µs` is `us`). A NAME may contain `@` and `:` but not `<`, `>` or `=`.
 """
 
 from __future__ import annotations
@@ -247,16 +250,6 @@ def as_dicts(results: Iterable[Result]) -> list[dict]:
         }
         for r in results
     ]
-
-
-def render(results: list[Result]) -> str:
-    """The PASS / FAIL lines printed at the end of a run."""
-    failed = sum(not r.passed for r in results)
-    lines = [f"thresholds: {len(results) - failed} passed, {failed} failed"]
-    width = max((len(r.threshold.expr) for r in results), default=0)
-    for r in results:
-        lines.append(f"  {'PASS' if r.passed else 'FAIL'}  {r.threshold.expr.ljust(width)}  {r.detail}")
-    return "\n".join(lines)
 
 
 def format_value(stat: str, value: float | None) -> str:

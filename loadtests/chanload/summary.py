@@ -132,6 +132,14 @@ def render(summary: dict) -> str:
             f" of {t['expected']}, missing {t['missing']}, duplicated {t['duplicated']}, reordered {t['reordered']}"
             f" in {len(delivery['rooms'])} rooms"
         )
+    thresholds = summary.get("thresholds") or []
+    if thresholds:
+        passed = sum(t["passed"] for t in thresholds)
+        lines.append(f"thresholds: {passed} of {len(thresholds)} passed")
+        width = max(len(t["expr"]) for t in thresholds)
+        lines += [f"  {'PASS' if t['passed'] else 'FAIL'}  {t['expr']:<{width}}  {t['detail']}" for t in thresholds]
+    if summary.get("exit_code") is not None:
+        lines.append(f"chanload exit code: {summary['exit_code']} ({summary['status']})")
     if summary.get("clamped_samples"):
         lines.append(f"{summary['clamped_samples']} samples above 60 s were recorded as 60 s")
     return "\n".join(lines)

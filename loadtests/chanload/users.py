@@ -19,7 +19,7 @@ import time
 import gevent
 from gevent.queue import Empty, Queue
 
-from chanload.client import ReplyTimeout, WrongReply, WsClient, WsError
+from chanload.client import HandshakeRejected, ReplyTimeout, WrongReply, WsClient, WsError
 from chanload.messages import Expect, Payload
 from chanload.options import route_name
 from chanload.pacing import Schedule, ThinkTime
@@ -87,6 +87,8 @@ class ChannelsUser(User):
         except WsError as exc:
             self._fire(CONNECT, time.perf_counter() - start, 0, exc)
             self._cl.ledger.connect_failures += 1
+            if not isinstance(exc, HandshakeRejected):  # an answer, even a refusal, is a live target
+                self._cl.ledger.last_connect_failure_at = time.time()
             self._cl.ledger.failure_kinds[exc.kind] += 1
             return False
         self._fire(CONNECT, time.perf_counter() - start, 0, None)
@@ -138,6 +140,7 @@ class ChannelsUser(User):
             self._failed(end - start, WrongReply(self._expect.describe(), reply))
             return
         ledger.ok += 1
+        ledger.last_ok_at = time.time()
         self._fire(MESSAGE, end - start, len(reply), None)
         if isinstance(self._pacer, Schedule):
             self._cl.recorder.record(CORRECTED, self._name, end - intended)

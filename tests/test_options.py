@@ -1,0 +1,67 @@
+"""Options: defaults, validation messages that name the option, route-template names."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from chanload.messages import OptionError
+from chanload.options import route_name, settings_from
+
+DEFAULTS = dict(
+    ws_path="",
+    ws_groups=10,
+    ws_payload="",
+    ws_expect="",
+    ws_connect_timeout=5.0,
+    ws_reply_timeout=5.0,
+    ws_think="0.5-1.5",
+    ws_rate=0.0,
+    ws_messages=0,
+    ws_header=[],
+    report_dir="",
+)
+
+
+def opts(**changes):
+    return SimpleNamespace(**{**DEFAULTS, **changes})
+
+
+def test_defaults_keep_each_user_class_route_and_contract():
+    """No --ws-path/--ws-payload/--ws-expect: None, so each user class uses its own."""
+    s = settings_from(opts(), "ws://127.0.0.1:8000")
+    assert (s.path, s.payload, s.expect) == (None, None, None)
+    assert s.think == (0.5, 1.5) and s.rate == 0
+
+
+def test_http_host_becomes_ws():
+    """http:// and https:// hosts are taken as ws:// and wss://."""
+    assert settings_from(opts(), "http://127.0.0.1:8000/").host == "ws://127.0.0.1:8000"
+    assert settings_from(opts(), "https://example.test").host == "wss://example.test"
+
+
+@pytest.mark.parametrize(
+    ("host", "changes", "message"),
+    [
+        (None, {}, "pass --host"),
+        ("ftp://x", {}, "expected ws://HOST:PORT"),
+        ("ws://h", {"ws_think": "2-1"}, "--ws-think '2-1'"),
+        ("ws://h", {"ws_groups": 0}, "--ws-groups"),
+        ("ws://h", {"ws_groups": 1.5}, "whole number"),
+        ("ws://h", {"ws_rate": -1}, "--ws-rate"),
+        ("ws://h", {"ws_path": "room/{room}"}, "only {group}"),
+        ("ws://h", {"ws_header": ["NoColon"]}, "--ws-header"),
+        ("ws://h", {"ws_reply_timeout": "soon"}, "expected a number"),
+    ],
+)
+def test_bad_values_name_the_option(host, changes, message):
+    """Every bad value raises OptionError with the option and what to change."""
+    with pytest.raises(OptionError, match=message.replace("{", r"\{").replace("(", r"\(")):
+        settings_from(opts(**changes), host)
+
+
+def test_route_name_is_a_template_without_ids_or_query():
+    """room/{group} reports as room/[group]; a query string is not part of the name."""
+    assert route_name("room/{group}") == "room/[group]"
+    assert route_name("ws/chat/{group}/?token=abc") == "ws/chat/[group]/"

@@ -1,0 +1,74 @@
+"""The summary table and its units; counters and bucketing."""
+
+from __future__ import annotations
+
+from chanload.bucketing import bucket_response_time
+from chanload.counters import Ledger
+from chanload.latency import Aggregate, Recorder
+from chanload.summary import build, format_us, metric_name, render
+
+
+def test_units_suit_the_values():
+    """us below 1 ms, ms with decimals below 1 s, then s."""
+    assert format_us(452) == "452 us"
+    assert format_us(12345) == "12.35 ms"
+    assert format_us(1_234_000) == "1.234 s"
+    assert format_us(None) == "-"
+
+
+def test_metric_names_drop_the_ws_prefix():
+    """Threshold metric names come from request types."""
+    assert metric_name("WS message corrected") == "message_corrected"
+    assert metric_name("WS connect") == "connect"
+
+
+def test_locust_buckets_keep_three_significant_digits():
+    """0.4537 ms stays 0.454 (Locust's default would make it 0)."""
+    assert bucket_response_time(0.4537) == 0.454
+    assert bucket_response_time(12.345) == 12.3
+    assert bucket_response_time(4567) == 4570
+    assert bucket_response_time(0) == 0
+
+
+def test_ledger_totals_add_worker_snapshots_and_reconcile():
+    """Absolute snapshots add; sent = ok + failed + in flight."""
+    a = Ledger(sent=10, ok=8, failed=1, in_flight=1, connects=2)
+    a.failure_kinds["wrong reply"] += 1
+    b = Ledger(sent=5, ok=5, connects=1)
+    total = Ledger.total([a.snapshot(), b.snapshot()])
+    assert (total.sent, total.ok, total.failed, total.in_flight, total.connects) == (15, 13, 1, 1, 3)
+    assert total.reconciles and total.failure_kinds == {"wrong reply": 1}
+    assert not Ledger(sent=3, ok=1).reconciles
+
+
+def test_rendered_table_shows_percentiles_and_reconciliation():
+    """The printed table holds each row's percentiles in suitable units and the counter line."""
+    rec = Recorder()
+    for us in range(400, 500):
+        rec.record("WS message", "room/[group]", us / 1e6)
+    agg = Aggregate()
+    for piece in rec.drain():
+        agg.add(piece)
+    ledger = Ledger(sent=101, ok=100, in_flight=1, connects=1)
+    s = build(aggregate=agg, ledger=ledger, rooms={}, timeline={}, parameters={}, status="completed", started=0)
+    row = s["latency"][0]
+    assert (row["count"], row["p50"], row["max"]) == (100, 449, 499)
+    text = render(s)
+    assert "449 us" in text and "499 us" in text
+    assert "sent 101 = ok 100 + failed 0 + in flight 1 (reconciles)" in text
+
+
+def test_rendered_thresholds_show_verdict_value_and_exit_code():
+    """Each threshold prints PASS/FAIL with its detail; the chanload exit code is shown."""
+    s = build(
+        aggregate=Aggregate(), ledger=Ledger(), rooms={}, timeline={}, parameters={}, status="completed", started=0
+    )
+    s["thresholds"] = [
+        {"expr": "message:p99<10ms", "passed": True, "detail": "measured 812 us, limit < 10 ms"},
+        {"expr": "rps>=500", "passed": False, "detail": "measured 20/s, limit >= 500/s"},
+    ]
+    s["exit_code"] = 3
+    text = render(s)
+    assert "thresholds: 1 of 2 passed" in text
+    assert "FAIL  rps>=500" in text and "PASS  message:p99<10ms" in text
+    assert "chanload exit code: 3" in text
