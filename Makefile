@@ -25,6 +25,9 @@ demo: deps-python ## start the target on a free port, run a 20 s headless load t
 	$(PYTHON) scripts/with_target.py -- locust -f loadtests/ws.py --config loadtests/profiles/smoke.conf \
 		--host {host} --report-dir reports/demo
 
+ci-load: deps-python ## the CI profile (loadtests/profiles/ci.conf) against an auto-started target; artifacts in $(REPORT_DIR)
+	$(PYTHON) scripts/with_target.py -- locust --config loadtests/profiles/ci.conf --host {host} --report-dir $(REPORT_DIR)
+
 test: deps ## run the test suite (pytest; exit 5, no tests collected, is a failure)
 	$(PYTHON) -m pytest; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "pytest collected no tests: treating as failure"; exit 1; fi; exit $$code

@@ -152,3 +152,24 @@ def test_wrong_option_fails_before_any_load(tmp_path, args, error):
     assert error in run.output
     assert "Traceback" not in run.output
     assert not (run.report_dir / "summary.json").exists()
+
+
+def test_corrected_latency_shows_a_stall_that_raw_latency_hides(tmp_path, misbehaving):
+    """Open model at 100 msg/s; the endpoint stalls 1 s once: corrected p90 shows it, raw p90 does not."""
+    run = run_locust(
+        tmp_path, misbehaving.ws_url, "--ws-path", "stall/{group}", "--ws-rate", "100", users=1, run_time="4s"
+    )
+    assert run.code == 0, run.output[-3000:]
+    raw = run.row("WS message", "stall/[group]")
+    corrected = run.row("WS message corrected", "stall/[group]")
+    assert raw["count"] == corrected["count"] > 250
+    assert raw["max"] >= 900_000 and corrected["max"] >= 900_000  # the stalled reply itself
+    assert raw["p90"] < 50_000, "raw latency: only one slow sample"
+    assert corrected["p90"] > 200_000, "corrected latency: every send that waited behind the stall"
+
+
+def test_open_model_rate_is_held(tmp_path, target):
+    """--ws-rate 20 with 5 users for 4 s sends about 20 x 5 x 4 messages, not as many as possible."""
+    run = run_locust(tmp_path, target.ws_url, "--ws-rate", "20", users=5, run_time="4s")
+    sent = run.summary["counters"]["sent"]
+    assert 300 <= sent <= 420, sent

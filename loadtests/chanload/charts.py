@@ -24,6 +24,7 @@ OK_COLOR, FAIL_COLOR, OPEN_COLOR = "#2f855a", "#c53030", "#6b46c1"
 SPECTRUM = (("min", "min", 0.0), ("p50", "p50", 0.301), ("p90", "p90", 1.0), ("p95", "p95", 1.301),
             ("p99", "p99", 2.0), ("p99_9", "p99.9", 3.0), ("max", "max", 4.0))  # fmt: skip
 KIND_ORDER = {"WS message": 0, "WS message corrected": 1, "WS connect": 2}
+TIME_LABEL = "seconds since start"
 PNG_NAMES = ("latency_over_time", "histogram", "connections", "throughput")
 
 
@@ -51,6 +52,7 @@ class Chart:
     latency: bool = False  # y values are microseconds, shown in us/ms/s
     log_y: bool = False
     x_ticks: list[tuple[float, str]] | None = None
+    x_range: tuple[float, float] | None = None  # the run's span, so time charts line up
     empty_note: str = "nothing was recorded for this chart during the run."
     notes: list[str] = field(default_factory=list)
 
@@ -93,13 +95,17 @@ def build_charts(summary: dict) -> list[Chart]:
     latency = timeline.get("latency") or []
     connections = timeline.get("connections") or []
     seconds = [p["second"] for p in latency] + [c["second"] for c in connections]
-    t0 = min(seconds, default=0)
-    return [
+    t0, t_end = min(seconds, default=0), max(seconds, default=0)
+    charts = [
         *latency_over_time(latency, t0),
         distribution(summary.get("latency") or []),
         open_connections(connections, t0),
-        throughput(latency, t0, max(seconds, default=0)),
+        throughput(latency, t0, t_end),
     ]
+    for chart in charts:
+        if chart.x_label == TIME_LABEL:
+            chart.x_range = (0, max(t_end - t0, 1))
+    return charts
 
 
 def latency_over_time(points: list[dict], t0: int) -> list[Chart]:
@@ -111,20 +117,22 @@ def latency_over_time(points: list[dict], t0: int) -> list[Chart]:
     for kind, name in sorted(by_key, key=lambda k: (KIND_ORDER.get(k[0], 9), k)):
         rows = sorted(by_key[(kind, name)], key=lambda p: p["second"])
         lines = [Line(stat, _gapped(rows, t0, stat), color) for stat, color in PERCENTILE_COLORS.items()]
+        failures = sum(r["failures"] for r in rows)
         charts.append(
             Chart(
                 "latency_over_time",
                 f"{kind} latency over time: {name}",
                 f"p50, p90 and p99 latency of {kind} {name} in each second of the run.",
-                "seconds since start",
+                TIME_LABEL,
                 "latency",
                 lines,
                 latency=True,
+                empty_note=f"no successful samples, {failures} failures.",
             )
         )
     if not charts:
         charts.append(Chart("latency_over_time", "Latency over time", "Latency percentiles per second.",
-                            "seconds since start", "latency", [], latency=True))  # fmt: skip
+                            TIME_LABEL, "latency", [], latency=True))  # fmt: skip
     return charts
 
 
@@ -154,7 +162,7 @@ def open_connections(rows: list[dict], t0: int) -> Chart:
     pts: list[Point] = [(r["second"] - t0, r["open"]) for r in sorted(rows, key=lambda r: r["second"])]
     line = Line("open connections", pts, OPEN_COLOR)
     return Chart("connections", "Open connections over time", "Open websocket connections in each second.",
-                 "seconds since start", "connections", [line] if pts else [])  # fmt: skip
+                 TIME_LABEL, "connections", [line] if pts else [])  # fmt: skip
 
 
 def throughput(points: list[dict], t0: int, t_end: int) -> Chart:
@@ -176,7 +184,7 @@ def throughput(points: list[dict], t0: int, t_end: int) -> Chart:
         "throughput",
         "Messages per second",
         "Answered (ok) and failed websocket messages in each second of the run.",
-        "seconds since start",
+        TIME_LABEL,
         "messages / s",
         lines,
         empty_note='no "WS message" requests were recorded.',
@@ -235,7 +243,7 @@ def write_pngs(summary: dict, out_dir: str | Path) -> list[Path]:
 
 def _draw(ax, chart: Chart) -> None:
     """Draw one chart on a matplotlib Axes."""
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_title(chart.title, loc="left", fontsize=11)
     if chart.empty:
@@ -255,10 +263,15 @@ def _draw(ax, chart: Chart) -> None:
             ax.plot([d[0] for d in dots], [d[1] / div for d in dots], "o", color=line.color, markersize=4)
     if chart.log_y:
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         if chart.latency:
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: short_us(v)))
     else:
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(ys) / div * 1.08 or 1)
+    if chart.x_range:
+        lo, hi = chart.x_range
+        ax.set_xlim(lo - (hi - lo) * 0.02, hi + (hi - lo) * 0.02)
     if chart.x_ticks:
         ax.set_xticks([x for x, _ in chart.x_ticks], [label for _, label in chart.x_ticks])
     ax.set_xlabel(chart.x_label)

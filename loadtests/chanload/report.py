@@ -29,13 +29,25 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 
 def write_all(report_dir: str | Path, summary: dict) -> list[Path]:
-    """summary.json first (the record of the run), then junit.xml; each complete or absent."""
+    """summary.json first (the record of the run), then junit.xml, report.html, PNG charts.
+
+    Each file is complete or absent. A chart that cannot be drawn is logged and skipped: it must not
+    cost the run its summary.
+    """
+    from chanload.charts import write_pngs  # noqa: PLC0415 - charts imports write_atomic from here
+    from chanload.htmlreport import render_html  # noqa: PLC0415
+
     folder = Path(report_dir)
     written = []
-    path = folder / "summary.json"
-    write_atomic(path, json.dumps(summary, indent=2) + "\n")
-    written.append(path)
-    path = folder / "junit.xml"
-    write_atomic(path, render_junit(summary))
-    written.append(path)
+    for name, render in (
+        ("summary.json", lambda s: json.dumps(s, indent=2) + "\n"),
+        ("junit.xml", render_junit),
+        ("report.html", render_html),
+    ):
+        write_atomic(folder / name, render(summary))
+        written.append(folder / name)
+    try:
+        written += write_pngs(summary, folder)
+    except Exception:  # noqa: BLE001 - see docstring
+        log.exception("chanload: could not write the PNG charts to %s", folder)
     return written

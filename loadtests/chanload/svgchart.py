@@ -7,8 +7,9 @@ from html import escape
 
 from chanload.charts import Chart, latency_scale, segments, short_us
 
-WIDTH, HEIGHT = 760, 300
+WIDTH, HEIGHT = 960, 300
 LEFT, RIGHT, BOTTOM = 72, 20, 46  # plot margins: room for tick labels and axis titles
+INSET = 8  # keeps points at the ends of the x range off the y axis
 CHAR_W = 6.6  # average width of a 12px sans-serif character, for laying out the legend
 
 
@@ -28,14 +29,14 @@ def render(chart: Chart, width: int = WIDTH, height: int = HEIGHT) -> str:
     if chart.x_ticks:
         x_ticks = chart.x_ticks
     else:
-        hi = max(xs) if max(xs) > min(xs) else min(xs) + 1
-        x_ticks = [(t, _num(t, step)) for t, step in _linear(min(xs), hi)]
+        lo, hi = chart.x_range or (min(xs), max(xs))
+        x_ticks = [(t, _num(t, step)) for t, step in _linear(lo, hi if hi > lo else lo + 1)]
     if chart.log_y:
         fmt = short_us if chart.latency else _g
         y_ticks = [(t, fmt(t)) for t in _log(max(min(ys), 1), max(ys))]
     else:
-        y_ticks = [(t, _num(t, step)) for t, step in _linear(0, max(max(ys) / div, 1e-9))]
-    x_map = _scale(x_ticks[0][0], x_ticks[-1][0], box[0], box[2], log=False)
+        y_ticks = [(t, _num(t, step)) for t, step in _linear(0, max(ys) / div or 1)]
+    x_map = _scale(x_ticks[0][0], x_ticks[-1][0], box[0] + INSET, box[2] - INSET, log=False)
     y_map = _scale(y_ticks[0][0], y_ticks[-1][0], box[3], box[1], log=chart.log_y)
     y_label = f"{chart.y_label} ({unit})" if unit else chart.y_label
     out = [

@@ -1,0 +1,237 @@
+"""report.html and the PNG charts: content, escaping, offline-ness, and real rendering in Debian's Chromium."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from chanload.charts import PNG_NAMES, write_pngs
+from chanload.htmlreport import fmt_threshold_value, render_html
+from tests.servers import UNIT
+
+SAMPLE = Path(__file__).parent / "data" / "summary_sample.json"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]  # fmt: skip
+CHART_NAMES = {"latency_over_time", "histogram", "connections", "throughput"}
+HOSTILE = '<script>alert("x")</script><img src="http://example.invalid/x.png">'
+
+
+@pytest.fixture
+def summary() -> dict:
+    """A summary.json written by a real 15 s run, with four thresholds (one failing) added."""
+    return json.loads(SAMPLE.read_text())
+
+
+def svgs(html: str) -> list[ET.Element]:
+    return [ET.fromstring(m) for m in re.findall(r"<svg\b.*?</svg>", html, flags=re.S)]
+
+
+def test_thresholds_show_measured_value_limit_and_verdict(summary):
+    """Every threshold appears with its value and limit in its own unit, and PASS or FAIL."""
+    html = render_html(summary)
+    table = html[html.index('<table class="thresholds">') :]
+    table = table[: table.index("</table>")]
+    for expr in ("message:p99&lt;10ms", "connect:p95&lt;20ms", "fail_ratio&lt;0.1%", "rps&gt;=500"):
+        assert expr in table
+    assert "3.32 ms" in table and "&lt; 10.00 ms" in table
+    assert "31.54 ms" in table and "&lt; 20.00 ms" in table
+    assert "&lt; 0.1%" in table and "628.5/s" in table
+    assert table.count(">PASS<") == 3 and table.count(">FAIL<") == 1
+    assert "1 of 4 thresholds FAILED" in html
+
+
+@pytest.mark.parametrize(
+    ("threshold", "value", "shown"),
+    [
+        ({"unit": "us", "metric": "message"}, 452, "452 us"),
+        ({"unit": "ms", "metric": "message"}, 12345, "12.35 ms"),
+        ({"unit": "s", "metric": "connect"}, 1_234_000, "1.234 s"),
+        ({"unit": "%", "metric": "delivery_ratio"}, 0.99987, "99.987%"),
+        ({"unit": "", "metric": "fail_ratio"}, 0.001, "0.1%"),
+        ({"unit": "", "metric": "rps"}, 1234.56, "1,234.6/s"),
+        ({"unit": "ms", "metric": "message"}, None, "no data"),
+    ],
+)
+def test_threshold_values_are_formatted_in_their_unit(threshold, value, shown):
+    """Latency in us/ms/s, ratios as percentages, rates per second, and a missing value as 'no data'."""
+    assert fmt_threshold_value(threshold, value) == shown
+
+
+def test_percentile_table_lists_every_row(summary):
+    """The percentile table has a row per (type, name) with formatted latencies."""
+    html = render_html(summary)
+    assert "WS connect" in html and "WS message" in html
+    assert "25.04 ms" in html and "994 us" in html and "9,243" in html
+
+
+def test_text_from_the_summary_is_escaped(summary):
+    """Names, parameters, versions and expressions cannot inject markup into the page."""
+    summary["latency"][0]["name"] = HOSTILE
+    summary["timeline"]["latency"][0]["name"] = HOSTILE
+    summary["parameters"]["host"] = HOSTILE
+    summary["versions"]["target"] = HOSTILE
+    summary["thresholds"][0]["expr"] = HOSTILE
+    html = render_html(summary)
+    assert "<script" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    for svg in svgs(html):  # still well-formed XML with the hostile text inside
+        assert svg.tag.endswith("svg")
+
+
+def test_report_references_nothing_outside_itself(summary):
+    """No scripts, stylesheets, fonts, images or links to load: the page opens offline."""
+    html = render_html(summary)
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, flags=re.I)
+    assert not re.search(r"<(script|link|iframe|object|embed|img)\b", html, flags=re.I)
+    assert "@import" not in html and "url(" not in html
+    assert "default-src 'none'" in html  # the CSP makes the browser refuse any fetch anyway
+
+
+@pytest.mark.parametrize(
+    ("status", "banner"),
+    [("interrupted", "Interrupted: the run was stopped"), ("target_unreachable", "Target unreachable")],
+)
+def test_a_run_that_did_not_complete_gets_a_banner(summary, status, banner):
+    """An interrupted run or an unreachable target is announced at the top of the page."""
+    summary["status"] = status
+    html = render_html(summary)
+    assert 'role="alert"' in html and banner in html
+    assert html.index('role="alert"') < html.index("<h2>Thresholds")
+    if status == "target_unreachable":
+        assert "ws://127.0.0.1:38059" in html[html.index('role="alert"') :]
+
+
+def test_a_completed_run_has_no_banner(summary):
+    """No alert banner when the run completed."""
+    assert 'role="alert"' not in render_html(summary)
+
+
+def test_every_chart_is_an_svg_with_title_desc_axes_and_legend(summary):
+    """Each chart is well-formed SVG carrying data-chart, <title>, <desc>, axes, a legend and data marks."""
+    charts = svgs(render_html(summary))
+    assert {c.get("data-chart") for c in charts} == CHART_NAMES
+    ns = "{http://www.w3.org/2000/svg}"
+    for chart in charts:
+        assert chart.find(f"{ns}title").text and chart.find(f"{ns}desc").text
+        assert chart.find(f".//{ns}g[@class='axes']") is not None
+        legend = [t.text for t in chart.findall(f".//{ns}g[@class='legend']/{ns}text")]
+        series = chart.findall(f".//{ns}g[@class='series']")
+        assert legend and legend == [s.get("data-label") for s in series]
+        assert any(s.findall(f"{ns}path") or s.findall(f"{ns}circle") for s in series)
+
+
+def test_latency_over_time_has_a_chart_per_request_type(summary):
+    """WS message and WS connect each get their own latency-over-time chart, message first."""
+    titles = [c.find("{http://www.w3.org/2000/svg}title").text for c in svgs(render_html(summary))]
+    over_time = [t for t in titles if "over time:" in t]
+    assert over_time == ["WS message latency over time: room/[group]", "WS connect latency over time: room/[group]"]
+
+
+def test_empty_data_shows_a_no_data_note_instead_of_charts(summary):
+    """A run that recorded nothing (target down) shows 'no data' notes and no empty charts."""
+    summary.update(status="target_unreachable", latency=[], timeline={"latency": [], "connections": []})
+    html = render_html(summary)
+    assert not svgs(html)
+    empty = set(re.findall(r'data-chart-empty="([^"]+)"', html))
+    assert empty == CHART_NAMES
+    assert html.count("No data:") == len(CHART_NAMES)
+
+
+def test_pngs_are_written_for_every_chart(summary, tmp_path):
+    """write_pngs leaves four valid, non-trivial PNG files and no temp files."""
+    paths = write_pngs(summary, tmp_path)
+    assert [p.name for p in paths] == [f"{name}.png" for name in PNG_NAMES]
+    for path in paths:
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert len(data) > 10_000, path
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+
+
+def test_pngs_are_written_without_data(summary, tmp_path):
+    """A run without data still gets its PNGs (with a 'no data' note), so CI always finds them."""
+    summary.update(latency=[], timeline={"latency": [], "connections": []})
+    for path in write_pngs(summary, tmp_path):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
+def test_report_renders_in_chromium_offline(summary, tmp_path):
+    """Headless Chromium with all network refused draws every chart: visible marks, legend, no fetch attempted."""
+    from playwright.sync_api import sync_playwright
+
+    page_path = tmp_path / "report.html"
+    page_path.write_text(render_html(copy.deepcopy(summary)), encoding="utf-8")
+    page_url = page_path.as_uri()
+    attempted: list[str] = []
+    errors: list[str] = []
+
+    def only_the_page(route):
+        if route.request.url == page_url:
+            route.continue_()
+        else:
+            attempted.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1100, "height": 900}, offline=True)
+            context.set_default_timeout(15_000 * UNIT)
+            context.route("**/*", only_the_page)
+            page = context.new_page()
+            page.on("request", lambda r: r.url != page_url and attempted.append(r.url))
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(page_url, wait_until="load")
+            charts = page.locator("svg[data-chart]")
+            names = [charts.nth(i).get_attribute("data-chart") for i in range(charts.count())]
+            assert set(names) == CHART_NAMES
+            for i in range(charts.count()):
+                check_chart_rendered(charts.nth(i))
+            shot = page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+            assert len(shot) > 50_000
+        finally:
+            browser.close()
+    assert not [u for u in attempted if u.startswith(("http:", "https:"))], attempted
+    assert not attempted and not errors, (attempted, errors)
+
+
+def check_chart_rendered(chart) -> None:
+    """The chart has a layout box, data marks painted in the plot area, and a legend naming each series."""
+    box = chart.bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 100, box
+    marks = chart.evaluate(
+        """svg => [...svg.querySelectorAll('.series path, .series circle, .series polyline, .series rect')]
+            .map(e => [e.getBBox(), e.getBoundingClientRect(), getComputedStyle(e)])
+            .filter(([b, r, s]) => (b.width > 0 || b.height > 0) && (r.width > 0 || r.height > 0)
+                    && s.visibility !== 'hidden' && s.display !== 'none')
+            .length"""
+    )
+    assert marks >= 1, chart.get_attribute("data-chart")
+    legend = chart.locator(".legend text").all_text_contents()
+    labels = [g.get_attribute("data-label") for g in chart.locator(".series").all()]
+    assert legend and legend == labels
+    assert chart.locator("title").text_content() and chart.locator("desc").text_content()
+    chart.scroll_into_view_if_needed()  # the clip is in viewport coordinates
+    plot_area = chart.locator(".axes > path").bounding_box()  # the two axis lines: excludes the legend
+    painted = colors(chart.page.screenshot(clip=plot_area))
+    for color in {g.get_attribute("stroke") for g in chart.locator(".series").all()}:
+        rgb = tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+        assert any(sum(abs(a - b) for a, b in zip(rgb, px, strict=True)) < 30 for px in painted), color
+
+
+def colors(png: bytes) -> set[tuple[int, int, int]]:
+    """The distinct RGB colours in a screenshot."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return {c for _, c in image.getcolors(maxcolors=image.width * image.height)}
