@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tests import servers
@@ -20,3 +22,12 @@ def misbehaving():
     """tests/apps/misbehave.py under Daphne: a foreign app with every failure on purpose."""
     with servers.daphne("tests.apps.misbehave:app", cwd=servers.ROOT) as server:
         yield server
+
+
+def pytest_collection_finish(session):
+    """Fail loudly if collection imported locust: its gevent monkey-patching hangs the asyncio tests."""
+    if "locust" in sys.modules:
+        raise pytest.UsageError(
+            "a test module imported locust, which monkey-patches this pytest process with gevent and hangs "
+            "the in-process asyncio tests (test_consumers.py); drive locust in a subprocess instead"
+        )

@@ -8,8 +8,6 @@ error), and let its CSV percentiles keep those digits instead of truncating to i
 
 from __future__ import annotations
 
-import locust.stats
-
 import math
 
 
@@ -32,5 +30,7 @@ def _percentile_fields(self, stats_entry, use_current: bool = False):
 
 
 def install() -> None:
+    import locust.stats  # noqa: PLC0415 - importing locust monkey-patches the process; only when used
+
     locust.stats.bucket_response_time = bucket_response_time
     locust.stats.StatsCSV._percentile_fields = _percentile_fields

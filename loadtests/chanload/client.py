@@ -7,12 +7,16 @@ user understands; Locust groups failures by that message, so it carries no per-r
 from __future__ import annotations
 
 import errno
+import os
 import struct
 
 import websocket
 from websocket import ABNF
 
 from chanload.messages import shorten
+
+# websocket-client caps each socket read at 16 KiB (frame_buffer.recv_strict); we read ahead up to that.
+READ_AHEAD = 16384
 
 
 class WsError(Exception):
@@ -113,15 +117,25 @@ class WsClient:
                 raise ConnectionRefused(f"connection refused: nothing listens at {self.url}") from None
             raise ConnectionLost(f"connection lost during handshake: {exc}") from None
         ws.settimeout(self.reply_timeout)
+        # websocket-client asks the socket for exactly the bytes it parses next: 2 for the header, then
+        # the payload, i.e. two recv() calls (each a syscall and a gevent wait) per message. Its frame
+        # buffer keeps whatever a read brings beyond the request, so reading ahead is safe and one read
+        # usually brings a whole frame. Same parser, same exceptions (WebSocket._recv maps them).
+        raw_recv = ws._recv
+        ws.frame_buffer.recv = lambda _bufsize: raw_recv(READ_AHEAD)
         self.ws = ws
 
     def send(self, message: str | bytes) -> None:
         ws = self._require()
+        if isinstance(message, bytes):
+            frame = _frame(ABNF.OPCODE_BINARY, message)
+        else:
+            frame = _frame(ABNF.OPCODE_TEXT, message.encode("utf-8"))
         try:
-            if isinstance(message, bytes):
-                ws.send_bytes(message)
-            else:
-                ws.send_text(message)
+            # websocket-client's send_frame loop minus ABNF.format, which builds the same bytes slower;
+            # WebSocket._send keeps its error mapping (e.g. a send timeout is WebSocketTimeoutException).
+            while frame:
+                frame = frame[ws._send(frame) :]
         except (OSError, websocket.WebSocketException) as exc:
             self.abort()
             raise ConnectionLost(f"connection lost while sending: {type(exc).__name__}") from None
@@ -176,6 +190,22 @@ class WsClient:
         if self.ws is None:
             raise ConnectionLost("connection lost: not connected")
         return self.ws
+
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    """One final, masked client frame (RFC 6455 section 5.2), as websocket-client's ABNF.format makes it."""
+    length = len(payload)
+    if length < 126:
+        head = bytes((0x80 | opcode, 0x80 | length))
+    elif length < 1 << 16:
+        head = struct.pack("!BBH", 0x80 | opcode, 0xFE, length)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0xFF, length)
+    # Section 5.3: a fresh, unpredictable 32-bit key per frame (websocket-client uses os.urandom too).
+    mask = os.urandom(4)
+    key = mask * (length // 4) + mask[: length % 4]
+    masked = (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(length, "little")
+    return head + mask + masked
 
 
 def _closed(data: bytes) -> ClosedByServer:

@@ -101,7 +101,7 @@ def attach(environment, settings: Settings) -> State:
             st.recorder.fail(request_type, name)
 
     def on_test_start(environment, **_kw):
-        if environment.parsed_options is not None and not isinstance(environment.runner, MasterRunner):
+        if environment.parsed_options is not None:
             try:  # options may have changed since init (web UI form, or the master's on a worker)
                 st.settings = settings_from(environment.parsed_options, environment.host)
             except OptionError as exc:
@@ -183,8 +183,8 @@ def finish(environment) -> dict:
         result["status"] = "interrupted"
     elif st.aborted_by:
         result["status"] = "aborted"
-    elif ledger.connects == 0 and ledger.connect_failures > 0:
-        result["status"] = "target_unreachable"
+    elif ledger.connects == 0 and ledger.last_connect_failure_at > 0:
+        result["status"] = "target_unreachable"  # refused, timed out or lost: a refusal with a status is an answer
     elif ledger.target_down:
         result["status"] = "target_down"
     results = slo.evaluate(st.settings.thresholds, result)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import locust
-
 import platform
 import time
+from importlib.metadata import version
 
 from chanload import __version__
 from chanload.counters import Ledger
@@ -89,7 +88,7 @@ def build(
         "duration_s": round(ended - started, 3),
         "versions": {
             "chanload": __version__,
-            "locust": locust.__version__,
+            "locust": version("locust"),
             "python": platform.python_version(),
         },
         "parameters": parameters,
