@@ -61,17 +61,6 @@ class Chart:
         return not any(p is not None for line in self.lines for p in line.points)
 
 
-def fmt_us(us: float | None) -> str:
-    """A latency in the unit that suits it: 452 us, 12.35 ms, 1.234 s."""
-    if us is None:
-        return "-"
-    if us < 1000:
-        return f"{us:.0f} us"
-    if us < 1_000_000:
-        return f"{us / 1000:.2f} ms"
-    return f"{us / 1_000_000:.3f} s"
-
-
 def short_us(us: float) -> str:
     """A compact tick label for a latency: 500 us, 2 ms, 1.5 s."""
     for div, unit in ((1_000_000, "s"), (1000, "ms"), (1, "us")):

@@ -6,7 +6,8 @@ import json
 from html import escape
 
 from chanload import svgchart
-from chanload.charts import build_charts, fmt_us
+from chanload.charts import build_charts
+from chanload.summary import format_us as fmt_us
 
 LATENCY_UNITS = ("us", "ms", "s")
 TABLE_STATS = (("min", "min"), ("mean", "mean"), ("p50", "p50"), ("p90", "p90"), ("p95", "p95"),
