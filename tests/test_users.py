@@ -173,3 +173,12 @@ def test_open_model_rate_is_held(tmp_path, target):
     run = run_locust(tmp_path, target.ws_url, "--ws-rate", "20", users=5, run_time="4s")
     sent = run.summary["counters"]["sent"]
     assert 300 <= sent <= 420, sent
+
+
+def test_chat_user_reconnecting_is_not_counted_as_duplicates(tmp_path, target):
+    """Each connection is a new sender: numbers restarting after a reconnect are not duplicates."""
+    run = run_locust(tmp_path, target.ws_url, "ChatUser", "--ws-groups", "1", "--ws-messages", "5", *FAST, users=4)
+    assert run.code == 0, run.output[-3000:]
+    total = run.summary["delivery"]["total"]
+    assert run.row("WS connect", "chat/[group]")["count"] > 8  # users did reconnect
+    assert total["duplicated"] == 0 and total["delivered"] > 0

@@ -54,6 +54,7 @@ class ChannelsUser(User):
         self.user_id = f"{os.getpid()}.{next(_ids)}"
         self._client: WsClient | None = None
         self._room = ""
+        self._connections = 0
         self._seq = 0
         self._on_connection = 0
         gevent.sleep(self._pacer.start_phase())
@@ -95,6 +96,7 @@ class ChannelsUser(User):
         self._cl.ledger.connects += 1
         self._cl.open_connections += 1
         self._client = client
+        self._connections += 1
         self._on_connection = 0
         self._seq = 0
         if isinstance(self._pacer, Schedule):
@@ -114,8 +116,10 @@ class ChannelsUser(User):
     # Messages
 
     def _message(self) -> str:
-        sent_ns = time.time_ns()
-        return self._payload.render(user=self.user_id, seq=self._seq, group=self._room, sent_ns=sent_ns)
+        # {user} names this connection, since {seq} restarts with each connection: a receiver then
+        # never mistakes a new connection's numbers for duplicates of the old one's.
+        connection = f"{self.user_id}.{self._connections}"
+        return self._payload.render(user=connection, seq=self._seq, group=self._room, sent_ns=time.time_ns())
 
     def _round_trip(self, intended: float) -> None:
         client = self._client
@@ -192,7 +196,7 @@ class BroadcastUser(ChannelsUser):
 
     def _connected(self, client: WsClient) -> None:
         self._acks = Queue()
-        self._receiver_id = f"{self.user_id}/{self._cl.ledger.connects}"
+        self._receiver_id = f"{self.user_id}.{self._connections}"
         self._reader = gevent.spawn(self._read, client, self._acks, self._receiver_id, self._room)
 
     def _disconnect(self) -> None:
