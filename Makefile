@@ -39,3 +39,16 @@ lint: ## ruff check and format check
 format:
 	$(PYTHON) -m ruff format loadtests target_project tests benchmarks scripts
 	$(PYTHON) -m ruff check --fix loadtests target_project tests benchmarks scripts
+
+# Benchmarks (benchmarks/README.md): each starts its own Daphne on a free loopback port, runs < 2 min,
+# and ends with one line `GOAL <what>: <figure> -> PASS|FAIL`. They print figures; they do not fail the build.
+bench: bench-fidelity bench-cost bench-saturation ## run the three benchmarks
+
+bench-fidelity: ## suite p50/p99 vs an independent probe in the same seconds, target at half capacity
+	$(PYTHON) -m benchmarks.fidelity
+
+bench-cost: ## generator CPU per round trip: suite vs a bare asyncio websockets client, side by side
+	$(PYTHON) -m benchmarks.cost
+
+bench-saturation: ## msg/s the suite drives the target to vs the bare asyncio client (ABBA phases)
+	$(PYTHON) -m benchmarks.saturation

@@ -3,7 +3,8 @@
     python -m benchmarks.bare ws://127.0.0.1:PORT --connections 50 --seconds 20 --out counts.json
 
 Each connection goes to a random `room/g<N>` (as the suite's users do), sends `hello`, awaits the
-reply, checks that it is `OK`, and repeats at once (closed loop, no think time) until the deadline.
+reply under a 5 s timeout, checks that it is `OK`, times it, and repeats at once (closed loop, no
+think time) until the deadline: the work the suite's user does per message.
 Prints READY once every connection is open; writes round trips per wall-clock second to --out.
 Nothing from chanload or Locust is imported: this is what the suite is measured against.
 """
@@ -21,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 PAYLOAD = "hello"
 EXPECT = "OK"
+REPLY_TIMEOUT = 5.0  # the suite's default --ws-reply-timeout
 
 
 async def _open(host: str, groups: int) -> ClientConnection:
@@ -37,26 +39,35 @@ async def _open(host: str, groups: int) -> ClientConnection:
     )
 
 
-async def _converse(ws: ClientConnection, deadline: float, counts: Counter, errors: list[int]) -> None:
-    clock = time.time
+async def _converse(ws: ClientConnection, deadline: float, counts: Counter, totals: list[float]) -> None:
+    # The suite's work per message: send, await the reply under a reply timeout, check it, time it.
+    clock, perf = time.time, time.perf_counter
     while clock() < deadline:
+        start = perf()
         await ws.send(PAYLOAD)
-        reply = await ws.recv()
+        async with asyncio.timeout(REPLY_TIMEOUT):
+            reply = await ws.recv()
+        totals[1] += perf() - start
         if reply == EXPECT:
             counts[int(clock())] += 1
         else:
-            errors[0] += 1
+            totals[0] += 1
 
 
 async def run(host: str, connections: int, seconds: float, groups: int) -> dict:
     sockets = await asyncio.gather(*(_open(host, groups) for _ in range(connections)))
     print("READY", flush=True)
     counts: Counter = Counter()
-    errors = [0]
+    totals = [0, 0.0]  # wrong replies, sum of round-trip times
     deadline = time.time() + seconds
-    await asyncio.gather(*(_converse(ws, deadline, counts, errors) for ws in sockets))
+    await asyncio.gather(*(_converse(ws, deadline, counts, totals) for ws in sockets))
     await asyncio.gather(*(ws.close() for ws in sockets))
-    return {"per_second": {str(k): v for k, v in sorted(counts.items())}, "errors": errors[0]}
+    done = sum(counts.values()) + totals[0]
+    return {
+        "per_second": {str(k): v for k, v in sorted(counts.items())},
+        "errors": totals[0],
+        "mean_us": round(totals[1] / done * 1e6, 1) if done else None,
+    }
 
 
 def main() -> None:

@@ -1,11 +1,11 @@
 """Shared pieces of the benchmarks: the target, load-generator processes, CPU windows, the goal line.
 
-Every benchmark measures the same way: start one Daphne on a free 127.0.0.1 port, start a load
-generator as a subprocess, wait until it reports its connections open plus a warm-up, then take a
-measurement window aligned to whole wall-clock seconds. CPU (user + system) of the target and of
-the generator is read from /proc (psutil) at both edges of the window, so interpreter start-up,
-connection set-up and shutdown are not counted; round trips are counted per wall-clock second by
-each generator and summed over the same seconds.
+Every benchmark measures the same way: one Daphne on a free 127.0.0.1 port, load generators as
+subprocesses, and a measurement window of whole wall-clock seconds that opens once every generator
+has its connections up plus a warm-up. CPU (user + system) of each process is read from /proc
+(psutil) at both edges of the window, so interpreter start-up, imports, connection set-up and
+shutdown are not counted; each generator counts its round trips per wall-clock second, and the
+benchmark sums them over the same seconds.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,10 +29,9 @@ from scripts.with_target import TARGET, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "loadtests" / "ws.py"
-MESSAGE = "WS message"
+MESSAGE = "WS message"  # the suite's request type for one echo round trip
 ROUTE = "room/[group]"
-PAYLOAD = "hello"  # the suite's default message for echo users; the bare client and probe send the same
-EXPECT = "OK"
+LOCUST_READY = "All users spawned"  # Locust's log line once every user is started
 
 
 def cpu_seconds(pid: int) -> float:
@@ -41,44 +40,15 @@ def cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
-class Target:
-    """The reference target: `daphne chatroom.asgi:application` on a free loopback port, always stopped."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.host = f"ws://127.0.0.1:{self.port}"
-        self.log = Path(tempfile.mkstemp(prefix="chanload-bench-target-", suffix=".log")[1])
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> Target:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.setdefault("DJANGO_DB_PATH", str(Path(tempfile.gettempdir()) / "chanload-bench.sqlite3"))
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=TARGET, env=env, check=True)
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatroom.asgi:application"],
-                cwd=TARGET,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for(self.port, self.proc)
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        if self.proc is not None:
-            stop(self.proc)
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     """SIGTERM, then SIGKILL if it has not exited within `timeout`."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.terminate()
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -86,21 +56,46 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         proc.wait()
 
 
+class Target:
+    """The reference target: `daphne chatroom.asgi:application` on a free loopback port, always stopped."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.host = f"ws://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> Target:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.setdefault("DJANGO_DB_PATH", str(Path(tempfile.gettempdir()) / "chanload-bench.sqlite3"))
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=TARGET, env=env, check=True)
+        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatroom.asgi:application"]
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, cwd=TARGET, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(self.port, self.proc)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+            self.log.close()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
 class Generator:
-    """A load generator subprocess whose output is read by a thread; `ready` is set on a marker line."""
+    """A load generator subprocess; a thread reads its output and sets `ready` on a marker line."""
 
     def __init__(self, argv: Sequence[str], marker: str, name: str) -> None:
-        self.name = name
-        self.marker = marker
+        self.name, self.marker = name, marker
         self.lines: list[str] = []
         self.ready = threading.Event()
+        self.lifetime_cpu = 0.0  # user+sys over the whole process, known once it has ended
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            list(argv),
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            list(argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -118,12 +113,14 @@ class Generator:
             sys.exit(f"{self.name} did not start within {timeout:.0f}s; its output:\n{self.output()}")
 
     def finish(self, timeout: float = 60.0) -> int:
-        """Wait for the generator to end by itself (its own run time), then return its exit code."""
+        """Wait for the generator to end by itself (its own run time); return its exit code."""
+        before = _children_cpu()  # reaping this child adds exactly its lifetime CPU to RUSAGE_CHILDREN
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             stop(self.proc)
             code = self.proc.returncode
+        self.lifetime_cpu = _children_cpu() - before
         self._reader.join(5)
         return code
 
@@ -133,7 +130,7 @@ class Generator:
 
 @dataclass
 class Window:
-    """A measurement window of whole wall-clock seconds [first, end) with CPU per process over it."""
+    """A measurement window of whole wall-clock seconds [first, end), with CPU per process over it."""
 
     first: int
     end: int
@@ -148,14 +145,12 @@ class Window:
         return sum(n for second, n in per_second.items() if self.first <= second < self.end)
 
 
-def measure(pids: dict[str, int], seconds: int, warmup: float, during: Callable[[], None] | None = None) -> Window:
+def measure(pids: dict[str, int], seconds: int, warmup: float) -> Window:
     """Wait `warmup`, align to the next whole second, then read CPU of `pids` at both edges of the window."""
     time.sleep(warmup)
     first = int(time.time()) + 1
     _sleep_until(first)
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    if during is not None:
-        during()
     _sleep_until(first + seconds)
     after = {name: cpu_seconds(pid) for name, pid in pids.items()}
     return Window(first, first + seconds, {name: after[name] - before[name] for name in pids})
@@ -167,36 +162,71 @@ def _sleep_until(wall: float) -> None:
         time.sleep(delay)
 
 
-def locust_argv(host: str, report_dir: str, *, users: int, run_time: int, extra: Sequence[str] = ()) -> list[str]:
+@dataclass
+class Phase:
+    """One generator's measured run: round trips and CPU over its window."""
+
+    name: str
+    window: Window
+    round_trips: int
+    summary: dict | None = None  # the suite's summary.json
+
+    @property
+    def rate(self) -> float:
+        return self.round_trips / self.window.seconds
+
+
+def start_suite(host: str, report: Path, *, users: int, run_time: int, extra: Sequence[str] = ()) -> Generator:
     """The suite as a user runs it: `locust -f loadtests/ws.py RoomUser --headless`, all users at once."""
-    return [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
-        "RoomUser",
-        "--headless",
-        "--only-summary",
-        "--host",
-        host,
-        "--users",
-        str(users),
-        "--spawn-rate",
-        str(users * 10),  # all users within 0.1 s: the window starts on a steady load
-        "--run-time",
-        f"{run_time}s",
-        "--stop-timeout",
-        "2",
-        "--report-dir",
-        report_dir,
-        "--loglevel",
-        "INFO",
-        *extra,
-    ]
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "RoomUser", "--headless", "--only-summary"]
+    argv += ["--host", host, "--users", str(users), "--run-time", f"{run_time}s", "--report-dir", str(report)]
+    # All users within 0.1 s, so the load is steady well before a window opens.
+    argv += ["--spawn-rate", str(users * 10), "--stop-timeout", "2", "--loglevel", "INFO", *extra]
+    return Generator(argv, LOCUST_READY, "suite (locust)")
 
 
-LOCUST_READY = "All users spawned"
+def finish_suite(gen: Generator, window: Window, report: Path) -> Phase:
+    """Wait for the suite to end by its run time; its round trips in `window` come from summary.json."""
+    code = gen.finish()
+    path = report / "summary.json"
+    if not path.exists():
+        sys.exit(f"the suite wrote no summary (exit code {code}):\n{gen.output()}")
+    summary = read_json(path)
+    counters = summary["counters"]
+    if counters["failed"] or counters["connect_failures"]:
+        sys.exit(f"the suite saw failures: {counters}\n{gen.output()}")
+    return Phase("suite", window, window.count(suite_per_second(summary)), summary)
+
+
+def suite_phase(target: Target, users: int, extra: Sequence[str], *, warmup: float, window: int, tmp: Path) -> Phase:
+    """The suite alone against the target."""
+    report = tmp / f"suite-{time.monotonic_ns()}"
+    gen = start_suite(target.host, report, users=users, run_time=math.ceil(warmup + window + 2), extra=extra)
+    gen.wait_ready()
+    return finish_suite(gen, measure({"target": target.pid, "generator": gen.proc.pid}, window, warmup), report)
+
+
+def start_bare(host: str, connections: int, seconds: float, out: Path) -> Generator:
+    argv = [sys.executable, "-m", "benchmarks.bare", host, "--connections", str(connections)]
+    return Generator([*argv, "--seconds", f"{seconds:g}", "--out", str(out)], "READY", "bare client")
+
+
+def bare_per_second(out: Path) -> dict[int, int]:
+    data = read_json(out)
+    if data["errors"]:
+        sys.exit(f"the bare client got {data['errors']} wrong replies")
+    return {int(second): n for second, n in data["per_second"].items()}
+
+
+def bare_phase(target: Target, connections: int, *, warmup: float, window: int, tmp: Path) -> Phase:
+    """The bare asyncio client alone against the target, flat out."""
+    out = tmp / f"bare-{time.monotonic_ns()}.json"
+    gen = start_bare(target.host, connections, warmup + window + 1.5, out)
+    gen.wait_ready()
+    win = measure({"target": target.pid, "generator": gen.proc.pid}, window, warmup)
+    if gen.finish() != 0:
+        sys.exit(f"the bare client failed:\n{gen.output()}")
+    return Phase("bare asyncio", win, win.count(bare_per_second(out)))
 
 
 def suite_per_second(summary: dict, kind: str = MESSAGE) -> dict[int, int]:
@@ -209,10 +239,11 @@ def suite_per_second(summary: dict, kind: str = MESSAGE) -> dict[int, int]:
 
 
 def suite_row(summary: dict, kind: str = MESSAGE) -> dict:
+    """summary.json's latency row for (`kind`, room/[group]): count, p50 ... max in microseconds."""
     for row in summary["latency"]:
         if row["type"] == kind and row["name"] == ROUTE:
             return row
-    sys.exit(f"summary.json has no ({kind!r}, {ROUTE!r}) row; the suite's run failed?")
+    sys.exit(f"summary.json has no ({kind!r}, {ROUTE!r}) row; did the suite's run fail?")
 
 
 def read_json(path: Path) -> dict:
@@ -221,11 +252,10 @@ def read_json(path: Path) -> dict:
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile (as HdrHistogram reports it): the smallest value >= pct% of the samples."""
+    """Nearest-rank percentile, as HdrHistogram reports it: the smallest value >= pct% of the samples."""
     if not sorted_values:
         raise ValueError("no samples")
-    rank = max(1, math.ceil(len(sorted_values) * pct / 100))
-    return sorted_values[rank - 1]
+    return sorted_values[max(1, math.ceil(len(sorted_values) * pct / 100)) - 1]
 
 
 def cpu_line(label: str, cpu: float, seconds: float, per: int) -> str:
@@ -235,5 +265,5 @@ def cpu_line(label: str, cpu: float, seconds: float, per: int) -> str:
 
 
 def goal(what: str, figure: str, passed: bool) -> None:
-    """The last line of every benchmark."""
+    """The last line of every benchmark: `GOAL <what>: <figure> -> PASS|FAIL`."""
     print(f"GOAL {what}: {figure} -> {'PASS' if passed else 'FAIL'}", flush=True)

@@ -162,7 +162,9 @@ def test_corrected_latency_shows_a_stall_that_raw_latency_hides(tmp_path, misbeh
     assert run.code == 0, run.output[-3000:]
     raw = run.row("WS message", "stall/[group]")
     corrected = run.row("WS message corrected", "stall/[group]")
-    assert raw["count"] == corrected["count"] > 250
+    lag = run.row("WS send lag", "stall/[group]")
+    assert raw["count"] == corrected["count"] == lag["count"] > 250
+    assert lag["p50"] < 5_000, "the generator itself kept to its schedule"
     assert raw["max"] >= 900_000 and corrected["max"] >= 900_000  # the stalled reply itself
     assert raw["p90"] < 50_000, "raw latency: only one slow sample"
     assert corrected["p90"] > 200_000, "corrected latency: every send that waited behind the stall"

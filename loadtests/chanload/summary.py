@@ -117,7 +117,11 @@ def render(summary: dict) -> str:
         cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
         lines.append("  ".join(cells))
     if any(r["type"].endswith("corrected") for r in summary["latency"]):
-        lines.append("'corrected' rows: latency from each message's intended send time (open model, --ws-rate).")
+        lines.append(
+            "'corrected' rows: latency from each message's intended send time (open model, --ws-rate); they"
+            " include the 'send lag' row: how late each send went out, behind a late reply or the generator's"
+            " own timers (gevent's epoll timers tick in whole milliseconds)."
+        )
     ledger = Ledger.total([summary["counters"]])
     lines.append(ledger.line())
     if ledger.failure_kinds:

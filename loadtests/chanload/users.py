@@ -28,6 +28,7 @@ from chanload.plugin import State, state
 CONNECT = "WS connect"
 MESSAGE = "WS message"
 CORRECTED = "WS message corrected"
+SEND_LAG = "WS send lag"  # open model: actual send - intended send, the generator's own lateness
 DELIVERY = "WS delivery"
 
 RECONNECT_PAUSE = 0.2  # after a failed handshake, so a dead target is not hammered in a hot loop
@@ -148,6 +149,7 @@ class ChannelsUser(User):
         self._fire(MESSAGE, end - start, len(reply), None)
         if isinstance(self._pacer, Schedule):
             self._cl.recorder.record(CORRECTED, self._name, end - intended)
+            self._cl.recorder.record(SEND_LAG, self._name, start - intended)
 
     def _await_reply(self, client: WsClient) -> str | bytes:
         return client.recv()

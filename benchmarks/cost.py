@@ -1,0 +1,86 @@
+"""Generator cost: client CPU time per echo round trip, the suite's user beside a bare asyncio client.
+
+    make bench-cost        (python -m benchmarks.cost)
+
+One Daphne; the suite (`locust -f loadtests/ws.py RoomUser --headless --ws-think 0`) and the bare
+asyncio `websockets` client (benchmarks/bare.py) each hold the same number of connections and run
+closed loop, flat out, *at the same time*, so both pay for the same target, the same seconds and the
+same noise from anything else on the machine. CPU (user + system) of each process is read from /proc
+at the edges of a window of whole seconds that starts after every connection is open and a warm-up,
+so interpreter start-up, imports and connection set-up are not counted; round trips are the replies
+each side counted OK in those same seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import (
+    Target,
+    bare_per_second,
+    cpu_line,
+    finish_suite,
+    goal,
+    measure,
+    start_bare,
+    start_suite,
+)
+
+CONNECTIONS = 25  # per generator
+WARMUP = 2.0
+WINDOW = 15
+GOAL_RATIO = 0.7
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="chanload-bench-") as tmp, Target() as target:
+        report, bare_out = Path(tmp) / "suite", Path(tmp) / "bare.json"
+        # Locust starts first (it imports for ~2 s); it runs until a little after the window ends.
+        suite = start_suite(
+            target.host, report, users=CONNECTIONS, run_time=int(WARMUP + WINDOW + 6), extra=["--ws-think", "0"]
+        )
+        suite.wait_ready()
+        bare = start_bare(target.host, CONNECTIONS, WARMUP + WINDOW + 2, bare_out)
+        bare.wait_ready()
+        pids = {"target": target.pid, "suite": suite.proc.pid, "bare": bare.proc.pid}
+        window = measure(pids, WINDOW, WARMUP)
+        if bare.finish() != 0:
+            sys.exit(f"the bare client failed:\n{bare.output()}")
+        suite_trips = finish_suite(suite, window, report).round_trips
+        bare_trips = window.count(bare_per_second(bare_out))
+        suite_lifetime, bare_lifetime = suite.lifetime_cpu, bare.lifetime_cpu
+
+    secs = window.seconds
+    suite_cost = window.cpu["suite"] / suite_trips
+    bare_cost = window.cpu["bare"] / bare_trips
+    ratio = suite_cost / bare_cost
+    print(
+        f"cost: {CONNECTIONS} suite users and {CONNECTIONS} bare asyncio connections, closed loop, no think time,"
+        f" side by side against one Daphne ({target.host}), message 'hello' -> 'OK'"
+    )
+    print(
+        f"window: {secs} whole seconds after all connections were open and a {WARMUP:g} s warm-up; CPU = user+sys"
+        " from /proc (psutil) at the window's edges; round trips = replies OK in those seconds"
+    )
+    print(f"suite (locust {CONNECTIONS} users):  {suite_trips} round trips ({suite_trips / secs:.0f}/s)")
+    print("  " + cpu_line("generator", window.cpu["suite"], secs, suite_trips))
+    print(f"bare asyncio ({CONNECTIONS} connections): {bare_trips} round trips ({bare_trips / secs:.0f}/s)")
+    print("  " + cpu_line("generator", window.cpu["bare"], secs, bare_trips))
+    print("  " + cpu_line("target (daphne, both loads)", window.cpu["target"], secs, suite_trips + bare_trips))
+    print(
+        f"whole-process CPU incl. start-up and imports (not used for the goal): suite {suite_lifetime:.2f} s,"
+        f" bare {bare_lifetime:.2f} s"
+    )
+    print(f"suite / bare CPU per round trip: {suite_cost * 1e6:.1f} / {bare_cost * 1e6:.1f} us = {ratio:.2f}x")
+    goal(
+        f"generator cost (suite CPU per round trip <= {GOAL_RATIO}x the bare asyncio client's)",
+        f"{ratio:.2f}x",
+        ratio <= GOAL_RATIO,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

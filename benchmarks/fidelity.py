@@ -1,0 +1,113 @@
+"""Fidelity: the suite's round-trip percentiles beside an independent probe's, in the same seconds.
+
+    make bench-fidelity        (python -m benchmarks.fidelity)
+
+1. Capacity: the bare asyncio client (benchmarks/bare.py) drives one Daphne flat out for a few seconds.
+2. Load: the suite (`locust -f loadtests/ws.py RoomUser --headless --ws-rate R`) runs open model at
+   half that capacity: USERS connections, each sending `hello` R times a second at a random phase.
+3. Probe: benchmarks/probe.py, its own process and connection, no Locust, no chanload, no websocket
+   library, sends the same `hello` to the same route at a fixed modest rate and times each round trip
+   with perf_counter. It starts before the suite and ends after it; only its samples in the wall-clock
+   seconds that hold the suite's samples are kept, so both sides describe exactly the same seconds.
+The suite's p50/p99 are its summary.json "WS message" row (HDR histogram of every round trip, timed
+from the actual send); the probe's are nearest-rank percentiles of its kept samples.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import (
+    MESSAGE,
+    ROUTE,
+    Generator,
+    Target,
+    bare_phase,
+    cpu_line,
+    finish_suite,
+    goal,
+    measure,
+    percentile,
+    read_json,
+    start_suite,
+    suite_row,
+)
+
+USERS = 50
+LOAD_FRACTION = 0.5  # of the measured capacity
+RUN_TIME = 45  # seconds of suite load
+PROBE_RATE = 50.0  # probe messages/s: about 4% of the load, and ~2,000 samples for its p99
+IDLE_BASELINE = 3  # seconds of probe alone before the suite starts
+P50_TOLERANCE, P99_TOLERANCE = 0.10, 0.25
+
+
+def _us(value: float) -> str:
+    return f"{value:.0f} us" if value < 1000 else f"{value / 1000:.2f} ms"
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="chanload-bench-") as tmp, Target() as target:
+        capacity = bare_phase(target, USERS, warmup=1.0, window=4, tmp=Path(tmp))
+        rate = round(capacity.rate * LOAD_FRACTION / USERS, 2)
+        print(
+            f"capacity: {capacity.rate:.0f} msg/s (bare asyncio client, {USERS} connections flat out, 4 s);"
+            f" load: {USERS} suite users x {rate:g} msg/s = {USERS * rate:.0f} msg/s for {RUN_TIME} s",
+            flush=True,
+        )
+        probe_out, report = Path(tmp) / "probe.json", Path(tmp) / "suite"
+        probe_argv = [sys.executable, "-m", "benchmarks.probe", target.host, "--rate", f"{PROBE_RATE:g}"]
+        probe_argv += ["--seconds", str(IDLE_BASELINE + RUN_TIME + 12), "--out", str(probe_out)]
+        probe = Generator(probe_argv, "READY", "probe")
+        probe.wait_ready()
+        time.sleep(IDLE_BASELINE)  # the probe alone first: its idle round trip, for reference
+        suite = start_suite(target.host, report, users=USERS, run_time=RUN_TIME, extra=["--ws-rate", f"{rate:g}"])
+        suite.wait_ready()
+        pids = {"target": target.pid, "suite": suite.proc.pid, "probe": probe.proc.pid}
+        window = measure(pids, RUN_TIME - 6, warmup=2.0)
+        phase = finish_suite(suite, window, report)
+        if probe.finish() != 0:
+            sys.exit(f"the probe failed:\n{probe.output()}")
+        samples = read_json(probe_out)["samples"]
+
+    summary = phase.summary
+    assert summary is not None
+    row = suite_row(summary)
+    seconds = [p["second"] for p in summary["timeline"]["latency"] if p["kind"] == MESSAGE and p["name"] == ROUTE]
+    first, last = min(seconds), max(seconds)
+    kept = sorted(us for second, us in samples if first <= second <= last)
+    before = sorted(us for second, us in samples if second < first)
+    if len(kept) < 100:
+        sys.exit(f"the probe has only {len(kept)} samples in the suite's seconds")
+    probe_p50, probe_p99 = percentile(kept, 50), percentile(kept, 99)
+    r50, r99 = row["p50"] / probe_p50, row["p99"] / probe_p99
+    secs = window.seconds
+    print(
+        f"suite achieved {phase.rate:.0f} msg/s over a {secs} s window"
+        f" ({phase.rate / capacity.rate * 100:.0f}% of capacity); CPU over that window (user+sys, /proc):"
+    )
+    print("  " + cpu_line("target (daphne)", window.cpu["target"], secs, phase.round_trips))
+    print("  " + cpu_line("suite (locust)", window.cpu["suite"], secs, phase.round_trips))
+    print("  " + cpu_line("probe", window.cpu["probe"], secs, 0))
+    idle = f"; probe alone before the load: p50 {_us(percentile(before, 50))}" if before else ""
+    print(f"same seconds: {first}..{last} ({last - first + 1} s, the suite's first to last sample){idle}")
+    print(f"  {'':6} {'p50':>9} {'p99':>9} {'samples':>8}")
+    print(f"  {'suite':6} {_us(row['p50']):>9} {_us(row['p99']):>9} {row['count']:>8}   summary.json 'WS message'")
+    print(f"  {'probe':6} {_us(probe_p50):>9} {_us(probe_p99):>9} {len(kept):>8}   raw socket, own process")
+    print(f"  {'ratio':6} {r50:>8.2f}x {r99:>8.2f}x")
+    d50, d99 = row["p50"] - probe_p50, row["p99"] - probe_p99
+    print(f"  {'diff':6} {d50:>+6.0f} us {d99:>+6.0f} us   suite minus probe")
+    passed = abs(r50 - 1) <= P50_TOLERANCE and abs(r99 - 1) <= P99_TOLERANCE
+    goal(
+        f"fidelity (suite vs independent probe, same seconds: p50 within {P50_TOLERANCE:.0%},"
+        f" p99 within {P99_TOLERANCE:.0%})",
+        f"p50 {r50:.2f}x, p99 {r99:.2f}x",
+        passed,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""An independent latency probe: one raw-socket websocket connection, a fixed send rate, its own clock.
+
+    python -m benchmarks.probe ws://127.0.0.1:PORT --rate 20 --seconds 40 --out probe.json
+
+Shares no code with the suite (no Locust, no chanload, no websocket library): a blocking socket in its
+own process, the RFC 6455 handshake and framing written out below, `time.perf_counter` around each
+round trip. It sends the suite's echo message (`hello` to `room/<group>`, expecting `OK`) at random
+(Poisson) times, one message at a time, and writes every sample as [wall-clock second, round trip in us].
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import socket
+import struct
+import time
+from urllib.parse import urlsplit
+
+PAYLOAD = b"hello"
+EXPECT = b"OK"
+TIMEOUT = 10.0
+
+
+class Probe:
+    """One websocket connection with just enough of RFC 6455 to time text round trips."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
+        # Both the suite (websocket-client) and Daphne disable Nagle: do the same.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://{host}:{port}\r\n\r\n"
+        )
+        self.sock.sendall(request.encode())
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            self._fill()
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0]
+        if b" 101 " not in status + b" ":
+            raise SystemExit(f"probe: handshake refused: {status.decode(errors='replace')}")
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise SystemExit("probe: the server closed the connection")
+        self.buffer += chunk
+
+    def _take(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            self._fill()
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        """One final masked frame (section 5.2); payloads here are always below 126 bytes."""
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked)
+
+    def receive(self) -> tuple[int, bytes]:
+        """The next frame's opcode and payload (server frames are unmasked, section 5.1)."""
+        first, second = self._take(2)
+        length = second & 0x7F
+        if length == 126:
+            (length,) = struct.unpack("!H", self._take(2))
+        elif length == 127:
+            (length,) = struct.unpack("!Q", self._take(8))
+        return first & 0x0F, self._take(length)
+
+    def round_trip(self) -> float:
+        """Send `hello`, wait for `OK`; the round trip in seconds. Pings are answered, as the suite does."""
+        start = time.perf_counter()
+        self.send(0x1, PAYLOAD)
+        while True:
+            opcode, data = self.receive()
+            if opcode == 0x9:  # ping: answer with a pong carrying the same data (section 5.5.2)
+                self.send(0xA, data)
+                continue
+            if opcode == 0xA:
+                continue
+            end = time.perf_counter()
+            if opcode != 0x1 or data != EXPECT:
+                raise SystemExit(f"probe: expected text {EXPECT!r}, got opcode {opcode} {data[:60]!r}")
+            return end - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("host", help="ws://127.0.0.1:PORT")
+    parser.add_argument("--rate", type=float, default=20.0, help="mean messages per second (Poisson arrivals)")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--out", required=True, help="JSON file for the samples")
+    args = parser.parse_args()
+    probe = Probe(f"{args.host}/room/g{random.randrange(10)}")
+    print("READY", flush=True)
+    rng = random.Random()
+    samples: list[tuple[int, int]] = []
+    next_send = time.perf_counter()
+    deadline = next_send + args.seconds
+    while next_send < deadline:
+        delay = next_send - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        rtt = probe.round_trip()
+        samples.append((int(time.time()), round(rtt * 1e6)))
+        # Exponential gaps (a Poisson process): by PASTA its samples see the target as a random observer
+        # would, whereas a fixed period can alias with the suite's own fixed-rate schedule.
+        next_send += rng.expovariate(args.rate)
+    probe.send(0x8, struct.pack("!H", 1000))  # a polite close (section 5.5.1); no need to wait for the echo
+    probe.sock.close()
+    with open(args.out, "w") as f:
+        json.dump({"samples": samples}, f)
+
+
+if __name__ == "__main__":
+    main()
