@@ -30,14 +30,14 @@ def opts(**changes):
 
 def test_defaults_keep_each_user_class_route_and_contract():
     """No --ws-path/--ws-payload/--ws-expect: None, so each user class uses its own."""
-    s = settings_from(opts(), "ws://127.0.0.1:8000")
+    s = settings_from(opts(), "ws://127.0.0.1:1234")
     assert (s.path, s.payload, s.expect) == (None, None, None)
     assert s.think == (0.5, 1.5) and s.rate == 0
 
 
 def test_http_host_becomes_ws():
     """http:// and https:// hosts are taken as ws:// and wss://."""
-    assert settings_from(opts(), "http://127.0.0.1:8000/").host == "ws://127.0.0.1:8000"
+    assert settings_from(opts(), "http://127.0.0.1:8000/").host == "ws://127.0.0.1:1234"
     assert settings_from(opts(), "https://example.test").host == "wss://example.test"
 
 
