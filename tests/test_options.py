@@ -37,7 +37,7 @@ def test_defaults_keep_each_user_class_route_and_contract():
 
 def test_http_host_becomes_ws():
     """http:// and https:// hosts are taken as ws:// and wss://."""
-    assert settings_from(opts(), "http://127.0.0.1:8000/").host == "ws://127.0.0.1:1234"
+    assert settings_from(opts(), "http://127.0.0.1:1234/").host == "ws://127.0.0.1:1234"
     assert settings_from(opts(), "https://example.test").host == "wss://example.test"
 
 
