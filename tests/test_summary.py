@@ -72,3 +72,12 @@ def test_rendered_thresholds_show_verdict_value_and_exit_code():
     assert "thresholds: 1 of 2 passed" in text
     assert "FAIL  rps>=500" in text and "PASS  message:p99<10ms" in text
     assert "chanload exit code: 3" in text
+
+
+def test_target_is_down_only_when_refusals_follow_the_last_ok():
+    """A refusal after the last OK reply means down; an OK after it, or no refusal at all, does not."""
+    assert Ledger(last_ok_at=100.0, last_refused_at=105.0).target_down
+    assert not Ledger(last_ok_at=106.0, last_refused_at=105.0).target_down
+    assert not Ledger(last_ok_at=100.0).target_down  # handshake timeouts alone never set last_refused_at
+    total = Ledger.total([Ledger(last_ok_at=100.0).snapshot(), Ledger(last_refused_at=101.0).snapshot()])
+    assert total.target_down  # times from several workers combine by max, not sum

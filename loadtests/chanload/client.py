@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+import time
 
 import websocket
 from websocket import ABNF
@@ -17,6 +18,7 @@ from chanload.messages import shorten
 
 # websocket-client caps each socket read at 16 KiB (frame_buffer.recv_strict); we read ahead up to that.
 READ_AHEAD = 16384
+CLOSE_WAIT = 1.0  # seconds to wait for the server's close frame (RFC 6455 section 7.1.1)
 
 
 class WsError(Exception):
@@ -172,13 +174,27 @@ class WsClient:
                 self.ws.settimeout(self.reply_timeout)
 
     def close(self, code: int = 1000) -> None:
-        """Close politely (close frame, short wait for the server's), never raising."""
+        """Close politely (close frame, up to CLOSE_WAIT s for the server's), never raising an Exception.
+
+        Not websocket-client's `WebSocket.close`: its bare `except: pass` swallows gevent's
+        GreenletExit, so a user that Locust stops while it waits there for the server's close frame
+        keeps running and the run never ends. Here GreenletExit (a BaseException) goes through.
+        """
         ws, self.ws = self.ws, None
-        if ws is not None:
-            try:
-                ws.close(status=code, timeout=1)
-            except Exception:  # noqa: BLE001 - closing must never fail a user
-                ws.shutdown()
+        if ws is None:
+            return
+        try:
+            frame = _frame(ABNF.OPCODE_CLOSE, struct.pack("!H", code))
+            while frame:
+                frame = frame[ws._send(frame) :]
+            ws.settimeout(CLOSE_WAIT)
+            deadline = time.monotonic() + CLOSE_WAIT
+            while time.monotonic() < deadline and ws.recv_frame().opcode != ABNF.OPCODE_CLOSE:
+                pass
+        except Exception:  # noqa: BLE001, S110 - closing must never fail a user; the socket goes anyway
+            pass
+        finally:
+            ws.shutdown()
 
     def abort(self) -> None:
         """Drop the socket without a close handshake."""

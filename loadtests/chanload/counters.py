@@ -17,10 +17,11 @@ class Ledger:
     connects: int = 0
     connect_failures: int = 0
     failure_kinds: Counter = field(default_factory=Counter)
-    # Wall-clock times (time.time()) of the last OK reply and the last failed handshake: a target
-    # whose last attempts failed after its last OK went down during the run.
+    # Wall-clock times (time.time()) of the last OK reply and the last refused connection: a target
+    # that refused connections after its last OK went down during the run. Only a refusal counts:
+    # a handshake that times out may be a live target that is overloaded.
     last_ok_at: float = 0.0
-    last_connect_failure_at: float = 0.0
+    last_refused_at: float = 0.0
 
     def snapshot(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "failure_kinds"}
@@ -42,8 +43,8 @@ class Ledger:
 
     @property
     def target_down(self) -> bool:
-        """The last handshakes failed after the last OK reply (or none ever succeeded)."""
-        return self.last_connect_failure_at > self.last_ok_at
+        """A connection was refused after the last OK reply: nothing listens there any more."""
+        return self.last_refused_at > self.last_ok_at
 
     @property
     def reconciles(self) -> bool:

@@ -11,8 +11,8 @@ RUN_CASE = "run completed"
 # Why a run that did not complete counts as a failure, by summary["status"].
 _STATUS_MESSAGES = {
     "interrupted": "run interrupted before its end (SIGINT, SIGTERM or a stop); results cover only part of it",
-    "target_unreachable": "target unreachable: no websocket connection succeeded",
-    "target_down": "target went down during the run: its last connection attempts were refused or lost",
+    "target_unreachable": "target unreachable: every connection was refused",
+    "target_down": "target went down during the run: connections were refused after its last OK reply",
     "aborted": "run aborted early: a threshold was certain to fail (--slo-abort)",
 }
 

@@ -149,7 +149,7 @@ def settings_from(options, host: str | None) -> Settings:
 
 
 def _listed(value) -> list[str]:
-    # From the command line: a list; from the web UI or an env var: one string, maybe comma-free.
+    # From the command line or a config file: a list; from an environment variable: one string.
     if not value:
         return []
     return [value] if isinstance(value, str) else [str(v) for v in value]

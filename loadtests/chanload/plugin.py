@@ -183,8 +183,8 @@ def finish(environment) -> dict:
         result["status"] = "interrupted"
     elif st.aborted_by:
         result["status"] = "aborted"
-    elif ledger.connects == 0 and ledger.last_connect_failure_at > 0:
-        result["status"] = "target_unreachable"  # refused, timed out or lost: a refusal with a status is an answer
+    elif ledger.connects == 0 and ledger.last_refused_at > 0:
+        result["status"] = "target_unreachable"
     elif ledger.target_down:
         result["status"] = "target_down"
     results = slo.evaluate(st.settings.thresholds, result)

@@ -19,7 +19,7 @@ import time
 import gevent
 from gevent.queue import Empty, Queue
 
-from chanload.client import HandshakeRejected, ReplyTimeout, WrongReply, WsClient, WsError
+from chanload.client import ConnectionRefused, ReplyTimeout, WrongReply, WsClient, WsError
 from chanload.messages import Expect, Payload
 from chanload.options import route_name
 from chanload.pacing import Schedule, ThinkTime
@@ -56,6 +56,7 @@ class ChannelsUser(User):
         self._client: WsClient | None = None
         self._room = ""
         self._connections = 0
+        self._sender = ""  # this connection's id: {user} in payloads, the receiver id for broadcasts
         self._seq = 0
         self._on_connection = 0
         gevent.sleep(self._pacer.start_phase())
@@ -89,8 +90,8 @@ class ChannelsUser(User):
         except WsError as exc:
             self._fire(CONNECT, time.perf_counter() - start, 0, exc)
             self._cl.ledger.connect_failures += 1
-            if not isinstance(exc, HandshakeRejected):  # an answer, even a refusal, is a live target
-                self._cl.ledger.last_connect_failure_at = time.time()
+            if isinstance(exc, ConnectionRefused):
+                self._cl.ledger.last_refused_at = time.time()
             self._cl.ledger.failure_kinds[exc.kind] += 1
             return False
         self._fire(CONNECT, time.perf_counter() - start, 0, None)
@@ -98,6 +99,7 @@ class ChannelsUser(User):
         self._cl.open_connections += 1
         self._client = client
         self._connections += 1
+        self._sender = f"{self.user_id}.{self._connections}"
         self._on_connection = 0
         self._seq = 0
         if isinstance(self._pacer, Schedule):
@@ -119,8 +121,7 @@ class ChannelsUser(User):
     def _message(self) -> str:
         # {user} names this connection, since {seq} restarts with each connection: a receiver then
         # never mistakes a new connection's numbers for duplicates of the old one's.
-        connection = f"{self.user_id}.{self._connections}"
-        return self._payload.render(user=connection, seq=self._seq, group=self._room, sent_ns=time.time_ns())
+        return self._payload.render(user=self._sender, seq=self._seq, group=self._room, sent_ns=time.time_ns())
 
     def _round_trip(self, intended: float) -> None:
         client = self._client
@@ -198,8 +199,7 @@ class BroadcastUser(ChannelsUser):
 
     def _connected(self, client: WsClient) -> None:
         self._acks = Queue()
-        self._receiver_id = f"{self.user_id}.{self._connections}"
-        self._reader = gevent.spawn(self._read, client, self._acks, self._receiver_id, self._room)
+        self._reader = gevent.spawn(self._read, client, self._acks, self._sender, self._room)
 
     def _disconnect(self) -> None:
         reader, self._reader = self._reader, None
