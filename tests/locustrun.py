@@ -46,13 +46,19 @@ class LocustRun:
 
 
 def run_locust(
-    tmp_path: Path, host: str, *args: str, run_time: str = "3s", users: int = 5, timeout: float = 60
+    tmp_path: Path,
+    host: str,
+    *args: str,
+    run_time: str = "3s",
+    users: int = 5,
+    timeout: float = 60,
+    locustfile: Path = ROOT / "loadtests" / "ws.py",
 ) -> LocustRun:
-    """One headless run of loadtests/ws.py; extra `args` go to locust (user class names, --ws-* ...)."""
+    """One headless run of `locustfile` (loadtests/ws.py); extra `args` go to locust (user classes, --ws-* ...)."""
     report_dir = tmp_path / "report"
     csv_prefix = tmp_path / "stats"
     cmd = [
-        sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "ws.py"), "--headless",
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
         "--host", host, "-u", str(users), "-r", str(users), "-t", run_time, "--only-summary",
         "--report-dir", str(report_dir), "--csv", str(csv_prefix),
         "--json-file", str(csv_prefix), *args,  # locust appends .json

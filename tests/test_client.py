@@ -7,20 +7,19 @@ import json
 import pytest
 from websocket import ABNF
 
-from chanload import client as client_module
+from chanload import framing
 from chanload.client import WsClient
 
 
 @pytest.mark.parametrize("length", [0, 1, 5, 125, 126, 65535, 65536, 70000])
 @pytest.mark.parametrize("opcode", [ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY])
-def test_frames_are_byte_identical_to_websocket_client(monkeypatch, length, opcode):
-    """_frame builds exactly what websocket-client's ABNF.format builds for the same mask key."""
+def test_frames_are_byte_identical_to_websocket_client(length, opcode):
+    """framing.encode builds exactly what websocket-client's ABNF.format builds for the same mask key."""
     payload = bytes(i % 251 for i in range(length))
     key = b"\x01\x80\x7f\xfe"
     reference = ABNF.create_frame(payload, opcode)
     reference.get_mask_key = lambda _n: key
-    monkeypatch.setattr(client_module.os, "urandom", lambda _n: key)
-    assert client_module._frame(opcode, payload) == reference.format()
+    assert framing.encode(opcode, payload, key) == reference.format()
 
 
 def test_replies_read_together_are_each_returned(target):
@@ -98,3 +97,61 @@ def test_a_user_stopped_while_closing_stops(tmp_path):
     state, seconds = out.stdout.split()
     assert state == "dead", out.stdout + out.stderr
     assert float(seconds) < 0.5
+
+
+@pytest.fixture(scope="module", params=["plain", "gevent"])
+def scenarios(request):
+    """What WsClient saw in each scripted scenario (tests/apps/client_scenarios.py), per waiting path."""
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.apps.client_scenarios", request.param],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout)
+
+
+def test_a_server_ping_is_answered_with_its_payload(scenarios):
+    assert scenarios["ping"].get("value") == "pong ok", scenarios["ping"]
+
+
+def test_fragments_are_reassembled_around_a_ping(scenarios):
+    assert scenarios["fragments"].get("value") == "hell\u00f6 world", scenarios["fragments"]
+
+
+def test_the_reply_timer_rearms_for_every_message(scenarios):
+    """Back-to-back round trips for 3x the reply timeout on one connection: none times out."""
+    outcome = scenarios["conversation"]
+    assert "error" not in outcome, outcome
+    assert outcome["value"] > 30
+
+
+def test_a_silent_server_times_out_after_the_reply_timeout(scenarios):
+    outcome = scenarios["silent"]
+    assert outcome.get("error") == "reply timeout", outcome
+    assert 0.29 <= outcome["seconds"] < 2.0
+
+
+def test_a_masked_server_frame_is_a_protocol_error(scenarios):
+    outcome = scenarios["masked"]
+    assert outcome.get("error") == "connection lost", outcome
+    assert "protocol error" in outcome["message"]
+
+
+def test_a_large_binary_message_and_a_close_frame(scenarios):
+    assert scenarios["big"].get("value") == 102400, scenarios["big"]
+    assert scenarios["close"].get("error") == "closed by server", scenarios["close"]
+    assert "4001" in scenarios["close"]["message"] and "going away" in scenarios["close"]["message"]
+
+
+def test_a_hang_up_without_close_frame_is_connection_lost(scenarios):
+    outcome = scenarios["hang_up"]
+    assert outcome.get("error") == "connection lost", outcome
+    assert "without a close frame" in outcome["message"]

@@ -38,8 +38,19 @@ def test_sub_millisecond_round_trips_are_not_rounded_away(tmp_path, target):
     assert 0 < message["p50"] < 5000
     csv_median = float(run.csv_stats()[("WS message", "room/[group]")]["50%"])
     assert csv_median > 0, "Locust's CSV median was rounded to 0 ms"
-    # The two records agree to within bucketing error and HDR's 0.1%.
-    assert abs(csv_median * 1000 - message["p50"]) <= max(0.02 * message["p50"], 20)
+    # Locust's complete record (--json-file; the CSV can miss the last second, so it holds other
+    # samples) and the HDR histogram agree to within the 3-digit buckets (0.5%) and HDR's 0.1%.
+    stats = run.stats()[("WS message", "room/[group]")]
+    assert stats["num_requests"] == message["count"]
+    buckets = sorted((float(ms), n) for ms, n in stats["response_times"].items())
+    seen, locust_median = 0, None
+    for ms, n in buckets:
+        seen += n
+        if seen * 2 >= stats["num_requests"]:
+            locust_median = ms
+            break
+    assert locust_median is not None and locust_median > 0
+    assert abs(locust_median * 1000 - message["p50"]) <= 0.006 * message["p50"] + 1
 
 
 def test_counters_reconcile_with_messages_in_flight(tmp_path, target):
@@ -184,3 +195,45 @@ def test_chat_user_reconnecting_is_not_counted_as_duplicates(tmp_path, target):
     total = run.summary["delivery"]["total"]
     assert run.row("WS connect", "chat/[group]")["count"] > 8  # users did reconnect
     assert total["duplicated"] == 0 and total["delivered"] > 0
+
+
+def test_a_graceful_stop_lets_each_user_finish_its_message(tmp_path, target):
+    """--stop-timeout: users stop after their current message, not at the timeout, none in flight."""
+    import time
+
+    started = time.monotonic()
+    run = run_locust(tmp_path, target.ws_url, "--ws-think", "0.1-0.2", "--stop-timeout", "10", run_time="2s")
+    elapsed = time.monotonic() - started
+    assert run.code == 0, run.output[-3000:]
+    assert_clean(run)
+    counters = run.summary["counters"]
+    assert counters["in_flight"] == 0 and counters["reconciles"] is True
+    assert counters["ok"] > 20
+    assert elapsed < 2 + 8, f"the run waited for the stop timeout ({elapsed:.1f} s)"
+
+
+_TWO_TASKS = """
+import gevent
+from locust import task
+from chanload import plugin  # noqa: F401
+from chanload.users import EchoUser
+
+class TwoTaskUser(EchoUser):
+    @task
+    def other(self):
+        self.environment.events.request.fire(
+            request_type="OTHER", name="other", response_time=1.0, response_length=0, exception=None, context={}
+        )
+        gevent.sleep(0.02)
+"""
+
+
+def test_a_subclass_with_another_task_runs_both(tmp_path, target):
+    """converse() keeps its loop only when it is the user's one task: other tasks get their turns."""
+    locustfile = tmp_path / "two_tasks.py"
+    locustfile.write_text(_TWO_TASKS)
+    run = run_locust(tmp_path, target.ws_url, "TwoTaskUser", "--ws-think", "0.02", locustfile=locustfile)
+    assert run.code == 0, run.output[-3000:]
+    stats = run.stats()
+    assert stats[("WS message", "room/[group]")]["num_requests"] > 20
+    assert stats[("OTHER", "other")]["num_requests"] > 20

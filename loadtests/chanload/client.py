@@ -1,4 +1,10 @@
-"""A websocket client for load users: websocket-client under gevent, with every failure classified.
+"""A websocket client for load users: every failure classified, every round trip as cheap as we can make it.
+
+The opening handshake is websocket-client's (`create_connection`: headers, Origin, proxies, TLS).
+After it, frames go straight over the socket through `chanload.framing`: under gevent the wait for
+a reply is one event-loop wait on the socket with one reusable timer for the reply timeout, so a
+round trip costs a send, a wait and a read (benchmarks/README.md, "cost", has the measurements).
+Outside gevent (the unit tests) the same code waits with plain socket timeouts.
 
 Each failure a user can meet is one exception class whose message says what happened in words a
 user understands; Locust groups failures by that message, so it carries no per-request ids.
@@ -7,17 +13,16 @@ user understands; Locust groups failures by that message, so it carries no per-r
 from __future__ import annotations
 
 import errno
-import os
+import socket
 import struct
 import time
 
 import websocket
-from websocket import ABNF
 
+from chanload import framing
 from chanload.messages import shorten
 
-# websocket-client caps each socket read at 16 KiB (frame_buffer.recv_strict); we read ahead up to that.
-READ_AHEAD = 16384
+READ_SIZE = 16384  # bytes asked of the socket per read: one read brings a whole reply, or several
 CLOSE_WAIT = 1.0  # seconds to wait for the server's close frame (RFC 6455 section 7.1.1)
 
 
@@ -73,6 +78,10 @@ class ConnectionLost(WsError):
     kind = "connection lost"
 
 
+class _Expired(BaseException):
+    """Thrown into a greenlet by its reply timer; caught in WsClient and turned into ReplyTimeout."""
+
+
 class WsClient:
     """One websocket connection. `connect`, `send` and `recv` raise only `WsError` subclasses."""
 
@@ -91,6 +100,9 @@ class WsClient:
         self.reply_timeout = reply_timeout
         self.headers = headers or []
         self.ws: websocket.WebSocket | None = None
+        self._decoder = framing.Decoder()
+        self._sock: socket.socket | None = None
+        self._gevent: _GeventWait | None = None
 
     @property
     def connected(self) -> bool:
@@ -102,8 +114,6 @@ class WsClient:
                 self.url,
                 timeout=self.connect_timeout,
                 header=self.headers,
-                # Replies are checked against the expected text; validating UTF-8 twice costs CPU.
-                skip_utf8_validation=True,
                 enable_multithread=False,
             )
         except websocket.WebSocketBadStatusException as exc:
@@ -118,110 +128,202 @@ class WsClient:
             if getattr(exc, "errno", None) == errno.ECONNREFUSED:
                 raise ConnectionRefused(f"connection refused: nothing listens at {self.url}") from None
             raise ConnectionLost(f"connection lost during handshake: {exc}") from None
-        ws.settimeout(self.reply_timeout)
-        # websocket-client asks the socket for exactly the bytes it parses next: 2 for the header, then
-        # the payload, i.e. two recv() calls (each a syscall and a gevent wait) per message. Its frame
-        # buffer keeps whatever a read brings beyond the request, so reading ahead is safe and one read
-        # usually brings a whole frame. Same parser, same exceptions (WebSocket._recv maps them).
-        raw_recv = ws._recv
-        ws.frame_buffer.recv = lambda _bufsize: raw_recv(READ_AHEAD)
+        # websocket-client reads the handshake answer byte by byte, so nothing after it is consumed yet.
+        sock = ws.sock
+        sock.settimeout(self.reply_timeout)
+        self._sock = sock
+        self._decoder = framing.Decoder()
+        self._gevent = _GeventWait.of(sock, self.reply_timeout)
         self.ws = ws
 
     def send(self, message: str | bytes) -> None:
-        ws = self._require()
         if isinstance(message, bytes):
-            frame = _frame(ABNF.OPCODE_BINARY, message)
+            self._send_frame(framing.BINARY, message)
         else:
-            frame = _frame(ABNF.OPCODE_TEXT, message.encode("utf-8"))
-        try:
-            # websocket-client's send_frame loop minus ABNF.format, which builds the same bytes slower;
-            # WebSocket._send keeps its error mapping (e.g. a send timeout is WebSocketTimeoutException).
-            while frame:
-                frame = frame[ws._send(frame) :]
-        except (OSError, websocket.WebSocketException) as exc:
-            self.abort()
-            raise ConnectionLost(f"connection lost while sending: {type(exc).__name__}") from None
+            self._send_frame(framing.TEXT, message.encode("utf-8"))
 
     def recv(self, timeout: float | None = -1.0) -> str | bytes:
         """The next text or binary message. `timeout` -1 means the reply timeout; None waits forever."""
-        ws = self._require()
-        if timeout != -1.0:
-            ws.settimeout(timeout)
-        try:
-            while True:
-                opcode, frame = ws.recv_data_frame(True)
-                if opcode == ABNF.OPCODE_TEXT:
-                    return frame.data.decode("utf-8", "replace")
-                if opcode == ABNF.OPCODE_BINARY:
-                    return frame.data
-                if opcode == ABNF.OPCODE_CLOSE:
-                    self.abort()
-                    raise _closed(frame.data)
-                # ping and pong: websocket-client already answered pings; keep reading.
-        except (TimeoutError, websocket.WebSocketTimeoutException):
-            # A late reply would put the conversation out of step: drop this connection.
-            self.abort()
-            wait = self.reply_timeout if timeout == -1.0 else timeout
-            raise ReplyTimeout(f"reply timeout: no reply within {wait:g}s") from None
-        except websocket.WebSocketConnectionClosedException:
-            self.abort()
-            raise ConnectionLost("connection lost: socket closed without a close frame") from None
-        except (OSError, websocket.WebSocketException) as exc:
-            self.abort()
-            raise ConnectionLost(f"connection lost: {type(exc).__name__}") from None
-        finally:
-            if timeout != -1.0 and self.ws is not None:
-                self.ws.settimeout(self.reply_timeout)
+        while True:
+            opcode, payload = self._next_frame(timeout)
+            if opcode == framing.TEXT:
+                return payload.decode("utf-8", "replace")
+            if opcode == framing.BINARY:
+                return payload
+            if opcode == framing.CLOSE:
+                self.abort()
+                raise _closed(payload)
+            if opcode == framing.PING:
+                self._send_frame(framing.PONG, payload)  # section 5.5.2: answer with the same payload
+            # a pong: keep reading
 
     def close(self, code: int = 1000) -> None:
         """Close politely (close frame, up to CLOSE_WAIT s for the server's), never raising an Exception.
 
-        Not websocket-client's `WebSocket.close`: its bare `except: pass` swallows gevent's
+        Never websocket-client's `WebSocket.close`: its bare `except: pass` swallows gevent's
         GreenletExit, so a user that Locust stops while it waits there for the server's close frame
         keeps running and the run never ends. Here GreenletExit (a BaseException) goes through.
         """
-        ws, self.ws = self.ws, None
-        if ws is None:
+        if self.ws is None:
             return
         try:
-            frame = _frame(ABNF.OPCODE_CLOSE, struct.pack("!H", code))
-            while frame:
-                frame = frame[ws._send(frame) :]
-            ws.settimeout(CLOSE_WAIT)
+            self._send_frame(framing.CLOSE, struct.pack("!H", code))
             deadline = time.monotonic() + CLOSE_WAIT
-            while time.monotonic() < deadline and ws.recv_frame().opcode != ABNF.OPCODE_CLOSE:
-                pass
+            while self.ws is not None and (left := deadline - time.monotonic()) > 0:
+                if self._next_frame(left)[0] == framing.CLOSE:
+                    break
         except Exception:  # noqa: BLE001, S110 - closing must never fail a user; the socket goes anyway
             pass
         finally:
-            ws.shutdown()
+            self.abort()
 
     def abort(self) -> None:
         """Drop the socket without a close handshake."""
-        ws, self.ws = self.ws, None
+        ws, self.ws, self._sock = self.ws, None, None
         if ws is not None:
             ws.shutdown()
 
-    def _require(self) -> websocket.WebSocket:
-        if self.ws is None:
+    # Frames
+
+    def _send_frame(self, opcode: int, payload: bytes) -> None:
+        sock = self._require()
+        frame = framing.encode(opcode, payload)
+        try:
+            if self._gevent is not None:
+                sent = self._gevent.send(frame)  # no wait at all while the socket has room
+                if sent < len(frame):
+                    sock.sendall(frame[sent:])  # the rest under gevent, within the socket timeout
+            else:
+                sock.sendall(frame)
+        except TimeoutError:
+            self.abort()
+            raise ConnectionLost(
+                f"connection lost: a send stayed blocked for {self.reply_timeout:g}s (the server is not reading)"
+            ) from None
+        except OSError as exc:
+            self.abort()
+            raise ConnectionLost(f"connection lost while sending: {type(exc).__name__}") from None
+
+    def _next_frame(self, timeout: float | None) -> tuple[int, bytes]:
+        """The next message or control frame, waiting up to `timeout` s (-1: the reply timeout) for it."""
+        try:
+            frame = self._decoder.next()
+            if frame is not None:
+                return frame
+            self._require()
+            wait = self.reply_timeout if timeout == -1.0 else timeout
+            if self._gevent is not None:
+                return self._gevent.read_frame(self._decoder, wait, timeout == -1.0)
+            return self._read_frame_blocking(wait)
+        except _Expired:
+            # A late reply would put the conversation out of step: drop this connection.
+            self.abort()
+            raise ReplyTimeout(f"reply timeout: no reply within {wait:g}s") from None
+        except framing.ProtocolError as exc:
+            self.abort()
+            raise ConnectionLost(f"connection lost: protocol error: {exc}") from None
+        except _Eof:
+            self.abort()
+            raise ConnectionLost("connection lost: socket closed without a close frame") from None
+        except OSError as exc:
+            self.abort()
+            raise ConnectionLost(f"connection lost: {type(exc).__name__}") from None
+
+    def _read_frame_blocking(self, wait: float | None) -> tuple[int, bytes]:
+        """Without gevent: read under the socket's own timeout until a frame is whole, within `wait` s."""
+        sock = self._require()
+        deadline = None if wait is None else time.monotonic() + wait
+        try:
+            while True:
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise _Expired
+                    sock.settimeout(left)
+                else:
+                    sock.settimeout(None)
+                try:
+                    data = sock.recv(READ_SIZE)
+                except TimeoutError:
+                    raise _Expired from None
+                if not data:
+                    raise _Eof
+                self._decoder.feed(data)
+                frame = self._decoder.next()
+                if frame is not None:
+                    return frame
+        finally:
+            if self._sock is not None:
+                sock.settimeout(self.reply_timeout)
+
+    def _require(self) -> socket.socket:
+        if self._sock is None:
             raise ConnectionLost("connection lost: not connected")
-        return self.ws
+        return self._sock
 
 
-def _frame(opcode: int, payload: bytes) -> bytes:
-    """One final, masked client frame (RFC 6455 section 5.2), as websocket-client's ABNF.format makes it."""
-    length = len(payload)
-    if length < 126:
-        head = bytes((0x80 | opcode, 0x80 | length))
-    elif length < 1 << 16:
-        head = struct.pack("!BBH", 0x80 | opcode, 0xFE, length)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0xFF, length)
-    # Section 5.3: a fresh, unpredictable 32-bit key per frame (websocket-client uses os.urandom too).
-    mask = os.urandom(4)
-    key = mask * (length // 4) + mask[: length % 4]
-    masked = (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(length, "little")
-    return head + mask + masked
+class _Eof(Exception):
+    """The server closed the TCP connection."""
+
+
+class _GeventWait:
+    """Waiting on a gevent socket the cheap way: straight on its read watcher, one reusable reply timer.
+
+    gevent's own `socket.recv` first tries a read that fails with EAGAIN (a syscall and an exception),
+    then builds a `Timeout` for each wait. Right after a send the reply is never there yet, so here
+    the greenlet waits for readability first, and the reply timer is created once per connection.
+    """
+
+    def __init__(self, sock, reply_timeout: float) -> None:
+        self._raw = sock._sock  # the non-blocking OS-level socket under gevent's wrapper
+        self._io = sock._read_event
+        self._hub = sock.hub
+        # libev keeps a stopped timer's remaining time; `again` re-arms it to the full `repeat` value.
+        self._reply_timer = self._hub.loop.timer(reply_timeout, reply_timeout)
+
+    @classmethod
+    def of(cls, sock, reply_timeout: float) -> _GeventWait | None:
+        """A waiter for `sock` if it is a gevent socket (Locust monkey-patches sockets), else None."""
+        if type(sock).__module__.startswith("gevent") and hasattr(sock, "_read_event"):
+            return cls(sock, reply_timeout)
+        return None
+
+    def send(self, frame: bytes) -> int:
+        """Bytes of `frame` the kernel took without waiting."""
+        try:
+            return self._raw.send(frame)
+        except BlockingIOError:
+            return 0
+
+    def read_frame(self, decoder: framing.Decoder, wait: float | None, is_reply_timeout: bool) -> tuple[int, bytes]:
+        """Wait for the socket, read, until `decoder` has a frame; `_Expired` is thrown in after `wait` s."""
+        from gevent import getcurrent  # noqa: PLC0415 - only ever reached with gevent in use
+
+        timer = None
+        if wait is not None and is_reply_timeout:
+            timer = self._reply_timer
+            timer.again(getcurrent().throw, _Expired, update=True)
+        elif wait is not None:
+            timer = self._hub.loop.timer(wait)
+            timer.start(getcurrent().throw, _Expired, update=True)
+        try:
+            while True:
+                self._hub.wait(self._io)
+                try:
+                    data = self._raw.recv(READ_SIZE)
+                except BlockingIOError:
+                    continue  # a spurious wake-up
+                if not data:
+                    raise _Eof
+                decoder.feed(data)
+                frame = decoder.next()
+                if frame is not None:
+                    return frame
+        finally:
+            if timer is not None:
+                timer.stop()
+                if timer is not self._reply_timer:
+                    timer.close()
 
 
 def _closed(data: bytes) -> ClosedByServer:

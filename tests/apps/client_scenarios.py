@@ -1,0 +1,113 @@
+"""WsClient against scripted raw peers, as a subprocess: `python -m tests.apps.client_scenarios gevent|plain`.
+
+Under gevent (how Locust runs it) WsClient waits on the event loop with its own reply timer; plain,
+it waits with socket timeouts. Both paths run the same scenarios here and print one JSON object,
+scenario -> what the client saw, for tests/test_client.py to judge.
+"""
+
+from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__" and sys.argv[1] == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import json  # noqa: E402
+import time  # noqa: E402
+
+sys.path.insert(0, "loadtests")
+
+from chanload import framing  # noqa: E402
+from chanload.client import WsClient, WsError  # noqa: E402
+from tests.apps.rawws import frame, read_frame, serve_once  # noqa: E402
+
+REPLY_TIMEOUT = 0.3
+
+
+def _client(script) -> WsClient:
+    client = WsClient(f"ws://127.0.0.1:{serve_once(script)}/x", reply_timeout=REPLY_TIMEOUT)
+    client.connect()
+    return client
+
+
+def _outcome(call) -> dict:
+    started = time.monotonic()
+    try:
+        value = call()
+        return {"value": value, "seconds": time.monotonic() - started}
+    except WsError as exc:
+        return {"error": exc.kind, "message": str(exc), "seconds": time.monotonic() - started}
+
+
+def ping_is_answered(conn) -> None:
+    conn.sendall(frame(framing.PING, b"are you there"))
+    opcode, payload = read_frame(conn)
+    verdict = "pong ok" if (opcode, payload) == (framing.PONG, b"are you there") else f"got {opcode} {payload!r}"
+    conn.sendall(frame(framing.TEXT, verdict.encode()))
+    time.sleep(1)
+
+
+def fragments_with_a_ping_between(conn) -> None:
+    conn.sendall(frame(framing.TEXT, b"he", fin=False))
+    conn.sendall(frame(framing.PING, b"x"))
+    conn.sendall(frame(framing.CONTINUATION, "ll\u00f6".encode(), fin=False))
+    conn.sendall(frame(framing.CONTINUATION, b" world", fin=True))
+    time.sleep(1)
+
+
+def echo_ok(conn) -> None:
+    while True:
+        read_frame(conn)
+        conn.sendall(frame(framing.TEXT, b"OK"))
+
+
+def silent(conn) -> None:
+    time.sleep(3)
+
+
+def masked_frame(conn) -> None:
+    conn.sendall(frame(framing.TEXT, b"OK", mask=True))
+    time.sleep(1)
+
+
+def big_then_close(conn) -> None:
+    conn.sendall(frame(framing.BINARY, bytes(range(256)) * 400))  # 100 kB: many reads, 64-bit length
+    conn.sendall(frame(framing.CLOSE, b"\x0f\xa1going away"))
+    time.sleep(1)
+
+
+def hang_up(conn) -> None:
+    conn.shutdown(2)
+
+
+def main() -> None:
+    seen: dict[str, dict] = {}
+    seen["ping"] = _outcome(_client(ping_is_answered).recv)
+    seen["fragments"] = _outcome(_client(fragments_with_a_ping_between).recv)
+    # Three times the reply timeout of back-to-back round trips on one connection: the reply timer
+    # must re-arm to the full timeout for each message (a libev timer keeps its remainder otherwise).
+    client = _client(echo_ok)
+
+    def conversation() -> int:
+        count, end = 0, time.monotonic() + 3 * REPLY_TIMEOUT
+        while time.monotonic() < end:
+            client.send("hello")
+            assert client.recv() == "OK"
+            count += 1
+            time.sleep(0.001)
+        return count
+
+    seen["conversation"] = _outcome(conversation)
+    seen["silent"] = _outcome(_client(silent).recv)
+    seen["masked"] = _outcome(_client(masked_frame).recv)
+    big = _client(big_then_close)
+    seen["big"] = _outcome(lambda: len(big.recv()))
+    seen["close"] = _outcome(big.recv)
+    seen["hang_up"] = _outcome(_client(hang_up).recv)
+    print(json.dumps(seen))
+
+
+if __name__ == "__main__":
+    main()
