@@ -99,6 +99,11 @@ def main() -> int:
     print(f"  {'ratio':6} {r50:>8.2f}x {r99:>8.2f}x")
     d50, d99 = row["p50"] - probe_p50, row["p99"] - probe_p99
     print(f"  {'diff':6} {d50:>+6.0f} us {d99:>+6.0f} us   suite minus probe")
+    lag, corrected = suite_row(summary, "WS send lag"), suite_row(summary, "WS message corrected")
+    print(
+        f"suite's own scheduling: send lag (actual minus intended send) p50 {_us(lag['p50'])}, p99 {_us(lag['p99'])};"
+        f" 'WS message corrected' (from the intended send) p50 {_us(corrected['p50'])}, p99 {_us(corrected['p99'])}"
+    )
     passed = abs(r50 - 1) <= P50_TOLERANCE and abs(r99 - 1) <= P99_TOLERANCE
     goal(
         f"fidelity (suite vs independent probe, same seconds: p50 within {P50_TOLERANCE:.0%},"

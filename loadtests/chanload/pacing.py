@@ -11,6 +11,8 @@ import time
 
 import gevent
 
+from chanload import timers
+
 
 class ThinkTime:
     """Closed loop: wait a uniform random time in [low, high] between a reply and the next send."""
@@ -36,14 +38,23 @@ class Schedule:
 
     The grid never slips: when a reply comes back late, the next send goes out at once and its
     latency is counted from its intended slot (coordinated-omission correction, as wrk2 does).
+    Slots are waited for with `timers.sleep_until` (a timerfd), not gevent.sleep, whose
+    millisecond ticks would make every send late by up to 1 ms.
     """
 
-    def __init__(self, rate: float, rng: random.Random | None = None, clock=time.perf_counter) -> None:
+    def __init__(
+        self,
+        rate: float,
+        rng: random.Random | None = None,
+        clock=time.perf_counter,
+        sleep_until=timers.sleep_until,
+    ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.period = 1.0 / rate
         self._rng = rng or random.Random()
         self._clock = clock
+        self._sleep_until = sleep_until
         self._next: float | None = None
 
     def start_phase(self) -> float:
@@ -59,7 +70,6 @@ class Schedule:
             self.restart()
         intended = self._next
         self._next = intended + self.period
-        delay = intended - self._clock()
-        if delay > 0:
-            gevent.sleep(delay)
+        if intended > self._clock():
+            self._sleep_until(intended)
         return intended

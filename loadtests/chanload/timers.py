@@ -1,0 +1,136 @@
+"""Sleeps that end on time under gevent: a Linux timerfd wakes the event loop at the deadline.
+
+gevent's default loop (libev on epoll) waits in whole milliseconds and never less than one, so a
+`gevent.sleep` ends up to about 1 ms late: every open-model send would go out late by a random
+fraction of a millisecond, which the corrected latency row would then carry (README, "Open model").
+Here one timerfd per process, armed with an absolute CLOCK_MONOTONIC deadline in nanoseconds for the
+earliest sleeper, makes epoll return at that instant; its callback wakes every sleeper that is due
+and re-arms for the next. `sleep_until` falls back to `gevent.sleep` where there is no timerfd.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import heapq
+import itertools
+import math
+import os
+import sys
+import time
+
+import gevent
+from gevent.hub import Waiter, get_hub
+
+CLOCK = time.perf_counter  # the clock deadlines are given in; CLOCK_MONOTONIC on Linux (checked below)
+_CLOCK_MONOTONIC = 1
+_TFD_TIMER_ABSTIME = 1
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class _Itimerspec(ctypes.Structure):
+    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
+
+
+def _libc():
+    """libc with timerfd_* declared, or None where timerfd or a CLOCK_MONOTONIC perf_counter is missing."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if time.get_clock_info("perf_counter").implementation != "clock_gettime(CLOCK_MONOTONIC)":
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.timerfd_create.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.timerfd_settime.argtypes = [
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.POINTER(_Itimerspec),
+            ctypes.POINTER(_Itimerspec),
+        ]
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc()
+
+
+class TimerFd:
+    """One process's precise sleeps: a heap of (deadline, waiter) and one timerfd armed for the earliest."""
+
+    def __init__(self) -> None:
+        assert _LIBC is not None
+        fd = _LIBC.timerfd_create(_CLOCK_MONOTONIC, os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_create failed")
+        self.fd = fd
+        self.pid = os.getpid()
+        self._heap: list[tuple[float, int, Waiter]] = []
+        self._order = itertools.count()  # ties in deadline wake in arrival order; waiters never compare
+        self._armed = math.inf
+        self._spec = _Itimerspec()
+        self._hub = get_hub()
+        # Watched only while someone sleeps: an idle timerfd must not keep the loop alive by itself.
+        self._io = self._hub.loop.io(fd, 1)
+
+    def sleep_until(self, deadline: float) -> None:
+        """Block this greenlet until CLOCK() >= deadline."""
+        if deadline <= CLOCK():
+            return
+        waiter = Waiter(self._hub)
+        if not self._heap:
+            self._io.start(self._fired)
+        heapq.heappush(self._heap, (deadline, next(self._order), waiter))
+        if deadline < self._armed:
+            self._arm(deadline)
+        waiter.get()
+
+    def close(self) -> None:
+        self._io.stop()
+        self._io.close()
+        os.close(self.fd)
+
+    def _arm(self, deadline: float) -> None:
+        seconds = int(deadline)
+        # Round up to the next nanosecond, so the timer never fires before the deadline it stands for.
+        nanos = math.ceil((deadline - seconds) * 1e9)
+        if nanos >= 1_000_000_000:
+            seconds, nanos = seconds + 1, nanos - 1_000_000_000
+        self._spec.it_value.tv_sec, self._spec.it_value.tv_nsec = seconds, nanos
+        if _LIBC.timerfd_settime(self.fd, _TFD_TIMER_ABSTIME, ctypes.byref(self._spec), None) != 0:
+            raise OSError(ctypes.get_errno(), "timerfd_settime failed")
+        self._armed = deadline
+
+    def _fired(self) -> None:
+        # Runs in the hub when the timerfd is readable: wake every sleeper that is due, re-arm.
+        try:
+            os.read(self.fd, 8)
+        except BlockingIOError:
+            pass  # re-armed since it fired; the heap below is the truth
+        now = CLOCK()
+        heap, due = self._heap, []
+        while heap and heap[0][0] <= now:
+            due.append(heapq.heappop(heap)[2])
+        self._armed = math.inf
+        if heap:
+            self._arm(heap[0][0])
+        else:
+            self._io.stop()
+        for waiter in due:
+            waiter.switch(None)  # runs the sleeper until it blocks again; a killed sleeper's waiter ignores it
+
+
+_timer: TimerFd | None = None
+
+
+def sleep_until(deadline: float) -> None:
+    """Sleep until CLOCK() >= deadline, to within the OS's wake-up latency (microseconds, not a ms tick)."""
+    global _timer  # noqa: PLW0603 - one timerfd per process, made on first use (after Locust forks workers)
+    if _LIBC is None:
+        gevent.sleep(max(0.0, deadline - CLOCK()))
+        return
+    if _timer is None or _timer.pid != os.getpid():
+        _timer = TimerFd()
+    _timer.sleep_until(deadline)
