@@ -56,10 +56,28 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         proc.wait()
 
 
+def pinned(cpus: set[int] | None, priority: int = 0):
+    """A Popen preexec_fn: confine the child (and every thread it starts) to `cpus`, at nice `priority`."""
+    if not cpus and not priority:
+        return None
+
+    def setup() -> None:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+        if priority:
+            try:
+                os.setpriority(os.PRIO_PROCESS, 0, priority)
+            except PermissionError:
+                pass  # not root: the child runs at the default priority; Generator.priority says so
+
+    return setup
+
+
 class Target:
     """The reference target: `daphne chatroom.asgi:application` on a free loopback port, always stopped."""
 
-    def __init__(self) -> None:
+    def __init__(self, cpus: set[int] | None = None) -> None:
+        self.cpus = cpus
         self.port = free_port()
         self.host = f"ws://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -70,7 +88,9 @@ class Target:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=TARGET, env=env, check=True)
         argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatroom.asgi:application"]
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(argv, cwd=TARGET, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            argv, cwd=TARGET, env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=pinned(self.cpus)
+        )
         wait_for(self.port, self.proc)
         return self
 
@@ -88,15 +108,24 @@ class Target:
 class Generator:
     """A load generator subprocess; a thread reads its output and sets `ready` on a marker line."""
 
-    def __init__(self, argv: Sequence[str], marker: str, name: str) -> None:
+    def __init__(
+        self, argv: Sequence[str], marker: str, name: str, cpus: set[int] | None = None, priority: int = 0
+    ) -> None:
         self.name, self.marker = name, marker
         self.lines: list[str] = []
         self.ready = threading.Event()
         self.lifetime_cpu = 0.0  # user+sys over the whole process, known once it has ended
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            list(argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+            list(argv),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            preexec_fn=pinned(cpus, priority),
         )
+        self.priority = os.getpriority(os.PRIO_PROCESS, self.proc.pid) if priority else 0
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -176,13 +205,15 @@ class Phase:
         return self.round_trips / self.window.seconds
 
 
-def start_suite(host: str, report: Path, *, users: int, run_time: int, extra: Sequence[str] = ()) -> Generator:
+def start_suite(
+    host: str, report: Path, *, users: int, run_time: int, extra: Sequence[str] = (), cpus: set[int] | None = None
+) -> Generator:
     """The suite as a user runs it: `locust -f loadtests/ws.py RoomUser --headless`, all users at once."""
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "RoomUser", "--headless", "--only-summary"]
     argv += ["--host", host, "--users", str(users), "--run-time", f"{run_time}s", "--report-dir", str(report)]
     # All users within 0.1 s, so the load is steady well before a window opens.
     argv += ["--spawn-rate", str(users * 10), "--stop-timeout", "2", "--loglevel", "INFO", *extra]
-    return Generator(argv, LOCUST_READY, "suite (locust)")
+    return Generator(argv, LOCUST_READY, "suite (locust)", cpus)
 
 
 def finish_suite(gen: Generator, window: Window, report: Path) -> Phase:
@@ -206,9 +237,9 @@ def suite_phase(target: Target, users: int, extra: Sequence[str], *, warmup: flo
     return finish_suite(gen, measure({"target": target.pid, "generator": gen.proc.pid}, window, warmup), report)
 
 
-def start_bare(host: str, connections: int, seconds: float, out: Path) -> Generator:
+def start_bare(host: str, connections: int, seconds: float, out: Path, cpus: set[int] | None = None) -> Generator:
     argv = [sys.executable, "-m", "benchmarks.bare", host, "--connections", str(connections)]
-    return Generator([*argv, "--seconds", f"{seconds:g}", "--out", str(out)], "READY", "bare client")
+    return Generator([*argv, "--seconds", f"{seconds:g}", "--out", str(out)], "READY", "bare client", cpus)
 
 
 def bare_per_second(out: Path) -> dict[int, int]:
@@ -218,10 +249,12 @@ def bare_per_second(out: Path) -> dict[int, int]:
     return {int(second): n for second, n in data["per_second"].items()}
 
 
-def bare_phase(target: Target, connections: int, *, warmup: float, window: int, tmp: Path) -> Phase:
+def bare_phase(
+    target: Target, connections: int, *, warmup: float, window: int, tmp: Path, cpus: set[int] | None = None
+) -> Phase:
     """The bare asyncio client alone against the target, flat out."""
     out = tmp / f"bare-{time.monotonic_ns()}.json"
-    gen = start_bare(target.host, connections, warmup + window + 1.5, out)
+    gen = start_bare(target.host, connections, warmup + window + 1.5, out, cpus)
     gen.wait_ready()
     win = measure({"target": target.pid, "generator": gen.proc.pid}, window, warmup)
     if gen.finish() != 0:

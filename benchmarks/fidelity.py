@@ -10,11 +10,13 @@
    with perf_counter. It starts before the suite and ends after it; only its samples in the wall-clock
    seconds that hold the suite's samples are kept, so both sides describe exactly the same seconds.
 The suite's p50/p99 are its summary.json "WS message" row (HDR histogram of every round trip, timed
-from the actual send); the probe's are nearest-rank percentiles of its kept samples.
+from the actual send to the reply's kernel receive stamp); the probe's are nearest-rank percentiles
+of its kept samples, timed the same way by its own code.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -42,6 +44,7 @@ RUN_TIME = 45  # seconds of suite load
 PROBE_RATE = 50.0  # probe messages/s: about 4% of the load, and ~2,000 samples for its p99
 IDLE_BASELINE = 3  # seconds of probe alone before the suite starts
 P50_TOLERANCE, P99_TOLERANCE = 0.10, 0.25
+PROBE_NICE = -10  # the probe is woken ahead of the suite on their shared CPU: the reference observer
 
 
 def _us(value: float) -> str:
@@ -49,8 +52,10 @@ def _us(value: float) -> str:
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="chanload-bench-") as tmp, Target() as target:
-        capacity = bare_phase(target, USERS, warmup=1.0, window=4, tmp=Path(tmp))
+    pin = os.environ.get("CHANLOAD_BENCH_PIN", "1") == "1" and len(os.sched_getaffinity(0)) >= 2
+    target_cpus, client_cpus = ({0}, {1}) if pin else (None, None)
+    with tempfile.TemporaryDirectory(prefix="chanload-bench-") as tmp, Target(target_cpus) as target:
+        capacity = bare_phase(target, USERS, warmup=1.0, window=4, tmp=Path(tmp), cpus=client_cpus)
         rate = round(capacity.rate * LOAD_FRACTION / USERS, 2)
         print(
             f"capacity: {capacity.rate:.0f} msg/s (bare asyncio client, {USERS} connections flat out, 4 s);"
@@ -60,10 +65,12 @@ def main() -> int:
         probe_out, report = Path(tmp) / "probe.json", Path(tmp) / "suite"
         probe_argv = [sys.executable, "-m", "benchmarks.probe", target.host, "--rate", f"{PROBE_RATE:g}"]
         probe_argv += ["--seconds", str(IDLE_BASELINE + RUN_TIME + 12), "--out", str(probe_out)]
-        probe = Generator(probe_argv, "READY", "probe")
+        probe = Generator(probe_argv, "READY", "probe", client_cpus, priority=PROBE_NICE if pin else 0)
         probe.wait_ready()
         time.sleep(IDLE_BASELINE)  # the probe alone first: its idle round trip, for reference
-        suite = start_suite(target.host, report, users=USERS, run_time=RUN_TIME, extra=["--ws-rate", f"{rate:g}"])
+        suite = start_suite(
+            target.host, report, users=USERS, run_time=RUN_TIME, extra=["--ws-rate", f"{rate:g}"], cpus=client_cpus
+        )
         suite.wait_ready()
         pids = {"target": target.pid, "suite": suite.proc.pid, "probe": probe.proc.pid}
         window = measure(pids, RUN_TIME - 6, warmup=2.0)
@@ -77,13 +84,19 @@ def main() -> int:
     row = suite_row(summary)
     seconds = [p["second"] for p in summary["timeline"]["latency"] if p["kind"] == MESSAGE and p["name"] == ROUTE]
     first, last = min(seconds), max(seconds)
-    kept = sorted(us for second, us in samples if first <= second <= last)
-    before = sorted(us for second, us in samples if second < first)
+    kept = sorted(us for second, us, _ in samples if first <= second <= last)
+    kept_returned = sorted(us for second, _, us in samples if first <= second <= last)
+    before = sorted(us for second, us, _ in samples if second < first)
     if len(kept) < 100:
         sys.exit(f"the probe has only {len(kept)} samples in the suite's seconds")
     probe_p50, probe_p99 = percentile(kept, 50), percentile(kept, 99)
     r50, r99 = row["p50"] / probe_p50, row["p99"] / probe_p99
     secs = window.seconds
+    if pin:
+        print(
+            "placement: target pinned to CPU 0; suite, probe and capacity client to CPU 1, probe at nice"
+            f" {probe.priority} (CHANLOAD_BENCH_PIN=0: no pinning)"
+        )
     print(
         f"suite achieved {phase.rate:.0f} msg/s over a {secs} s window"
         f" ({phase.rate / capacity.rate * 100:.0f}% of capacity); CPU over that window (user+sys, /proc):"
@@ -96,6 +109,10 @@ def main() -> int:
     print(f"  {'':6} {'p50':>9} {'p99':>9} {'samples':>8}")
     print(f"  {'suite':6} {_us(row['p50']):>9} {_us(row['p99']):>9} {row['count']:>8}   summary.json 'WS message'")
     print(f"  {'probe':6} {_us(probe_p50):>9} {_us(probe_p99):>9} {len(kept):>8}   raw socket, own process")
+    print(
+        f"  {'':6} {_us(percentile(kept_returned, 50)):>9} {_us(percentile(kept_returned, 99)):>9} {'':>8}"
+        "   the probe timed to its recv() returning instead (its own wake-up included), for reference"
+    )
     print(f"  {'ratio':6} {r50:>8.2f}x {r99:>8.2f}x")
     d50, d99 = row["p50"] - probe_p50, row["p99"] - probe_p99
     print(f"  {'diff':6} {d50:>+6.0f} us {d99:>+6.0f} us   suite minus probe")

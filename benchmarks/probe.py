@@ -3,9 +3,12 @@
     python -m benchmarks.probe ws://127.0.0.1:PORT --rate 20 --seconds 40 --out probe.json
 
 Shares no code with the suite (no Locust, no chanload, no websocket library): a blocking socket in its
-own process, the RFC 6455 handshake and framing written out below, `time.perf_counter` around each
-round trip. It sends the suite's echo message (`hello` to `room/<group>`, expecting `OK`) at random
-(Poisson) times, one message at a time, and writes every sample as [wall-clock second, round trip in us].
+own process, the RFC 6455 handshake and framing written out below. It sends the suite's echo message
+(`hello` to `room/<group>`, expecting `OK`) at random (Poisson) times, one message at a time. A round
+trip is timed as the suite times it, from just before the send to the reply's arrival at the socket
+(the kernel's receive timestamp, SO_TIMESTAMPNS, CLOCK_REALTIME), and also to the moment recv()
+returned in this process (which adds this process's wake-up). Every sample is written as
+[wall-clock second, round trip to the kernel stamp in us, round trip to recv() in us].
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from urllib.parse import urlsplit
 PAYLOAD = b"hello"
 EXPECT = b"OK"
 TIMEOUT = 10.0
+SO_TIMESTAMPNS = 35  # socket(7); Python does not name it. SCM_TIMESTAMPNS is the same number.
 
 
 class Probe:
@@ -34,6 +38,8 @@ class Probe:
         self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
         # Both the suite (websocket-client) and Daphne disable Nagle: do the same.
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.stamp_ns = 0  # kernel receive time of the bytes from the latest read (0: none given)
         key = base64.b64encode(os.urandom(16)).decode()
         request = (
             f"GET {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -49,7 +55,12 @@ class Probe:
             raise SystemExit(f"probe: handshake refused: {status.decode(errors='replace')}")
 
     def _fill(self) -> None:
-        chunk = self.sock.recv(65536)
+        chunk, ancdata, _flags, _addr = self.sock.recvmsg(65536, socket.CMSG_SPACE(16))
+        self.stamp_ns = 0
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanos = struct.unpack("@ll", data[:16])
+                self.stamp_ns = seconds * 1_000_000_000 + nanos
         if not chunk:
             raise SystemExit("probe: the server closed the connection")
         self.buffer += chunk
@@ -76,9 +87,12 @@ class Probe:
             (length,) = struct.unpack("!Q", self._take(8))
         return first & 0x0F, self._take(length)
 
-    def round_trip(self) -> float:
-        """Send `hello`, wait for `OK`; the round trip in seconds. Pings are answered, as the suite does."""
-        start = time.perf_counter()
+    def round_trip(self) -> tuple[int, int]:
+        """Send `hello`, wait for `OK`: the round trip in ns to the kernel's stamp, and to recv()'s return.
+
+        Pings are answered, as the suite does. Without a kernel stamp both figures are the second.
+        """
+        start = time.time_ns()
         self.send(0x1, PAYLOAD)
         while True:
             opcode, data = self.receive()
@@ -87,10 +101,11 @@ class Probe:
                 continue
             if opcode == 0xA:
                 continue
-            end = time.perf_counter()
+            end = time.time_ns()
             if opcode != 0x1 or data != EXPECT:
                 raise SystemExit(f"probe: expected text {EXPECT!r}, got opcode {opcode} {data[:60]!r}")
-            return end - start
+            stamped = self.stamp_ns if start < self.stamp_ns <= end else end
+            return stamped - start, end - start
 
 
 def main() -> None:
@@ -103,15 +118,15 @@ def main() -> None:
     probe = Probe(f"{args.host}/room/g{random.randrange(10)}")
     print("READY", flush=True)
     rng = random.Random()
-    samples: list[tuple[int, int]] = []
+    samples: list[tuple[int, int, int]] = []
     next_send = time.perf_counter()
     deadline = next_send + args.seconds
     while next_send < deadline:
         delay = next_send - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        rtt = probe.round_trip()
-        samples.append((int(time.time()), round(rtt * 1e6)))
+        stamped, returned = probe.round_trip()
+        samples.append((int(time.time()), round(stamped / 1000), round(returned / 1000)))
         # Exponential gaps (a Poisson process): by PASTA its samples see the target as a random observer
         # would, whereas a fixed period can alias with the suite's own fixed-rate schedule.
         next_send += rng.expovariate(args.rate)

@@ -155,3 +155,11 @@ def test_a_hang_up_without_close_frame_is_connection_lost(scenarios):
     outcome = scenarios["hang_up"]
     assert outcome.get("error") == "connection lost", outcome
     assert "without a close frame" in outcome["message"]
+
+
+def test_arrival_is_when_the_reply_reached_the_socket_not_when_it_was_read(scenarios):
+    """A reply read 0.2 s after it came is timed by the kernel's receive stamp (SO_TIMESTAMPNS)."""
+    stamp = scenarios["stamp"]
+    assert stamp["value"] == "OK"
+    assert stamp["read_after"] >= 0.2
+    assert 0 <= stamp["arrival_after"] < 0.05, stamp

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+import sys
 import time
 
 import websocket
@@ -24,6 +25,13 @@ from chanload.messages import shorten
 
 READ_SIZE = 16384  # bytes asked of the socket per read: one read brings a whole reply, or several
 CLOSE_WAIT = 1.0  # seconds to wait for the server's close frame (RFC 6455 section 7.1.1)
+
+# The kernel's receive timestamp (socket(7) SO_TIMESTAMPNS, CLOCK_REALTIME in ns) says when a reply
+# reached this machine's socket, whatever the generator was busy with then. Python does not name the
+# option; 35 is its value on Linux (asm-generic/socket.h; SCM_TIMESTAMPNS is the same number).
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35) if sys.platform.startswith("linux") else None
+_TIMESPEC = struct.Struct("@ll")
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size) if SO_TIMESTAMPNS is not None else 0
 
 
 class WsError(Exception):
@@ -103,6 +111,10 @@ class WsClient:
         self._decoder = framing.Decoder()
         self._sock: socket.socket | None = None
         self._gevent: _GeventWait | None = None
+        # When the bytes that completed the last message returned by recv() arrived: perf_counter
+        # seconds and CLOCK_REALTIME ns; from the kernel's receive timestamp when there is one.
+        self.arrival = 0.0
+        self.arrival_ns = 0
 
     @property
     def connected(self) -> bool:
@@ -133,6 +145,11 @@ class WsClient:
         sock.settimeout(self.reply_timeout)
         self._sock = sock
         self._decoder = framing.Decoder()
+        if SO_TIMESTAMPNS is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            except OSError:
+                pass  # no kernel stamps: arrival is read off the clock when the read returns
         self._gevent = _GeventWait.of(sock, self.reply_timeout)
         self.ws = ws
 
@@ -213,7 +230,7 @@ class WsClient:
             self._require()
             wait = self.reply_timeout if timeout == -1.0 else timeout
             if self._gevent is not None:
-                return self._gevent.read_frame(self._decoder, wait, timeout == -1.0)
+                return self._gevent.read_frame(self._feed, wait, timeout == -1.0)
             return self._read_frame_blocking(wait)
         except _Expired:
             # A late reply would put the conversation out of step: drop this connection.
@@ -243,18 +260,30 @@ class WsClient:
                 else:
                     sock.settimeout(None)
                 try:
-                    data = sock.recv(READ_SIZE)
+                    data, ancdata, _flags, _addr = sock.recvmsg(READ_SIZE, _ANCILLARY)
                 except TimeoutError:
                     raise _Expired from None
-                if not data:
-                    raise _Eof
-                self._decoder.feed(data)
-                frame = self._decoder.next()
+                frame = self._feed(data, ancdata)
                 if frame is not None:
                     return frame
         finally:
             if self._sock is not None:
                 sock.settimeout(self.reply_timeout)
+
+    def _feed(self, data: bytes, ancdata: list) -> tuple[int, bytes] | None:
+        """Bytes just read: stamp their arrival, decode, return a frame if one is now whole."""
+        if not data:
+            raise _Eof
+        now, now_ns = time.perf_counter(), time.time_ns()
+        self.arrival, self.arrival_ns = now, now_ns
+        for level, kind, blob in ancdata:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(blob) >= _TIMESPEC.size:
+                seconds, nanos = _TIMESPEC.unpack_from(blob)
+                stamp = seconds * 1_000_000_000 + nanos
+                if stamp <= now_ns:  # same clock; a step of it in between would make it later than now
+                    self.arrival, self.arrival_ns = now - (now_ns - stamp) / 1e9, stamp
+        self._decoder.feed(data)
+        return self._decoder.next()
 
     def _require(self) -> socket.socket:
         if self._sock is None:
@@ -295,8 +324,8 @@ class _GeventWait:
         except BlockingIOError:
             return 0
 
-    def read_frame(self, decoder: framing.Decoder, wait: float | None, is_reply_timeout: bool) -> tuple[int, bytes]:
-        """Wait for the socket, read, until `decoder` has a frame; `_Expired` is thrown in after `wait` s."""
+    def read_frame(self, feed, wait: float | None, is_reply_timeout: bool) -> tuple[int, bytes]:
+        """Wait for the socket and read until `feed` returns a frame; `_Expired` is thrown in after `wait` s."""
         from gevent import getcurrent  # noqa: PLC0415 - only ever reached with gevent in use
 
         timer = None
@@ -310,13 +339,10 @@ class _GeventWait:
             while True:
                 self._hub.wait(self._io)
                 try:
-                    data = self._raw.recv(READ_SIZE)
+                    data, ancdata, _flags, _addr = self._raw.recvmsg(READ_SIZE, _ANCILLARY)
                 except BlockingIOError:
                     continue  # a spurious wake-up
-                if not data:
-                    raise _Eof
-                decoder.feed(data)
-                frame = decoder.next()
+                frame = feed(data, ancdata)
                 if frame is not None:
                     return frame
         finally:

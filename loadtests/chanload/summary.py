@@ -119,8 +119,8 @@ def render(summary: dict) -> str:
     if any(r["type"].endswith("corrected") for r in summary["latency"]):
         lines.append(
             "'corrected' rows: latency from each message's intended send time (open model, --ws-rate); they"
-            " include the 'send lag' row: how late each send went out, behind a late reply or the generator's"
-            " own timers (gevent's epoll timers tick in whole milliseconds)."
+            " include the 'send lag' row: how late each send went out, behind a late reply on its connection"
+            " or an overloaded generator."
         )
     ledger = Ledger.total([summary["counters"]])
     lines.append(ledger.line())

@@ -145,14 +145,13 @@ class ChannelsUser(User):
         start = time.perf_counter()
         try:
             client.send(message)
-            reply = self._await_reply(client)
+            reply, end = self._await_reply(client)
         except WsError as exc:
             self._failed(time.perf_counter() - start, exc)
             return
         except BaseException:  # GreenletExit when the run stops: the message is in flight
             ledger.in_flight += 1
             raise
-        end = time.perf_counter()
         if not self._expect.matches(reply):
             self._failed(end - start, WrongReply(self._expect.describe(), reply))
             return
@@ -163,8 +162,10 @@ class ChannelsUser(User):
             self._cl.recorder.record(CORRECTED, self._name, end - intended)
             self._cl.recorder.record(SEND_LAG, self._name, start - intended)
 
-    def _await_reply(self, client: WsClient) -> str | bytes:
-        return client.recv()
+    def _await_reply(self, client: WsClient) -> tuple[str | bytes, float]:
+        """The reply and when it reached the socket (perf_counter), not when this greenlet got to it."""
+        reply = client.recv()
+        return reply, client.arrival
 
     def _failed(self, seconds: float, exc: WsError) -> None:
         self._cl.ledger.failed += 1
@@ -225,14 +226,14 @@ class BroadcastUser(ChannelsUser):
             self._reader = None
             reader.kill(block=False)
 
-    def _await_reply(self, client: WsClient) -> str | bytes:
+    def _await_reply(self, client: WsClient) -> tuple[str | bytes, float]:
         try:
-            kind, value = self._acks.get(timeout=self._cl.settings.reply_timeout)
+            kind, value, arrival = self._acks.get(timeout=self._cl.settings.reply_timeout)
         except Empty:
             raise ReplyTimeout(f"reply timeout: no reply within {self._cl.settings.reply_timeout:g}s") from None
         if kind == "error":
             raise value
-        return value
+        return value, arrival
 
     def _read(self, client: WsClient, acks: Queue, receiver: str, group: str) -> None:
         book = self._cl.delivery
@@ -240,17 +241,18 @@ class BroadcastUser(ChannelsUser):
             try:
                 message = client.recv(timeout=None)
             except WsError as exc:
-                acks.put(("error", exc))
+                acks.put(("error", exc, 0.0))
                 return
-            now_ns = time.time_ns()
+            arrival, arrival_ns = client.arrival, client.arrival_ns
             if self._expect.matches(message):
-                acks.put(("reply", message))
+                acks.put(("reply", message, arrival))
                 continue
             try:
                 data = json.loads(message)
                 sender, seq, sent_ns = str(data["sender"]), int(data["seq"]), int(data["sent_ns"])
             except (ValueError, TypeError, KeyError):
-                acks.put(("reply", message))  # neither the reply nor a broadcast: the round trip fails
+                acks.put(("reply", message, arrival))  # neither the reply nor a broadcast: the round trip fails
                 continue
             book.see(group, receiver, sender, seq)
-            self._fire(DELIVERY, (now_ns - sent_ns) / 1e9, len(message), None)
+            # sent_ns is the sender's CLOCK_REALTIME (one machine, or clocks kept in step); so is the stamp.
+            self._fire(DELIVERY, (arrival_ns - sent_ns) / 1e9, len(message), None)

@@ -82,6 +82,15 @@ def hang_up(conn) -> None:
     conn.shutdown(2)
 
 
+SENT: dict[str, float] = {}
+
+
+def reply_at_once(conn) -> None:
+    SENT["ok"] = time.perf_counter()
+    conn.sendall(frame(framing.TEXT, b"OK"))
+    time.sleep(1)
+
+
 def main() -> None:
     seen: dict[str, dict] = {}
     seen["ping"] = _outcome(_client(ping_is_answered).recv)
@@ -106,6 +115,13 @@ def main() -> None:
     seen["big"] = _outcome(lambda: len(big.recv()))
     seen["close"] = _outcome(big.recv)
     seen["hang_up"] = _outcome(_client(hang_up).recv)
+    # A reply that waits in the socket while the client is busy: its arrival is when it came, not
+    # when the client read it (the kernel's receive timestamp).
+    late = _client(reply_at_once)
+    time.sleep(0.2)
+    reply = late.recv()
+    read_at = time.perf_counter()
+    seen["stamp"] = {"value": reply, "read_after": read_at - SENT["ok"], "arrival_after": late.arrival - SENT["ok"]}
     print(json.dumps(seen))
 
 
