@@ -28,6 +28,16 @@ def test_locust_buckets_keep_three_significant_digits():
     assert bucket_response_time(12.345) == 12.3
     assert bucket_response_time(4567) == 4570
     assert bucket_response_time(0) == 0
+    assert bucket_response_time(0.0451) == 0.045  # never finer than 1 us
+
+
+def test_locust_buckets_match_rounding_to_three_significant_digits():
+    """The buckets equal round(x, 2 - floor(log10 x)) from 0.1 ms to 100 s (exact halves aside: they round up)."""
+    import math
+
+    values = [10 ** (k / 997) for k in range(-997, 5 * 997)] + [0.99951, 0.99949, 9.9951, 9.9949]
+    for ms in values:
+        assert bucket_response_time(ms) == round(ms, 2 - math.floor(math.log10(ms))), ms
 
 
 def test_ledger_totals_add_worker_snapshots_and_reconcile():

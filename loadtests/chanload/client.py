@@ -304,6 +304,9 @@ class _GeventWait:
     """
 
     def __init__(self, sock, reply_timeout: float) -> None:
+        from gevent import getcurrent  # noqa: PLC0415 - only ever reached with gevent in use
+
+        self._getcurrent = getcurrent
         self._raw = sock._sock  # the non-blocking OS-level socket under gevent's wrapper
         self._io = sock._read_event
         self._hub = sock.hub
@@ -326,15 +329,13 @@ class _GeventWait:
 
     def read_frame(self, feed, wait: float | None, is_reply_timeout: bool) -> tuple[int, bytes]:
         """Wait for the socket and read until `feed` returns a frame; `_Expired` is thrown in after `wait` s."""
-        from gevent import getcurrent  # noqa: PLC0415 - only ever reached with gevent in use
-
         timer = None
         if wait is not None and is_reply_timeout:
             timer = self._reply_timer
-            timer.again(getcurrent().throw, _Expired, update=True)
+            timer.again(self._getcurrent().throw, _Expired, update=True)
         elif wait is not None:
             timer = self._hub.loop.timer(wait)
-            timer.start(getcurrent().throw, _Expired, update=True)
+            timer.start(self._getcurrent().throw, _Expired, update=True)
         try:
             while True:
                 self._hub.wait(self._io)
