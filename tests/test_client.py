@@ -163,3 +163,8 @@ def test_arrival_is_when_the_reply_reached_the_socket_not_when_it_was_read(scena
     assert stamp["value"] == "OK"
     assert stamp["read_after"] >= 0.2
     assert 0 <= stamp["arrival_after"] < 0.05, stamp
+
+
+def test_wss_goes_through_the_tls_layer(scenarios):
+    """Over TLS the client reads through the TLS socket (no raw-socket fast path): replies and timeouts work."""
+    assert scenarios["tls"].get("value") == ["OK", "OK", "OK", "reply timeout"], scenarios["tls"]

@@ -111,6 +111,7 @@ class WsClient:
         self._decoder = framing.Decoder()
         self._sock: socket.socket | None = None
         self._gevent: _GeventWait | None = None
+        self._recvmsg = False  # read with recvmsg() and take the kernel's stamps (not on TLS sockets)
         # When the bytes that completed the last message returned by recv() arrived: perf_counter
         # seconds and CLOCK_REALTIME ns; from the kernel's receive timestamp when there is one.
         self.arrival = 0.0
@@ -145,12 +146,17 @@ class WsClient:
         sock.settimeout(self.reply_timeout)
         self._sock = sock
         self._decoder = framing.Decoder()
-        if SO_TIMESTAMPNS is not None:
+        # wss://: the bytes must go through the TLS layer (its recv), so no raw-socket fast path, and
+        # no kernel stamps (recvmsg does not exist there): arrival is read when the read returns.
+        tls = hasattr(sock, "cipher")
+        self._recvmsg = False
+        if SO_TIMESTAMPNS is not None and not tls:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                self._recvmsg = True
             except OSError:
                 pass  # no kernel stamps: arrival is read off the clock when the read returns
-        self._gevent = _GeventWait.of(sock, self.reply_timeout)
+        self._gevent = None if tls else _GeventWait.of(sock, self.reply_timeout)
         self.ws = ws
 
     def send(self, message: str | bytes) -> None:
@@ -211,7 +217,7 @@ class WsClient:
                 if sent < len(frame):
                     sock.sendall(frame[sent:])  # the rest under gevent, within the socket timeout
             else:
-                sock.sendall(frame)
+                sock.sendall(frame)  # plain or TLS, under the socket timeout
         except TimeoutError:
             self.abort()
             raise ConnectionLost(
@@ -247,7 +253,7 @@ class WsClient:
             raise ConnectionLost(f"connection lost: {type(exc).__name__}") from None
 
     def _read_frame_blocking(self, wait: float | None) -> tuple[int, bytes]:
-        """Without gevent: read under the socket's own timeout until a frame is whole, within `wait` s."""
+        """Without gevent, or over TLS: read under the socket's timeout until a frame is whole, within `wait` s."""
         sock = self._require()
         deadline = None if wait is None else time.monotonic() + wait
         try:
@@ -260,7 +266,10 @@ class WsClient:
                 else:
                     sock.settimeout(None)
                 try:
-                    data, ancdata, _flags, _addr = sock.recvmsg(READ_SIZE, _ANCILLARY)
+                    if self._recvmsg:
+                        data, ancdata, _flags, _addr = sock.recvmsg(READ_SIZE, _ANCILLARY)
+                    else:
+                        data, ancdata = sock.recv(READ_SIZE), []
                 except TimeoutError:
                     raise _Expired from None
                 frame = self._feed(data, ancdata)

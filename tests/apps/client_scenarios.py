@@ -15,13 +15,17 @@ if __name__ == "__main__" and sys.argv[1] == "gevent":
     monkey.patch_all()
 
 import json  # noqa: E402
+import os  # noqa: E402
+import ssl  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, "loadtests")
 
 from chanload import framing  # noqa: E402
 from chanload.client import WsClient, WsError  # noqa: E402
-from tests.apps.rawws import frame, read_frame, serve_once  # noqa: E402
+from tests.apps.rawws import frame, read_frame, self_signed, serve_once  # noqa: E402
 
 REPLY_TIMEOUT = 0.3
 
@@ -122,7 +126,26 @@ def main() -> None:
     reply = late.recv()
     read_at = time.perf_counter()
     seen["stamp"] = {"value": reply, "read_after": read_at - SENT["ok"], "arrival_after": late.arrival - SENT["ok"]}
+    seen["tls"] = _outcome(_over_tls)
     print(json.dumps(seen))
+
+
+def _over_tls() -> list:
+    """wss://: three round trips through the TLS layer, and a reply timeout there too."""
+    with tempfile.TemporaryDirectory() as folder:
+        cert, key = self_signed(Path(folder))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        os.environ["WEBSOCKET_CLIENT_CA_BUNDLE"] = str(cert)  # websocket-client trusts it for the handshake
+        client = WsClient(f"wss://127.0.0.1:{serve_once(echo_ok, context)}/x", reply_timeout=REPLY_TIMEOUT)
+        client.connect()
+        replies = []
+        for _ in range(3):
+            client.send("hello")
+            replies.append(client.recv())
+        silent_client = WsClient(f"wss://127.0.0.1:{serve_once(silent, context)}/x", reply_timeout=REPLY_TIMEOUT)
+        silent_client.connect()
+        return [*replies, _outcome(silent_client.recv).get("error")]
 
 
 if __name__ == "__main__":

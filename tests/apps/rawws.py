@@ -7,23 +7,32 @@ works on plain threads and, monkey-patched, on gevent. Loopback only; one connec
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
+import ipaddress
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-def serve_once(script: Callable[[socket.socket], None]) -> int:
-    """Listen on a free 127.0.0.1 port; answer one upgrade, then run `script(conn)`. Returns the port."""
+def serve_once(script: Callable[[socket.socket], None], tls: ssl.SSLContext | None = None) -> int:
+    """Listen on a free 127.0.0.1 port; answer one upgrade (over TLS with `tls`), run `script(conn)`.
+
+    Returns the port.
+    """
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 
     def run() -> None:
         conn, _ = listener.accept()
         listener.close()
+        if tls is not None:
+            conn = tls.wrap_socket(conn, server_side=True)
         with conn:
             request = b""
             while b"\r\n\r\n" not in request:
@@ -81,3 +90,33 @@ def _exactly(conn: socket.socket, n: int) -> bytes:
             raise ConnectionError("client closed")
         out += chunk
     return out
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 and its key, as PEM files in `folder`: (cert, key)."""
+    from cryptography import x509  # noqa: PLC0415 - a dependency of Daphne's (autobahn, twisted[tls])
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
