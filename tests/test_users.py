@@ -237,3 +237,12 @@ def test_a_subclass_with_another_task_runs_both(tmp_path, target):
     stats = run.stats()
     assert stats[("WS message", "room/[group]")]["num_requests"] > 20
     assert stats[("OTHER", "other")]["num_requests"] > 20
+
+
+def test_a_pushed_frame_taken_as_a_reply_is_never_a_negative_latency(tmp_path, misbehaving):
+    """/double answers twice: the extra OK waits in the buffer and answers the next message at once."""
+    run = run_locust(tmp_path, misbehaving.ws_url, "--ws-path", "double/{group}", "--ws-think", "0.01", users=2)
+    assert run.code == 0, run.output[-3000:]
+    stats = run.stats()[("WS message", "double/[group]")]
+    assert stats["num_requests"] > 20
+    assert stats["min_response_time"] >= 0, stats["min_response_time"]

@@ -6,6 +6,7 @@ the suite must classify. Routes (the last path segment is the room and is ignore
   /silent/R   never replies                  /close/R    closes with 4001 on the first message
   /reject/R   refuses the handshake (403)    /stall/R    replies OK, but stalls 1 s once, at message 100
   /ws/echo/R/ replies {"ok": true, "echo": <message>} (JSON, another app's protocol)
+  /double/R   replies OK twice (a push nobody asked for, read ahead with the reply)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ async def app(scope, receive, send):
     if route == "ws":
         route = "json"
     await receive()  # websocket.connect
-    if route == "reject" or route not in ("ok", "wrong", "silent", "close", "stall", "json"):
+    if route == "reject" or route not in ("ok", "wrong", "silent", "close", "stall", "json", "double"):
         await send({"type": "websocket.close", "code": 1000})
         return
     await send({"type": "websocket.accept"})
@@ -43,6 +44,9 @@ async def app(scope, receive, send):
         received += 1
         text = event.get("text") or (event.get("bytes") or b"").decode()
         if route == "ok":
+            await send({"type": "websocket.send", "text": "OK"})
+        elif route == "double":
+            await send({"type": "websocket.send", "text": "OK"})
             await send({"type": "websocket.send", "text": "OK"})
         elif route == "wrong":
             await send({"type": "websocket.send", "text": "NOPE"})
