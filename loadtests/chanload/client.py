@@ -13,6 +13,7 @@ user understands; Locust groups failures by that message, so it carries no per-r
 from __future__ import annotations
 
 import errno
+import platform
 import socket
 import struct
 import sys
@@ -28,8 +29,14 @@ CLOSE_WAIT = 1.0  # seconds to wait for the server's close frame (RFC 6455 secti
 
 # The kernel's receive timestamp (socket(7) SO_TIMESTAMPNS, CLOCK_REALTIME in ns) says when a reply
 # reached this machine's socket, whatever the generator was busy with then. Python does not name the
-# option; 35 is its value on Linux (asm-generic/socket.h; SCM_TIMESTAMPNS is the same number).
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35) if sys.platform.startswith("linux") else None
+# option; 35 is its value in asm-generic/socket.h (SCM_TIMESTAMPNS is the same number), which the
+# architectures below use. Elsewhere (alpha, parisc, sparc, other systems) replies are timed when read.
+_GENERIC_ABI = ("x86_64", "i386", "i686", "aarch64", "arm", "ppc64le", "ppc64", "s390x", "riscv64")
+SO_TIMESTAMPNS = (
+    getattr(socket, "SO_TIMESTAMPNS", 35)
+    if sys.platform.startswith("linux") and platform.machine().startswith(_GENERIC_ABI)
+    else getattr(socket, "SO_TIMESTAMPNS", None)
+)
 _TIMESPEC = struct.Struct("@ll")
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size) if SO_TIMESTAMPNS is not None else 0
 
