@@ -246,3 +246,7 @@ def test_a_pushed_frame_taken_as_a_reply_is_never_a_negative_latency(tmp_path, m
     stats = run.stats()[("WS message", "double/[group]")]
     assert stats["num_requests"] > 20
     assert stats["min_response_time"] >= 0, stats["min_response_time"]
+    # ... and the run says how many such replies there were.
+    early = run.summary["counters"]["early_replies"]
+    assert early > 0
+    assert f"{early} replies had arrived before their message was sent" in run.output

@@ -16,6 +16,9 @@ class Ledger:
     in_flight: int = 0
     connects: int = 0
     connect_failures: int = 0
+    # Replies read before their message was sent: a frame the server pushed unasked, read ahead with
+    # an earlier reply, that matched the expected reply. Their latency is recorded as 0.
+    early_replies: int = 0
     failure_kinds: Counter = field(default_factory=Counter)
     # Wall-clock times (time.time()) of the last OK reply and the last refused connection: a target
     # that refused connections after its last OK went down during the run. Only a refusal counts:
@@ -52,7 +55,13 @@ class Ledger:
 
     def line(self) -> str:
         verdict = "reconciles" if self.reconciles else "DOES NOT RECONCILE"
+        early = (
+            f"; {self.early_replies} replies had arrived before their message was sent (server pushes"
+            " matching the expected reply), recorded as 0 latency"
+            if self.early_replies
+            else ""
+        )
         return (
             f"messages: sent {self.sent} = ok {self.ok} + failed {self.failed} + in flight {self.in_flight}"
-            f" ({verdict}); connects: {self.connects} ok, {self.connect_failures} failed"
+            f" ({verdict}); connects: {self.connects} ok, {self.connect_failures} failed{early}"
         )

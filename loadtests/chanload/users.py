@@ -152,9 +152,11 @@ class ChannelsUser(User):
         except BaseException:  # GreenletExit when the run stops: the message is in flight
             ledger.in_flight += 1
             raise
-        # A frame the server pushed unasked can sit in the read buffer from before this send; taken as
-        # the reply, it arrived "before" it was asked for. Count it as instant, never as negative.
-        end = max(end, start)
+        if end < start:
+            # A frame the server pushed unasked sat in the read buffer from before this send; taken as
+            # the reply, it arrived before it was asked for. Recorded as 0, never negative, and counted.
+            ledger.early_replies += 1
+            end = start
         if not self._expect.matches(reply):
             self._failed(end - start, WrongReply(self._expect.describe(), reply))
             return
