@@ -12,6 +12,9 @@
 The suite's p50/p99 are its summary.json "WS message" row (HDR histogram of every round trip, timed
 from the actual send to the reply's kernel receive stamp); the probe's are nearest-rank percentiles
 of its kept samples, timed the same way by its own code.
+With CHANLOAD_BENCH_WIRE=1 (tcpdump installed, root) a third witness joins: the suite's own messages
+on the loopback wire, request packet to reply packet (benchmarks/wire.py). It is off by default
+because the capture costs CPU on the machine being measured.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from benchmarks.common import (
     start_suite,
     suite_row,
 )
+from benchmarks.wire import Capture
 
 USERS = 50
 LOAD_FRACTION = 0.5  # of the measured capacity
@@ -44,6 +48,7 @@ RUN_TIME = 45  # seconds of suite load
 PROBE_RATE = 50.0  # probe messages/s: about 4% of the load, and ~2,000 samples for its p99
 IDLE_BASELINE = 3  # seconds of probe alone before the suite starts
 P50_TOLERANCE, P99_TOLERANCE = 0.10, 0.25
+WIRE_REQUEST, WIRE_REPLY = b"\x81\x85" + bytes(4) + b"hello", b"\x81\x02OK"  # frame sizes on the wire
 PROBE_NICE = -10  # the probe is woken ahead of the suite on their shared CPU: the reference observer
 
 
@@ -67,14 +72,27 @@ def main() -> int:
         probe_argv += ["--seconds", str(IDLE_BASELINE + RUN_TIME + 12), "--out", str(probe_out)]
         probe = Generator(probe_argv, "READY", "probe", client_cpus, priority=PROBE_NICE if pin else 0)
         probe.wait_ready()
-        time.sleep(IDLE_BASELINE)  # the probe alone first: its idle round trip, for reference
-        suite = start_suite(
-            target.host, report, users=USERS, run_time=RUN_TIME, extra=["--ws-rate", f"{rate:g}"], cpus=client_cpus
-        )
-        suite.wait_ready()
-        pids = {"target": target.pid, "suite": suite.proc.pid, "probe": probe.proc.pid}
-        window = measure(pids, RUN_TIME - 6, warmup=2.0)
-        phase = finish_suite(suite, window, report)
+        probe_port = int(next(line for line in probe.lines if "READY" in line).split()[-1])
+        capture, no_capture = Capture(target.port, Path(tmp) / "wire.pcap"), Capture.unavailable()
+        if os.environ.get("CHANLOAD_BENCH_WIRE") != "1":
+            no_capture = "off; CHANLOAD_BENCH_WIRE=1 captures the suite's packets with tcpdump (root)"
+        if no_capture is None and not capture.start():
+            no_capture = f"tcpdump could not capture: {capture.report}"
+        try:
+            time.sleep(IDLE_BASELINE)  # the probe alone first: its idle round trip, for reference
+            suite = start_suite(
+                target.host, report, users=USERS, run_time=RUN_TIME, extra=["--ws-rate", f"{rate:g}"], cpus=client_cpus
+            )
+            suite.wait_ready()
+            pids = {"target": target.pid, "suite": suite.proc.pid, "probe": probe.proc.pid}
+            window = measure(pids, RUN_TIME - 6, warmup=2.0)
+            phase = finish_suite(suite, window, report)
+        finally:
+            if no_capture is None:
+                capture.stop()
+        wire: list[float] = []
+        if no_capture is None:
+            wire = sorted(capture.round_trips(len(WIRE_REQUEST), len(WIRE_REPLY), exclude={probe_port}))
         if probe.finish() != 0:
             sys.exit(f"the probe failed:\n{probe.output()}")
         samples = read_json(probe_out)["samples"]
@@ -114,6 +132,14 @@ def main() -> int:
         "   the probe timed to its recv() returning instead (its own wake-up included), for reference"
     )
     print(f"  {'ratio':6} {r50:>8.2f}x {r99:>8.2f}x")
+    if wire:
+        w50, w99 = percentile(wire, 50), percentile(wire, 99)
+        print(
+            f"  {'wire':6} {_us(w50):>9} {_us(w99):>9} {len(wire):>8}   tcpdump on lo: the suite's own messages,"
+            f" request to reply ({capture.report}); suite/wire {row['p50'] / w50:.2f}x, {row['p99'] / w99:.2f}x"
+        )
+    else:
+        print(f"  wire: no capture ({no_capture})")
     d50, d99 = row["p50"] - probe_p50, row["p99"] - probe_p99
     print(f"  {'diff':6} {d50:>+6.0f} us {d99:>+6.0f} us   suite minus probe")
     lag, corrected = suite_row(summary, "WS send lag"), suite_row(summary, "WS message corrected")

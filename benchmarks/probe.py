@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="JSON file for the samples")
     args = parser.parse_args()
     probe = Probe(f"{args.host}/room/g{random.randrange(10)}")
-    print("READY", flush=True)
+    print(f"READY local port {probe.sock.getsockname()[1]}", flush=True)  # lets a capture tell it apart
     rng = random.Random()
     samples: list[tuple[int, int, int]] = []
     next_send = time.perf_counter()
