@@ -55,15 +55,23 @@ class Capture:
     def round_trips(self, payload_len: int, reply_len: int, exclude: set[int]) -> list[float]:
         """Microseconds from each request frame to the next reply frame on the same connection."""
         out = subprocess.run(["tcpdump", "-r", str(self.pcap), "-tt", "-n"], capture_output=True, text=True, check=True)
-        port, pending, trips = str(self.port), {}, []
-        skip = {str(p) for p in exclude}
-        for line in out.stdout.splitlines():
-            m = _LINE.match(line)
-            if m is None:
-                continue
-            stamp, src, dst, length = float(m[1]), m[2], m[3], int(m[4])
-            if dst == port and src not in skip and length == payload_len:
-                pending[src] = stamp
-            elif src == port and dst in pending and length == reply_len:
-                trips.append((stamp - pending.pop(dst)) * 1e6)
-        return trips
+        return pair(out.stdout.splitlines(), self.port, payload_len, reply_len, exclude)
+
+
+def pair(lines, port: int, payload_len: int, reply_len: int, exclude: set[int]) -> list[float]:
+    """Round trips in us from `tcpdump -tt -n` lines: a request of `payload_len` bytes to `port`, then the
+    next reply of `reply_len` bytes back on that connection. Connections from `exclude` ports are skipped;
+    a reply with no request before it (the request not captured) is skipped too.
+    """
+    target, pending, trips = str(port), {}, []
+    skip = {str(p) for p in exclude}
+    for line in lines:
+        m = _LINE.match(line)
+        if m is None:
+            continue
+        stamp, src, dst, length = float(m[1]), m[2], m[3], int(m[4])
+        if dst == target and src not in skip and length == payload_len:
+            pending[src] = stamp
+        elif src == target and dst in pending and length == reply_len:
+            trips.append((stamp - pending.pop(dst)) * 1e6)
+    return trips
