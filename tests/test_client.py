@@ -50,26 +50,14 @@ def test_a_message_larger_than_one_read_arrives_whole(target):
 
 _STOP_DURING_CLOSE = r"""
 from gevent import monkey; monkey.patch_all()
-import base64, hashlib, sys, time
+import sys, time
 import gevent
-from gevent.server import StreamServer
 sys.path.insert(0, "loadtests")
 from chanload.client import WsClient
+from tests.apps.rawws import serve_once
 
-def handshake_then_ignore(sock, _addr):
-    # Answers the upgrade, then never answers anything, a close frame included.
-    request = b""
-    while b"\r\n\r\n" not in request:
-        request += sock.recv(4096)
-    key = [l.split(b":", 1)[1].strip() for l in request.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key")][0]
-    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-    sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
-    gevent.sleep(30)
-
-server = StreamServer(("127.0.0.1", 0), handshake_then_ignore)
-server.start()
-client = WsClient(f"ws://127.0.0.1:{server.server_port}/x")
+# A peer that answers the upgrade, then never answers anything, a close frame included.
+client = WsClient(f"ws://127.0.0.1:{serve_once(lambda conn: time.sleep(30))}/x")
 client.connect()
 def user():
     client.close()
