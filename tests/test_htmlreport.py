@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chanload.charts import PNG_NAMES, write_pngs
+from chanload.charts import PNG_NAMES, render_pngs
 from chanload.htmlreport import fmt_threshold_value, render_html
 from tests.servers import UNIT
 
@@ -144,22 +144,22 @@ def test_empty_data_shows_a_no_data_note_instead_of_charts(summary):
     assert html.count("No data:") == len(CHART_NAMES)
 
 
-def test_pngs_are_written_for_every_chart(summary, tmp_path):
-    """write_pngs leaves four valid, non-trivial PNG files and no temp files."""
-    paths = write_pngs(summary, tmp_path)
-    assert [p.name for p in paths] == [f"{name}.png" for name in PNG_NAMES]
-    for path in paths:
-        data = path.read_bytes()
+def test_pngs_are_rendered_for_every_chart(summary):
+    """render_pngs gives four valid, non-trivial PNG images, one per chart."""
+    images = render_pngs(summary)
+    assert list(images) == [f"{name}.png" for name in PNG_NAMES]
+    for name, data in images.items():
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
-        assert len(data) > 10_000, path
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+        assert len(data) > 10_000, name
 
 
 def test_pngs_are_written_without_data(summary, tmp_path):
     """A run without data still gets its PNGs (with a 'no data' note), so CI always finds them."""
     summary.update(latency=[], timeline={"latency": [], "connections": []})
-    for path in write_pngs(summary, tmp_path):
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    images = render_pngs(summary)
+    assert sorted(images) == sorted(f"{name}.png" for name in PNG_NAMES)
+    for data in images.values():
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.browser

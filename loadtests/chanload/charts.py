@@ -1,7 +1,7 @@
 """The report's charts as plain data (lines of points per chart) and their PNG rendering with matplotlib.
 
 `build_charts` decides what is plotted; `svgchart.render` draws a chart as inline SVG for report.html and
-`write_pngs` draws the same charts as PNG files, so the two artifacts never disagree.
+`render_pngs` draws the same charts as PNG images, so the two artifacts never disagree.
 """
 
 from __future__ import annotations
@@ -10,9 +10,6 @@ import io
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from chanload.report import write_atomic
 
 Point = tuple[float, float] | None  # None breaks a line (a second without samples)
 
@@ -206,8 +203,8 @@ def _gapped(rows: list[dict], t0: int, stat: str) -> list[Point]:
     return out
 
 
-def write_pngs(summary: dict, out_dir: str | Path) -> list[Path]:
-    """Write latency_over_time.png, histogram.png, connections.png and throughput.png to `out_dir`."""
+def render_pngs(summary: dict) -> dict[str, bytes]:
+    """latency_over_time.png, histogram.png, connections.png and throughput.png: file name -> PNG bytes."""
     # Figure + the Agg canvas directly (no pyplot): no global backend switch, no display needed.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -215,7 +212,7 @@ def write_pngs(summary: dict, out_dir: str | Path) -> list[Path]:
     groups: dict[str, list[Chart]] = defaultdict(list)
     for chart in build_charts(summary):
         groups[chart.name].append(chart)
-    written = []
+    images = {}
     for name in PNG_NAMES:
         charts = groups[name]
         fig = Figure(figsize=(9, 3.4 * len(charts)), dpi=100, layout="constrained")
@@ -224,10 +221,8 @@ def write_pngs(summary: dict, out_dir: str | Path) -> list[Path]:
             _draw(ax, chart)
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
-        path = Path(out_dir) / f"{name}.png"
-        write_atomic(path, buf.getvalue())
-        written.append(path)
-    return written
+        images[f"{name}.png"] = buf.getvalue()
+    return images
 
 
 def _draw(ax, chart: Chart) -> None:

@@ -12,18 +12,17 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRu
 import logging
 import sys
 import time
-import weakref
-from dataclasses import dataclass, field
 
 import gevent
 
 from chanload import bucketing, report, slo, summary
 from chanload.counters import Ledger
-from chanload.delivery import DeliveryBook, merge_rooms
-from chanload.latency import Aggregate, Recorder, Slice
+from chanload.delivery import merge_rooms
+from chanload.latency import Slice
 from chanload.messages import OptionError
 from chanload.options import Settings, add_arguments, settings_from
-from chanload.timeline import HOLD_SECONDS, Timeline
+from chanload.state import State, bind, state
+from chanload.timeline import HOLD_SECONDS
 
 log = logging.getLogger("chanload")
 
@@ -34,63 +33,11 @@ EXIT_INTERRUPTED = 4  # SIGINT / SIGTERM before the end; artifacts are written, 
 EXIT_TARGET_DOWN = 5  # the target was unreachable, or went down during the run
 
 
-@dataclass
-class State:
-    """Everything chanload keeps for one Locust environment."""
-
-    settings: Settings
-    recorder: Recorder = field(default_factory=Recorder)
-    ledger: Ledger = field(default_factory=Ledger)
-    delivery: DeliveryBook = field(default_factory=DeliveryBook)
-    aggregate: Aggregate = field(default_factory=Aggregate)
-    timeline: Timeline = field(default_factory=Timeline)
-    open_connections: int = 0
-    started: float = field(default_factory=time.time)
-    # Master: the latest absolute snapshot from each worker.
-    worker_ledgers: dict[str, dict] = field(default_factory=dict)
-    worker_delivery: dict[str, dict] = field(default_factory=dict)
-    gauges: list[tuple[int, int]] = field(default_factory=list)
-    finished: dict | None = None
-    aborted_by: str | None = None
-
-    def reset(self) -> None:
-        self.recorder = Recorder()
-        self.ledger = Ledger()
-        self.delivery = DeliveryBook()
-        self.aggregate = Aggregate()
-        self.timeline = Timeline()
-        self.started = time.time()
-        self.worker_ledgers.clear()
-        self.worker_delivery.clear()
-        self.gauges.clear()
-        self.finished = None
-        self.aborted_by = None
-
-    def take(self, pieces: list[Slice]) -> None:
-        for piece in pieces:
-            self.aggregate.add(piece)
-            self.timeline.add(piece)
-
-
-_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def state(environment) -> State:
-    try:
-        return _states[environment]
-    except KeyError:
-        raise RuntimeError(
-            "chanload is not set up for this Locust environment: import chanload.plugin in the locustfile "
-            "(loadtests/ws.py does), or call chanload.plugin.attach(environment, settings)"
-        ) from None
-
-
 def attach(environment, settings: Settings) -> State:
     """Set chanload up on `environment`: listeners on its events, a 1 s ticker, the summary at the end."""
-    if environment in _states:
-        _states[environment].settings = settings
-        return _states[environment]
-    st = _states[environment] = State(settings)
+    st, new = bind(environment, settings)
+    if not new:
+        return st
     bucketing.install()
     ev = environment.events
 
@@ -154,6 +101,13 @@ def attach(environment, settings: Settings) -> State:
             if st.settings.report_dir:
                 print(f"chanload: artifacts in {st.settings.report_dir}", flush=True)
 
+    def fire(kind, name, seconds, length, exc):
+        ev.request.fire(
+            request_type=kind, name=name, response_time=seconds * 1000.0, response_length=length, exception=exc,
+            context={},
+        )  # fmt: skip
+
+    st.fire = fire
     ev.request.add_listener(on_request)
     ev.quit.add_listener(on_quit)
     ev.test_start.add_listener(on_test_start)

@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from chanload.charts import render_pngs
+from chanload.htmlreport import render_html
 from chanload.junit import render_junit
 
 log = logging.getLogger("chanload")
@@ -34,9 +36,6 @@ def write_all(report_dir: str | Path, summary: dict) -> list[Path]:
     Each file is complete or absent. A chart that cannot be drawn is logged and skipped: it must not
     cost the run its summary.
     """
-    from chanload.charts import write_pngs  # noqa: PLC0415 - charts imports write_atomic from here
-    from chanload.htmlreport import render_html  # noqa: PLC0415
-
     folder = Path(report_dir)
     written = []
     for name, render in (
@@ -47,7 +46,11 @@ def write_all(report_dir: str | Path, summary: dict) -> list[Path]:
         write_atomic(folder / name, render(summary))
         written.append(folder / name)
     try:
-        written += write_pngs(summary, folder)
+        images = render_pngs(summary)
     except Exception:  # noqa: BLE001 - see docstring
-        log.exception("chanload: could not write the PNG charts to %s", folder)
+        log.exception("chanload: could not draw the PNG charts for %s", folder)
+        return written
+    for name, data in images.items():
+        write_atomic(folder / name, data)
+        written.append(folder / name)
     return written

@@ -24,7 +24,7 @@ from chanload.client import ConnectionRefused, ReplyTimeout, WrongReply, WsClien
 from chanload.messages import Expect, Payload
 from chanload.options import route_name
 from chanload.pacing import Schedule, ThinkTime
-from chanload.plugin import State, state
+from chanload.state import State, state
 
 CONNECT = "WS connect"
 MESSAGE = "WS message"
