@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from chanload.messages import OptionError
-from chanload.options import route_name, settings_from
+from chanload.options import Groups, fill_path, route_name, settings_from
 
 DEFAULTS = dict(
     ws_path="",
@@ -48,7 +48,14 @@ def test_http_host_becomes_ws():
         ("ftp://x", {}, "expected ws://HOST:PORT"),
         ("ws://h", {"ws_think": "2-1"}, "--ws-think '2-1'"),
         ("ws://h", {"ws_groups": 0}, "--ws-groups"),
-        ("ws://h", {"ws_groups": 1.5}, "whole number"),
+        ("ws://h", {"ws_groups": "a,,b"}, "--ws-groups 'a,,b': expected N"),
+        ("ws://h", {"ws_groups": "9-3"}, "LOW <= HIGH"),
+        ("ws://h", {"ws_groups": "@/nonexistent/rooms.txt"}, "cannot read the file"),
+        ("ws://h", {"ws_other": "ignore"}, "--ws-other 'ignore'"),
+        ("ws://h", {"ws_expect": 'json:{"id": {seq}'}, "not valid JSON"),
+        ("ws://h", {"ws_expect": 'json:{"id": {nope}}'}, "unknown placeholder {nope}"),
+        ("ws://h", {"ws_expect": "own", "ws_payload": "hi {seq}"}, "put {mark} in --ws-payload"),
+        ("ws://h", {"ws_payload": "{mark"}, "looks like JSON"),
         ("ws://h", {"ws_rate": -1}, "--ws-rate"),
         ("ws://h", {"ws_path": "room/{room}"}, "only {group}"),
         ("ws://h", {"ws_header": ["NoColon"]}, "--ws-header"),
@@ -65,3 +72,39 @@ def test_route_name_is_a_template_without_ids_or_query():
     """room/{group} reports as room/[group]; a query string is not part of the name."""
     assert route_name("room/{group}") == "room/[group]"
     assert route_name("ws/chat/{group}/?token=abc") == "ws/chat/[group]/"
+
+
+def test_groups_take_every_documented_form(tmp_path):
+    """N, LOW-HIGH, A,B,C and @FILE each give the pool they name, and pick only from it."""
+    names = tmp_path / "rooms.txt"
+    names.write_text("# tickers\nAAPL\n\n  MSFT  \n")
+    cases = {
+        "3": {"g0", "g1", "g2"},
+        "7-9": {"7", "8", "9"},
+        "lobby,AAPL": {"lobby", "AAPL"},
+        f"@{names}": {"AAPL", "MSFT"},
+    }
+    for spec, pool in cases.items():
+        groups = settings_from(opts(ws_groups=spec), "ws://h").groups
+        assert len(groups) == len(pool), spec
+        assert {groups.pick() for _ in range(300)} == pool, spec
+
+
+def test_an_empty_groups_file_is_refused(tmp_path):
+    """A file with only comments and blank lines names no room: an option error, not a run of 500s."""
+    names = tmp_path / "rooms.txt"
+    names.write_text("# nothing\n\n")
+    with pytest.raises(OptionError, match="holds no names"):
+        Groups.parse(f"@{names}")
+
+
+def test_group_values_are_percent_encoded_in_the_path():
+    """A name with a space or a slash cannot change the path's shape."""
+    assert fill_path("ws/chat/{group}/", "a b/c") == "ws/chat/a%20b%2Fc/"
+    assert fill_path("ws/prices/{group}/", "AAPL") == "ws/prices/AAPL/"
+
+
+def test_other_defaults_to_fail():
+    """--ws-other keeps today's behaviour unless told to skip."""
+    assert settings_from(opts(), "ws://h").other == "fail"
+    assert settings_from(opts(ws_other="skip"), "ws://h").other == "skip"

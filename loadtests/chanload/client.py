@@ -18,6 +18,7 @@ import socket
 import struct
 import sys
 import time
+from urllib.parse import urlsplit
 
 import websocket
 
@@ -109,8 +110,15 @@ class WsClient:
         reply_timeout: float = 5.0,
         # Handshake
         headers: list[str] | None = None,
+        subprotocols: list[str] | None = None,
     ) -> None:
         self.url = url
+        # Failure messages name the server, never the path: Locust groups failures by message, and
+        # a path with a room or an id in it would make one row per room.
+        parts = urlsplit(url)
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        self.server = f"{host}:{parts.port or (443 if parts.scheme == 'wss' else 80)}"
+        self.subprotocols = subprotocols or []
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
         self.headers = headers or []
@@ -134,6 +142,7 @@ class WsClient:
                 self.url,
                 timeout=self.connect_timeout,
                 header=self.headers,
+                subprotocols=self.subprotocols or None,
                 enable_multithread=False,
             )
         except websocket.WebSocketBadStatusException as exc:
@@ -141,12 +150,12 @@ class WsClient:
         except (TimeoutError, websocket.WebSocketTimeoutException):
             raise HandshakeTimeout(f"handshake timeout: no answer within {self.connect_timeout:g}s") from None
         except ConnectionRefusedError:
-            raise ConnectionRefused(f"connection refused: nothing listens at {self.url}") from None
+            raise ConnectionRefused(f"connection refused: nothing listens at {self.server}") from None
         except websocket.WebSocketConnectionClosedException:
             raise ConnectionLost("connection lost: the server closed the socket during the handshake") from None
         except (OSError, websocket.WebSocketException) as exc:
             if getattr(exc, "errno", None) == errno.ECONNREFUSED:
-                raise ConnectionRefused(f"connection refused: nothing listens at {self.url}") from None
+                raise ConnectionRefused(f"connection refused: nothing listens at {self.server}") from None
             raise ConnectionLost(f"connection lost during handshake: {exc}") from None
         # websocket-client reads the handshake answer byte by byte, so nothing after it is consumed yet.
         sock = ws.sock
@@ -290,7 +299,11 @@ class WsClient:
         """Bytes just read: stamp their arrival, decode, return a frame if one is now whole."""
         if not data:
             raise _Eof
-        now, now_ns = time.perf_counter(), time.time_ns()
+        # Realtime first, then perf_counter: if this process is preempted between the two reads, the
+        # stamp converts to a later perf_counter time, never an earlier one (a reply is never timed
+        # faster than it was).
+        now_ns = time.time_ns()
+        now = time.perf_counter()
         self.arrival, self.arrival_ns = now, now_ns
         for level, kind, blob in ancdata:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(blob) >= _TIMESPEC.size:

@@ -19,6 +19,8 @@ class Ledger:
     # Replies read before their message was sent: a frame the server pushed unasked, read ahead with
     # an earlier reply, that matched the expected reply. Their latency is recorded as 0.
     early_replies: int = 0
+    # Frames that arrived while a reply was awaited and did not match, skipped (--ws-other skip).
+    other_frames: int = 0
     failure_kinds: Counter = field(default_factory=Counter)
     # Wall-clock times (time.time()) of the last OK reply and the last refused connection: a target
     # that refused connections after its last OK went down during the run. Only a refusal counts:
@@ -61,7 +63,8 @@ class Ledger:
             if self.early_replies
             else ""
         )
+        other = f"; {self.other_frames} other frames skipped" if self.other_frames else ""
         return (
             f"messages: sent {self.sent} = ok {self.ok} + failed {self.failed} + in flight {self.in_flight}"
-            f" ({verdict}); connects: {self.connects} ok, {self.connect_failures} failed{early}"
+            f" ({verdict}); connects: {self.connects} ok, {self.connect_failures} failed{other}{early}"
         )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 from chanload import slo
 from chanload.messages import Expect, OptionError, Payload
@@ -13,12 +15,71 @@ _PATH_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
+class Groups:
+    """The pool `{group}` takes its values from, one picked at random per connection.
+
+    `N`: g0 .. gN-1; `LOW-HIGH`: the integers LOW .. HIGH; `A,B,C`: those names; `@FILE`: one name per
+    line (blank lines and lines starting with # skipped).
+    """
+
+    spec: str
+    names: tuple[str, ...] = ()
+    prefix: str = ""
+    low: int = 0
+    high: int = 0
+
+    @classmethod
+    def parse(cls, value, option: str = "--ws-groups") -> Groups:
+        spec = str(value).strip()
+        if spec.startswith("@"):
+            return cls(spec, names=_names_file(spec[1:], option))
+        if re.fullmatch(r"\d+", spec):
+            count = int(spec)
+            if count < 1:
+                raise OptionError(f"{option} {spec!r}: need at least 1 room")
+            return cls(spec, prefix="g", low=0, high=count - 1)
+        if match := re.fullmatch(r"(-?\d+)\s*-\s*(-?\d+)", spec):
+            low, high = int(match.group(1)), int(match.group(2))
+            if high < low:
+                raise OptionError(f"{option} {spec!r}: LOW-HIGH needs LOW <= HIGH")
+            return cls(spec, low=low, high=high)
+        names = tuple(n.strip() for n in spec.split(","))
+        if not spec or not all(names):
+            raise OptionError(f"{option} {spec!r}: expected N (g0..gN-1), LOW-HIGH (integers), A,B,C (names) or @FILE")
+        return cls(spec, names=names)
+
+    def pick(self) -> str:
+        if self.names:
+            return random.choice(self.names)
+        return f"{self.prefix}{random.randint(self.low, self.high)}"
+
+    def __len__(self) -> int:
+        return len(self.names) or self.high - self.low + 1
+
+
+def _names_file(path: str, option: str) -> tuple[str, ...]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OptionError(f"{option} @{path}: cannot read the file ({exc})") from None
+    names = tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    if not names:
+        raise OptionError(f"{option} @{path}: the file holds no names (one per line)")
+    return names
+
+
+def fill_path(template: str, group: str) -> str:
+    """The path for one connection: `{group}` filled, percent-encoded where a URL needs it."""
+    return template.replace("{group}", quote(group, safe="-_.~@:+!$&'()*,;="))
+
+
+@dataclass(frozen=True)
 class Settings:
     """Validated options. `path`, `payload` and `expect` are None where each user class keeps its own."""
 
     host: str
     path: str | None = None
-    groups: int = 10
+    groups: Groups = Groups("10", prefix="g", low=0, high=9)
     payload: Payload | None = None
     expect: Expect | None = None
     connect_timeout: float = 5.0
@@ -30,6 +91,7 @@ class Settings:
     report_dir: str | None = None
     thresholds: tuple[slo.Threshold, ...] = ()
     slo_abort: bool = False
+    other: str = "fail"  # a frame that does not match while a reply is awaited: fail the message, or skip it
 
 
 def add_arguments(parser) -> None:
@@ -46,7 +108,13 @@ def add_arguments(parser) -> None:
         help="Path template under --host, with {group} for the room, e.g. 'ws/chat/{group}/'. "
         "Default: each user class's own route (room/{group}, aroom/{group}, chat/{group}).",
     )
-    _add(group, "--ws-groups", type=int, default=10, help="Size of the pool of rooms (random per connection).")
+    _add(
+        group,
+        "--ws-groups",
+        default="10",
+        help="Values {group} takes, one at random per connection: N (g0..gN-1), LOW-HIGH (integers, e.g. 1-500), "
+        "A,B,C (names) or @FILE (one name per line).",
+    )
     _add(
         group,
         "--ws-header",
@@ -60,14 +128,25 @@ def add_arguments(parser) -> None:
         group,
         "--ws-payload",
         default="",
-        help="Message text or JSON template; {user} {seq} {group} {sent_ns} are filled per message. "
-        "Default: 'hello' (echo users), a numbered JSON message (broadcast users).",
+        help="Message text or JSON template; {user} {seq} {group} {sent_ns} {mark} are filled per message "
+        "({mark}: a token receivers measure delivery from). Default: 'hello' (echo users), "
+        "a marked JSON message (broadcast users).",
     )
     _add(
         group,
         "--ws-expect",
         default="",
-        help="Expected reply: exact text, or 're:PATTERN' matching the whole reply. Default: OK.",
+        help="Expected reply: exact text, 're:PATTERN' (whole reply), 'json:TEMPLATE' (a JSON reply holding "
+        "these fields), or 'own' (the sender's own {mark}ed message relayed back); {user} {seq} {group} are "
+        "those of the message answered. Default: OK.",
+    )
+    _add(
+        group,
+        "--ws-other",
+        default="fail",
+        choices=["fail", "skip"],
+        help="A frame that arrives while a reply is awaited and does not match: 'fail' the message, or 'skip' "
+        "it (counted as an other frame) and keep waiting up to the reply timeout.",
     )
     # Timeouts
     _add(group, "--ws-connect-timeout", type=float, default=5.0, help="Handshake timeout, seconds.")
@@ -130,10 +209,10 @@ def _add(group, *flags: str, web_ui: bool = True, **kwargs):
 
 def settings_from(options, host: str | None) -> Settings:
     """Validate Locust's parsed options; raise OptionError naming the option and the fix."""
-    return Settings(
+    settings = Settings(
         host=_host(host),
         path=_path(str(getattr(options, "ws_path", "") or "")),
-        groups=_positive_int(getattr(options, "ws_groups", 10), "--ws-groups"),
+        groups=Groups.parse(getattr(options, "ws_groups", "10")),
         payload=Payload(options.ws_payload) if getattr(options, "ws_payload", "") else None,
         expect=Expect.parse(options.ws_expect) if getattr(options, "ws_expect", "") else None,
         connect_timeout=_positive(getattr(options, "ws_connect_timeout", 5.0), "--ws-connect-timeout"),
@@ -145,7 +224,15 @@ def settings_from(options, host: str | None) -> Settings:
         report_dir=str(getattr(options, "report_dir", "") or "") or None,
         thresholds=tuple(slo.parse_all(_listed(getattr(options, "slo", None)))),
         slo_abort=bool(getattr(options, "slo_abort", False)),
+        other=_other(getattr(options, "ws_other", "fail")),
     )
+    if settings.expect is not None and settings.expect.form == "own" and settings.payload is not None:
+        if not settings.payload.uses_mark:
+            raise OptionError(
+                "--ws-expect own: the reply is the sender's own message relayed back, found by its mark: "
+                'put {mark} in --ws-payload, e.g. \'{"message": "{mark}"}\''
+            )
+    return settings
 
 
 def _listed(value) -> list[str]:
@@ -201,13 +288,6 @@ def _non_negative(value, option: str) -> float:
     return number
 
 
-def _positive_int(value, option: str) -> int:
-    number = _positive(value, option)
-    if number != int(number):
-        raise OptionError(f"{option} {value!r}: expected a whole number")
-    return int(number)
-
-
 def _think(value: str) -> tuple[float, float]:
     low, sep, high = value.partition("-")
     try:
@@ -218,6 +298,12 @@ def _think(value: str) -> tuple[float, float]:
     if lo < 0 or hi < lo:
         raise OptionError(f"--ws-think {value!r}: need 0 <= LOW <= HIGH")
     return lo, hi
+
+
+def _other(value) -> str:
+    if value not in ("fail", "skip"):
+        raise OptionError(f"--ws-other {value!r}: expected 'fail' or 'skip'")
+    return value
 
 
 def _header(value: str) -> str:

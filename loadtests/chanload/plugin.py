@@ -51,6 +51,7 @@ def attach(environment, settings: Settings) -> State:
         if environment.parsed_options is not None:
             try:  # options may have changed since init (web UI form, or the master's on a worker)
                 st.settings = settings_from(environment.parsed_options, environment.host)
+                check_user_classes(environment, st.settings)
             except OptionError as exc:
                 log.error("%s", exc)
                 gevent.spawn(environment.runner.quit)
@@ -211,9 +212,10 @@ def _parameters(environment, settings: Settings) -> dict:
     return {
         "host": settings.host,
         "path": settings.path,
-        "groups": settings.groups,
+        "groups": settings.groups.spec,
         "payload": settings.payload.template if settings.payload else None,
         "expect": settings.expect.spec if settings.expect else None,
+        "other": settings.other,
         "connect_timeout": settings.connect_timeout,
         "reply_timeout": settings.reply_timeout,
         "think": list(settings.think),
@@ -240,7 +242,16 @@ def _on_init(environment, **_kw) -> None:
         host = "ws://placeholder"  # a worker gets --host from the master at test start
     try:
         settings = settings_from(environment.parsed_options, host)
+        check_user_classes(environment, settings)
     except OptionError as exc:
         sys.stderr.write(f"chanload: error: {exc}\n")
         sys.exit(EXIT_BAD_OPTION)
     attach(environment, settings)
+
+
+def check_user_classes(environment, settings: Settings) -> None:
+    """Let each user class refuse option values it cannot run with (its `check` classmethod), before load."""
+    for user_class in environment.user_classes or ():
+        check = getattr(user_class, "check", None)
+        if callable(check):
+            check(settings)

@@ -1,0 +1,298 @@
+"""The conversation layer in-process: matching, skipping, marks, named steps, counters (a scripted fake socket)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+
+from chanload import marks
+from chanload.client import ConnectionRefused, ReplyTimeout, WrongReply
+from chanload.messages import Payload
+from chanload.options import Groups, Settings
+from chanload.session import CONNECT, DELIVERY, MESSAGE, RECEIVE, Session
+from chanload.state import State
+
+
+class FakeClient:
+    """Stands in for WsClient: `respond(text)` gives the frames a sent text brings, with their arrival delays."""
+
+    respond = staticmethod(lambda text: [("OK", 0.0002)])
+    refuse = False
+    made: list[FakeClient] = []
+
+    def __init__(self, url, *, connect_timeout, reply_timeout, headers, subprotocols):
+        self.url, self.headers, self.subprotocols = url, headers, subprotocols
+        self.reply_timeout = reply_timeout
+        self.sent: list = []
+        self.inbox: list[tuple[object, float]] = []
+        self.arrival, self.arrival_ns = 0.0, 0
+        self.closed = False
+        FakeClient.made.append(self)
+
+    def connect(self):
+        if self.refuse:
+            raise ConnectionRefused("connection refused: nothing listens at 127.0.0.1:9")
+
+    def send(self, text):
+        self.sent.append(text)
+        now = time.perf_counter()
+        self.inbox += [(frame, now + delay) for frame, delay in self.respond(text)]
+
+    def recv(self, timeout=-1.0):
+        if not self.inbox:
+            self.abort()
+            raise ReplyTimeout("reply timeout: no reply within 5s")
+        frame, arrival = self.inbox.pop(0)
+        self.arrival = arrival
+        self.arrival_ns = time.time_ns() - int((time.perf_counter() - arrival) * 1e9)
+        return frame
+
+    def close(self):
+        self.closed = True
+
+    def abort(self):
+        self.closed = True
+
+
+class FakeSession(Session):
+    client_class = FakeClient
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    FakeClient.respond = staticmethod(lambda text: [("OK", 0.0002)])
+    FakeClient.refuse = False
+    FakeClient.made = []
+
+
+def make(other="fail", **kw) -> FakeSession:
+    settings = Settings(host="ws://127.0.0.1:9", groups=Groups.parse("3"), other=other)
+    return FakeSession(State(settings), **kw)
+
+
+def rows(session: Session) -> dict[tuple[str, str], tuple[int, int]]:
+    """(type, name) -> (samples, failures) as the HDR recorder holds them."""
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for piece in session.state.recorder.drain():
+        count, failures = out.get(piece.key, (0, 0))
+        out[piece.key] = (count + piece.histogram.get_total_count(), failures + piece.failures)
+    return out
+
+
+def only_sample_us(session: Session, key) -> int:
+    pieces = [p for p in session.state.recorder.drain() if p.key == key]
+    assert len(pieces) == 1 and pieces[0].histogram.get_total_count() == 1
+    return pieces[0].histogram.get_max_value()
+
+
+def test_a_round_trip_is_recorded_under_the_route_template_and_reconciles():
+    """connect + request: one WS connect and one WS message under room/[group]; sent = ok."""
+    ws = make()
+    ws.connect()
+    assert FakeClient.made[0].url.startswith("ws://127.0.0.1:9/room/g")
+    assert ws.request() == "OK"
+    ledger = ws.state.ledger
+    assert (ledger.sent, ledger.ok, ledger.failed, ledger.connects) == (1, 1, 0, 1)
+    assert rows(ws) == {(CONNECT, "room/[group]"): (1, 0), (MESSAGE, "room/[group]"): (1, 0)}
+
+
+def test_skipped_frames_are_counted_and_the_round_trip_ends_at_the_matching_frame():
+    """Two pushes arrive first: skipped and counted; the latency is the reply's arrival (5 ms), not the first push's."""
+    FakeClient.respond = staticmethod(lambda text: [("tick", 0.0001), ("tick", 0.0002), ("OK", 0.005)])
+    ws = make(other="skip")
+    ws.connect()
+    ws.state.recorder.drain()
+    ws.request()
+    assert ws.state.ledger.other_frames == 2
+    us = only_sample_us(ws, (MESSAGE, "room/[group]"))
+    assert 4900 <= us <= 5500, us
+
+
+def test_a_frame_that_does_not_match_fails_the_message_by_default():
+    """--ws-other fail: the first frame that is not the reply fails the round trip; the connection stays."""
+    FakeClient.respond = staticmethod(lambda text: [("tick", 0.0001), ("OK", 0.0002)])
+    ws = make()
+    ws.connect()
+    with pytest.raises(WrongReply, match="expected 'OK', got 'tick'"):
+        ws.request()
+    ledger = ws.state.ledger
+    assert (ledger.sent, ledger.ok, ledger.failed) == (1, 0, 1)
+    assert ledger.failure_kinds["wrong reply"] == 1
+    assert ws.connected
+
+
+def test_json_expect_matches_this_messages_id_among_other_replies():
+    """json:{"op":"price","id":{seq}} skips a price for another id and takes this message's."""
+
+    def respond(text):
+        sent = json.loads(text)
+        return [
+            (json.dumps({"op": "tick", "p": 1}), 0.0001),
+            (json.dumps({"op": "price", "id": sent["id"] + 100}), 0.0002),
+            (json.dumps({"op": "price", "id": sent["id"], "px": 9.5, "nested": {"a": 1, "b": 2}}), 0.003),
+        ]
+
+    FakeClient.respond = staticmethod(respond)
+    ws = make(other="skip")
+    ws.connect()
+    for _ in range(3):
+        reply = ws.request('{"op": "quote", "id": {seq}}', 'json:{"op": "price", "id": {seq}, "nested": {"a": 1}}')
+        assert json.loads(reply)["id"] == ws.seq - 1
+    assert ws.state.ledger.other_frames == 6 and ws.state.ledger.ok == 3
+
+
+def test_a_dict_expect_is_a_json_subset_and_a_predicate_works_too():
+    """From Python: a dict is the json: form; a callable decides by itself."""
+    FakeClient.respond = staticmethod(lambda text: [('{"ok": true, "n": 3}', 0.0001)])
+    ws = make()
+    ws.connect()
+    ws.request({"op": "x", "id": ws.seq}, {"ok": True})
+    ws.request(b"raw", lambda frame: '"n": 3' in frame)
+    assert FakeClient.made[0].sent[:2] == ['{"op": "x", "id": 0}', b"raw"]
+    with pytest.raises(WrongReply):
+        ws.request("x", {"ok": 1})  # JSON true is not 1
+
+
+def test_named_steps_are_rows_of_their_own():
+    """A join step and a quote step of one conversation are timed and counted separately."""
+    ws = make()
+    ws.connect(step="login")
+    ws.request("join", step="join")
+    ws.request("quote", step="quote")
+    ws.request("quote", step="quote")
+    assert rows(ws) == {(CONNECT, "login"): (1, 0), (MESSAGE, "join"): (1, 0), (MESSAGE, "quote"): (2, 0)}
+
+
+def test_another_members_mark_is_a_delivery_never_the_reply():
+    """A relayed message of another sender is measured as a delivery; the sender's own copy is the reply (own)."""
+    other = marks.make("peer-1-1", 0, time.time_ns())
+
+    def respond(text):
+        return [(json.dumps({"message": other}), 0.0001), (json.dumps({"message": json.loads(text)["message"]}), 0.002)]
+
+    FakeClient.respond = staticmethod(respond)
+    ws = make(payload='{"message": "{mark}"}', expect="own", listen=False)
+    ws.connect()
+    ws.state.recorder.drain()
+    ws.request()
+    assert ws.state.ledger.other_frames == 0 and ws.state.ledger.ok == 1
+    got = rows(ws)
+    assert got[(DELIVERY, "room/[group]")] == (1, 0)
+    assert got[(MESSAGE, "room/[group]")] == (1, 0)
+    rooms = ws.state.delivery.snapshot()
+    assert rooms[ws.group]["delivered"] == 1
+
+
+def test_own_needs_this_messages_number_not_an_earlier_one():
+    """Under `own`, a late copy of the previous message is passed over (not an other frame); this one's answers."""
+    sent: list[str] = []
+
+    def respond(text):
+        sent.append(json.loads(text)["message"])
+        copies = [sent[-2]] if len(sent) > 1 else []
+        return [(json.dumps({"message": m}), 0.0001 * (i + 1)) for i, m in enumerate([*copies, sent[-1]])]
+
+    FakeClient.respond = staticmethod(respond)
+    ws = make(payload='{"message": "{mark}"}', expect="own", listen=False)
+    ws.connect()
+    replies = [json.loads(ws.request())["message"] for _ in range(3)]
+    assert [marks.find(r)[0].seq for r in replies] == [0, 1, 2]
+    assert ws.state.ledger.other_frames == 0 and ws.state.ledger.ok == 3
+
+
+def test_a_reply_that_arrived_before_its_message_counts_as_0_and_is_noted():
+    """A push read ahead and taken as the reply: never a negative latency, counted as an early reply."""
+    FakeClient.respond = staticmethod(lambda text: [("OK", -0.01)])
+    ws = make()
+    ws.connect()
+    ws.state.recorder.drain()
+    ws.request()
+    assert ws.state.ledger.early_replies == 1
+    assert only_sample_us(ws, (MESSAGE, "room/[group]")) == 0
+
+
+def test_a_reply_timeout_drops_the_connection_and_reconciles():
+    """Skipping only non-matching frames until the deadline: a reply timeout, fatal, and counted."""
+    FakeClient.respond = staticmethod(lambda text: [("tick", 0.0001)])
+    ws = make(other="skip")
+    ws.connect()
+    assert ws.state.open_connections == 1
+    with pytest.raises(ReplyTimeout):
+        ws.request()
+    ledger = ws.state.ledger
+    assert not ws.connected and ws.state.open_connections == 0
+    assert ledger.sent == ledger.ok + ledger.failed == 1 and ledger.other_frames == 1
+
+
+def test_a_refused_connect_is_counted_and_logged_once_with_its_path(caplog):
+    """The failure message names host:port only; the first occurrence is logged with the path tried."""
+    FakeClient.refuse = True
+    ws = make()
+    caplog.set_level(logging.WARNING, logger="chanload")
+    for _ in range(3):
+        with pytest.raises(ConnectionRefused) as caught:
+            ws.connect("ws/prices/{group}/?token=secret", group="AAPL")
+        assert "prices" not in str(caught.value)
+    ledger = ws.state.ledger
+    assert (ledger.connects, ledger.connect_failures) == (0, 3) and ledger.last_refused_at > 0
+    assert ws.connect_failed
+    logged = [r.getMessage() for r in caplog.records if "nothing listens" in r.getMessage()]
+    assert len(logged) <= 1  # once per process (another test may have logged it first)
+    assert all("/ws/prices/AAPL/" in line and "secret" not in line for line in logged)
+    assert rows(ws) == {(CONNECT, "room/[group]"): (0, 3)}
+
+
+def test_connect_takes_per_user_headers_cookies_and_subprotocols():
+    """A logged-in user's own session cookie goes with its handshake, beside --ws-header's."""
+    settings = Settings(host="ws://127.0.0.1:9", headers=("X-Run: 1",))
+    ws = FakeSession(State(settings))
+    ws.connect("private/{group}", group="lobby", cookies={"sessionid": "abc"}, subprotocols=["v2.chat"])
+    client = FakeClient.made[0]
+    assert client.url == "ws://127.0.0.1:9/private/lobby"
+    assert client.headers == ["X-Run: 1", "Cookie: sessionid=abc"]
+    assert client.subprotocols == ["v2.chat"]
+
+
+def test_expect_waits_for_a_push_and_records_only_when_asked_or_failed():
+    """expect() without a message: a welcome frame; a failed wait is a WS receive failure, not a message."""
+    FakeClient.respond = staticmethod(lambda text: [("welcome", 0.0001)])
+    ws = make()
+    ws.connect()
+    ws.send("hello")
+    assert ws.expect("welcome", step="welcome") == "welcome"
+    with pytest.raises(ReplyTimeout):
+        ws.expect("never")
+    got = rows(ws)
+    assert got[(RECEIVE, "welcome")] == (1, 0) and got[(RECEIVE, "room/[group]")] == (0, 1)
+    assert ws.state.ledger.sent == 0  # not round trips: the message equation is untouched
+
+
+def test_payload_placeholders_and_mark_are_filled_per_message():
+    """{user} {seq} {group} {mark} take this connection's values; the mark carries the send time."""
+    ws = make(payload='{"u": "{user}", "s": {seq}, "g": "{group}", "m": "{mark}"}')
+    ws.connect(group="lobby")
+    before = time.time_ns()
+    ws.request()
+    sent = json.loads(FakeClient.made[0].sent[0])
+    assert (sent["u"], sent["s"], sent["g"]) == (ws.user, 0, "lobby")
+    (mark,) = marks.find(sent["m"])
+    assert mark.sender == ws.user and mark.seq == 0 and before <= mark.sent_ns <= time.time_ns()
+
+
+def test_requests_on_a_closed_session_fail_and_are_counted():
+    """A step after the connection was lost is a failure, not a crash."""
+    ws = make()
+    with pytest.raises(Exception, match="not connected"):
+        ws.request()
+    assert ws.state.ledger.sent == ws.state.ledger.failed == 1
+
+
+def test_a_payload_object_can_be_passed_directly():
+    """A prepared Payload is rendered with the session's values."""
+    ws = make()
+    ws.connect(group="g7")
+    ws.request(Payload("room {group} #{seq}"))
+    assert FakeClient.made[0].sent == ["room g7 #0"]
