@@ -56,6 +56,7 @@ class Server:
     proc: subprocess.Popen
     port: int
     log: Path
+    env: dict[str, str] | None = None  # the environment it runs with (the foreign app's settings)
 
     @property
     def ws_url(self) -> str:
@@ -109,3 +110,33 @@ def redis_server() -> Iterator[str]:
     finally:
         stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def foreign_app(env: dict[str, str] | None = None) -> Iterator[Server]:
+    """tests/apps/foreign (a Channels project shaped like users' apps) under Daphne, its SQLite migrated."""
+    tmp = Path(tempfile.mkdtemp(prefix="chanload-foreign-"))
+    full_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "foreign.settings",
+        "DJANGO_DB_PATH": str(tmp / "db.sqlite3"),
+        **(env or {}),
+    }
+    try:
+        django_admin(full_env, "migrate", "-v", "0")
+        with daphne("foreign.asgi:application", cwd=APPS_DIR, env=full_env) as server:
+            server.env = full_env
+            yield server
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def django_admin(env: dict[str, str], *args: str) -> str:
+    """`python -m django ARGS` for the foreign app (its settings and database in `env`); its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        cwd=APPS_DIR, env=env, capture_output=True, text=True, timeout=60 * UNIT,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"django {' '.join(args[:1])} failed: {done.stderr[-2000:]}")
+    return done.stdout

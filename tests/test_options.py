@@ -11,7 +11,7 @@ from chanload.options import Groups, fill_path, route_name, settings_from
 
 DEFAULTS = dict(
     ws_path="",
-    ws_groups=10,
+    ws_groups="",
     ws_payload="",
     ws_expect="",
     ws_connect_timeout=5.0,
@@ -104,7 +104,12 @@ def test_group_values_are_percent_encoded_in_the_path():
     assert fill_path("ws/prices/{group}/", "AAPL") == "ws/prices/AAPL/"
 
 
-def test_other_defaults_to_fail():
-    """--ws-other keeps today's behaviour unless told to skip."""
-    assert settings_from(opts(), "ws://h").other == "fail"
+def test_other_is_the_user_classes_unless_given():
+    """No --ws-other: None, so each user class keeps its own (fail for the built-in ones)."""
+    assert settings_from(opts(), "ws://h").other is None
     assert settings_from(opts(ws_other="skip"), "ws://h").other == "skip"
+
+
+def test_without_ws_groups_each_user_class_keeps_its_own_pool():
+    """No --ws-groups: None, so a locustfile for an integer route can carry `groups = "1-50"`."""
+    assert settings_from(opts(), "ws://h").groups is None

@@ -68,7 +68,7 @@ def _fresh():
     FakeClient.made = []
 
 
-def make(other="fail", **kw) -> FakeSession:
+def make(other=None, **kw) -> FakeSession:
     settings = Settings(host="ws://127.0.0.1:9", groups=Groups.parse("3"), other=other)
     return FakeSession(State(settings), **kw)
 

@@ -20,7 +20,7 @@ def test_help_lists_the_channels_options():
     ).stdout  # fmt: skip
     assert "Channels websocket" in out
     assert "--run-time" in out  # Locust's own options too
-    for option in ("--ws-path", "--ws-payload", "--ws-expect", "--ws-rate", "--slo", "--report-dir"):
+    for option in ("--ws-path", "--ws-groups", "--ws-payload", "--ws-expect", "--ws-other", "--ws-rate", "--slo"):
         assert option in out
 
 
@@ -36,7 +36,8 @@ def test_web_ui_runs_with_options_from_the_form(tmp_path, target):
         wait_for_port(port, proc, 30 * UNIT)
         base = f"http://127.0.0.1:{port}"
         page = urllib.request.urlopen(base + "/", timeout=10).read().decode()
-        assert "ws_think" in page and "ws_rate" in page  # the options are in the start form
+        for field in ("ws_think", "ws_rate", "ws_groups", "ws_payload", "ws_expect", "ws_other"):
+            assert field in page  # the options are in the start form
         form = urllib.parse.urlencode(
             {"user_count": 3, "spawn_rate": 3, "host": target.ws_url, "ws_think": "0.01-0.02"}
         ).encode()

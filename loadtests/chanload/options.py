@@ -79,7 +79,7 @@ class Settings:
 
     host: str
     path: str | None = None
-    groups: Groups = Groups("10", prefix="g", low=0, high=9)
+    groups: Groups | None = None  # None: each user class's own pool (`groups`, default 10)
     payload: Payload | None = None
     expect: Expect | None = None
     connect_timeout: float = 5.0
@@ -91,7 +91,7 @@ class Settings:
     report_dir: str | None = None
     thresholds: tuple[slo.Threshold, ...] = ()
     slo_abort: bool = False
-    other: str = "fail"  # a frame that does not match while a reply is awaited: fail the message, or skip it
+    other: str | None = None  # a frame that does not match while a reply is awaited: "fail" or "skip"
 
 
 def add_arguments(parser) -> None:
@@ -111,9 +111,9 @@ def add_arguments(parser) -> None:
     _add(
         group,
         "--ws-groups",
-        default="10",
+        default="",
         help="Values {group} takes, one at random per connection: N (g0..gN-1), LOW-HIGH (integers, e.g. 1-500), "
-        "A,B,C (names) or @FILE (one name per line).",
+        "A,B,C (names) or @FILE (one name per line). Default: the user class's own, 10 for the built-in ones.",
     )
     _add(
         group,
@@ -143,10 +143,11 @@ def add_arguments(parser) -> None:
     _add(
         group,
         "--ws-other",
-        default="fail",
-        choices=["fail", "skip"],
+        default="",
+        choices=["", "fail", "skip"],
         help="A frame that arrives while a reply is awaited and does not match: 'fail' the message, or 'skip' "
-        "it (counted as an other frame) and keep waiting up to the reply timeout.",
+        "it (counted as an other frame) and keep waiting up to the reply timeout. Default: the user class's, "
+        "fail for the built-in ones.",
     )
     # Timeouts
     _add(group, "--ws-connect-timeout", type=float, default=5.0, help="Handshake timeout, seconds.")
@@ -212,7 +213,7 @@ def settings_from(options, host: str | None) -> Settings:
     settings = Settings(
         host=_host(host),
         path=_path(str(getattr(options, "ws_path", "") or "")),
-        groups=Groups.parse(getattr(options, "ws_groups", "10")),
+        groups=None if getattr(options, "ws_groups", "") in (None, "") else Groups.parse(options.ws_groups),
         payload=Payload(options.ws_payload) if getattr(options, "ws_payload", "") else None,
         expect=Expect.parse(options.ws_expect) if getattr(options, "ws_expect", "") else None,
         connect_timeout=_positive(getattr(options, "ws_connect_timeout", 5.0), "--ws-connect-timeout"),
@@ -224,7 +225,7 @@ def settings_from(options, host: str | None) -> Settings:
         report_dir=str(getattr(options, "report_dir", "") or "") or None,
         thresholds=tuple(slo.parse_all(_listed(getattr(options, "slo", None)))),
         slo_abort=bool(getattr(options, "slo_abort", False)),
-        other=_other(getattr(options, "ws_other", "fail")),
+        other=_other(getattr(options, "ws_other", "") or None),
     )
     if settings.expect is not None and settings.expect.form == "own" and settings.payload is not None:
         if not settings.payload.uses_mark:
@@ -300,8 +301,8 @@ def _think(value: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _other(value) -> str:
-    if value not in ("fail", "skip"):
+def _other(value) -> str | None:
+    if value not in (None, "fail", "skip"):
         raise OptionError(f"--ws-other {value!r}: expected 'fail' or 'skip'")
     return value
 

@@ -212,7 +212,7 @@ def _parameters(environment, settings: Settings) -> dict:
     return {
         "host": settings.host,
         "path": settings.path,
-        "groups": settings.groups.spec,
+        "groups": settings.groups.spec if settings.groups else None,
         "payload": settings.payload.template if settings.payload else None,
         "expect": settings.expect.spec if settings.expect else None,
         "other": settings.other,

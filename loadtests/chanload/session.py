@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from chanload import marks
 from chanload.client import ConnectionLost, ConnectionRefused, ReplyTimeout, WrongReply, WsClient, WsError
 from chanload.messages import Expect, Frame, Matcher, Payload
-from chanload.options import fill_path, route_name
+from chanload.options import Groups, fill_path, route_name
 from chanload.state import State
 
 # Request types: one per logical action (a small fixed vocabulary; names are route templates or steps).
@@ -52,8 +52,10 @@ class Session:
     Args:
         state: where samples and counters go (`chanload.state.state(environment)` in a Locust user).
         route: path template under the host, `{group}` filled per connection (`--ws-path` overrides it).
+        groups: the pool `{group}` takes values from, in `--ws-groups`' forms (`--ws-groups` overrides it).
         payload: the default message (`--ws-payload` overrides it).
         expect: the default expected reply (`--ws-expect` overrides it).
+        other: "fail" or "skip" a frame that does not match while a reply is awaited (`--ws-other` overrides it).
         listen: read frames as they come, in a greenlet of their own, so deliveries between round trips
             are stamped on arrival. None: on when the payload carries `{mark}` (a relay chat).
     """
@@ -65,17 +67,20 @@ class Session:
         state: State,
         *,
         route: str = "room/{group}",
+        groups: str = "10",
         payload: Payload | str = "hello",
         expect: Expect | str = "OK",
+        other: str = "fail",
         listen: bool | None = None,
     ) -> None:
         s = state.settings
         self.state = state
         self.route = s.path or route
         self.name = route_name(self.route)  # the default step name
+        self.groups = s.groups or Groups.parse(groups, "groups")
         self.payload = s.payload or (payload if isinstance(payload, Payload) else Payload(payload, "payload"))
         self.expected = s.expect or Expect.of(expect)  # the default expected reply
-        self.other = s.other
+        self.other = s.other or other  # fail | skip
         self.marks = self.payload.uses_mark  # look for marks in what arrives
         self.listen = self.marks if listen is None else listen
         self.client: WsClient | None = None
@@ -114,7 +119,7 @@ class Session:
         self.close()
         s = self.state.settings
         ledger = self.state.ledger
-        self.group = s.groups.pick() if group is None else group
+        self.group = self.groups.pick() if group is None else group
         path = fill_path(path or self.route, self.group).lstrip("/")
         extra = list(headers)
         if cookies:

@@ -20,7 +20,7 @@ import gevent
 
 from chanload.client import WsError
 from chanload.messages import Expect, OptionError, Payload
-from chanload.options import Settings
+from chanload.options import Groups, Settings
 from chanload.pacing import Schedule, ThinkTime
 from chanload.session import Session
 from chanload.state import state
@@ -32,14 +32,17 @@ class WsUser(User):
     """Base class for websocket users: `self.ws` is this user's `Session`.
 
     Class attributes give the session its defaults; `--ws-path`, `--ws-payload` and `--ws-expect`
-    override them: `route` (path template, `{group}` from `--ws-groups`), `payload`, `expect`, and
-    `listen` (read frames as they arrive; None: when the payload carries `{mark}`).
+    override them: `route` (path template), `groups` (the values `{group}` takes, as `--ws-groups` writes
+    them), `payload`, `expect`, `other` ("fail" or "skip" frames that do not match while a reply is
+    awaited), and `listen` (read frames as they arrive; None: when the payload carries `{mark}`).
     """
 
     abstract = True
     route = "room/{group}"
+    groups = "10"
     payload = "hello"
     expect = "OK"
+    other = "fail"
     listen: bool | None = None
 
     def __init_subclass__(cls, **kwargs) -> None:
@@ -48,7 +51,13 @@ class WsUser(User):
 
     def on_start(self) -> None:
         self.ws = Session(
-            state(self.environment), route=self.route, payload=self.payload, expect=self.expect, listen=self.listen
+            state(self.environment),
+            route=self.route,
+            groups=self.groups,
+            payload=self.payload,
+            expect=self.expect,
+            other=self.other,
+            listen=self.listen,
         )
 
     def on_stop(self) -> None:
@@ -57,6 +66,8 @@ class WsUser(User):
     @classmethod
     def check(cls, settings: Settings) -> None:
         """Refuse, before any load, option values this class cannot run with (raises OptionError)."""
+        if settings.groups is None:
+            Groups.parse(cls.groups, f"{cls.__name__}.groups")
         payload = settings.payload or Payload(cls.payload, f"{cls.__name__}.payload")
         expect = settings.expect or Expect.of(cls.expect)
         if expect.form == "own" and not payload.uses_mark:
