@@ -1,9 +1,8 @@
-"""Loading apps shaped unlike ours: loadtests/examples/ and the option forms, against tests/apps/foreign under Daphne."""
+"""Loading apps unlike ours: loadtests/examples/ and the option forms, against tests/apps/foreign under Daphne."""
 
 from __future__ import annotations
 
 import csv
-import json
 import secrets
 
 import pytest
