@@ -170,3 +170,16 @@ def test_wrong_values_stop_the_run_before_any_load(tmp_path, args, message):
     assert run.code == 2, run.output[-2000:]
     assert message in run.output
     assert not run.report_dir.exists()
+
+
+def test_the_readme_python_user_runs_as_written(tmp_path, foreign):
+    """The README's worked example, taken from the README itself, loads the price app without a failure."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    locustfile = tmp_path / "readme_user.py"
+    locustfile.write_text(block)
+    run = run_locust(tmp_path, foreign.ws_url, users=2, run_time="3s", locustfile=locustfile)
+    assert run.code == 0, run.output[-3000:]
+    assert run.row("WS message", "quote")["count"] > 10
+    assert run.row("WS message", "subscribe")["count"] == 2
+    assert run.row("WS message", "quote")["min"] >= QUOTE_DELAY_S * 1e6
