@@ -25,9 +25,11 @@ def assert_clean(run) -> None:
     assert "Traceback" not in run.output, run.output[-3000:]
 
 
-def test_tutorial_chat_by_options_only_measures_round_trips_and_deliveries(tmp_path, foreign):
+@pytest.mark.parametrize("user_class", [(), ("ChatUser",)], ids=["RoomUser", "ChatUser"])
+def test_tutorial_chat_by_options_only_measures_round_trips_and_deliveries(tmp_path, foreign, user_class):
     """The config file loads the tutorial's relay chat: own copy ends the round trip, others' copies are deliveries."""
-    run = run_locust(tmp_path, foreign.ws_url, "--config", str(EXAMPLES / "tutorial_chat.conf"), users=9, run_time="5s")
+    conf = str(EXAMPLES / "tutorial_chat.conf")
+    run = run_locust(tmp_path, foreign.ws_url, "--config", conf, *user_class, users=9, run_time="5s")
     assert run.code == 0, run.output[-3000:]
     assert_clean(run)
     message = run.row("WS message", "ws/chat/[group]/")

@@ -71,6 +71,11 @@ def test_dead_target_writes_artifacts_that_say_so(tmp_path):
     assert run.code == 5, run.output[-3000:]
     assert run.summary["status"] == "target_unreachable"
     assert "run completed" in junit_failures(run.report_dir)
+    # One error row, whatever rooms the users picked: the message names host:port, not the path.
+    port = run.summary["parameters"]["host"].rsplit(":", 1)[1]
+    assert [(f["Method"], f["Name"], f["Error"]) for f in run.failures()] == [
+        ("WS connect", "room/[group]", f"connection refused: nothing listens at 127.0.0.1:{port}")
+    ]
 
 
 def test_target_dying_mid_run_is_reported(tmp_path):

@@ -366,7 +366,8 @@ class Session:
         reader, self._reader = self._reader, None
         self._frames = None
         if reader is not None:
-            reader.kill(block=False)
+            # Wait for it to end: a close handshake must not read the socket while it still does.
+            reader.kill(block=True, timeout=1.0)
         if client is not None:
             self.state.open_connections -= 1
         return client
