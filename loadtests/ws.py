@@ -1,6 +1,7 @@
 """Locust users for Django Channels websocket endpoints: `locust -f loadtests/ws.py --host ws://...`.
 
-Run one class by naming it (`locust -f loadtests/ws.py RoomUser`); `--ws-*` options in `locust --help`.
+Run one class by naming it (`locust -f loadtests/ws.py RoomUser`); `--ws-*` options in `python -m chanload --help`.
+Users for apps of other shapes: loadtests/examples/, and `chanload.users.WsUser` for your own.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class AsyncRoomUser(EchoUser):
 
 
 class ChatUser(BroadcastUser):
-    """Room members: every message is acknowledged with OK and broadcast to the whole room."""
+    """Room members: every message is acknowledged with OK and relayed, marked, to the whole room."""
 
     route = "chat/{group}"
 

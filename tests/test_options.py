@@ -86,7 +86,7 @@ def test_groups_take_every_documented_form(tmp_path):
     }
     for spec, pool in cases.items():
         groups = settings_from(opts(ws_groups=spec), "ws://h").groups
-        assert len(groups) == len(pool), spec
+        assert groups.size == len(pool), spec
         assert {groups.pick() for _ in range(300)} == pool, spec
 
 

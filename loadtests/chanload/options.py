@@ -53,7 +53,9 @@ class Groups:
             return random.choice(self.names)
         return f"{self.prefix}{random.randint(self.low, self.high)}"
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """How many values there are to pick from."""
         return len(self.names) or self.high - self.low + 1
 
 
