@@ -140,3 +140,15 @@ def django_admin(env: dict[str, str], *args: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"django {' '.join(args[:1])} failed: {done.stderr[-2000:]}")
     return done.stdout
+
+
+@contextlib.contextmanager
+def dead_port() -> Iterator[int]:
+    """A loopback port that refuses every connection for the block's duration.
+
+    Bound but never listening: connects get ECONNREFUSED, and no other process can start listening on it
+    meanwhile (a merely free port may be taken by a server of another test running at the same time).
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]

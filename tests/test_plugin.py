@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.locustrun import run_locust
-from tests.servers import ROOT, UNIT, daphne, free_port
+from tests.servers import ROOT, UNIT, daphne, dead_port, free_port
 
 FAST = ("--ws-think", "0.01-0.03")
 
@@ -67,15 +67,16 @@ def test_slo_abort_stops_a_doomed_run_early(tmp_path, target):
 
 def test_dead_target_writes_artifacts_that_say_so(tmp_path):
     """Nothing listening: status target_unreachable, exit 5, JUnit 'run completed' fails."""
-    run = run_locust(tmp_path, f"ws://127.0.0.1:{free_port()}", *FAST, "--slo", "message:p99<10ms", run_time="2s")
+    with dead_port() as port:
+        run = run_locust(tmp_path, f"ws://127.0.0.1:{port}", *FAST, "--slo", "message:p99<10ms", run_time="2s")
     assert run.code == 5, run.output[-3000:]
     assert run.summary["status"] == "target_unreachable"
     assert "run completed" in junit_failures(run.report_dir)
-    # One error row, whatever rooms the users picked: the message names host:port, not the path.
-    port = run.summary["parameters"]["host"].rsplit(":", 1)[1]
-    assert [(f["Method"], f["Name"], f["Error"]) for f in run.failures()] == [
-        ("WS connect", "room/[group]", f"connection refused: nothing listens at 127.0.0.1:{port}")
-    ]
+    # One failing row, whatever rooms the users picked, and its message names host:port, not the path.
+    failing = [key for key, entry in run.stats().items() if entry["num_failures"]]
+    assert failing == [("WS connect", "room/[group]")]
+    errors = {f["Error"] for f in run.failures()}  # Locust rewrites this CSV each second: it may lag
+    assert errors <= {f"connection refused: nothing listens at 127.0.0.1:{port}"}, errors
 
 
 def test_target_dying_mid_run_is_reported(tmp_path):
