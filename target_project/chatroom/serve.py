@@ -2,7 +2,9 @@
 
     python -m chatroom.serve -b 127.0.0.1 -p 8000 --max-pending 64 --header-timeout 10 chatroom.asgi:application
 
-Every Daphne option works unchanged; with both guards at 0 (the default) this is plain Daphne.
+Every Daphne option works unchanged. With both guards at 0 (the default) this is plain Daphne, except
+that a websocket failed for a protocol error gets a close frame with its RFC 6455 code (1002, 1007,
+1009) where Daphne resets the TCP connection.
 
 --max-pending N   Bounded memory per websocket. Daphne reads a socket as fast as the client writes and
                   queues every message for the consumer (an unbounded asyncio.Queue), and it buffers every
@@ -138,6 +140,9 @@ class GuardedServer(Server):
 
     @ws_factory.setter
     def ws_factory(self, factory: Any) -> None:
+        # Autobahn fails a connection on a protocol error (invalid UTF-8, an oversized message, an
+        # unmasked frame) by resetting it; a close frame with the RFC 6455 code tells the client why.
+        factory.setProtocolOptions(failByDrop=False)
         factory.protocol = type(
             "GuardedWebSocketProtocol", (GuardedWebSocketProtocol,), {"max_pending": self.max_pending}
         )
