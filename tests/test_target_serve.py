@@ -26,17 +26,18 @@ MIB = 1 << 20
 T = 5 * UNIT
 
 
-def flood(port: int, path: str, cap: int, seconds: float) -> tuple[socket.socket, int]:
+def flood(port: int, path: str, cap: int, seconds: float) -> tuple[socket.socket, int, float]:
     """Open `path` and write 1 KiB text messages, never reading, until `cap` bytes or `seconds` pass.
 
-    Returns the still-open socket and how many bytes the kernel took.
+    Returns the still-open socket, how many bytes the kernel took, and the seconds it took them.
     """
     sock, status = handshake(port, path, T)
     assert status == 101
     burst = client_frame(0x1, b"x" * 1024) * 64
     sock.setblocking(False)
     sent, pending = 0, b""
-    deadline = time.monotonic() + seconds
+    start = time.monotonic()
+    deadline = start + seconds
     while sent < cap and time.monotonic() < deadline:
         pending = pending or burst
         try:
@@ -45,7 +46,7 @@ def flood(port: int, path: str, cap: int, seconds: float) -> tuple[socket.socket
             time.sleep(0.002)
             continue
         sent, pending = sent + n, pending[n:]
-    return sock, sent
+    return sock, sent, time.monotonic() - start
 
 
 def served(port: int) -> bool:
@@ -55,31 +56,31 @@ def served(port: int) -> bool:
         return ws.recv(timeout=T) == "OK"
 
 
-def rss_growth_under_flood(server: Server, path: str, cap: int, seconds: float) -> tuple[int, int]:
-    """(RSS growth of the Daphne process in bytes, bytes the flood got in), the flooder still connected."""
+def rss_growth_under_flood(server: Server, path: str, cap: int, seconds: float) -> tuple[int, int, float]:
+    """(RSS growth of the Daphne process, bytes the flood got in, its seconds), the flooder still connected."""
     proc = psutil.Process(server.proc.pid)
     assert served(server.port)  # warm up: Django, the thread pool, the first consumer
     before = proc.memory_info().rss
-    sock, sent = flood(server.port, path, cap, seconds)
+    sock, sent, took = flood(server.port, path, cap, seconds)
     try:
         time.sleep(0.5)  # let Daphne parse what the kernel already holds
         growth = proc.memory_info().rss - before
         assert served(server.port), "a good client was not served while the flooder was connected"
     finally:
         sock.close()
-    return growth, sent
+    return growth, sent, took
 
 
 @pytest.mark.parametrize("path", ["/room/flood", "/aroom/flood"], ids=["sync-room", "async-aroom"])
 def test_max_pending_bounds_memory_of_a_client_that_never_reads(path: str) -> None:
     """Plain Daphne's RSS grows with what a non-reading client sends; with --max-pending it stays flat."""
     with daphne() as plain:
-        plain_growth, plain_sent = rss_growth_under_flood(plain, path, cap=48 * MIB, seconds=10 * UNIT)
+        plain_growth, plain_sent, plain_s = rss_growth_under_flood(plain, path, cap=48 * MIB, seconds=10 * UNIT)
     with daphne(module="chatroom.serve", args=("--max-pending", "32")) as guarded:
-        guarded_growth, guarded_sent = rss_growth_under_flood(guarded, path, cap=48 * MIB, seconds=4)
+        guarded_growth, guarded_sent, guarded_s = rss_growth_under_flood(guarded, path, cap=48 * MIB, seconds=4)
     figures = (
-        f"plain: {plain_sent / MIB:.1f} MiB in, RSS +{plain_growth / MIB:.1f} MiB; "
-        f"--max-pending 32: {guarded_sent / MIB:.1f} MiB in, RSS +{guarded_growth / MIB:.1f} MiB"
+        f"plain: {plain_sent / MIB:.1f} MiB in {plain_s:.1f} s, RSS +{plain_growth / MIB:.1f} MiB; "
+        f"--max-pending 32: {guarded_sent / MIB:.1f} MiB in {guarded_s:.1f} s, RSS +{guarded_growth / MIB:.1f} MiB"
     )
     print(figures)
     # The reference: Daphne queues everything it reads for the consumer, so memory follows the input.
