@@ -1,90 +1,61 @@
-"""The target under bad input: a matrix of hostile or broken clients against a real Daphne.
+"""The target under bad input on the wire: a matrix of broken frames, floods and resets against a real Daphne.
 
-Each case has one defined outcome (a close code, an HTTP status, or a reply). While each runs, a good
-client holds a websocket on room/ and is served before, during and after; afterwards the server log
-has no traceback and no ERROR line. The matrix runs against the README's plain `daphne` command and
-against `python -m chatroom.serve` with its guards on.
+Each case has one defined outcome (a close code or a reply). While each runs, a good client holds a
+websocket on room/ and is served before, during and after; afterwards the server log has no traceback
+and no ERROR line. The matrix runs against the README's plain `daphne` command and against
+`python -m chatroom.serve` with its guards on. Refused handshakes and HTTP: test_target_handshakes.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import resource
 import socket
 import struct
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import psutil
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from tests.apps.rawclient import (
-    client_frame,
-    close_code,
-    connect,
-    handshake,
-    read_server_frame,
-    reset,
-    response_head,
-    upgrade_request,
+from tests.apps.badinput import (
+    HEADER_TIMEOUT,
+    KINDS,
+    PING,
+    PONG,
+    T,
+    Target,
+    check,
+    closed_by_server,
+    opened,
+    registry,
+    reply,
+    strict_json,
+    target_server,
 )
-from tests.servers import UNIT, Server, daphne
+from tests.apps.rawclient import client_frame, close_code, connect, read_server_frame, reset, upgrade_request
+from tests.servers import UNIT
 
-HEADER_TIMEOUT = 2.0  # the guarded server's --header-timeout, seconds
-TEXT, BINARY, CLOSE, PING, PONG, CONT = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0
+TEXT, BINARY, CLOSE, CONT = 0x1, 0x2, 0x8, 0x0
 MIB = 1 << 20
+CASES, case = registry()
 
 
-@dataclass
-class Target:
-    server: Server
-    kind: str  # "daphne" (the README's command) or "guarded" (chatroom.serve --max-pending --header-timeout)
+@pytest.fixture(scope="module", autouse=True)
+def enough_file_descriptors() -> None:
+    """1000 half-open sockets need more than a 1024 descriptor limit leaves; Daphne inherits the raise."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
-    @property
-    def port(self) -> int:
-        return self.server.port
 
-
-@pytest.fixture(scope="module", params=["daphne", "guarded"])
-def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+@pytest.fixture(scope="module", params=KINDS)
+def target(request: pytest.FixtureRequest, enough_file_descriptors: None) -> Iterator[Target]:
     """One Daphne per kind for the whole matrix; every case leaves it serving."""
-    if request.param == "daphne":
-        ctx = daphne()
-    else:
-        args = ("--max-pending", "64", "--header-timeout", str(HEADER_TIMEOUT))
-        ctx = daphne(module="chatroom.serve", args=args)
-    with ctx as server:
-        yield Target(server, request.param)
-        time.sleep(1.2)
-        assert "Traceback" not in server.output(), server.output()
-
-
-T = 5 * UNIT  # socket read timeout for every case
-CASES: dict[str, Callable[[Target], None]] = {}
-
-
-def case(fn: Callable[[Target], None]) -> Callable[[Target], None]:
-    CASES[fn.__name__.removeprefix("case_").replace("_", "-")] = fn
-    return fn
-
-
-def opened(t: Target, path: str) -> socket.socket:
-    sock, status = handshake(t.port, path, T)
-    assert status == 101, f"{path}: HTTP {status}"
-    return sock
-
-
-def reply(sock: socket.socket) -> tuple[int, bytes]:
-    """The next data frame, skipping pings and pongs."""
-    for _ in range(10_000):
-        opcode, payload = read_server_frame(sock)
-        if opcode not in (PING, PONG):
-            return opcode, payload
-    raise AssertionError("only control frames")
+    with target_server(request.param) as t:
+        yield t
 
 
 def failed(t: Target, code: int) -> int:
@@ -97,13 +68,6 @@ def send_quietly(sock: socket.socket, data: bytes) -> None:
     """sendall that tolerates the server closing first (it may stop reading an oversized message)."""
     with contextlib.suppress(OSError):
         sock.sendall(data)
-
-
-def strict_json(payload: bytes) -> object:
-    def refuse(name: str) -> None:
-        raise ValueError(f"{name} is not JSON")
-
-    return json.loads(payload, parse_constant=refuse)
 
 
 # --- messages on an open websocket ---------------------------------------------------------------
@@ -291,19 +255,6 @@ def case_1000_half_open(t: Target) -> None:
     assert server.num_fds() <= fds_before + 10, "Daphne kept the closed sockets' descriptors"
 
 
-def closed_by_server(sock: socket.socket) -> bool:
-    """True if the server closed or reset this connection (a read would not block)."""
-    sock.setblocking(False)
-    try:
-        return sock.recv(1) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    finally:
-        sock.setblocking(True)
-
-
 @case
 def case_slow_loris(t: Target) -> None:
     """A header sent a few bytes every 0.25 s. guarded: closed at --header-timeout; daphne: still held."""
@@ -336,156 +287,7 @@ def case_slow_loris(t: Target) -> None:
         assert closed_at is None
 
 
-# --- handshakes that are refused, and plain HTTP -------------------------------------------------
-
-
-def status_of(t: Target, path: str, origin: str | None = "") -> int:
-    sock, status = handshake(t.port, path, T, origin)
-    sock.close()
-    return status
-
-
-@case
-def case_unknown_route(t: Target) -> None:
-    """A websocket to an unrouted path: HTTP 403 (not URLRouter's 500)."""
-    assert status_of(t, "/nowhere") == 403
-
-
-@case
-def case_missing_origin(t: Target) -> None:
-    """No Origin header: HTTP 403 (AllowedHostsOriginValidator)."""
-    assert status_of(t, "/room/o", origin=None) == 403
-
-
-@case
-def case_foreign_origin(t: Target) -> None:
-    """An Origin outside ALLOWED_HOSTS: HTTP 403."""
-    assert status_of(t, "/room/o", origin="http://evil.example") == 403
-
-
-@case
-def case_null_origin(t: Target) -> None:
-    """Origin `null` (sandboxed pages, file://): HTTP 403."""
-    assert status_of(t, "/room/o", origin="null") == 403
-
-
-@case
-def case_origin_other_port(t: Target) -> None:
-    """An allowed host on another port is accepted: Channels' validator ignores the port (documented)."""
-    assert status_of(t, "/room/o", origin="http://127.0.0.1:1") == 101
-
-
-@case
-def case_plain_http(t: Target) -> None:
-    """A plain GET (no upgrade) to a websocket route: HTTP 404 from Django."""
-    sock = connect(t.port, T)
-    with sock:
-        sock.sendall(f"GET /room/x HTTP/1.1\r\nHost: 127.0.0.1:{t.port}\r\nConnection: close\r\n\r\n".encode())
-        assert response_head(sock)[0] == 404
-
-
-@case
-def case_garbage_request(t: Target) -> None:
-    """A request line that is not HTTP: HTTP 400."""
-    sock = connect(t.port, T)
-    with sock:
-        sock.sendall(b"\x16\x03\x01 hello there\r\n\r\n")
-        assert response_head(sock)[0] == 400
-
-
-@case
-def case_long_group_name(t: Target) -> None:
-    """room/ with a 10,000-character group: accepted and served (room/ takes any \\w+)."""
-    with opened(t, "/room/" + "a" * 10_000) as sock:
-        sock.sendall(client_frame(TEXT, b"hi"))
-        assert reply(sock) == (TEXT, b"OK")
-
-
-@case
-def case_group_name_over_header_limit(t: Target) -> None:
-    """A 20,000-character path: closed with no response (Twisted's 16 KiB line limit; status 0 here)."""
-    assert status_of(t, "/room/" + "a" * 20_000) == 0
-
-
-@case
-def case_long_chat_group_name(t: Target) -> None:
-    """chat/ with a 200-character group (Channels group names stay under 100): HTTP 403."""
-    assert status_of(t, "/chat/" + "a" * 200) == 403
-
-
-@case
-def case_unicode_group_name(t: Target) -> None:
-    """room/ with a percent-encoded non-ASCII group: served; chat/ refuses it with HTTP 403."""
-    with opened(t, "/room/%C3%A9t%C3%A9") as sock:
-        sock.sendall(client_frame(TEXT, b"hi"))
-        assert reply(sock) == (TEXT, b"OK")
-    assert status_of(t, "/chat/%C3%A9t%C3%A9") == 403
-
-
-@case
-def case_raw_unicode_path(t: Target) -> None:
-    """Raw UTF-8 bytes in the request path: HTTP 400 from Daphne."""
-    sock = connect(t.port, T)
-    with sock:
-        sock.sendall(upgrade_request(t.port, "/room/été"))
-        assert response_head(sock)[0] == 400
-
-
-# --- the good client and the log -----------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def good_client(t: Target) -> Iterator[list[str]]:
-    """A websocket on room/ doing round trips every 20 ms around the block; yields its failures."""
-    failures: list[str] = []
-    stop = threading.Event()
-    url = f"ws://127.0.0.1:{t.port}/room/good"
-    with ws_connect(url, origin=f"http://127.0.0.1:{t.port}", open_timeout=T, close_timeout=T) as ws:
-
-        def round_trip() -> None:
-            ws.send("good")
-            if (answer := ws.recv(timeout=T)) != "OK":
-                failures.append(f"answer {answer!r}")
-
-        def loop() -> None:
-            while not stop.wait(0.02):
-                try:
-                    round_trip()
-                except Exception as exc:  # noqa: BLE001 - recorded, then asserted by the test
-                    failures.append(repr(exc))
-                    return
-
-        round_trip()  # served before the case
-        thread = threading.Thread(target=loop, daemon=True)
-        thread.start()
-        try:
-            yield failures
-        finally:
-            stop.set()
-            thread.join(2 * T)
-        round_trip()  # and after it
-
-
-@pytest.fixture(scope="module", autouse=True)
-def enough_file_descriptors() -> None:
-    """1000 half-open sockets need more than a 1024 descriptor limit leaves; Daphne inherits the raise."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input(target: Target, name: str) -> None:
     """Each bad input gets its defined outcome, a good client is served throughout, no error is logged."""
-    before = len(target.server.output())
-    with good_client(target) as failures:
-        CASES[name](target)
-    assert failures == [], failures
-    # Daphne reports a crashed application from a timer that runs every second: wait for it. (A report
-    # later still would show in the next case's slice, and the fixture checks the whole log at the end.)
-    time.sleep(1.2)
-    log = target.server.output()[before:]
-    assert "Traceback" not in log, log
-    assert " ERROR " not in log and "Exception inside application" not in log, log
-    assert target.server.proc.poll() is None
+    check(target, CASES[name])
