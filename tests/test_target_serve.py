@@ -26,14 +26,14 @@ MIB = 1 << 20
 T = 5 * UNIT
 
 
-def flood(port: int, path: str, cap: int, seconds: float) -> tuple[socket.socket, int, float]:
-    """Open `path` and write 1 KiB text messages, never reading, until `cap` bytes or `seconds` pass.
+def flood(port: int, path: str, cap: int, seconds: float, size: int) -> tuple[socket.socket, int, float]:
+    """Open `path` and write `size`-byte text messages, never reading, until `cap` bytes or `seconds` pass.
 
     Returns the still-open socket, how many bytes the kernel took, and the seconds it took them.
     """
     sock, status = handshake(port, path, T)
     assert status == 101
-    burst = client_frame(0x1, b"x" * 1024) * 64
+    burst = client_frame(0x1, b"x" * size) * max(1, 65_536 // size)
     sock.setblocking(False)
     sent, pending = 0, b""
     start = time.monotonic()
@@ -56,12 +56,12 @@ def served(port: int) -> bool:
         return ws.recv(timeout=T) == "OK"
 
 
-def rss_growth_under_flood(server: Server, path: str, cap: int, seconds: float) -> tuple[int, int, float]:
+def rss_growth_under_flood(server: Server, path: str, cap: int, seconds: float, size: int) -> tuple[int, int, float]:
     """(RSS growth of the Daphne process, bytes the flood got in, its seconds), the flooder still connected."""
     proc = psutil.Process(server.proc.pid)
     assert served(server.port)  # warm up: Django, the thread pool, the first consumer
     before = proc.memory_info().rss
-    sock, sent, took = flood(server.port, path, cap, seconds)
+    sock, sent, took = flood(server.port, path, cap, seconds, size)
     try:
         time.sleep(0.5)  # let Daphne parse what the kernel already holds
         growth = proc.memory_info().rss - before
@@ -71,13 +71,21 @@ def rss_growth_under_flood(server: Server, path: str, cap: int, seconds: float) 
     return growth, sent, took
 
 
-@pytest.mark.parametrize("path", ["/room/flood", "/aroom/flood"], ids=["sync-room", "async-aroom"])
-def test_max_pending_bounds_memory_of_a_client_that_never_reads(path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "size"),
+    [("/room/flood", 1024), ("/aroom/flood", 1024), ("/chat/flood", 65_536)],
+    ids=["sync-room", "async-aroom", "broadcast-chat"],
+)
+def test_max_pending_bounds_memory_of_a_client_that_never_reads(path: str, size: int) -> None:
     """Plain Daphne's RSS grows with what a non-reading client sends; with --max-pending it stays flat."""
     with daphne() as plain:
-        plain_growth, plain_sent, plain_s = rss_growth_under_flood(plain, path, cap=48 * MIB, seconds=10 * UNIT)
+        plain_growth, plain_sent, plain_s = rss_growth_under_flood(
+            plain, path, cap=48 * MIB, seconds=10 * UNIT, size=size
+        )
     with daphne(module="chatroom.serve", args=("--max-pending", "32")) as guarded:
-        guarded_growth, guarded_sent, guarded_s = rss_growth_under_flood(guarded, path, cap=48 * MIB, seconds=4)
+        guarded_growth, guarded_sent, guarded_s = rss_growth_under_flood(
+            guarded, path, cap=48 * MIB, seconds=4, size=size
+        )
     figures = (
         f"plain: {plain_sent / MIB:.1f} MiB in {plain_s:.1f} s, RSS +{plain_growth / MIB:.1f} MiB; "
         f"--max-pending 32: {guarded_sent / MIB:.1f} MiB in {guarded_s:.1f} s, RSS +{guarded_growth / MIB:.1f} MiB"
