@@ -118,8 +118,11 @@ class HeadTrackingRequest(WebRequest):
     """Daphne's request, marking its channel once a complete request head has arrived."""
 
     def process(self) -> Any:
-        """Called when the request line and all headers are in."""
+        """Called when the request line and all headers are in: the deadline is met."""
         self.channel.head_received = True
+        deadline = getattr(self.channel, "head_deadline", None)
+        if deadline is not None and deadline.active():
+            deadline.cancel()  # so a busy server does not keep every connection of the last S seconds alive
         return super().process()
 
 
@@ -160,7 +163,8 @@ class GuardedServer(Server):
             def build_with_deadline(addr: Any) -> Any:
                 protocol = build(addr)
                 protocol.requestFactory = HeadTrackingRequest
-                reactor.callLater(self.header_timeout, close_without_head, protocol)
+                channel = getattr(protocol, "_channel", protocol)
+                channel.head_deadline = reactor.callLater(self.header_timeout, close_without_head, protocol)
                 return protocol
 
             factory.buildProtocol = build_with_deadline
