@@ -139,6 +139,7 @@ def test_header_timeout_closes_silent_and_trickled_heads_only() -> None:
                 silent_closed = time.monotonic() - start
             early.send("still here")  # opened before both deadlines passed: not touched by them
             assert early.recv(timeout=T) == "OK"
+        print(f"--header-timeout 1.5: trickling seen closed at {slow_closed} s, silent closed at {silent_closed:.3f} s")
         assert slow_closed is not None and 1.4 <= slow_closed <= 1.5 + 2 * UNIT, slow_closed
         assert 1.4 <= silent_closed <= 1.5 + 2 * UNIT, silent_closed
         assert "Traceback" not in server.output()
