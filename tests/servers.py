@@ -76,14 +76,18 @@ def daphne(
     cwd: Path = TARGET_DIR,
     env: dict[str, str] | None = None,
     args: tuple[str, ...] = (),
+    module: str = "daphne",
 ) -> Iterator[Server]:
-    """Run `daphne -b 127.0.0.1 -p PORT application` from cwd until the block ends."""
+    """Run `daphne -b 127.0.0.1 -p PORT application` from cwd until the block ends.
+
+    `module` runs another Daphne command line instead, e.g. the target's `chatroom.serve`.
+    """
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="chanload-daphne-"))
     log = tmp / "daphne.log"
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_DB_PATH": str(tmp / "db.sqlite3")}
     full_env.update(env or {})
-    cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *args, application]
+    cmd = [sys.executable, "-m", module, "-b", "127.0.0.1", "-p", str(port), *args, application]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     try:

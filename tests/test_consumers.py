@@ -205,3 +205,88 @@ def test_foreign_origin_is_refused(headers: list[tuple[bytes, bytes]]) -> None:
         await comm.disconnect(TIMEOUT)
 
     run(body())
+
+
+def strict_json(text: str) -> Any:
+    """json.loads that refuses NaN and the infinities, as RFC 8259 parsers (JavaScript's JSON.parse) do."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+DEEP_ARRAY = "[" * 100_000
+DEEP_OBJECT = '{"a":' * 5_000 + "1" + "}" * 5_000
+HUGE_INT = '{"n": ' + "9" * 5000 + "}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [DEEP_ARRAY, DEEP_OBJECT, "NaN", '{"x": NaN}', '{"x": Infinity}', '{"x": [-Infinity]}', HUGE_INT],
+    ids=["deep-array", "deep-object", "nan", "nan-in-object", "infinity", "minus-infinity", "huge-int"],
+)
+def test_broadcast_relays_text_json_refuses_as_wrapped_text(text: str) -> None:
+    """Input json.loads raises on (deep nesting, huge ints) or must not relay (NaN) arrives wrapped as valid JSON."""
+
+    async def body() -> None:
+        sender = await connected("/chat/bad")
+        member = await connected("/chat/bad")
+        await sender.send_to(text_data=text)
+        assert await sender.receive_from(TIMEOUT) == "OK"
+        for comm in (sender, member):
+            assert strict_json(await comm.receive_from(TIMEOUT)) == {"group": "bad", "text": text}
+        # The consumer survived: the next message is served as usual.
+        await sender.send_to(text_data='{"seq": 2}')
+        assert await sender.receive_from(TIMEOUT) == "OK"
+        for comm in (sender, member):
+            assert strict_json(await comm.receive_from(TIMEOUT)) == {"seq": 2, "group": "bad"}
+        await sender.disconnect(TIMEOUT)
+        await member.disconnect(TIMEOUT)
+
+    run(body())
+
+
+def members(group: str) -> set[str]:
+    """Channel names in `group` of the test's in-memory layer."""
+    from channels.layers import get_channel_layer  # noqa: PLC0415 - after override_settings made the layer
+
+    return set(get_channel_layer().groups.get(group, {}))
+
+
+def test_broadcast_consumer_that_crashes_leaves_its_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chat/ consumer whose handler raises is out of its group, so messages stop piling up for it."""
+    from chat import consumers  # noqa: PLC0415
+
+    async def body() -> None:
+        stayer = await connected("/chat/crash")
+        crasher = await connected("/chat/crash")
+        assert len(members("room_crash")) == 2
+
+        def explode(text: str, group: str) -> str:
+            raise RuntimeError("handler bug")
+
+        monkeypatch.setattr(consumers, "broadcast_text", explode)
+        await crasher.send_to(text_data="boom")
+        assert await crasher.receive_from(TIMEOUT) == "OK"  # sent before the broadcast step raised
+        with pytest.raises(RuntimeError, match="handler bug"):
+            await crasher.receive_from(TIMEOUT)  # the communicator re-raises the application's exception
+        assert len(members("room_crash")) == 1
+        await stayer.disconnect(TIMEOUT)
+        assert members("room_crash") == set()
+
+    run(body())
+
+
+def test_broadcast_consumer_cancelled_by_the_server_leaves_its_group() -> None:
+    """Daphne cancels an instance that outlives its client (application_close_timeout): it leaves too."""
+
+    async def body() -> None:
+        comm = await connected("/chat/cancel")
+        assert len(members("room_cancel")) == 1
+        comm.future.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await comm.future
+        assert members("room_cancel") == set()
+
+    run(body())

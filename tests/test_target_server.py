@@ -123,3 +123,15 @@ def test_broadcast_crosses_daphne_processes_through_redis() -> None:
                 assert json.loads(sender.recv(timeout=5 * UNIT)) == {**sent, "group": "lobby"}
                 received = json.loads(member.recv(timeout=5 * UNIT))
                 assert received == {**sent, "group": "lobby"}
+
+
+def test_public_key_warning_is_one_line_in_daphnes_log() -> None:
+    """Daphne with hosts beyond loopback and no DJANGO_SECRET_KEY logs the warning once and still serves."""
+    env = {"DJANGO_ALLOWED_HOSTS": "127.0.0.1,chat.example.com", "DJANGO_SECRET_KEY": ""}
+    with daphne(env=env) as server, ws_connect(server, "/room/x") as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=5 * UNIT) == "OK"
+        out = server.output()
+    lines = [line for line in out.splitlines() if "DJANGO_SECRET_KEY is unset" in line]
+    assert len(lines) == 1, out
+    assert "WARNING" in lines[0] and "Traceback" not in out

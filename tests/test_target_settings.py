@@ -119,3 +119,29 @@ def test_bad_capacity_stops_startup_with_a_clear_message() -> None:
     for bad in ("lots", "0", "-3"):
         err = settings_error(CHANNEL_CAPACITY=bad)
         assert f"CHANNEL_CAPACITY={bad!r} is not a positive integer" in err
+
+
+SECRET_WARNING = "DJANGO_SECRET_KEY is unset: using the public development key"
+
+
+def warning_lines(**env: str) -> list[str]:
+    """stderr lines of a successful settings import that carry the public-key warning."""
+    out = import_settings(env)
+    assert out.returncode == 0, out.stderr
+    return [line for line in out.stderr.splitlines() if SECRET_WARNING in line]
+
+
+def test_public_key_beyond_loopback_logs_one_warning() -> None:
+    """The fallback key with debug off and a host beyond loopback logs exactly one warning line; startup goes on."""
+    for hosts in ("chat.example.com", "127.0.0.1,10.0.0.5", "*", "localhost,.example.com"):
+        lines = warning_lines(DJANGO_ALLOWED_HOSTS=hosts)
+        assert len(lines) == 1, (hosts, lines)
+        assert hosts.replace(" ", "") in lines[0]
+
+
+def test_public_key_is_quiet_where_it_is_harmless() -> None:
+    """No warning on loopback-only hosts (the default), with debug on, or with a key of one's own."""
+    assert warning_lines() == []
+    assert warning_lines(DJANGO_ALLOWED_HOSTS="127.0.0.2,[::1],localhost,api.localhost") == []
+    assert warning_lines(DJANGO_ALLOWED_HOSTS="chat.example.com", DJANGO_DEBUG="1") == []
+    assert warning_lines(DJANGO_ALLOWED_HOSTS="chat.example.com", DJANGO_SECRET_KEY="s" * 50) == []

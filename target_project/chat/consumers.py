@@ -57,21 +57,31 @@ class AsyncChatConsumer(AsyncWebsocketConsumer):
         raise StopConsumer()
 
 
+def _refuse_constant(name: str) -> None:
+    """json.loads hook for NaN, Infinity and -Infinity, which RFC 8259 JSON does not have."""
+    raise ValueError(f"non-finite number {name} is not JSON")
+
+
 def broadcast_text(text: str, group: str) -> str:
     """The text every member of `group` receives for a text frame a client sent.
 
     A JSON object keeps all its keys and gains `"group"` (overwritten if the client sent one);
     anything else becomes `{"group": group, "text": text}`. Compact separators, nothing else added.
+    "Anything else" includes text json.loads refuses: invalid JSON, nesting deeper than the
+    interpreter's recursion limit (RecursionError), integers over 4300 digits, and the non-finite
+    numbers NaN/Infinity, which Python's json would otherwise accept and echo back as invalid JSON.
     """
     try:
-        payload = json.loads(text)
-    except ValueError:
+        payload = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
         payload = None
-    if not isinstance(payload, dict):
-        payload = {"group": group, "text": text}
-    else:
+    if isinstance(payload, dict):
         payload["group"] = group
-    return json.dumps(payload, separators=(",", ":"))
+        try:
+            return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+        except (ValueError, RecursionError):
+            pass  # an object nested right at the limit loads but cannot be written back: relay it as text
+    return json.dumps({"group": group, "text": text}, separators=(",", ":"))
 
 
 class BroadcastConsumer(WebsocketConsumer):
@@ -89,7 +99,20 @@ class BroadcastConsumer(WebsocketConsumer):
     """
 
     group: str
-    group_name: str
+    group_name: str = ""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Run the consumer; leave the group on every way out, a crash or a cancellation included.
+
+        websocket_disconnect is not called when a handler raises (Daphne logs the exception and
+        closes with 1011) or when Daphne cancels an instance that outlived its client; a member left
+        in the group would keep collecting up to CHANNEL_CAPACITY messages nobody reads.
+        """
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.group_name:
+                await self.channel_layer.group_discard(self.group_name, self.channel_name)
 
     def websocket_connect(self, message: dict[str, Any]) -> None:
         """Called when a client opens the websocket: join the room's group, then accept."""
@@ -119,9 +142,7 @@ class BroadcastConsumer(WebsocketConsumer):
             self.send(bytes_data=event["bytes"])
 
     def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        """Called when the socket closes: leave the group and end this consumer."""
-        if getattr(self, "group_name", None):
-            async_to_sync(self.channel_layer.group_discard)(self.group_name, self.channel_name)
+        """Called when the socket closes: end this consumer (__call__ then leaves the group)."""
         raise StopConsumer()
 
 

@@ -1,7 +1,8 @@
 """Settings for the chatroom target, read from the environment with safe local defaults.
 
 Environment:
-    DJANGO_SECRET_KEY     secret key; the default is a public, insecure development key.
+    DJANGO_SECRET_KEY     secret key; the default is a public, insecure development key (one warning
+                          line at startup if it is used with debug off and a non-loopback host allowed).
     DJANGO_DEBUG          "1" or "true" turns debug on; anything else (or unset) leaves it off.
     DJANGO_ALLOWED_HOSTS  comma-separated hosts; default loopback only: 127.0.0.1,localhost,[::1].
     DJANGO_DB_PATH        SQLite file; default target_project/db.sqlite3.
@@ -12,6 +13,8 @@ Environment:
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 from pathlib import Path
 
@@ -39,10 +42,30 @@ def _env_positive_int(name: str, default: int) -> int:
     return value
 
 
+def _is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1, with or without brackets)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a name, a wildcard ("*", ".example.com"): reachable from elsewhere
+
+
 # Security
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "django-insecure-chatroom-dev-key-do-not-deploy"
+DEV_SECRET_KEY = "django-insecure-chatroom-dev-key-do-not-deploy"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
 DEBUG = os.environ.get("DJANGO_DEBUG", "").strip().lower() in {"1", "true"}
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+if SECRET_KEY == DEV_SECRET_KEY and not DEBUG and not all(_is_loopback(host) for host in ALLOWED_HOSTS):
+    # The demo keeps working, but a deployment reachable from elsewhere signs sessions and CSRF
+    # tokens with a key anyone can read in this file. Settings load once per process: one line.
+    logging.getLogger("chatroom.settings").warning(
+        "DJANGO_SECRET_KEY is unset: using the public development key while DJANGO_ALLOWED_HOSTS (%s) "
+        "admits hosts beyond loopback; set DJANGO_SECRET_KEY to a secret value",
+        ",".join(ALLOWED_HOSTS),
+    )
 
 # Applications: daphne before staticfiles so `manage.py runserver` is Daphne's (ASGI).
 INSTALLED_APPS = [
