@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-from locust.util.load_locustfile import is_user_class
-
 import ipaddress
 import socket
 import sys
@@ -104,6 +102,8 @@ def is_loopback(host: str | None) -> bool:
 
 def available_user_classes(options) -> list[str] | None:
     """Names of the runnable user classes in the locustfile(s) Locust imported; None if they cannot be told."""
+    from locust.util.load_locustfile import is_user_class  # here: the checks above stay importable without locust
+
     paths = [Path(p.strip()).resolve() for p in str(getattr(options, "locustfile", "") or "").split(",") if p.strip()]
     if not paths:
         return None

@@ -114,6 +114,7 @@ def _render(summary: dict, did_not_fit: dict[str, str] | None = None) -> dict[st
     names = [SUMMARY, "junit.xml"] if did_not_fit else [SUMMARY, "junit.xml", "report.html"]
     # "complete": every file of the set is in the folder ("files" lists them).
     summary["artifacts"] = {"complete": not did_not_fit, "files": names}
+    images: dict[str, bytes] = {}
     if did_not_fit:
         summary["artifacts"]["errors"] = did_not_fit
     else:
@@ -123,7 +124,6 @@ def _render(summary: dict, did_not_fit: dict[str, str] | None = None) -> dict[st
         except Exception as exc:  # noqa: BLE001 - a chart that cannot be drawn must not cost the run its summary
             log.exception("chanload: could not draw the PNG charts")
             summary["artifacts"]["charts_error"] = repr(exc)
-            images = {}
     contents: dict[str, str | bytes] = {
         SUMMARY: json.dumps(summary, indent=2) + "\n",
         "junit.xml": render_junit(summary),

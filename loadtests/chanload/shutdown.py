@@ -28,6 +28,13 @@ class Guard:
 
     def install(self) -> None:
         """Take over SIGINT now (the first still raises KeyboardInterrupt), so a quick second is caught too."""
+        import gevent
+
+        # Raised from a Python handler, gevent's hub would print the KeyboardInterrupt with a traceback
+        # before passing it to the main greenlet (where Locust catches it); Python's own handler is C,
+        # so it printed none. Keep it that way: it is the normal way to stop a run, not an error.
+        hub = gevent.get_hub()
+        hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
         _handle(signal.SIGINT, self._on_signal)
 
     @contextlib.contextmanager
@@ -47,8 +54,8 @@ class Guard:
         name = signal.Signals(signum).name
         if self.extra == 1:
             _say(
-                f"chanload: {name} ignored: still writing {self.what}, so that it is complete. "
-                "Send it once more to abort (they would be incomplete)."
+                f"chanload: {name} ignored: still writing {self.what}, so that they are complete."
+                " Send it once more to abort and leave them incomplete."
             )
             return
         self.cleanup()
