@@ -107,7 +107,9 @@ def test_exit_code_1_for_failed_requests_is_recorded(tmp_path, misbehaving):
 def test_probe_and_status_line(tmp_path):
     """The probe leaves nothing behind; the console line never claims an incomplete set."""
     assert report.probe(tmp_path / "a" / "b") is None
-    assert list((tmp_path / "a" / "b").iterdir()) == []
+    assert not (tmp_path / "a").exists()  # what the probe created, it removed
+    (tmp_path / "c").mkdir()
+    assert report.probe(tmp_path / "c") is None and list((tmp_path / "c").iterdir()) == []
     (tmp_path / "file").write_text("x")
     assert "is not a folder" in report.probe(tmp_path / "file")
     assert report.status_line("d", {"complete": True, "files": ["summary.json"]}) == "chanload: artifacts in d"

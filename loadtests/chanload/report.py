@@ -8,6 +8,7 @@ artifacts are incomplete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -43,10 +44,14 @@ class Outcome:
 
 
 def probe(report_dir: str | Path) -> str | None:
-    """Create the folder, write and remove a probe file; None if that worked, else what went wrong."""
+    """Create the folder, write and remove a probe file; None if that worked, else what went wrong.
+
+    Folders the probe created are removed again: a run stopped before its end leaves no trace.
+    """
     folder = Path(report_dir)
     if folder.exists() and not folder.is_dir():
         return f"{folder} exists and is not a folder"
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}probe-", dir=folder)
@@ -58,6 +63,10 @@ def probe(report_dir: str | Path) -> str | None:
             os.unlink(tmp)
     except OSError as exc:
         return f"cannot write there: {exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    finally:
+        for path in created:
+            with contextlib.suppress(OSError):
+                path.rmdir()
     return None
 
 
