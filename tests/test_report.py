@@ -115,3 +115,27 @@ def test_probe_and_status_line(tmp_path):
     assert report.status_line("d", {"complete": True, "files": ["summary.json"]}) == "chanload: artifacts in d"
     line = report.status_line("d", {"complete": False, "files": ["summary.json"], "errors": {"x.png": "full"}})
     assert "INCOMPLETE" in line and "x.png: full" in line and "written summary.json" in line
+
+
+def test_write_all_keeps_only_a_record_that_says_incomplete(tmp_path, monkeypatch):
+    """Unit: the 4th file fails (ENOSPC, simulated): no temp file left, summary and JUnit say incomplete, exit 6."""
+    summary = json.loads((Path(__file__).parent / "data" / "summary_sample.json").read_text())
+    summary["thresholds"] = []  # the sample predates the JUnit detail field; the thresholds are not the point
+    (tmp_path / "connections.png").write_bytes(b"previous run")
+    real = report._write_temp
+    calls = []
+
+    def full_after_three(path, data):
+        calls.append(path.name)
+        if len(calls) == 4:
+            raise OSError(28, "No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(report, "_write_temp", full_after_three)
+    outcome = report.write_all(tmp_path, summary, failed_code=6)
+    assert not outcome.complete and outcome.written == ["summary.json", "junit.xml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junit.xml", "summary.json"]
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["exit_code"] == 6 and written["artifacts"]["complete"] is False
+    assert written["artifacts"]["errors"][calls[3]] == "No space left on device"
+    assert "incomplete" in report.status_line(tmp_path, summary["artifacts"]).lower()
