@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -34,14 +35,24 @@ def test_roll_names_workers_without_a_final_report():
 def test_worker_killed_mid_run_is_reported_by_the_master(tmp_path):
     """Master + 2 workers against Daphne, one worker kill -9'd: exit 7, summary, JUnit and report name it."""
     port = free_port()
-    kill_at = 7  # seconds: both workers have spawned and reported (every 3 s); the run goes on after
-    run_time = f"{int(kill_at + 5 * UNIT)}s"
+    run_time = f"{int(10 + 4 * UNIT)}s"
     with daphne() as server:
         master = subprocess.Popen(
             locust_cmd(tmp_path, server.ws_url, "-t", run_time, "-u", "8", "-r", "8", "--master", "--expect-workers",
                        "2", "--master-bind-port", str(port)),
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
+        lines: list[str] = []
+        spawned = threading.Event()
+
+        def read():
+            for line in master.stdout:
+                lines.append(line)
+                if "All users spawned" in line:
+                    spawned.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
         workers = [
             subprocess.Popen(
                 [sys.executable, "-m", "locust", "-f", "loadtests/ws.py", "--worker", "--master-port", str(port)],
@@ -52,15 +63,19 @@ def test_worker_killed_mid_run_is_reported_by_the_master(tmp_path):
             for _ in range(2)
         ]
         try:
-            time.sleep(kill_at)  # then one worker dies without a word
-            workers[0].kill()
-            out, _ = master.communicate(timeout=90 * UNIT)
+            assert spawned.wait(60 * UNIT), "".join(lines)[-3000:]
+            # Workers report every 3 s: after one interval (and a margin), both have reported at least once.
+            time.sleep(3 + 2 * UNIT)
+            workers[0].kill()  # dies without a word
+            master.wait(timeout=90 * UNIT)
+            reader.join(timeout=10 * UNIT)
             workers[1].wait(timeout=30 * UNIT)
         finally:
             for p in (master, *workers):
                 if p.poll() is None:
                     p.kill()
                     p.wait()
+    out = "".join(lines)
     assert master.returncode == 7, out[-3000:]
     report = tmp_path / "report"
     summary = json.loads((report / "summary.json").read_text())

@@ -3,6 +3,10 @@
 A worker ships absolute snapshots every few seconds and a final one when it stops. A worker killed
 mid-run (kill -9, a lost machine) sends no final report: what its users did after its last report
 is missing from the master's counters, so the run's counters cannot be said to reconcile.
+
+Locust's MasterRunner also notices a silent worker: after 3 missed heartbeats (1 s apart) it marks
+it `missing` in `runner.clients`, and drops it 60 s later. That comes too late for a worker killed in
+the run's last seconds, so the roll goes by final reports, and takes Locust's `missing` ones in too.
 """
 
 from __future__ import annotations
