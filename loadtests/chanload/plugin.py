@@ -180,11 +180,13 @@ def _finish(environment, st: State) -> dict:
 
 
 def _locust_exit_code(environment) -> int:
-    """The code Locust gives a run chanload has no verdict on: 1 if any request failed, else 0."""
+    """The code Locust gives a run chanload has no verdict on (its shutdown() rule): 1 on failures, else 0."""
+    from locust import log as locust_log
+
     runner = environment.runner
     if runner is not None and (runner.errors or runner.exceptions):
         return int(getattr(environment.parsed_options, "exit_code_on_error", 1))
-    return 0
+    return 2 if locust_log.unhandled_greenlet_exception else 0
 
 
 def snapshot(environment, status: str = "running") -> dict:
