@@ -7,6 +7,7 @@ Importing this module registers its listeners on `locust.events` (the locustfile
 from __future__ import annotations
 
 from locust import events
+from locust import log as locust_log
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, MasterRunner, WorkerRunner
 
 import logging
@@ -181,8 +182,6 @@ def _finish(environment, st: State) -> dict:
 
 def _locust_exit_code(environment) -> int:
     """The code Locust gives a run chanload has no verdict on (its shutdown() rule): 1 on failures, else 0."""
-    from locust import log as locust_log
-
     runner = environment.runner
     if runner is not None and (runner.errors or runner.exceptions):
         return int(getattr(environment.parsed_options, "exit_code_on_error", 1))
