@@ -49,6 +49,7 @@ class Guard:
     def _on_signal(self, signum, _frame) -> None:
         if not self.stopping:
             self.stopping = True
+            _handle(signal.SIGTERM, self._on_signal)  # a SIGTERM from now on is a second signal too
             raise KeyboardInterrupt  # the first Ctrl-C: what Python's own handler does
         self.extra += 1
         name = signal.Signals(signum).name
