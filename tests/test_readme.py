@@ -182,3 +182,11 @@ def test_make_help_expands_its_variables():
 def _python_path() -> str:
     # The README says python3: make it this interpreter (the one with Django and Daphne installed).
     return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def test_make_verbs_named_in_the_prose_exist():
+    """`make X` written inline in the README (not in a block) names a real Makefile target."""
+    verbs = set(re.findall(r"`make ([a-z-]+)", (ROOT / "README.md").read_text()))
+    targets = set(re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), re.M))
+    assert {"ci-load", "lint", "help"} <= verbs
+    assert verbs <= targets, verbs - targets
