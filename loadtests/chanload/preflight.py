@@ -18,7 +18,7 @@ from pathlib import Path
 from chanload import report
 
 LOOPBACK = "127.0.0.1"
-EXIT_BAD_OPTION = 2
+EXIT_BAD_OPTION = 2  # plugin.EXIT_BAD_OPTION: a wrong option, nothing was run
 _done = False
 
 
@@ -32,6 +32,8 @@ def install(parser) -> None:
                     f"Address {what} listens on. chanload's default: {LOOPBACK} (loopback only); "
                     "beyond loopback it needs " + ("--web-login." if dest == "web_host" else "--allow-remote-workers.")
                 )
+    # Locust fires no event between parsing the command line and binding its ports (or running its own
+    # user class check, which exits 1): the parser's parse_args is the one place before both.
     parse_args = parser.parse_args
 
     def parse_and_check(*args, **kwargs):
