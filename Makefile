@@ -7,7 +7,7 @@ REPORT_DIR ?= reports/ci
 .PHONY: help deps deps-python deps-system demo test lint format ci-load bench bench-fidelity bench-cost bench-saturation
 
 help:
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g'
 
 deps: deps-system deps-python ## install everything: Debian packages (redis-server, chromium) and Python packages
 

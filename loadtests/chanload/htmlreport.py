@@ -17,6 +17,8 @@ BANNERS = {
     " threshold abort). Everything below covers only the part that ran.",
     "target_unreachable": "Target unreachable: the suite could not connect to {host}, so no load reached the"
     " system under test. Check that the target is up and that --host is right.",
+    "worker_lost": "Worker lost: a worker stopped reporting before the end of the run. What it did after its last"
+    " report is missing, so the counters below are not reconciled (see not_reconciled).",
 }
 # Nothing may leave the page: the browser refuses any fetch the report might still contain by mistake.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

@@ -14,6 +14,7 @@ _STATUS_MESSAGES = {
     "target_unreachable": "target unreachable: every connection was refused",
     "target_down": "target went down during the run: connections were refused after its last OK reply",
     "aborted": "run aborted early: a threshold was certain to fail (--slo-abort)",
+    "worker_lost": "a worker was lost mid-run",
 }
 
 
@@ -36,6 +37,8 @@ def render_junit(summary: dict) -> str:
     if status != "completed":
         failures += 1
         message = _STATUS_MESSAGES.get(status, f"run ended with status {status!r}")
+        if (summary.get("counters") or {}).get("not_reconciled"):
+            message += f"; {summary['counters']['not_reconciled']}"
         ET.SubElement(case, "failure", message=message, type=str(status)).text = message
 
     tests = str(len(suite))

@@ -201,6 +201,16 @@ def add_arguments(parser) -> None:
         web_ui=False,
         help="Folder for the run's artifacts (summary.json ...), written at the end even when interrupted.",
     )
+    # Safety (chanload.preflight checks these before any port is bound)
+    _add(
+        group,
+        "--allow-remote-workers",
+        action="store_true",
+        default=False,
+        web_ui=False,
+        help="Let --master-bind-host listen beyond loopback. Workers are not authenticated: any process that "
+        "connects receives every option, --ws-header values included. Only on a network you trust.",
+    )
 
 
 def _add(group, *flags: str, web_ui: bool = True, **kwargs):

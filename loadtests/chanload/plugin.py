@@ -7,7 +7,8 @@ Importing this module registers its listeners on `locust.events` (the locustfile
 from __future__ import annotations
 
 from locust import events
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust import log as locust_log
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, MasterRunner, WorkerRunner
 
 import logging
 import sys
@@ -15,7 +16,7 @@ import time
 
 import gevent
 
-from chanload import bucketing, report, slo, summary
+from chanload import bucketing, preflight, report, shutdown, slo, summary, workers
 from chanload.counters import Ledger
 from chanload.delivery import merge_rooms
 from chanload.latency import Slice
@@ -31,6 +32,11 @@ EXIT_BAD_OPTION = 2  # as argparse: a wrong option, before any load starts
 EXIT_THRESHOLDS = 3  # a --slo threshold failed (or aborted the run)
 EXIT_INTERRUPTED = 4  # SIGINT / SIGTERM before the end; artifacts are written, marked interrupted
 EXIT_TARGET_DOWN = 5  # the target was unreachable, or went down during the run
+EXIT_ARTIFACTS = 6  # the artifacts could not all be written (a full disk), or a third signal aborted the writing
+EXIT_WORKER_LOST = 7  # a worker died mid-run: its results after its last report are missing
+
+# After the signal that stops a run, the next one is ignored and the one after aborts (chanload.shutdown).
+_guard = shutdown.Guard(EXIT_ARTIFACTS, report.remove_pending)
 
 
 def attach(environment, settings: Settings) -> State:
@@ -56,6 +62,8 @@ def attach(environment, settings: Settings) -> State:
                 log.error("%s", exc)
                 gevent.spawn(environment.runner.quit)
         st.reset()
+        if isinstance(environment.runner, MasterRunner):
+            st.workers.joined(client.id for client in environment.runner.clients.ready)
 
     def on_report_to_master(client_id, data, **_kw):
         data["chanload"] = {
@@ -64,6 +72,8 @@ def attach(environment, settings: Settings) -> State:
             "ledger": st.ledger.snapshot(),
             "delivery": st.delivery.snapshot(),
             "clamped": st.recorder.clamped,
+            # Sent after the worker stopped its users: nothing of this run comes after it.
+            "final": environment.runner is not None and environment.runner.state == STATE_STOPPED,
         }
         st.gauges.clear()
 
@@ -77,6 +87,7 @@ def attach(environment, settings: Settings) -> State:
         st.worker_ledgers[client_id] = {**shipped["ledger"], "clamped": shipped["clamped"]}
         st.worker_delivery[client_id] = shipped["delivery"]
         st.timeline.seal(int(time.time()) - HOLD_SECONDS)
+        st.workers.reported(client_id, time.time(), shipped.get("final", False))
 
     def tick():
         # Once a second: sample open connections, and (locally) fold finished slices into the totals.
@@ -100,7 +111,7 @@ def attach(environment, settings: Settings) -> State:
         if st.finished is not None:
             print(summary.render(st.finished), flush=True)
             if st.settings.report_dir:
-                print(f"chanload: artifacts in {st.settings.report_dir}", flush=True)
+                print(report.status_line(st.settings.report_dir, st.finished.get("artifacts")), flush=True)
 
     def fire(kind, name, seconds, length, exc):
         ev.request.fire(
@@ -126,6 +137,13 @@ def finish(environment) -> dict:
     st = state(environment)
     if st.finished is not None:
         return st.finished
+    if environment.parsed_options is None:  # an Environment driven from code: leave its signals alone
+        return _finish(environment, st)
+    with _guard.ending(f"the artifacts in {st.settings.report_dir}" if st.settings.report_dir else "the summary"):
+        return _finish(environment, st)
+
+
+def _finish(environment, st: State) -> dict:
     runner = environment.runner
     interrupted = runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING)
     if interrupted:
@@ -134,6 +152,11 @@ def finish(environment) -> dict:
         runner.quit()
     result = snapshot(environment, status="completed")
     ledger = Ledger.total([result["counters"]])
+    lost = st.workers.lost(c.id for c in runner.clients.missing) if isinstance(runner, MasterRunner) else []
+    if lost:
+        result["workers_lost"] = lost
+        result["counters"]["reconciles"] = False
+        result["counters"]["not_reconciled"] = workers.describe(lost)
     if interrupted:
         result["status"] = "interrupted"
     elif st.aborted_by:
@@ -142,15 +165,28 @@ def finish(environment) -> dict:
         result["status"] = "target_unreachable"
     elif ledger.target_down:
         result["status"] = "target_down"
+    elif lost:
+        result["status"] = "worker_lost"
     results = slo.evaluate(st.settings.thresholds, result)
     result["thresholds"] = slo.as_dicts(results)
-    result["exit_code"] = exit_code(result)
-    if result["exit_code"] is not None:
-        environment.process_exit_code = result["exit_code"]
+    code = exit_code(result)
+    result["exit_code"] = code if code is not None else _locust_exit_code(environment)
+    environment.process_exit_code = result["exit_code"]
     st.finished = result
     if st.settings.report_dir:
-        report.write_all(st.settings.report_dir, result)
+        outcome = report.write_all(st.settings.report_dir, result, failed_code=EXIT_ARTIFACTS)
+        _guard.written = outcome.complete
+        if not outcome.complete:
+            environment.process_exit_code = result["exit_code"] = EXIT_ARTIFACTS
     return result
+
+
+def _locust_exit_code(environment) -> int:
+    """The code Locust gives a run chanload has no verdict on (its shutdown() rule): 1 on failures, else 0."""
+    runner = environment.runner
+    if runner is not None and (runner.errors or runner.exceptions):
+        return int(getattr(environment.parsed_options, "exit_code_on_error", 1))
+    return 2 if locust_log.unhandled_greenlet_exception else 0
 
 
 def snapshot(environment, status: str = "running") -> dict:
@@ -184,6 +220,8 @@ def exit_code(result: dict) -> int | None:
         return EXIT_INTERRUPTED
     if result["status"] in ("target_unreachable", "target_down"):
         return EXIT_TARGET_DOWN
+    if result["status"] == "worker_lost":
+        return EXIT_WORKER_LOST
     if result["thresholds"]:
         # With thresholds, they are the gate: failed requests count through fail_ratio thresholds.
         return EXIT_THRESHOLDS if not all(t["passed"] for t in result["thresholds"]) else 0
@@ -231,6 +269,7 @@ def _parameters(environment, settings: Settings) -> dict:
 @events.init_command_line_parser.add_listener
 def _add_options(parser) -> None:
     add_arguments(parser)
+    preflight.install(parser)
 
 
 @events.init.add_listener
@@ -247,6 +286,8 @@ def _on_init(environment, **_kw) -> None:
         sys.stderr.write(f"chanload: error: {exc}\n")
         sys.exit(EXIT_BAD_OPTION)
     attach(environment, settings)
+    if not isinstance(environment.runner, WorkerRunner):
+        _guard.install()
 
 
 def check_user_classes(environment, settings: Settings) -> None:

@@ -17,6 +17,7 @@ from chanload.delivery import DeliveryBook
 from chanload.latency import Aggregate, Recorder, Slice
 from chanload.options import Settings
 from chanload.timeline import Timeline
+from chanload.workers import Roll
 
 # fire(request_type, name, seconds, response_length, exception): one logical action, reported.
 Fire = Callable[[str, str, float, int, "Exception | None"], None]
@@ -43,6 +44,8 @@ class State:
     # How a logical action is reported. The plugin routes it through Locust's request event (whose
     # listener records into `recorder`); without Locust it goes straight into the recorder.
     fire: Fire | None = None
+    # Master: which workers took part in the run, and whose final report came (chanload.workers).
+    workers: Roll = field(default_factory=Roll)
 
     def __post_init__(self) -> None:
         if self.fire is None:
@@ -67,6 +70,7 @@ class State:
         self.gauges.clear()
         self.finished = None
         self.aborted_by = None
+        self.workers = Roll()
 
     def take(self, pieces: list[Slice]) -> None:
         for piece in pieces:

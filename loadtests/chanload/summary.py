@@ -123,7 +123,12 @@ def render(summary: dict) -> str:
             " or an overloaded generator."
         )
     ledger = Ledger.total([summary["counters"]])
-    lines.append(ledger.line())
+    not_reconciled = summary["counters"].get("not_reconciled")
+    if not_reconciled:  # the equation holds for what was reported, but not everything was
+        lines.append(ledger.line().replace("(reconciles)", "(holds for what was reported)"))
+        lines.append(f"counters NOT reconciled: {not_reconciled}")
+    else:
+        lines.append(ledger.line())
     if ledger.failure_kinds:
         lines.append("failures: " + ", ".join(f"{k} {n}" for k, n in sorted(ledger.failure_kinds.items())))
     delivery = summary.get("delivery")

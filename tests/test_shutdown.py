@@ -1,0 +1,64 @@
+"""Signals while a run ends, sent for real to a real locust process: the artifacts are never lost."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.servers import ROOT, UNIT
+from tests.test_plugin import junit_failures, locust_cmd
+
+
+def stop_with(tmp_path, target, signals, gap: float = 0.05):
+    """Run 60 s, then send `signals` `gap` seconds apart; return (exit code, output)."""
+    proc = subprocess.Popen(
+        locust_cmd(tmp_path, target.ws_url, "-t", "60s"), cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(4 * UNIT)
+        for i, sig in enumerate(signals):
+            if i:
+                time.sleep(gap)
+            proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60 * UNIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [(signal.SIGINT, signal.SIGINT), (signal.SIGTERM, signal.SIGTERM), (signal.SIGINT, signal.SIGTERM)],
+    ids=["INT-INT", "TERM-TERM", "INT-TERM"],
+)
+def test_second_signal_during_shutdown_is_ignored_and_artifacts_complete(tmp_path, target, signals):
+    """Two signals 50 ms apart: the second is ignored (said so), the artifacts are whole, exit code 4."""
+    code, out = stop_with(tmp_path, target, signals)
+    assert code == 4, out[-3000:]
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-3000:]
+    assert f"{signals[1].name} ignored: still writing the artifacts" in out
+    report = tmp_path / "report"
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["exit_code"] == 4
+    assert summary["artifacts"]["complete"] is True
+    assert sorted(p.name for p in report.iterdir()) == sorted(summary["artifacts"]["files"])
+    assert "run completed" in junit_failures(report)
+    assert f"chanload: artifacts in {report}" in out
+
+
+def test_third_signal_aborts_but_says_the_artifacts_are_incomplete(tmp_path, target):
+    """Three signals 50 ms apart: the third aborts the writing, after saying so; no claim, exit code 6."""
+    code, out = stop_with(tmp_path, target, (signal.SIGINT, signal.SIGINT, signal.SIGINT))
+    assert code == 6, out[-3000:]
+    assert "aborted by a third signal (SIGINT)" in out and "INCOMPLETE" in out
+    assert "chanload: artifacts in" not in out
+    report = tmp_path / "report"
+    leftovers = [p.name for p in report.iterdir()] if report.exists() else []
+    assert not [n for n in leftovers if n.startswith(".")], leftovers  # no half-written temp file
