@@ -30,6 +30,9 @@ class Settings:
     report_dir: str | None = None
     thresholds: tuple[slo.Threshold, ...] = ()
     slo_abort: bool = False
+    # Watching (chanload.metrics): 0 = no /metrics endpoint.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
 
 
 def add_arguments(parser) -> None:
@@ -119,6 +122,23 @@ def add_arguments(parser) -> None:
         web_ui=False,
         help="Folder for the run's artifacts (summary.json ...), written at the end even when interrupted.",
     )
+    # Watching
+    watch = parser.add_argument_group("Channels websocket: watching", "Live metrics for Prometheus (chanload).")
+    _add(
+        watch,
+        "--ws-metrics-port",
+        type=int,
+        default=0,
+        web_ui=False,
+        help="Serve Prometheus metrics on this port at /metrics (master or standalone process). 0: off.",
+    )
+    _add(
+        watch,
+        "--ws-metrics-host",
+        default="127.0.0.1",
+        web_ui=False,
+        help="Address the metrics endpoint binds to; 0.0.0.0 exposes it beyond this machine.",
+    )
 
 
 def _add(group, *flags: str, web_ui: bool = True, **kwargs):
@@ -145,6 +165,8 @@ def settings_from(options, host: str | None) -> Settings:
         report_dir=str(getattr(options, "report_dir", "") or "") or None,
         thresholds=tuple(slo.parse_all(_listed(getattr(options, "slo", None)))),
         slo_abort=bool(getattr(options, "slo_abort", False)),
+        metrics_port=_port(getattr(options, "ws_metrics_port", 0), "--ws-metrics-port"),
+        metrics_host=str(getattr(options, "ws_metrics_host", "") or "127.0.0.1"),
     )
 
 
@@ -225,3 +247,10 @@ def _header(value: str) -> str:
     if not sep or not name.strip() or " " in name.strip():
         raise OptionError(f"--ws-header {value!r}: expected 'Name: value'")
     return value
+
+
+def _port(value, option: str) -> int:
+    number = _non_negative(value, option)
+    if number != int(number) or number > 65535:
+        raise OptionError(f"{option} {value!r}: expected a TCP port, 1-65535 (0 turns it off)")
+    return int(number)
