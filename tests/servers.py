@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -123,8 +124,11 @@ class Prometheus:
         """An instant query through Prometheus' HTTP API: its result vector."""
         params = {"query": expr, **({"time": f"{at:.3f}"} if at is not None else {})}
         url = f"http://127.0.0.1:{self.port}/api/v1/query?{urllib.parse.urlencode(params)}"
-        with urllib.request.urlopen(url, timeout=5 * UNIT) as resp:
-            body = json.load(resp)
+        try:
+            with urllib.request.urlopen(url, timeout=5 * UNIT) as resp:
+                body = json.load(resp)
+        except urllib.error.HTTPError as exc:  # 400 / 422: a query Prometheus cannot parse or run
+            body = json.load(exc)
         if body.get("status") != "success":
             raise RuntimeError(f"Prometheus query {expr!r} failed: {body}")
         return body["data"]["result"]

@@ -6,6 +6,8 @@ import bisect
 import socket
 import time
 
+import pytest
+
 from chanload.latency import Aggregate, Slice, new_histogram
 from chanload.live import View
 from chanload.metrics import BUCKETS_US, EXPORTED, buckets, families
@@ -118,6 +120,7 @@ def bucket_index(seconds: float) -> int:
     return bisect.bisect_left([b / 1e6 for b in BUCKETS_US], seconds)
 
 
+@pytest.mark.prometheus
 def test_prometheus_sees_the_runs_histograms(tmp_path, target):
     """Debian's prometheus scrapes a run every second: _count equals summary.json, p50 within one bucket of HDR's."""
     metrics_port = free_port()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -162,6 +164,11 @@ def watch_a_run_in_the_browser(locust, tmp_path: Path, users: int, shot: str) ->
             tally = next(r for r in read_tab(page) if r["Section"] == "messages")["Value"]
             assert tally.endswith("(reconciles)"), tally
             assert summary["counters"]["connects"] == users
+            # Locust's own stats, merged its own way, count the same round trips.
+            with urllib.request.urlopen(f"{locust.web_url}/stats/requests", timeout=5 * UNIT) as resp:
+                stats = json.load(resp)["stats"]
+            theirs = next(e for e in stats if e["method"] == "WS message")
+            assert theirs["num_requests"] - theirs["num_failures"] == final["count"]
             page.screenshot(path=str(tmp_path / shot), full_page=True)
             assert not errors, errors
         finally:
