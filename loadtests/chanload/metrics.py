@@ -23,7 +23,7 @@ from hdrh.histogram import HdrHistogram
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from chanload.latency import Aggregate
+from chanload.latency import Aggregate, Counts
 from chanload.live import View, in_flight
 from chanload.messages import OptionError
 
@@ -59,22 +59,10 @@ Read = Callable[[], tuple[View, Aggregate]]
 
 def buckets(h: HdrHistogram) -> tuple[list[tuple[str, int]], float]:
     """Cumulative (le, count) pairs in seconds, +Inf last, and the sum in seconds (HDR mean x count)."""
-    bounds = iter(BUCKETS_US)
-    bound = next(bounds)
-    out: list[tuple[str, int]] = []
-    seen = 0
-    for item in h.get_recorded_iterator():
-        top = item.value_iterated_to  # the HDR bucket's highest equivalent value, in us
-        while bound is not None and top > bound:
-            out.append((_le(bound), seen))
-            bound = next(bounds, None)
-        seen += item.count_at_value_iterated_to
-    while bound is not None:
-        out.append((_le(bound), seen))
-        bound = next(bounds, None)
-    count = h.get_total_count()
-    out.append(("+Inf", count))
-    return out, h.get_mean_value() * count / 1e6 if count else 0.0
+    counts = Counts(h)
+    pairs = [(_le(bound), n) for bound, n in zip(BUCKETS_US, counts.at_most(BUCKETS_US), strict=True)]
+    pairs.append(("+Inf", counts.total))
+    return pairs, counts.mean() * counts.total / 1e6
 
 
 def _le(us: int) -> str:
