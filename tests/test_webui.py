@@ -120,7 +120,7 @@ def wait_for(condition, timeout: float, what: str, step: float = 0.25):
         time.sleep(step)
 
 
-def watch_a_run_in_the_browser(locust, tmp_path: Path, users: int, shot: str) -> None:
+def watch_a_run_in_the_browser(locust, tmp_path: Path, users: int, shot: str, reset: bool = False) -> None:
     """Start a run from the form, read the WebSockets tab twice while it runs and once after it ends."""
     from playwright.sync_api import sync_playwright
 
@@ -147,6 +147,11 @@ def watch_a_run_in_the_browser(locust, tmp_path: Path, users: int, shot: str) ->
             assert int(open_now["Value"]) > 0
             assert message_row(running)["p50"].endswith(("us", "ms"))
             assert any(r["Section"] == "threshold" and r["Result"] == "PASS" for r in running)
+            if reset:
+                # Reset clears the latency rows as it clears Locust's tables; counting starts again.
+                before = int(message_row(running)["Count"])
+                page.get_by_role("button", name="Reset").click()
+                wait_for(lambda: int((message_row(read_tab(page)) or {"Count": 0})["Count"]) < before, 10, "reset")
 
             # The run stops after 8 s and writes its artifacts; the tab keeps the final values.
             wait_for(lambda: (locust.report_dir / "summary.json").exists(), 30, "summary.json")
@@ -181,9 +186,9 @@ needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chro
 @pytest.mark.browser
 @needs_chromium
 def test_tab_shows_a_live_run_in_chromium(tmp_path, target):
-    """Start a run from the form; the tab's values appear, move, and end equal to summary.json."""
+    """Start a run from the form; the tab's values appear, move, reset, and end equal to summary.json."""
     with live_locust(tmp_path, "--host", target.ws_url, *FAST, "--slo", "message:p99<1s") as locust:
-        watch_a_run_in_the_browser(locust, tmp_path, users=4, shot="webui.png")
+        watch_a_run_in_the_browser(locust, tmp_path, users=4, shot="webui.png", reset=True)
     assert "Traceback" not in locust.output(), locust.output()[-3000:]
 
 
