@@ -130,7 +130,7 @@ def watch(environment, st: State) -> None:
         users = environment.runner.user_count if environment.runner else 0
         return live.view(st, lambda: snapshot(environment), users, master)
 
-    webui.attach(environment, st, read, lambda: finish(environment))
+    webui.attach(environment, st, read, lambda: finish(environment), isinstance(environment.runner, MasterRunner))
     if st.settings.metrics_port:
         metrics.serve(lambda: (read(), st.aggregate), st.settings.metrics_host, st.settings.metrics_port)
 

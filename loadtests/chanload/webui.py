@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+import gevent
 from flask import request
 
 from chanload.latency import Aggregate
@@ -36,6 +37,7 @@ COLUMNS = (
 )
 # Where a web-UI run writes its artifacts when --report-dir is not given (under the working directory).
 DEFAULT_REPORT_ROOT = "reports/webui"
+WORKER_REPORT_INTERVAL = 3.0  # seconds between a Locust worker's reports (locust.runners)
 
 
 def rows(live: View, rates: dict[tuple[str, str], float]) -> list[dict]:
@@ -100,7 +102,7 @@ def default_report_dir(now: float) -> str:
     return f"{DEFAULT_REPORT_ROOT}/{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}"
 
 
-def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict]) -> None:
+def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict], master: bool) -> None:
     """Add the tab to `environment.web_ui` (master or standalone only); keep each web-UI run's artifacts."""
     web_ui = environment.web_ui
     if web_ui is None:
@@ -125,10 +127,28 @@ def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict]
         if not st.settings.report_dir:
             st.settings = replace(st.settings, report_dir=default_report_dir(time.time()))
 
+    reported: dict[str, float] = {}  # worker id -> when its latest report arrived (monotonic)
+
+    def on_worker_report(client_id, **_kw):
+        reported[client_id] = time.monotonic()
+
     def on_test_stop(**_kw):
         # A run started from the web UI is summed up and written when it stops, not when the
         # process quits: closing the browser or starting the next run does not lose it.
-        finish()
+        if master:
+            gevent.spawn(finish_after_last_reports, time.monotonic(), st.started, set(reported))
+        else:
+            finish()
+
+    def finish_after_last_reports(stopped: float, started: float, workers: set[str]) -> None:
+        # A worker told to stop answers "stopped" at once but ships its last samples with its next
+        # periodic report (Locust's WORKER_REPORT_INTERVAL, 3 s). Wait for one report from each
+        # worker after the stop, at most three intervals, so that the summary holds them.
+        deadline = stopped + 3 * WORKER_REPORT_INTERVAL
+        while time.monotonic() < deadline and any(reported.get(w, 0.0) <= stopped for w in workers):
+            gevent.sleep(0.1)
+        if st.started == started:  # not a new run started meanwhile
+            finish()
 
     def on_reset_stats(**_kw):
         # As Locust's Reset: latency rows start again. Counters stay whole-run totals so that they
@@ -138,4 +158,5 @@ def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict]
 
     environment.events.test_start.add_listener(on_test_start)
     environment.events.test_stop.add_listener(on_test_stop)
+    environment.events.worker_report.add_listener(on_worker_report)
     environment.events.reset_stats.add_listener(on_reset_stats)
