@@ -1,7 +1,7 @@
 # The one command surface: README, CI and developers all use these verbs.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-APT_PACKAGES ?= redis-server chromium prometheus
+APT_PACKAGES ?= redis-server chromium prometheus curl
 REPORT_DIR ?= reports/ci
 
 .PHONY: help deps deps-python deps-system demo test lint format ci-load bench bench-fidelity bench-cost bench-saturation

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import bisect
+import re
+import shlex
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -12,7 +16,7 @@ from chanload.latency import Aggregate, Slice, new_histogram
 from chanload.live import View
 from chanload.metrics import BUCKETS_US, EXPORTED, buckets, families
 from tests.locustrun import live_locust, run_locust
-from tests.servers import UNIT, free_port, prometheus
+from tests.servers import ROOT, UNIT, free_port, prometheus, stop, wait_for_port
 
 
 def histogram(*values_us: int):
@@ -155,3 +159,32 @@ def test_prometheus_sees_the_runs_histograms(tmp_path, target):
     assert ok == summary["counters"]["ok"]
     assert connects == summary["counters"]["connects"]
     assert users == 5
+
+
+def readme_block(containing: str) -> list[str]:
+    """The lines of the README's sh code block that contains `containing`."""
+    text = (ROOT / "README.md").read_text()
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        if containing in block:
+            return block.strip().splitlines()
+    raise AssertionError(f"README has no sh block with {containing!r}")
+
+
+def test_readme_metrics_commands_work(tmp_path, target):
+    """The README's two /metrics commands, with free ports: locust serves, curl gets the exported names."""
+    serve, scrape = readme_block("--ws-metrics-port")
+    port = str(free_port())
+    serve = serve.replace("ws://127.0.0.1:8000", target.ws_url).replace("9646", port)
+    argv = [sys.executable, "-m", *shlex.split(serve), "--web-host", "127.0.0.1", "--web-port", str(free_port())]
+    with open(tmp_path / "locust.log", "wb") as log:
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(int(port), proc, 30 * UNIT)
+        out = subprocess.run(
+            shlex.split(scrape.replace("9646", port)), capture_output=True, text=True, timeout=10 * UNIT
+        )
+    finally:
+        stop(proc)
+    assert out.returncode == 0, out.stderr
+    assert "chanload_ws_users 0.0" in out.stdout
+    assert "# TYPE chanload_ws_latency_seconds histogram" in out.stdout
