@@ -22,7 +22,7 @@ MATCHER = re.compile(r"([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)\s*\"")
 GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
 LEGEND = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 # What Grafana substitutes before it sends a query: the rate window and the dashboard's variable.
-SUBSTITUTE = {"$__rate_interval": "10s", "$type": ".*"}
+SUBSTITUTE = {"$__rate_interval": "30s", "$type": ".*"}
 
 
 def dashboard() -> dict:
@@ -117,7 +117,11 @@ def test_dashboard_queries_answer_from_a_real_run(tmp_path, target):
             while not prom.query('chanload_ws_latency_seconds_count{type="WS message"} > 100'):
                 assert time.monotonic() < deadline, "Prometheus never saw 100 round trips"
                 time.sleep(0.5)
-            time.sleep(2)  # a few scrapes more, so that rate() has two points
+            # rate() needs two scrapes in its window; on a busy machine a scrape can come late.
+            rated = 'rate(chanload_ws_latency_seconds_count{type="WS message"}[30s]) > 0'
+            while not prom.query(rated):
+                assert time.monotonic() < deadline, f"Prometheus never had two scrapes to rate: {prom.query('up')}"
+                time.sleep(0.5)
             answers = {expr: prom.query(grafana_to_promql(expr)) for _, expr, _ in queries()}
     empty = [expr for expr, result in answers.items() if not result]
     # No failures and no broadcast in this run: only those panels may be empty.
