@@ -1,7 +1,7 @@
 # The one command surface: README, CI and developers all use these verbs.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-APT_PACKAGES ?= redis-server chromium
+APT_PACKAGES ?= redis-server chromium prometheus curl
 REPORT_DIR ?= reports/ci
 
 .PHONY: help deps deps-python deps-system demo test lint format ci-load bench bench-fidelity bench-cost bench-saturation
@@ -9,7 +9,7 @@ REPORT_DIR ?= reports/ci
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g'
 
-deps: deps-system deps-python ## install everything: Debian packages (redis-server, chromium) and Python packages
+deps: deps-system deps-python ## install everything: Debian packages (redis-server, chromium, prometheus) and Python packages
 
 deps-python:
 	$(PIP) install -q -e '.[target,test]'

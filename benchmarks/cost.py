@@ -9,12 +9,21 @@ same noise from anything else on the machine. CPU (user + system) of each proces
 at the edges of a window of whole seconds that starts after every connection is open and a warm-up,
 so interpreter start-up, imports and connection set-up are not counted; round trips are the replies
 each side counted OK in those same seconds.
+
+With CHANLOAD_BENCH_METRICS=1 the suite also serves Prometheus metrics (`--ws-metrics-port`) and this
+process scrapes /metrics once a second, as a Prometheus with a 1 s scrape interval would: compare the
+suite / bare ratio of that run with one without it to read the cost of the metrics feed.
+CHANLOAD_BENCH_SCRAPE_HZ=10 scrapes ten times a second instead: it magnifies the feed's cost tenfold,
+above the run-to-run noise, so that the cost of one scrape can be read off.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
+import threading
+import urllib.request
 from pathlib import Path
 
 from benchmarks.common import (
@@ -22,6 +31,7 @@ from benchmarks.common import (
     bare_per_second,
     cpu_line,
     finish_suite,
+    free_port,
     goal,
     measure,
     start_bare,
@@ -32,15 +42,31 @@ CONNECTIONS = 25  # per generator
 WARMUP = 2.0
 WINDOW = 15
 GOAL_RATIO = 0.7
+METRICS = os.environ.get("CHANLOAD_BENCH_METRICS", "0") == "1"
+SCRAPE_HZ = float(os.environ.get("CHANLOAD_BENCH_SCRAPE_HZ", "1"))
+
+
+def scrape_every_second(port: int, stop: threading.Event, scrapes: list[int]) -> None:
+    """What Prometheus does with a 1 s scrape interval (SCRAPE_HZ); the bytes of each scrape are kept."""
+    while not stop.wait(1.0 / SCRAPE_HZ):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                scrapes.append(len(resp.read()))
+        except OSError:
+            pass  # not listening yet, or already gone
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="chanload-bench-") as tmp, Target() as target:
         report, bare_out = Path(tmp) / "suite", Path(tmp) / "bare.json"
+        extra = ["--ws-think", "0"]
+        stop, scrapes = threading.Event(), []
+        if METRICS:
+            port = free_port()
+            extra += ["--ws-metrics-port", str(port)]
+            threading.Thread(target=scrape_every_second, args=(port, stop, scrapes), daemon=True).start()
         # Locust starts first (it imports for ~2 s); it runs until a little after the window ends.
-        suite = start_suite(
-            target.host, report, users=CONNECTIONS, run_time=int(WARMUP + WINDOW + 6), extra=["--ws-think", "0"]
-        )
+        suite = start_suite(target.host, report, users=CONNECTIONS, run_time=int(WARMUP + WINDOW + 6), extra=extra)
         suite.wait_ready()
         bare = start_bare(target.host, CONNECTIONS, WARMUP + WINDOW + 2, bare_out)
         bare.wait_ready()
@@ -51,6 +77,7 @@ def main() -> int:
         suite_trips = finish_suite(suite, window, report).round_trips
         bare_trips = window.count(bare_per_second(bare_out))
         suite_lifetime, bare_lifetime = suite.lifetime_cpu, bare.lifetime_cpu
+        stop.set()
 
     secs = window.seconds
     suite_cost = window.cpu["suite"] / suite_trips
@@ -64,6 +91,11 @@ def main() -> int:
         f"window: {secs} whole seconds after all connections were open and a {WARMUP:g} s warm-up; CPU = user+sys"
         " from /proc (psutil) at the window's edges; round trips = replies OK in those seconds"
     )
+    if METRICS:
+        mean = sum(scrapes) / len(scrapes) if scrapes else 0
+        print(f"metrics: ON (--ws-metrics-port), scraped {len(scrapes)} times, {SCRAPE_HZ:g}/s, {mean:.0f} bytes each")
+    else:
+        print("metrics: off (CHANLOAD_BENCH_METRICS=1 turns the Prometheus endpoint on, scraped once a second)")
     print(f"suite (locust {CONNECTIONS} users):  {suite_trips} round trips ({suite_trips / secs:.0f}/s)")
     print("  " + cpu_line("generator", window.cpu["suite"], secs, suite_trips))
     print(f"bare asyncio ({CONNECTIONS} connections): {bare_trips} round trips ({bare_trips / secs:.0f}/s)")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import ROOT, UNIT
+from tests.servers import ROOT, UNIT, free_port, stop, wait_for_port
 
 
 @dataclass
@@ -72,3 +74,44 @@ def run_locust(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     return LocustRun(proc.returncode, proc.stdout + proc.stderr, report_dir, csv_prefix)
+
+
+@dataclass
+class LiveLocust:
+    """A locust process with its web UI (and maybe /metrics) up, started by `live_locust`."""
+
+    proc: subprocess.Popen
+    web_port: int
+    log: Path
+    report_dir: Path
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def summary(self) -> dict:
+        return json.loads((self.report_dir / "summary.json").read_text())
+
+
+@contextlib.contextmanager
+def live_locust(tmp_path: Path, *args: str, name: str = "locust") -> Iterator[LiveLocust]:
+    """`locust -f loadtests/ws.py ARGS` with its web UI on a free port until the block ends (then SIGTERM)."""
+    web_port = free_port()
+    report_dir = tmp_path / f"{name}-report"
+    log = tmp_path / f"{name}.log"
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "ws.py"),
+        "--web-host", "127.0.0.1", "--web-port", str(web_port), "--report-dir", str(report_dir), *args,
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
+    try:
+        wait_for_port(web_port, proc, 30 * UNIT)
+        yield LiveLocust(proc, web_port, log, report_dir)
+    finally:
+        stop(proc, timeout=15)

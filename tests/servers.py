@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,3 +160,62 @@ def dead_port() -> Iterator[int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         yield s.getsockname()[1]
+
+
+@dataclass
+class Prometheus:
+    port: int
+    log: Path
+
+    def query(self, expr: str, at: float | None = None) -> list[dict]:
+        """An instant query through Prometheus' HTTP API: its result vector."""
+        params = {"query": expr, **({"time": f"{at:.3f}"} if at is not None else {})}
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=5 * UNIT) as resp:
+                body = json.load(resp)
+        except urllib.error.HTTPError as exc:  # 400 / 422: a query Prometheus cannot parse or run
+            body = json.load(exc)
+        if body.get("status") != "success":
+            raise RuntimeError(f"Prometheus query {expr!r} failed: {body}")
+        return body["data"]["result"]
+
+    def value(self, expr: str) -> float | None:
+        """The single value of an instant query, or None when it has no result."""
+        result = self.query(expr)
+        if len(result) > 1:
+            raise AssertionError(f"{expr!r}: expected one series, got {result}")
+        return float(result[0]["value"][1]) if result else None
+
+
+@contextlib.contextmanager
+def prometheus(scrape_port: int, interval: str = "1s") -> Iterator[Prometheus]:
+    """Debian's prometheus on a free port, scraping 127.0.0.1:scrape_port/metrics every `interval`."""
+    exe = shutil.which("prometheus")
+    if exe is None:
+        raise RuntimeError("prometheus is not installed: apt-get install prometheus (make deps does it)")
+    port = free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="chanload-prometheus-"))
+    config = tmp / "prometheus.yml"
+    config.write_text(
+        "global:\n"
+        f"  scrape_interval: {interval}\n"
+        f"  evaluation_interval: {interval}\n"
+        "scrape_configs:\n"
+        "  - job_name: chanload\n"
+        "    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{scrape_port}']\n"
+    )
+    log = tmp / "prometheus.log"
+    cmd = [
+        exe, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc, 20 * UNIT)
+        yield Prometheus(port, log)
+    finally:
+        stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)

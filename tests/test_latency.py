@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
-from chanload.latency import HIGHEST_US, Aggregate, Recorder, Slice, new_histogram
+from hdrh.histogram import HdrHistogram
+
+from chanload.latency import HIGHEST_US, Aggregate, Counts, Recorder, Slice, new_histogram
 
 
 class FakeClock:
@@ -83,3 +85,26 @@ def test_negative_delivery_latency_is_kept_as_zero():
     rec = Recorder()
     rec.record("WS delivery", "chat/[group]", -0.0001)
     assert sum(p.histogram.get_total_count() for p in rec.drain()) == 1
+
+
+def test_counts_match_hdr_percentiles_mean_and_buckets_exactly():
+    """Counts (numpy) gives HdrHistogram's own percentiles and mean, also after encode/decode and merging."""
+    rng = random.Random(9)
+    for spread in (0.3, 1.0, 3.0):
+        h = new_histogram()
+        for _ in range(3000):
+            h.record_value(max(1, min(60_000_000, int(rng.lognormvariate(7, spread)))))
+        merged = new_histogram()
+        merged.add(HdrHistogram.decode(h.encode()))
+        for hist in (h, merged, HdrHistogram.decode(h.encode())):
+            fast = Counts(hist)
+            for pct in (0, 1, 50, 90, 99, 99.9, 100):
+                assert fast.percentile(pct) == hist.get_value_at_percentile(pct), (spread, pct)
+            assert abs(fast.mean() - hist.get_mean_value()) < 1e-6 * hist.get_mean_value()
+            bounds = [100, 1000, 2000, 4000, 100_000, 60_000_000]
+            tops = [
+                i.value_iterated_to for i in hist.get_recorded_iterator() for _ in range(i.count_at_value_iterated_to)
+            ]
+            assert fast.at_most(bounds) == [sum(t <= b for t in tops) for b in bounds]
+    empty = Counts(new_histogram())
+    assert (empty.percentile(50), empty.mean(), empty.at_most([10])) == (0, 0.0, [0])

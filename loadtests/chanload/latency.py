@@ -8,10 +8,13 @@ per-second timeline. Nothing is sampled or rounded beyond HDR's 3 significant di
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 LOWEST_US = 1
@@ -107,3 +110,49 @@ class Aggregate:
 
     def histogram(self, key: Key) -> HdrHistogram:
         return self.totals.get(key) or new_histogram()
+
+
+@functools.cache
+def _layout() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each counts index of our histograms: its lowest, highest and median equivalent value, in us."""
+    h = new_histogram()
+    lowest = [h.get_value_from_index(i) for i in range(h.counts_len)]
+    highest = [h.get_highest_equivalent_value(v) for v in lowest]
+    median = [h._hdr_median_equiv_value(v) for v in lowest]
+    return np.array(lowest, np.int64), np.array(highest, np.int64), np.array(median, np.float64)
+
+
+class Counts:
+    """One histogram's counts as an array: the same percentiles, mean and cumulative counts as HdrHistogram's
+    own methods, each in one vectorised pass instead of a Python loop over its ~17,000 buckets."""
+
+    def __init__(self, h: HdrHistogram) -> None:
+        counts = np.ctypeslib.as_array(h.counts)
+        self._n = n = min(len(counts), h.counts_len)  # a decoded histogram may hold a truncated array
+        self._counts = counts[:n].astype(np.int64)
+        self._cumulative = np.cumsum(self._counts)
+        self._h = h
+        self.total = h.get_total_count()
+
+    def percentile(self, pct: float) -> int:
+        """As `HdrHistogram.get_value_at_percentile`: the top of the bucket where the rank falls."""
+        if not self.total:
+            return 0
+        target = self._h.get_target_count_at_percentile(pct)
+        index = int(np.searchsorted(self._cumulative, target, side="left"))
+        if index >= self._n:
+            return 0
+        lowest, highest, _ = _layout()
+        return int(highest[index] if pct else lowest[index])
+
+    def mean(self) -> float:
+        """As `HdrHistogram.get_mean_value`: each bucket at its median equivalent value."""
+        if not self.total:
+            return 0.0
+        return float((self._counts * _layout()[2][: self._n]).sum()) / self.total  # no BLAS: no thread pool
+
+    def at_most(self, bounds_us: Sequence[int]) -> list[int]:
+        """Samples whose bucket's highest equivalent value (what percentiles report) is <= each bound."""
+        highest = _layout()[1][: self._n]
+        ends = np.searchsorted(highest, np.asarray(bounds_us, np.int64), side="right")
+        return [int(self._cumulative[end - 1]) if end else 0 for end in ends]

@@ -94,6 +94,9 @@ class Settings:
     thresholds: tuple[slo.Threshold, ...] = ()
     slo_abort: bool = False
     other: str | None = None  # a frame that does not match while a reply is awaited: "fail" or "skip"
+    # Watching (chanload.metrics): 0 = no /metrics endpoint.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
 
 
 def add_arguments(parser) -> None:
@@ -211,6 +214,23 @@ def add_arguments(parser) -> None:
         help="Let --master-bind-host listen beyond loopback. Workers are not authenticated: any process that "
         "connects receives every option, --ws-header values included. Only on a network you trust.",
     )
+    # Watching
+    watch = parser.add_argument_group("Channels websocket: watching", "Live metrics for Prometheus (chanload).")
+    _add(
+        watch,
+        "--ws-metrics-port",
+        type=int,
+        default=0,
+        web_ui=False,
+        help="Serve Prometheus metrics on this port at /metrics (master or standalone process). 0: off.",
+    )
+    _add(
+        watch,
+        "--ws-metrics-host",
+        default="127.0.0.1",
+        web_ui=False,
+        help="Address the metrics endpoint binds to; 0.0.0.0 exposes it beyond this machine.",
+    )
 
 
 def _add(group, *flags: str, web_ui: bool = True, **kwargs):
@@ -238,6 +258,8 @@ def settings_from(options, host: str | None) -> Settings:
         thresholds=tuple(slo.parse_all(_listed(getattr(options, "slo", None)))),
         slo_abort=bool(getattr(options, "slo_abort", False)),
         other=_other(getattr(options, "ws_other", "") or None),
+        metrics_port=_port(getattr(options, "ws_metrics_port", 0), "--ws-metrics-port"),
+        metrics_host=str(getattr(options, "ws_metrics_host", "") or "127.0.0.1"),
     )
     if settings.expect is not None and settings.expect.form == "own" and settings.payload is not None:
         if not settings.payload.uses_mark:
@@ -324,3 +346,10 @@ def _header(value: str) -> str:
     if not sep or not name.strip() or " " in name.strip():
         raise OptionError(f"--ws-header {value!r}: expected 'Name: value'")
     return value
+
+
+def _port(value, option: str) -> int:
+    number = _non_negative(value, option)
+    if number != int(number) or number > 65535:
+        raise OptionError(f"{option} {value!r}: expected a TCP port, 1-65535 (0 turns it off)")
+    return int(number)

@@ -16,7 +16,7 @@ import time
 
 import gevent
 
-from chanload import bucketing, preflight, report, shutdown, slo, summary, workers
+from chanload import bucketing, live, metrics, preflight, report, shutdown, slo, summary, webui, workers
 from chanload.counters import Ledger
 from chanload.delivery import merge_rooms
 from chanload.latency import Slice
@@ -129,7 +129,22 @@ def attach(environment, settings: Settings) -> State:
     gevent.spawn(tick)
     if settings.slo_abort and not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(watch_thresholds, environment)
+    if not isinstance(environment.runner, WorkerRunner):
+        watch(environment, st)
     return st
+
+
+def watch(environment, st: State) -> None:
+    """The live views of a master or standalone process: the web UI's WebSockets tab, and /metrics."""
+
+    def read() -> live.View:
+        master = isinstance(environment.runner, MasterRunner)
+        users = environment.runner.user_count if environment.runner else 0
+        return live.view(st, lambda: snapshot(environment), users, master)
+
+    webui.attach(environment, st, read, lambda: finish(environment), isinstance(environment.runner, MasterRunner))
+    if st.settings.metrics_port:
+        metrics.serve(lambda: (read(), st.aggregate), st.settings.metrics_host, st.settings.metrics_port)
 
 
 def finish(environment) -> dict:
@@ -282,10 +297,10 @@ def _on_init(environment, **_kw) -> None:
     try:
         settings = settings_from(environment.parsed_options, host)
         check_user_classes(environment, settings)
+        attach(environment, settings)  # may bind --ws-metrics-port
     except OptionError as exc:
         sys.stderr.write(f"chanload: error: {exc}\n")
         sys.exit(EXIT_BAD_OPTION)
-    attach(environment, settings)
     if not isinstance(environment.runner, WorkerRunner):
         _guard.install()
 

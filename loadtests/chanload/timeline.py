@@ -66,6 +66,15 @@ class Timeline:
                     )
                 )
 
+    def latest_connections(self) -> int:
+        """Open connections now: each source's latest reading, summed."""
+        latest: dict[str, tuple[int, int]] = {}
+        for second, by_source in self._gauges.items():
+            for source, value in by_source.items():
+                if source not in latest or second > latest[source][0]:
+                    latest[source] = (second, value)
+        return sum(value for _, value in latest.values())
+
     def connections(self) -> list[tuple[int, int]]:
         return [(second, sum(by_source.values())) for second, by_source in sorted(self._gauges.items())]
 

@@ -1,0 +1,254 @@
+"""The WebSockets tab: its rows (unit), and in a real headless Chromium, standalone and master + 2 workers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from chanload.live import View
+from chanload.summary import format_us
+from chanload.webui import COLUMNS, default_report_dir, rows
+from tests.locustrun import live_locust
+from tests.servers import ROOT, UNIT, free_port, stop
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]  # fmt: skip
+FAST = ("--ws-think", "0.01-0.03")
+
+
+def latency_row(kind: str, name: str = "room/[group]", p50: int = 450) -> dict:
+    return {"type": kind, "name": name, "count": 10, "failures": 1, "p50": p50, "p90": 900, "p99": 2100,
+            "p99_9": 4000, "max": 12_345}  # fmt: skip
+
+
+def counters(**kw) -> dict:
+    base = {"sent": 12, "ok": 10, "failed": 1, "in_flight": 0, "connects": 2, "connect_failures": 0}
+    return {**base, "failure_kinds": {"reply timeout": 1}, **kw}
+
+
+def test_corrected_row_sits_beside_its_round_trip():
+    """'WS message corrected' follows 'WS message' of the same name; latencies in us or ms."""
+    summary = {
+        "status": "running",
+        "latency": [latency_row("WS connect"), latency_row("WS message corrected"), latency_row("WS message", p50=812)],
+        "counters": counters(),
+    }
+    out = rows(View(summary, 2, 2, []), {("WS message", "room/[group]"): 120.04})
+    latency = [r for r in out if r["section"] == "latency"]
+    assert [r["item"] for r in latency] == [
+        "WS connect room/[group]", "WS message room/[group]", "WS message corrected room/[group]",
+    ]  # fmt: skip
+    assert latency[1]["p50"] == "812 us" and latency[1]["max"] == "12.35 ms" and latency[1]["rate"] == "120.0"
+    assert latency[0]["rate"] == "-"
+    assert set().union(*out) <= {key for key, _ in COLUMNS}
+
+
+def test_messages_in_flight_while_running_and_reconciled_at_the_end():
+    """While running, unanswered messages show as in flight now; at the end the ledger must reconcile."""
+    running = rows(View({"status": "running", "latency": [], "counters": counters()}, 2, 2, []), {})
+    tally = next(r for r in running if r["section"] == "messages")["value"]
+    assert tally == "12 = 10 + 1 + 1 in flight now"
+    done = {"status": "completed", "latency": [], "counters": counters(in_flight=1)}
+    assert "(reconciles)" in next(r for r in rows(View(done, 0, 0, []), {}) if r["section"] == "messages")["value"]
+    broken = {"status": "completed", "latency": [], "counters": counters(in_flight=0)}
+    assert (
+        "DOES NOT RECONCILE" in next(r for r in rows(View(broken, 0, 0, []), {}) if r["section"] == "messages")["value"]
+    )
+
+
+def test_failures_delivery_and_thresholds_have_rows():
+    """Failure classes, per-room delivery and each threshold's verdict appear."""
+    total = {"expected": 10, "delivered": 9, "missing": 1, "duplicated": 0, "reordered": 2, "ratio": 0.9}
+    summary = {
+        "status": "running",
+        "latency": [],
+        "counters": counters(),
+        "delivery": {"total": total, "rooms": {"r1": total}},
+    }
+    thresholds = [{"expr": "message:p99<1ms", "passed": False, "detail": "measured 2.1 ms, limit < 1 ms"}]
+    out = rows(View(summary, 2, 1, thresholds), {})
+    assert {"section": "failures", "item": "reply timeout", "count": 1} in out
+    room = next(r for r in out if r["item"] == "room r1")
+    assert room["value"].startswith("90.0000% of 10 expected; missing 1")
+    assert next(r for r in out if r["section"] == "threshold")["result"] == "FAIL"
+    assert next(r for r in out if r["item"] == "open now")["value"] == 1
+
+
+def test_default_report_dir_is_one_folder_per_run():
+    """Web-UI runs without --report-dir write under reports/webui/, one folder per start time."""
+    assert default_report_dir(0) == "reports/webui/19700101-000000"
+
+
+# --- A real browser ---------------------------------------------------------------------------------------
+
+READ_TABLE = """() => {
+    const table = document.querySelector('table');
+    if (!table) return null;
+    const heads = [...table.querySelectorAll('thead th')].map(th => th.innerText.trim());
+    return [...table.querySelectorAll('tbody tr')].map(tr =>
+        Object.fromEntries([...tr.querySelectorAll('td')].map((td, i) => [heads[i], td.innerText.trim()])));
+}"""
+
+
+def read_tab(page) -> list[dict]:
+    """The WebSockets table as the browser shows it: one dict per row, keyed by column title."""
+    return page.evaluate(READ_TABLE) or []
+
+
+def message_row(table: list[dict]) -> dict | None:
+    return next((r for r in table if r.get("What") == "WS message room/[group]"), None)
+
+
+def wait_for(condition, timeout: float, what: str, step: float = 0.25):
+    deadline = time.monotonic() + timeout * UNIT
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+        time.sleep(step)
+
+
+def watch_a_run_in_the_browser(
+    locust, tmp_path: Path, users: int, shot: str, reset: bool = False, distributed: bool = False
+) -> None:
+    """Start a run from the form, read the WebSockets tab twice while it runs and once after it ends."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.set_default_timeout(20_000 * UNIT)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(locust.web_url)
+            page.fill("input[name=userCount]", str(users))
+            page.fill("input[name=spawnRate]", str(users))
+            page.get_by_text("Advanced options").click()
+            page.fill("input[name=runTime]", "8s")
+            page.locator("form button[type=submit]").click()
+            page.get_by_role("tab", name="WebSockets").click()
+
+            first = wait_for(lambda: message_row(read_tab(page)), 15, "the WS message row")
+            first_count = int(first["Count"])
+            wait_for(lambda: int(message_row(read_tab(page))["Count"]) > first_count, 10, "the count to move")
+            running = read_tab(page)
+            open_now = next(r for r in running if r["What"] == "open now")
+            assert int(open_now["Value"]) > 0
+            assert message_row(running)["p50"].endswith(("us", "ms"))
+            threshold = next(r for r in running if r["Section"] == "threshold")
+            assert threshold["Value"].startswith("measured ") and threshold["Result"] in ("PASS", "FAIL"), threshold
+            if reset:
+                # Reset clears the latency rows as it clears Locust's tables; counting starts again.
+                before = int(message_row(running)["Count"])
+                page.get_by_role("button", name="Reset").click()
+                wait_for(lambda: int((message_row(read_tab(page)) or {"Count": 0})["Count"]) < before, 10, "reset")
+
+            # The run stops after 8 s and writes its artifacts; the tab keeps the final values.
+            wait_for(lambda: (locust.report_dir / "summary.json").exists(), 30, "summary.json")
+            summary = locust.summary()
+            final = next(r for r in summary["latency"] if r["type"] == "WS message")
+            if distributed:
+                # Locust's UI stops polling once the run stops; the workers' last reports come after
+                # that (for Locust's own tables too): a reload shows them.
+                page.reload()
+                page.get_by_role("tab", name="WebSockets").click()
+
+            def shows_final():
+                # The finished run's view: its messages tally is judged (reconciles), no longer "in flight now".
+                table = read_tab(page)
+                row, tally = message_row(table), next((r for r in table if r["Section"] == "messages"), {})
+                return (row, tally) if tally.get("Value", "").endswith("reconciles)") else None
+
+            shown, tally = wait_for(shows_final, 10, lambda: f"the tab to show the finished run: {read_tab(page)}")
+            assert int(shown["Count"]) == final["count"]
+            assert shown["p50"] == format_us(final["p50"])
+            assert shown["p99.9"] == format_us(final["p99_9"])
+            assert shown["Max"] == format_us(final["max"])
+            c = summary["counters"]
+            assert tally["Value"] == f"{c['sent']} = {c['ok']} + {c['failed']} + {c['in_flight']} (reconciles)"
+            assert summary["counters"]["connects"] == users
+            # Locust's own stats, merged its own way, count the same round trips.
+            with urllib.request.urlopen(f"{locust.web_url}/stats/requests", timeout=5 * UNIT) as resp:
+                stats = json.load(resp)["stats"]
+            theirs = next(e for e in stats if e["method"] == "WS message")
+            assert theirs["num_requests"] - theirs["num_failures"] == final["count"]
+            page.screenshot(path=str(tmp_path / shot), full_page=True)
+            assert not errors, errors
+        finally:
+            browser.close()
+
+
+def readme_sh_lines() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return [line for block in re.findall(r"```sh\n(.*?)```", text, re.S) for line in block.splitlines()]
+
+
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not at /usr/bin/chromium")
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_tab_shows_a_live_run_in_chromium(tmp_path, target):
+    """The README's command; a run from the form: the tab's values appear, move, reset, end equal to summary.json."""
+    command = next(line for line in readme_sh_lines() if line.startswith("locust ") and "--headless" not in line
+                   and "--slo 'message:p99<10ms'" in line and "--ws-metrics-port" not in line)  # fmt: skip
+    args = shlex.split(command.replace("ws://127.0.0.1:8000", target.ws_url))[3:]  # after locust -f loadtests/ws.py
+    with live_locust(tmp_path, *args, *FAST) as locust:
+        watch_a_run_in_the_browser(locust, tmp_path, users=4, shot="webui.png", reset=True)
+    assert "Traceback" not in locust.output(), locust.output()[-3000:]
+
+
+@contextlib.contextmanager
+def workers(count: int, master_port: int, log_dir: Path):
+    procs = []
+    try:
+        for i in range(count):
+            with open(log_dir / f"worker{i}.log", "wb") as out:
+                cmd = [
+                    sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "ws.py"), "--worker",
+                    "--master-host", "127.0.0.1", "--master-port", str(master_port),
+                ]  # fmt: skip
+                procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+        yield procs
+    finally:
+        for proc in procs:
+            stop(proc, timeout=15)
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_tab_merges_two_workers_in_chromium(tmp_path, target):
+    """Master + 2 worker processes: the tab shows the merged run, and ends equal to the master's summary.json."""
+    master_port, metrics_port = free_port(), free_port()
+    args = (
+        "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
+        "--host", target.ws_url, *FAST, "--slo", "message:p99<1s", "--ws-metrics-port", str(metrics_port),
+    )  # fmt: skip
+    with live_locust(tmp_path, *args, name="master") as locust, workers(2, master_port, tmp_path):
+        wait_for(lambda: "2 workers connected" in locust.output(), 30, "2 workers")
+        watch_a_run_in_the_browser(locust, tmp_path, users=4, shot="webui-distributed.png", distributed=True)
+        summary = locust.summary()
+        # The master's /metrics serves the same merged histograms.
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5 * UNIT) as resp:
+            text = resp.read().decode()
+    final = next(r for r in summary["latency"] if r["type"] == "WS message")
+    series = 'chanload_ws_latency_seconds_count{name="room/[group]",type="WS message"}'
+    assert f"{series} {float(final['count'])}" in text.splitlines()
+    assert "Traceback" not in locust.output(), locust.output()[-3000:]
+    for log in tmp_path.glob("worker*.log"):
+        assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
