@@ -82,7 +82,7 @@ def test_dead_target_writes_artifacts_that_say_so(tmp_path):
 def test_target_dying_mid_run_is_reported(tmp_path):
     """A target killed mid-run: status target_down, exit 5, counters still reconcile."""
     with daphne() as server:
-        cmd = locust_cmd(tmp_path, server.ws_url, "-t", "8s", "--ws-messages", "3")
+        cmd = locust_cmd(tmp_path, server.ws_url, "-t", f"{8 * UNIT:g}s", "--ws-messages", "3")
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(3 * UNIT)
         server.proc.kill()

@@ -296,3 +296,21 @@ def test_a_payload_object_can_be_passed_directly():
     ws.connect(group="g7")
     ws.request(Payload("room {group} #{seq}"))
     assert FakeClient.made[0].sent == ["room g7 #0"]
+
+
+def test_counters_reconcile_at_any_moment_with_a_message_awaiting_its_reply():
+    """While a reply is awaited, the message counts as in flight: a snapshot then still reconciles."""
+    seen = {}
+    ws = make()
+
+    def respond(text):
+        seen["during"] = ws.state.ledger.snapshot()
+        return [("OK", 0.0001)]
+
+    FakeClient.respond = staticmethod(respond)
+    ws.connect()
+    ws.request()
+    during = seen["during"]
+    assert (during["sent"], during["ok"], during["in_flight"]) == (1, 0, 1)
+    ledger = ws.state.ledger
+    assert (ledger.sent, ledger.ok, ledger.in_flight) == (1, 1, 0) and ledger.reconciles

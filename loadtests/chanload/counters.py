@@ -13,7 +13,7 @@ class Ledger:
     sent: int = 0
     ok: int = 0
     failed: int = 0
-    in_flight: int = 0
+    in_flight: int = 0  # sent and not yet answered or failed (at the end: cut off by the stop)
     connects: int = 0
     connect_failures: int = 0
     # Replies read before their message was sent: a frame the server pushed unasked, read ahead with

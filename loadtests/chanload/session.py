@@ -189,7 +189,10 @@ class Session:
         expected = self.expected if expect is None else self._expect(expect)
         text = self._render(message, seq)
         match = expected.matcher(self.user, seq, self.group)
+        # In flight from now until answered or failed, so that the counters reconcile at any moment (a
+        # worker's report mid-run too); when the run stops the user while it waits, it stays in flight.
         ledger.sent += 1
+        ledger.in_flight += 1
         self.seq = seq + 1
         start = time.perf_counter()
         try:
@@ -197,12 +200,11 @@ class Session:
             client.send(text)
             reply, end = self._await(client, match, expected, seq, start, self.state.settings.reply_timeout)
         except WsError as exc:
+            ledger.in_flight -= 1
             ledger.failed += 1
             self._failed(MESSAGE, name, time.perf_counter() - start, exc)
             raise
-        except BaseException:  # GreenletExit when the run stops: the message is in flight
-            ledger.in_flight += 1
-            raise
+        ledger.in_flight -= 1
         if end < start:
             # A frame that sat in the read buffer from before this send, taken as the reply, arrived
             # before it was asked for. Recorded as 0, never negative, and counted.
