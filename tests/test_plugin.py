@@ -68,7 +68,7 @@ def test_slo_abort_stops_a_doomed_run_early(tmp_path, target):
 def test_dead_target_writes_artifacts_that_say_so(tmp_path):
     """Nothing listening: status target_unreachable, exit 5, JUnit 'run completed' fails."""
     with dead_port() as port:
-        run = run_locust(tmp_path, f"ws://127.0.0.1:{port}", *FAST, "--slo", "message:p99<10ms", run_time="2s")
+        run = run_locust(tmp_path, f"ws://127.0.0.1:{port}", *FAST, "--slo", "message:p99<10ms", run_time="3s")
     assert run.code == 5, run.output[-3000:]
     assert run.summary["status"] == "target_unreachable"
     assert "run completed" in junit_failures(run.report_dir)
