@@ -1,18 +1,20 @@
 # The one command surface: README, CI and developers all use these verbs.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-APT_PACKAGES ?= redis-server chromium
+APT_PACKAGES ?= redis-server chromium nginx gettext-base
+PIP_EXTRAS ?= target,test
+SCALED ?= 2
 REPORT_DIR ?= reports/ci
 
-.PHONY: help deps deps-python deps-system demo test lint format ci-load bench bench-fidelity bench-cost bench-saturation
+.PHONY: help deps deps-python deps-system demo demo-scaled test lint format ci-load bench bench-fidelity bench-cost bench-saturation
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-deps: deps-system deps-python ## install everything: Debian packages (redis-server, chromium) and Python packages
+deps: deps-system deps-python ## install everything: Debian packages (redis-server, chromium, nginx) and Python packages
 
 deps-python:
-	$(PIP) install -q -e '.[target,test]'
+	$(PIP) install -q -e '.[$(PIP_EXTRAS)]'
 
 deps-system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -24,6 +26,10 @@ deps-system:
 demo: deps-python ## start the target on a free port, run a 20 s headless load test, print the results
 	$(PYTHON) scripts/with_target.py -- locust -f loadtests/ws.py --config loadtests/profiles/smoke.conf \
 		--host {host} --report-dir reports/demo
+
+demo-scaled: deps ## the demo's load against $(SCALED) Daphne processes on Redis behind nginx (ChatUser broadcasts too)
+	$(PYTHON) scripts/with_target.py --scaled $(SCALED) -- locust -f loadtests/ws.py RoomUser ChatUser \
+		--config loadtests/profiles/smoke.conf --host {host} --report-dir reports/demo-scaled
 
 ci-load: deps-python ## the CI profile (loadtests/profiles/ci.conf) against an auto-started target; artifacts in $(REPORT_DIR)
 	$(PYTHON) scripts/with_target.py -- locust --config loadtests/profiles/ci.conf --host {host} --report-dir $(REPORT_DIR)
