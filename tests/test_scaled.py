@@ -197,3 +197,13 @@ def test_a_killed_process_fails_its_members_while_the_other_process_keeps_delive
         if p["kind"] == "WS delivery" and p["second"] > killed_at[0] + 1
     ]
     assert sum(after) > 0 and len(after) >= 2, after
+
+
+def test_an_idle_consumer_on_the_redis_layer_outlives_its_blocking_read():
+    """A consumer that gets no layer messages waits in 5 s blocking reads; its socket must not die of them."""
+    with launch.scaled(1) as stack, member(stack.direct(0), "room/g0") as ws:
+        for _ in range(2):
+            ws.send("hi")
+            assert ws.recv(timeout=5 * UNIT) == "OK"
+            time.sleep(7)  # more than channels_redis's 5 s BZPOPMIN and redis-py 8's 5 s socket_timeout
+        assert "Traceback" not in stack.daphnes[0].output()
