@@ -15,7 +15,7 @@ import time
 
 import gevent
 
-from chanload import bucketing, report, slo, summary
+from chanload import bucketing, lastreport, report, slo, summary
 from chanload.counters import Ledger
 from chanload.delivery import merge_rooms
 from chanload.latency import Slice
@@ -115,6 +115,7 @@ def attach(environment, settings: Settings) -> State:
     ev.worker_report.add_listener(on_worker_report)
     ev.quitting.add_listener(on_quitting)
     gevent.spawn(tick)
+    lastreport.install(environment)  # a master waits for each worker's last report before summing up
     if settings.slo_abort and not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(watch_thresholds, environment)
     return st
