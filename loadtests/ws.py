@@ -8,6 +8,7 @@ from __future__ import annotations
 from locust import events
 
 from chanload import plugin  # noqa: F401 - registers the --ws-* options, recording and the summary
+from chanload.pacing import ThinkTime
 from chanload.users import BroadcastUser, EchoUser
 
 
@@ -21,6 +22,22 @@ class AsyncRoomUser(EchoUser):
     """The same contract on an AsyncWebsocketConsumer, to compare sync and async under one load."""
 
     route = "aroom/{group}"
+
+
+class IdleUser(EchoUser):
+    """Holds a socket to the async route with one message every 20-40 s: how many sockets a target holds.
+
+    The pause is the class's `think` (seconds; subclass to change it), not --ws-think; --ws-rate still
+    sets a fixed rate. `make bench-connections` holds 10,000 of them.
+    """
+
+    route = "aroom/{group}"
+    think = (20.0, 40.0)
+
+    def on_start(self) -> None:
+        super().on_start()
+        if not self._cl.settings.rate:
+            self._pacer = ThinkTime(*self.think)
 
 
 class ChatUser(BroadcastUser):
