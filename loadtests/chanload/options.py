@@ -30,6 +30,12 @@ class Settings:
     report_dir: str | None = None
     thresholds: tuple[slo.Threshold, ...] = ()
     slo_abort: bool = False
+    # Capacity finder (loadtests/capacity.py)
+    capacity_slo: tuple[slo.Threshold, ...] = ()
+    capacity_step: int = 10
+    capacity_start: int = 0
+    capacity_max: int = 1000
+    capacity_hold: float = 10.0
 
 
 def add_arguments(parser) -> None:
@@ -120,6 +126,27 @@ def add_arguments(parser) -> None:
         help="Folder for the run's artifacts (summary.json ...), written at the end even when interrupted.",
     )
 
+    _add_capacity(parser)
+
+
+def _add_capacity(parser) -> None:
+    group = parser.add_argument_group(
+        "Capacity finder", "Used by loadtests/capacity.py: step users up until a threshold breaks (chanload)."
+    )
+    _add(
+        group,
+        "--capacity-slo",
+        action="append",
+        default=[],
+        web_ui=False,
+        help="Threshold each step must hold, --slo grammar, repeatable: 'message:p95<50ms', 'fail_ratio<1%%'.",
+    )
+    _add(group, "--capacity-step", type=int, default=10, help="Users added per step.")
+    _add(group, "--capacity-start", type=int, default=0, help="Users in the first step. 0: one step.")
+    _add(group, "--capacity-max", type=int, default=1000, help="Stop after the step that reaches this many users.")
+    _add(group, "--capacity-hold", type=float, default=10.0,
+         help="Seconds each step is measured (held longer if unstable).")  # fmt: skip
+
 
 def _add(group, *flags: str, web_ui: bool = True, **kwargs):
     # Locust's web UI lists actions flagged include_in_web_ui; argument groups do not take the flag.
@@ -145,7 +172,19 @@ def settings_from(options, host: str | None) -> Settings:
         report_dir=str(getattr(options, "report_dir", "") or "") or None,
         thresholds=tuple(slo.parse_all(_listed(getattr(options, "slo", None)))),
         slo_abort=bool(getattr(options, "slo_abort", False)),
+        capacity_slo=tuple(slo.parse_all(_listed(getattr(options, "capacity_slo", None)))),
+        capacity_step=_positive_int(getattr(options, "capacity_step", 10), "--capacity-step"),
+        capacity_start=int(_non_negative(getattr(options, "capacity_start", 0), "--capacity-start")),
+        capacity_max=_positive_int(getattr(options, "capacity_max", 1000), "--capacity-max"),
+        capacity_hold=_at_least(getattr(options, "capacity_hold", 10.0), 2.0, "--capacity-hold"),
     )
+
+
+def _at_least(value, low: float, option: str) -> float:
+    number = _number(value, option)
+    if number < low:
+        raise OptionError(f"{option} {value!r}: must be at least {low:g}")
+    return number
 
 
 def _listed(value) -> list[str]:

@@ -133,6 +133,7 @@ def finish(environment) -> dict:
         # final reports, before anything is summed up.
         runner.quit()
     result = snapshot(environment, status="completed")
+    result.update(st.sections)  # e.g. the capacity finder's "capacity"
     ledger = Ledger.total([result["counters"]])
     if interrupted:
         result["status"] = "interrupted"

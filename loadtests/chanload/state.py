@@ -43,6 +43,10 @@ class State:
     # How a logical action is reported. The plugin routes it through Locust's request event (whose
     # listener records into `recorder`); without Locust it goes straight into the recorder.
     fire: Fire | None = None
+    # Called with every batch of slices merged into the run (the capacity finder judges its steps on them).
+    taps: list[Callable[[list[Slice]], None]] = field(default_factory=list)
+    # Extra top-level sections of summary.json from other modules (e.g. "capacity").
+    sections: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.fire is None:
@@ -67,11 +71,14 @@ class State:
         self.gauges.clear()
         self.finished = None
         self.aborted_by = None
+        self.sections.clear()
 
     def take(self, pieces: list[Slice]) -> None:
         for piece in pieces:
             self.aggregate.add(piece)
             self.timeline.add(piece)
+        for tap in self.taps:
+            tap(pieces)
 
 
 _states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
