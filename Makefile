@@ -6,7 +6,7 @@ PIP_EXTRAS ?= target,test
 SCALED ?= 2
 REPORT_DIR ?= reports/ci
 
-.PHONY: help deps deps-python deps-system demo demo-scaled test lint format ci-load bench bench-fidelity bench-cost bench-saturation
+.PHONY: help deps deps-python deps-system demo demo-scaled test lint format ci-load bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -58,3 +58,9 @@ bench-cost: ## generator CPU per round trip: suite vs a bare asyncio websockets 
 
 bench-saturation: ## msg/s the suite drives the target to vs the bare asyncio client (ABBA phases)
 	$(PYTHON) -m benchmarks.saturation
+
+bench-connections: ## one Locust worker holds 10,000 idle websockets to aroom/: RSS per socket, connect p50/p99 per thousand
+	$(PYTHON) -m benchmarks.connections
+
+bench-capacity: ## the capacity finder's knee for room/ (sync) beside aroom/ (async)
+	$(PYTHON) -m benchmarks.capacity

@@ -41,6 +41,10 @@ SPAWN_RATE = 100  # sockets/s: one Daphne answers these handshakes in ~6 ms (p50
 HOLD = 40  # seconds at full count: every socket sends at least once (IdleUser: every 20-40 s)
 GOAL_BYTES = 25_000  # generator RSS per socket (25 KB, 1 KB = 1000 bytes)
 SPARE_FDS = 1_000  # descriptors a process needs besides its sockets
+# Daphne listens with Twisted's default queue of 50 half-open connections; a scheduling hiccup of half
+# a second at 100 handshakes/s overflows it and the kernel drops SYNs (1 s, 3 s retries). The
+# benchmark's target is started with a queue of 1024 (Daphne's --endpoint; net.core.somaxconn caps it).
+BACKLOG = 1024
 
 
 def raise_open_files(need: int) -> str:
@@ -75,7 +79,8 @@ class Sampler(threading.Thread):
             for name, pid in list(self.pids.items()):
                 try:
                     proc = psutil.Process(pid)
-                    row[name] = (proc.memory_info().rss, proc.num_fds())
+                    cpu = proc.cpu_times()
+                    row[name] = (proc.memory_info().rss, proc.num_fds(), cpu.user + cpu.system)
                 except psutil.Error:
                     pass
             self.rows.append(row)
@@ -119,13 +124,14 @@ def main() -> int:
     parser.add_argument("--spawn-rate", type=int, default=SPAWN_RATE)
     parser.add_argument("--hold", type=int, default=HOLD)
     args = parser.parse_args()
-    print(raise_open_files(args.sockets + SPARE_FDS if args.targets == 1 else 2 * args.sockets + SPARE_FDS))
+    # The worker holds every socket; nginx (--targets > 1) sets its own limit (deploy/nginx.conf).
+    print(raise_open_files(args.sockets + SPARE_FDS))
     run_time = math.ceil(args.sockets / args.spawn_rate) + args.hold + 3
     with tempfile.TemporaryDirectory(prefix="chanload-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         sampler = Sampler()
         if args.targets == 1:
-            target = launch.spawn_daphne(work)
+            target = launch.spawn_daphne(work, backlog=BACKLOG)
             stack.callback(launch.stop, target.proc, 20)
             host, targets = f"ws://127.0.0.1:{target.port}", [target]
         else:
@@ -191,6 +197,15 @@ def report(summary: dict, samples: dict, rows: list[dict], args, target_names: l
     if any("nginx" in r for r in rows):
         per, before, full = per_socket(rows, "nginx", first_at, full_at, max(held, 1))
         print(f"nginx master process RSS: {before / 1e6:.1f} -> {full / 1e6:.1f} MB (its workers are not counted)")
+    ramp = [r for r in rows if first_at - 1 <= r["t"] <= full_at + 1]
+    if len(ramp) >= 2:
+        span = ramp[-1]["t"] - ramp[0]["t"]
+        busy = {
+            name: (ramp[-1][name][2] - ramp[0][name][2]) / span * 100
+            for name in ramp[-1]
+            if name != "t" and name in ramp[0]
+        }
+        print("CPU during the ramp (% of one core): " + ", ".join(f"{n} {v:.0f}%" for n, v in sorted(busy.items())))
     at_full = sorted(s for t, s, ok in samples["WS message"] if ok and t >= full_at)
     failed = sum(1 for t, _, ok in samples["WS message"] if not ok and t >= full_at)
     if at_full:

@@ -91,11 +91,18 @@ def spawn_daphne(
     args: tuple[str, ...] = (),
     port: int = 0,
     timeout: float = 20.0,
+    backlog: int = 0,
 ) -> Proc:
-    """`daphne -b 127.0.0.1 -p PORT application`, listening when this returns; the caller stops it."""
+    """`daphne -b 127.0.0.1 -p PORT application`, listening when this returns; the caller stops it.
+
+    `backlog`: the listen queue, instead of Twisted's default of 50 (as a Twisted endpoint string).
+    """
     port = port or free_port()
     log = workdir / f"daphne-{port}.log"
-    cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *args, application]
+    listen = ["-b", "127.0.0.1", "-p", str(port)]
+    if backlog:
+        listen = ["-e", f"tcp:port={port}:interface=127.0.0.1:backlog={backlog}"]
+    cmd = [sys.executable, "-m", "daphne", *listen, *args, application]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=target_env(env, workdir), stdout=out, stderr=subprocess.STDOUT)
     try:

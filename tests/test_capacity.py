@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import subprocess
+import sys
 
 from chanload import capacity, slo
 from chanload.counters import Ledger
 from chanload.latency import Aggregate, Slice, new_histogram
 from chanload.summary import build
 from tests.locustrun import run_locust
-from tests.servers import ROOT
+from tests.servers import ROOT, UNIT
 
 CAPACITY = ROOT / "loadtests" / "capacity.py"
 
@@ -89,3 +93,20 @@ def test_finder_without_a_threshold_stops_before_any_load(tmp_path, target):
     bad = run_locust(tmp_path, target.ws_url, "RoomUser", "--capacity-slo", "message:p95<5ms", "--capacity-hold", "1",
                      locustfile=CAPACITY)  # fmt: skip
     assert bad.code == 2 and "--capacity-hold" in bad.output
+
+
+def test_the_readme_capacity_command_runs(tmp_path, target):
+    """The README's capacity command, on a free port, bounded to two short steps: it searches and reports."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"\*\*Capacity finder\.\*\*.*?```sh\n(.*?)```", readme, re.S).group(1)
+    argv = shlex.split(block.replace("\\\n", " "))
+    assert argv[:3] == ["locust", "-f", "loadtests/capacity.py"]
+    argv[argv.index("--host") + 1] = target.ws_url
+    argv[argv.index("--report-dir") + 1] = str(tmp_path / "report")
+    argv = [sys.executable, "-m", *argv, "--capacity-max", "40", "--capacity-hold", "2"]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120 * UNIT)
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out and "capacity search (" in out, out[-3000:]
+    found = json.loads((tmp_path / "report" / "summary.json").read_text())["capacity"]
+    assert found["thresholds"] == ["message_corrected:p95<10ms", "fail_ratio<1%"]
+    assert found["steps"] and found["steps"][0]["users"] == 20
