@@ -2,10 +2,12 @@
 
     make bench-connections        (python -m benchmarks.connections [--sockets N] [--targets N])
 
-The target is Daphne (`aroom/`, an AsyncWebsocketConsumer); with `--targets N` it is N Daphne
-processes on Redis behind nginx (the scaled layout). The load is `IdleUser` (loadtests/ws.py,
-one message every 20-40 s per socket) from a Locust master and ONE worker process, spawned at
-SPAWN_RATE per second, then held for HOLD seconds at full count.
+The target is Daphne (`aroom/`, an AsyncWebsocketConsumer) on a Redis channel layer (Debian's
+redis-server), as Channels is deployed; `--in-memory` uses the in-memory layer instead, which here
+made one Daphne's handshakes slow down from about 2,000 sockets and fail past 4,000 (its receive
+walks every channel). With `--targets N` it is N Daphne processes on Redis behind nginx. The load
+is `IdleUser` (loadtests/ws.py, one message every 20-40 s per socket) from a Locust master and ONE
+worker process, spawned at SPAWN_RATE per second, then held for HOLD seconds at full count.
 
 Measured, once a second, from /proc (psutil): the resident memory (RSS) and open descriptors of
 the worker and of every target process. Per socket = (RSS at full count - RSS before the first
@@ -123,6 +125,7 @@ def main() -> int:
     parser.add_argument("--targets", type=int, default=1, help="Daphne processes (more than 1: on Redis behind nginx)")
     parser.add_argument("--spawn-rate", type=int, default=SPAWN_RATE)
     parser.add_argument("--hold", type=int, default=HOLD)
+    parser.add_argument("--in-memory", action="store_true", help="one Daphne on the in-memory layer, not Redis")
     args = parser.parse_args()
     # The worker holds every socket; nginx (--targets > 1) sets its own limit (deploy/nginx.conf).
     print(raise_open_files(args.sockets + SPARE_FDS))
@@ -131,7 +134,10 @@ def main() -> int:
         work = Path(tmp)
         sampler = Sampler()
         if args.targets == 1:
-            target = launch.spawn_daphne(work, backlog=BACKLOG)
+            env = {}
+            if not args.in_memory:
+                env["REDIS_URL"] = stack.enter_context(launch.redis_server())
+            target = launch.spawn_daphne(work, env, backlog=BACKLOG)
             stack.callback(launch.stop, target.proc, 20)
             host, targets = f"ws://127.0.0.1:{target.port}", [target]
         else:
@@ -154,7 +160,8 @@ def main() -> int:
         stack.callback(launch.stop, worker, 30)
         sampler.pids["worker"] = worker.pid
         sampler.start()
-        print(f"target: {host} ({args.targets} Daphne process{'es' if args.targets > 1 else ''}); "
+        layer = "in-memory layer" if args.in_memory and args.targets == 1 else "Redis layer"
+        print(f"target: {host} ({args.targets} Daphne process{'es' if args.targets > 1 else ''}, {layer}); "
               f"{args.sockets} IdleUsers at {args.spawn_rate}/s, held {args.hold} s", flush=True)  # fmt: skip
         try:
             master.wait(run_time + 120)
