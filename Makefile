@@ -59,8 +59,8 @@ bench-cost: ## generator CPU per round trip: suite vs a bare asyncio websockets 
 bench-saturation: ## msg/s the suite drives the target to vs the bare asyncio client (ABBA phases)
 	$(PYTHON) -m benchmarks.saturation
 
-bench-connections: ## one Locust worker holds 10,000 idle websockets to aroom/: RSS per socket, connect p50/p99 per thousand
-	$(PYTHON) -m benchmarks.connections
+bench-connections: ## one Locust worker holds 10,000 idle websockets to aroom/ (2 Daphne on Redis behind nginx)
+	$(PYTHON) -m benchmarks.connections --targets 2
 
 bench-capacity: ## the capacity finder's knee for room/ (sync) beside aroom/ (async)
 	$(PYTHON) -m benchmarks.capacity
