@@ -13,7 +13,7 @@ from chanload.counters import Ledger
 from chanload.latency import Aggregate, Slice, new_histogram
 from chanload.summary import build
 from tests.locustrun import run_locust
-from tests.servers import ROOT, UNIT
+from tests.servers import ROOT, UNIT, free_port
 
 CAPACITY = ROOT / "loadtests" / "capacity.py"
 
@@ -110,3 +110,34 @@ def test_the_readme_capacity_command_runs(tmp_path, target):
     found = json.loads((tmp_path / "report" / "summary.json").read_text())["capacity"]
     assert found["thresholds"] == ["message_corrected:p95<10ms", "fail_ratio<1%"]
     assert found["steps"] and found["steps"][0]["users"] == 20
+
+
+def test_finder_on_a_master_judges_the_workers_samples(tmp_path, target):
+    """Master + 1 worker: the steps are judged on the samples the worker ships; same knee as locally."""
+    port = free_port()
+    common = [sys.executable, "-m", "locust", "-f", str(CAPACITY), "RoomUser"]
+    master = subprocess.Popen(
+        [*common, "--master", "--headless", "--expect-workers", "1", "--master-bind-host", "127.0.0.1",
+         "--master-bind-port", str(port), "--host", target.ws_url, "--only-summary", "--ws-rate", "10",
+         "--capacity-slo", "message:rate<250", "--capacity-step", "10", "--capacity-hold", "3",
+         "--capacity-max", "60", "--report-dir", str(tmp_path / "report")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [*common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        out = master.communicate(timeout=180 * UNIT)[0]
+        worker.communicate(timeout=30 * UNIT)
+    finally:
+        for p in (master, worker):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert "Traceback" not in out, out[-3000:]
+    found = json.loads((tmp_path / "report" / "summary.json").read_text())["capacity"]
+    assert [s["passed"] for s in found["steps"]] == [True, True, False], found
+    assert found["knee"]["users"] == 20 and found["knee"]["sockets"] == 20
+    for step in found["steps"]:
+        assert abs(step["messages_per_s"] - 10 * step["users"]) <= 0.15 * 10 * step["users"], step
