@@ -1,18 +1,20 @@
 # The one command surface: README, CI and developers all use these verbs.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-APT_PACKAGES ?= redis-server chromium prometheus curl
+APT_PACKAGES ?= redis-server chromium prometheus curl nginx gettext-base
+PIP_EXTRAS ?= target,test
+SCALED ?= 2
 REPORT_DIR ?= reports/ci
 
-.PHONY: help deps deps-python deps-system demo test lint format ci-load bench bench-fidelity bench-cost bench-saturation
+.PHONY: help deps deps-python deps-system demo demo-scaled test lint format ci-load bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity
 
 help:
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g' -e 's|$$(SCALED)|$(SCALED)|g'
 
-deps: deps-system deps-python ## install everything: Debian packages (redis-server, chromium, prometheus) and Python packages
+deps: deps-system deps-python ## install everything: Debian packages (redis-server, chromium, prometheus, nginx) and Python packages
 
 deps-python:
-	$(PIP) install -q -e '.[target,test]'
+	$(PIP) install -q -e '.[$(PIP_EXTRAS)]'
 
 deps-system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -24,6 +26,10 @@ deps-system:
 demo: deps-python ## start the target on a free port, run a 20 s headless load test, print the results
 	$(PYTHON) scripts/with_target.py -- locust -f loadtests/ws.py --config loadtests/profiles/smoke.conf \
 		--host {host} --report-dir reports/demo
+
+demo-scaled: deps ## the demo's load against $(SCALED) Daphne processes on Redis behind nginx (ChatUser broadcasts too)
+	$(PYTHON) scripts/with_target.py --scaled $(SCALED) -- locust -f loadtests/ws.py RoomUser ChatUser \
+		--config loadtests/profiles/smoke.conf --host {host} --report-dir reports/demo-scaled
 
 ci-load: deps-python ## the CI profile (loadtests/profiles/ci.conf) against an auto-started target; artifacts in $(REPORT_DIR)
 	$(PYTHON) scripts/with_target.py -- locust --config loadtests/profiles/ci.conf --host {host} --report-dir $(REPORT_DIR)
@@ -42,7 +48,7 @@ format:
 
 # Benchmarks (benchmarks/README.md): each starts its own Daphne on a free loopback port, runs < 2 min,
 # and ends with one line `GOAL <what>: <figure> -> PASS|FAIL`. They print figures; they do not fail the build.
-bench: bench-fidelity bench-cost bench-saturation ## run the three benchmarks
+bench: bench-fidelity bench-cost bench-saturation ## run the three instrument benchmarks (fidelity, cost, saturation)
 
 bench-fidelity: ## suite p50/p99 vs an independent probe in the same seconds, target at half capacity
 	$(PYTHON) -m benchmarks.fidelity
@@ -52,3 +58,9 @@ bench-cost: ## generator CPU per round trip: suite vs a bare asyncio websockets 
 
 bench-saturation: ## msg/s the suite drives the target to vs the bare asyncio client (ABBA phases)
 	$(PYTHON) -m benchmarks.saturation
+
+bench-connections: ## one Locust worker holds 10,000 idle websockets to aroom/ (2 Daphne on Redis behind nginx)
+	$(PYTHON) -m benchmarks.connections --targets 2
+
+bench-capacity: ## the capacity finder's knee for room/ (sync) beside aroom/ (async)
+	$(PYTHON) -m benchmarks.capacity

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from locust import events
 
+import random
+
 from chanload import plugin  # noqa: F401 - registers the --ws-* options, recording and the summary
+from chanload.pacing import ThinkTime
 from chanload.users import BroadcastUser, EchoUser
 
 
@@ -22,6 +25,33 @@ class AsyncRoomUser(EchoUser):
     """The same contract on an AsyncWebsocketConsumer, to compare sync and async under one load."""
 
     route = "aroom/{group}"
+
+
+_IDLE_RNG = random.Random()
+
+
+class _IdlePause(ThinkTime):
+    """Connect at once: the first pause (uniform over 20-40 s) already spreads the idle users' messages."""
+
+    def start_phase(self) -> float:
+        return 0.0
+
+
+class IdleUser(EchoUser):
+    """Holds a socket to the async route with one message every 20-40 s: how many sockets a target holds.
+
+    The pause is the class's `think` (seconds; subclass to change it), not --ws-think; --ws-rate still
+    sets a fixed rate. `make bench-connections` holds 10,000 of them.
+    """
+
+    route = "aroom/{group}"
+    think = (20.0, 40.0)
+
+    def make_pacer(self, settings):
+        if settings.rate:
+            return super().make_pacer(settings)
+        # One generator for all: a random.Random each is 3 KB, an eighth of a held socket's budget.
+        return _IdlePause(*self.think, rng=_IDLE_RNG)
 
 
 class ChatUser(BroadcastUser):

@@ -1,80 +1,88 @@
 """Run a command against an auto-started target: Daphne on a free loopback port, always stopped.
 
     python scripts/with_target.py -- locust -f loadtests/ws.py --host {host} --headless ...
+    python scripts/with_target.py --scaled 2 -- locust ... --host {host}
 
 `{host}` in the command becomes ws://127.0.0.1:PORT (also exported as TARGET_HOST). The target runs
-from target_project/ with its embedded defaults (in-memory channel layer, SQLite), migrated first.
+from target_project/ with its embedded defaults (SQLite, migrated first). Alone it uses the in-memory
+channel layer; with `--scaled N` it is N Daphne processes sharing a Redis channel layer (Debian's
+redis-server) behind nginx (deploy/nginx.conf), and {host} is nginx. The target's output goes to a
+temporary folder that is removed when the command succeeds and kept (its path printed) when it fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
+import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TARGET = ROOT / "target_project"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file: the repo root, for scripts.*
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from scripts import launch  # noqa: E402
+from scripts.launch import TARGET, free_port, wait_for_port  # noqa: E402, F401 - re-exported for benchmarks
 
 
 def wait_for(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"with_target: the target exited with code {proc.returncode} before listening")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"with_target: nothing listened on 127.0.0.1:{port} within {timeout:.0f}s")
+    """wait_for_port, ending this script with a message instead of a traceback."""
+    try:
+        wait_for_port(port, proc, timeout)
+    except (RuntimeError, TimeoutError) as exc:
+        sys.exit(f"with_target: {exc}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=0, help="port for the target (default: a free one)")
-    parser.add_argument("--log", default="", help="file for the target's output (default: a temp file)")
+    parser.add_argument("--scaled", type=int, default=0, metavar="N", help="N Daphne processes on Redis behind nginx")
+    parser.add_argument("--log", default="", help="folder for the target's output, always kept (default: temporary)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to run after --")
-    port = args.port or free_port()
-    host = f"ws://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.setdefault("DJANGO_DB_PATH", str(Path(tempfile.gettempdir()) / "chanload-target.sqlite3"))
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=TARGET, env=env, check=True)
-    log_path = Path(args.log) if args.log else Path(tempfile.mkstemp(prefix="chanload-target-", suffix=".log")[1])
-    with open(log_path, "wb") as log:
-        target = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatroom.asgi:application"],
-            cwd=TARGET,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    if args.scaled < 0 or (args.scaled and args.port):
+        parser.error("--scaled N: N >= 1 processes on free ports (without --port)")
+    workdir = Path(args.log) if args.log else Path(tempfile.mkdtemp(prefix="chanload-target-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {"DJANGO_DB_PATH": str(workdir / "db.sqlite3")}
+    code = 1
     try:
-        wait_for(port, target)
-        print(f"with_target: target on {host} (log: {log_path})", flush=True)
-        run = subprocess.run([part.replace("{host}", host) for part in command], env={**env, "TARGET_HOST": host})
-        return run.returncode
+        migrate = [sys.executable, "manage.py", "migrate", "-v", "0"]
+        subprocess.run(migrate, cwd=TARGET, env=launch.target_env(env, workdir), check=True)
+        code = run(command, args.scaled, args.port, env, workdir)
+        return code
+    except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
+        print(f"with_target: {exc}", file=sys.stderr)
+        return 1
     finally:
-        target.send_signal(signal.SIGTERM)
-        try:
-            target.wait(10)
-        except subprocess.TimeoutExpired:
-            target.kill()
+        if code == 0 and not args.log:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"with_target: the target's output is in {workdir}", file=sys.stderr, flush=True)
+
+
+def run(command: list[str], scaled: int, port: int, env: dict[str, str], workdir: Path) -> int:
+    if scaled:
+        with launch.scaled(scaled, env, workdir=workdir) as stack:
+            ports = ", ".join(str(d.port) for d in stack.daphnes)
+            print(f"with_target: nginx on {stack.host} -> {scaled} Daphne processes ({ports}) on {stack.redis_url}")
+            return execute(command, stack.host)
+    target = launch.spawn_daphne(workdir, env, port=port, timeout=30.0)
+    try:
+        print(f"with_target: target on ws://127.0.0.1:{target.port}", flush=True)
+        return execute(command, f"ws://127.0.0.1:{target.port}")
+    finally:
+        launch.stop(target.proc, 10.0)
+
+
+def execute(command: list[str], host: str) -> int:
+    sys.stdout.flush()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TARGET_HOST": host}
+    return subprocess.run([part.replace("{host}", host) for part in command], env=env).returncode
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Real servers for the tests: Daphne and Redis subprocesses on free loopback ports, always stopped."""
+"""Real servers for the tests: Daphne and Redis subprocesses on free loopback ports, always stopped.
+
+The processes are started by scripts/launch.py, which the scripts and benchmarks use too.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,10 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,40 +20,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TARGET_DIR = ROOT / "target_project"
+from scripts import launch
+from scripts.launch import free_port, wait_for_port  # noqa: F401 - one free-port helper for scripts and tests
+
+ROOT = launch.ROOT
+TARGET_DIR = launch.TARGET
 APPS_DIR = Path(__file__).resolve().parent / "apps"
 
 # One unit for every timeout in the tests; raise it on a slow machine (STYLE.md 14).
 UNIT = float(os.environ.get("CHANLOAD_TEST_TIMEOUT_UNIT", "1"))
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f}s")
-
-
 def stop(proc: subprocess.Popen, timeout: float = 5) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout * UNIT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    launch.stop(proc, timeout * UNIT)
 
 
 @dataclass
@@ -86,38 +66,22 @@ def daphne(
 
     `module` runs another Daphne command line instead, e.g. the target's `chatroom.serve`.
     """
-    port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="chanload-daphne-"))
-    log = tmp / "daphne.log"
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_DB_PATH": str(tmp / "db.sqlite3")}
-    full_env.update(env or {})
-    cmd = [sys.executable, "-m", module, "-b", "127.0.0.1", "-p", str(port), *args, application]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(port, proc, 20 * UNIT)
-        yield Server(proc, port, log)
+        started = launch.spawn_daphne(tmp, env, application, cwd, args, timeout=20 * UNIT, module=module)
+        try:
+            yield Server(started.proc, started.port, started.log)
+        finally:
+            stop(started.proc)
     finally:
-        stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def redis_server() -> Iterator[str]:
     """Debian's redis-server on a free port with persistence off; yields its redis:// URL."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        raise RuntimeError("redis-server is not installed: apt-get install redis-server (make deps does it)")
-    port = free_port()
-    tmp = Path(tempfile.mkdtemp(prefix="chanload-redis-"))
-    cmd = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, proc, 10 * UNIT)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        stop(proc)
-        shutil.rmtree(tmp, ignore_errors=True)
+    with launch.redis_server(10 * UNIT) as url:
+        yield url
 
 
 @contextlib.contextmanager

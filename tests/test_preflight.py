@@ -57,7 +57,7 @@ def test_unknown_user_class_exits_2_naming_the_classes(tmp_path):
     """`RoomUsr`: exit 2 before any load (Locust's own check exits 1), with the classes there are."""
     run = run_locust(tmp_path, f"ws://127.0.0.1:{free_port()}", "RoomUsr")
     assert run.code == 2, run.output[-2000:]
-    assert "unknown user class RoomUsr: the locustfile has AsyncRoomUser, ChatUser, RoomUser" in run.output
+    assert "unknown user class RoomUsr: the locustfile has AsyncRoomUser, ChatUser, IdleUser, RoomUser" in run.output
     assert "Ramping to" not in run.output and not run.report_dir.exists()
 
 

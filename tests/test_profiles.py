@@ -24,7 +24,8 @@ def test_profile_runs_headless_against_an_auto_started_target(tmp_path, profile)
     """Each profile parses and runs (shortened to 3 s, 5 users): artifacts written, thresholds judged."""
     report = tmp_path / "report"
     proc = subprocess.run(
-        [sys.executable, "scripts/with_target.py", "--", "locust", "--config", str(profile), "--host", "{host}",
+        [sys.executable, "scripts/with_target.py", "--log", str(tmp_path / "target"), "--", "locust", "--config",
+         str(profile), "--host", "{host}",
          "-t", "3s", "-u", "5", "-r", "5", "--report-dir", str(report)],
         cwd=ROOT, capture_output=True, text=True, timeout=120 * UNIT,
     )  # fmt: skip

@@ -39,9 +39,20 @@ def commands(block: str) -> list[list[str]]:
     return [words for line in joined.splitlines() if (words := shlex.split(line, comments=True))]
 
 
+# Blocks that need their own set-up are run by a test beside the feature they show; this file checks
+# that the test is still there. Marker in the block -> (test file, test function).
+ELSEWHERE = {
+    "--ws-metrics-port": ("test_metrics.py", "test_readme_metrics_commands_work"),
+    "loadtests/capacity.py": ("test_capacity.py", "test_the_readme_capacity_command_runs"),
+    "docker compose": ("test_compose.py", "test_every_service_command_runs_natively_and_the_master_drives_two_workers"),
+}
+
+
 def kind(block: str) -> str | None:
     cmds = commands(block)
     firsts = [c[0] for c in cmds]
+    if any(marker in block for marker in ELSEWHERE):
+        return "elsewhere"
     if all(f == "make" for f in firsts):
         return "make"
     if len(cmds) == 1 and firsts[0] == "cd" and "daphne" in cmds[0]:
@@ -80,7 +91,9 @@ def run_make(cmds, _block, tmp_path, _target):
             assert "-m pytest" in recipe  # this very run is `make test`: CI runs it (.ci/run)
             continue
         # The recipe minus its prerequisites (deps-python is a pip install; this machine has it).
-        line = recipe.replace("$(PYTHON)", shlex.quote(sys.executable)).replace("$(REPORT_DIR)", "reports/ci")
+        line = recipe.replace("$(PYTHON)", shlex.quote(sys.executable))
+        for name, value in makefile_defaults().items():
+            line = line.replace(f"$({name})", value)
         report = tmp_path / verb
         cmd = [*shlex.split(line), *SHORT, "-u", "3", "-r", "3", "--report-dir", str(report)]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120 * UNIT)
@@ -101,6 +114,12 @@ def run_target(cmds, block, tmp_path, _target):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.communicate(timeout=30 * UNIT)
+
+
+def run_elsewhere(_cmds, block, _tmp_path, _target):
+    (marker,) = [m for m in ELSEWHERE if m in block]
+    test_file, test_name = ELSEWHERE[marker]
+    assert f"def {test_name}(" in (ROOT / "tests" / test_file).read_text(), f"{test_file}::{test_name} is gone"
 
 
 def run_help(cmds, _block, _tmp_path, _target):
@@ -195,6 +214,11 @@ def locust_cmd(words, host, tmp_path) -> list[str]:
     else:  # the test reads what the run recorded
         words += ["--report-dir", str(tmp_path / "report")]
     return [sys.executable, "-m", "locust", *words]
+
+
+def makefile_defaults() -> dict[str, str]:
+    """The Makefile's `NAME ?= value` variables."""
+    return dict(re.findall(r"^([A-Z_]+) \?= (.*)$", (ROOT / "Makefile").read_text(), re.M))
 
 
 def makefile_recipe(verb: str) -> str:

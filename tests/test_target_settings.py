@@ -88,7 +88,7 @@ def test_redis_url_selects_the_redis_layer() -> None:
     s = load_settings(REDIS_URL="redis://127.0.0.1:6399/0", CHANNEL_CAPACITY="500")
     assert s["LAYER"] == {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": ["redis://127.0.0.1:6399/0"], "capacity": 500},
+        "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:6399/0", "socket_timeout": 10}], "capacity": 500},
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from html import escape
 
-from chanload import svgchart
+from chanload import capacity, svgchart
 from chanload.charts import build_charts
 from chanload.summary import format_us as fmt_us
 
@@ -53,6 +53,7 @@ def render_html(summary: dict) -> str:
         _header(summary, status),
         _banner(summary, status),
         _thresholds(summary.get("thresholds") or []),
+        capacity.html(summary.get("capacity")),
         _percentiles(summary.get("latency") or []),
         _counters(summary.get("counters") or {}, summary.get("delivery")),
         _charts(summary),

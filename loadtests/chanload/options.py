@@ -97,6 +97,12 @@ class Settings:
     # Watching (chanload.metrics): 0 = no /metrics endpoint.
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
+    # Capacity finder (loadtests/capacity.py)
+    capacity_slo: tuple[slo.Threshold, ...] = ()
+    capacity_step: int = 10
+    capacity_start: int = 0
+    capacity_max: int = 1000
+    capacity_hold: float = 10.0
 
 
 def add_arguments(parser) -> None:
@@ -214,6 +220,15 @@ def add_arguments(parser) -> None:
         help="Let --master-bind-host listen beyond loopback. Workers are not authenticated: any process that "
         "connects receives every option, --ws-header values included. Only on a network you trust.",
     )
+    _add(
+        group,
+        "--allow-remote-web-ui",
+        action="store_true",
+        default=False,
+        web_ui=False,
+        help="Let --web-host listen beyond loopback without --web-login: anyone who reaches it can start a "
+        "load. For a container whose published port is bound to 127.0.0.1 (docker-compose.yml).",
+    )
     # Watching
     watch = parser.add_argument_group("Channels websocket: watching", "Live metrics for Prometheus (chanload).")
     _add(
@@ -231,6 +246,27 @@ def add_arguments(parser) -> None:
         web_ui=False,
         help="Address the metrics endpoint binds to; 0.0.0.0 exposes it beyond this machine.",
     )
+
+    _add_capacity(parser)
+
+
+def _add_capacity(parser) -> None:
+    group = parser.add_argument_group(
+        "Capacity finder", "Used by loadtests/capacity.py: step users up until a threshold breaks (chanload)."
+    )
+    _add(
+        group,
+        "--capacity-slo",
+        action="append",
+        default=[],
+        web_ui=False,
+        help="Threshold each step must hold, --slo grammar, repeatable: 'message:p95<50ms', 'fail_ratio<1%%'.",
+    )
+    _add(group, "--capacity-step", type=int, default=10, help="Users added per step.")
+    _add(group, "--capacity-start", type=int, default=0, help="Users in the first step. 0: one step.")
+    _add(group, "--capacity-max", type=int, default=1000, help="Stop after the step that reaches this many users.")
+    _add(group, "--capacity-hold", type=float, default=10.0,
+         help="Seconds each step is measured (held longer if unstable).")  # fmt: skip
 
 
 def _add(group, *flags: str, web_ui: bool = True, **kwargs):
@@ -260,6 +296,11 @@ def settings_from(options, host: str | None) -> Settings:
         other=_other(getattr(options, "ws_other", "") or None),
         metrics_port=_port(getattr(options, "ws_metrics_port", 0), "--ws-metrics-port"),
         metrics_host=str(getattr(options, "ws_metrics_host", "") or "127.0.0.1"),
+        capacity_slo=tuple(slo.parse_all(_listed(getattr(options, "capacity_slo", None)))),
+        capacity_step=_positive_int(getattr(options, "capacity_step", 10), "--capacity-step"),
+        capacity_start=int(_non_negative(getattr(options, "capacity_start", 0), "--capacity-start")),
+        capacity_max=_positive_int(getattr(options, "capacity_max", 1000), "--capacity-max"),
+        capacity_hold=_at_least(getattr(options, "capacity_hold", 10.0), 2.0, "--capacity-hold"),
     )
     if settings.expect is not None and settings.expect.form == "own" and settings.payload is not None:
         if not settings.payload.uses_mark:
@@ -268,6 +309,13 @@ def settings_from(options, host: str | None) -> Settings:
                 'put {mark} in --ws-payload, e.g. \'{"message": "{mark}"}\''
             )
     return settings
+
+
+def _at_least(value, low: float, option: str) -> float:
+    number = _number(value, option)
+    if number < low:
+        raise OptionError(f"{option} {value!r}: must be at least {low:g}")
+    return number
 
 
 def _listed(value) -> list[str]:
@@ -321,6 +369,13 @@ def _non_negative(value, option: str) -> float:
     if number < 0:
         raise OptionError(f"{option} {value!r}: must be 0 or more")
     return number
+
+
+def _positive_int(value, option: str) -> int:
+    number = _positive(value, option)
+    if number != int(number):
+        raise OptionError(f"{option} {value!r}: expected a whole number")
+    return int(number)
 
 
 def _think(value: str) -> tuple[float, float]:

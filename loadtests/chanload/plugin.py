@@ -16,7 +16,7 @@ import time
 
 import gevent
 
-from chanload import bucketing, live, metrics, preflight, report, shutdown, slo, summary, webui, workers
+from chanload import bucketing, lastreport, live, metrics, preflight, report, shutdown, slo, summary, webui, workers
 from chanload.counters import Ledger
 from chanload.delivery import merge_rooms
 from chanload.latency import Slice
@@ -127,6 +127,7 @@ def attach(environment, settings: Settings) -> State:
     ev.worker_report.add_listener(on_worker_report)
     ev.quitting.add_listener(on_quitting)
     gevent.spawn(tick)
+    lastreport.install(environment)  # a master waits for each worker's last report before summing up
     if settings.slo_abort and not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(watch_thresholds, environment)
     if not isinstance(environment.runner, WorkerRunner):
@@ -166,6 +167,7 @@ def _finish(environment, st: State) -> dict:
         # final reports, before anything is summed up.
         runner.quit()
     result = snapshot(environment, status="completed")
+    result.update(st.sections)  # e.g. the capacity finder's "capacity"
     ledger = Ledger.total([result["counters"]])
     lost = st.workers.lost(c.id for c in runner.clients.missing) if isinstance(runner, MasterRunner) else []
     if lost:

@@ -4,7 +4,8 @@
 - An unwritable --report-dir: found now, not after the whole run.
 - Nothing listens beyond loopback without authentication: the web UI and the master's worker port
   default to 127.0.0.1 here (Locust's default is every interface). Bound wider, the web UI needs
-  --web-login; the master port has no authentication at all (any process that connects as a worker
+  --web-login (or --allow-remote-web-ui, e.g. in a container whose published port is on loopback); the
+  master port has no authentication at all (any process that connects as a worker
   receives every option, --ws-header values included), so it needs --allow-remote-workers.
 """
 
@@ -67,12 +68,14 @@ def check(options, available: list[str] | None) -> list[str]:
         if why:
             errors.append(f"--report-dir {report_dir}: {why}; give a folder you can write to")
     web_host = getattr(options, "web_host", LOOPBACK)
-    if not getattr(options, "headless", False) and not worker and not getattr(options, "web_login", False):
+    open_ok = getattr(options, "web_login", False) or getattr(options, "allow_remote_web_ui", False)
+    if not getattr(options, "headless", False) and not worker and not open_ok:
         if not is_loopback(web_host):
             errors.append(
                 f"--web-host {web_host!r} opens the web UI beyond loopback with no login: anyone who reaches"
                 " the port could start a load. Add --web-login (and a login manager in the locustfile), or keep"
-                f" the default {LOOPBACK} and tunnel to it (ssh -L 8089:127.0.0.1:8089 HOST)"
+                f" the default {LOOPBACK} and tunnel to it (ssh -L 8089:127.0.0.1:8089 HOST); inside a container"
+                " whose published port is bound to 127.0.0.1, --allow-remote-web-ui says so"
             )
     bind = getattr(options, "master_bind_host", LOOPBACK)
     if getattr(options, "master", False) and not getattr(options, "allow_remote_workers", False):

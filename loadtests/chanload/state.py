@@ -46,6 +46,10 @@ class State:
     fire: Fire | None = None
     # Master: which workers took part in the run, and whose final report came (chanload.workers).
     workers: Roll = field(default_factory=Roll)
+    # Called with every batch of slices merged into the run (the capacity finder judges its steps on them).
+    taps: list[Callable[[list[Slice]], None]] = field(default_factory=list)
+    # Extra top-level sections of summary.json from other modules (e.g. "capacity").
+    sections: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.fire is None:
@@ -71,11 +75,14 @@ class State:
         self.finished = None
         self.aborted_by = None
         self.workers = Roll()
+        self.sections.clear()
 
     def take(self, pieces: list[Slice]) -> None:
         for piece in pieces:
             self.aggregate.add(piece)
             self.timeline.add(piece)
+        for tap in self.taps:
+            tap(pieces)
 
 
 _states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

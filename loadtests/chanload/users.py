@@ -103,9 +103,12 @@ class ChannelsUser(WsUser):
 
     def on_start(self) -> None:
         super().on_start()
-        s = self.ws.state.settings
-        self._pacer = Schedule(s.rate) if s.rate else ThinkTime(*s.think)
+        self._pacer = self.make_pacer(self.ws.state.settings)
         gevent.sleep(self._pacer.start_phase())
+
+    def make_pacer(self, settings: Settings) -> Schedule | ThinkTime:
+        """When messages go: on a schedule (--ws-rate), or after a think time (--ws-think)."""
+        return Schedule(settings.rate) if settings.rate else ThinkTime(*settings.think)
 
     @task
     def converse(self) -> None:

@@ -137,11 +137,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # messages to a channel holding `capacity` undelivered ones (channels_redis docs, "capacity").
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 CHANNEL_CAPACITY = _env_positive_int("CHANNEL_CAPACITY", 100)
+REDIS_SOCKET_TIMEOUT = 10  # seconds; more than channels_redis's 5 s blocking read (see below)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY},
+            # A consumer waits for layer messages in BZPOPMIN calls of 5 s (channels_redis 4.3
+            # brpop_timeout). redis-py 8 reads with a 5 s socket_timeout by default, so an idle
+            # consumer's read timed out first and Daphne closed its socket with 1011
+            # (redis/redis-py#4091). The socket timeout must be longer than the blocking read.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": REDIS_SOCKET_TIMEOUT}],
+                "capacity": CHANNEL_CAPACITY,
+            },
         }
     }
 else:

@@ -1,0 +1,237 @@
+"""Connection capacity: one Locust worker process holds 10,000 idle websockets to the async route.
+
+    make bench-connections        (python -m benchmarks.connections [--sockets N] [--targets N])
+
+The target is Daphne (`aroom/`, an AsyncWebsocketConsumer) on a Redis channel layer (Debian's
+redis-server), as Channels is deployed; `--in-memory` uses the in-memory layer instead, which here
+made one Daphne's handshakes slow down from about 2,000 sockets and fail past 4,000 (its receive
+walks every channel). With `--targets N` it is N Daphne processes on Redis behind nginx. The load
+is `IdleUser` (loadtests/ws.py, one message every 20-40 s per socket) from a Locust master and ONE
+worker process, spawned at SPAWN_RATE per second, then held for HOLD seconds at full count.
+
+Measured, once a second, from /proc (psutil): the resident memory (RSS) and open descriptors of
+the worker and of every target process. Per socket = (RSS at full count - RSS before the first
+socket) / sockets held; sockets held is the suite's own open-connection count, checked against
+the worker's descriptors. Connect latency per thousand and the messages at full count come from
+every `WS connect` and `WS message` sample the worker fired (benchmarks/connlocust.py).
+Goal: SOCKETS held, at most GOAL_BYTES generator RSS per socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import psutil
+
+from benchmarks.common import goal, percentile
+from scripts import launch
+
+ROOT = Path(__file__).resolve().parent.parent
+SOCKETS = 10_000
+SPAWN_RATE = 100  # sockets/s: one Daphne answers these handshakes in ~6 ms (p50); at 250/s its listen queue overflowed
+HOLD = 40  # seconds at full count: every socket sends at least once (IdleUser: every 20-40 s)
+GOAL_BYTES = 25_000  # generator RSS per socket (25 KB, 1 KB = 1000 bytes)
+SPARE_FDS = 1_000  # descriptors a process needs besides its sockets
+# Daphne listens with Twisted's default queue of 50 half-open connections; a scheduling hiccup of half
+# a second at 100 handshakes/s overflows it and the kernel drops SYNs (1 s, 3 s retries). The
+# benchmark's target is started with a queue of 1024 (Daphne's --endpoint; net.core.somaxconn caps it).
+BACKLOG = 1024
+
+
+def raise_open_files(need: int) -> str:
+    """Raise RLIMIT_NOFILE (inherited by the processes started here) to `need`; say what was done."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= need:
+        return f"open-files limit {soft} (need {need})"
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(need, min(hard, need)), max(hard, need)))
+    except (ValueError, OSError):
+        if hard < need:
+            sys.exit(
+                f"bench-connections: needs {need} open files per process, the hard limit is {hard}: "
+                f"raise it (ulimit -Hn {need} as root, or LimitNOFILE= / --ulimit nofile={need}) or pass --sockets"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    return f"open-files limit raised from {soft} to {resource.getrlimit(resource.RLIMIT_NOFILE)[0]} (need {need})"
+
+
+class Sampler(threading.Thread):
+    """Once a second: RSS and open descriptors of named processes."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.pids: dict[str, int] = {}
+        self.rows: list[dict] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(1.0):
+            row: dict = {"t": time.time()}
+            for name, pid in list(self.pids.items()):
+                try:
+                    proc = psutil.Process(pid)
+                    cpu = proc.cpu_times()
+                    row[name] = (proc.memory_info().rss, proc.num_fds(), cpu.user + cpu.system)
+                except psutil.Error:
+                    pass
+            self.rows.append(row)
+
+
+def locust(argv: list[str], log: Path, env: dict) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", "benchmarks/connlocust.py", "IdleUser", *argv],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def per_socket(rows: list[dict], name: str, first_at: float, full_at: float, held: int) -> tuple[float, int, int]:
+    """(bytes per socket, RSS just before the first socket opened, RSS at full count) of process `name`."""
+    before = [r[name][0] for r in rows if name in r and r["t"] < first_at][-1]
+    at_full = [r[name][0] for r in rows if name in r and r["t"] >= full_at]
+    full = max(at_full) if at_full else max(r[name][0] for r in rows if name in r)
+    return (full - before) / held, before, full
+
+
+def thousands(connects: list, step: int = 1000) -> list[str]:
+    lines = []
+    for start in range(0, len(connects), step):
+        chunk = connects[start : start + step]
+        ok = sorted(s for _, s, good in chunk if good)
+        if not ok:
+            continue
+        failed = len(chunk) - len(ok)
+        lines.append(
+            f"  sockets {start + 1:>6}-{start + len(chunk):<6} connect p50 {percentile(ok, 50) * 1e3:7.2f} ms"
+            f"  p99 {percentile(ok, 99) * 1e3:7.2f} ms  max {ok[-1] * 1e3:7.2f} ms  failed {failed}"
+        )
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sockets", type=int, default=SOCKETS)
+    parser.add_argument("--targets", type=int, default=1, help="Daphne processes (more than 1: on Redis behind nginx)")
+    parser.add_argument("--spawn-rate", type=int, default=SPAWN_RATE)
+    parser.add_argument("--hold", type=int, default=HOLD)
+    parser.add_argument("--in-memory", action="store_true", help="one Daphne on the in-memory layer, not Redis")
+    args = parser.parse_args()
+    # The worker holds every socket; nginx (--targets > 1) sets its own limit (deploy/nginx.conf).
+    print(raise_open_files(args.sockets + SPARE_FDS))
+    run_time = math.ceil(args.sockets / args.spawn_rate) + args.hold + 3
+    with tempfile.TemporaryDirectory(prefix="chanload-bench-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        sampler = Sampler()
+        if args.targets == 1:
+            env = {}
+            if not args.in_memory:
+                env["REDIS_URL"] = stack.enter_context(launch.redis_server())
+            target = launch.spawn_daphne(work, env, backlog=BACKLOG)
+            stack.callback(launch.stop, target.proc, 20)
+            host, targets = f"ws://127.0.0.1:{target.port}", [target]
+        else:
+            layout = stack.enter_context(launch.scaled(args.targets, workdir=work))
+            host, targets = layout.host, layout.daphnes
+            sampler.pids["nginx"] = layout.proxy.proc.pid
+        for i, t in enumerate(targets):
+            sampler.pids[f"target{i}"] = t.proc.pid
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "CHANLOAD_BENCH_OUT": str(work)}
+        port = launch.free_port()
+        master = locust(
+            ["--master", "--headless", "--expect-workers", "1", "--master-bind-host", "127.0.0.1",
+             "--master-bind-port", str(port), "--host", host, "-u", str(args.sockets), "-r", str(args.spawn_rate),
+             "-t", f"{run_time}s", "--stop-timeout", "0", "--only-summary", "--report-dir", str(work / "report")],
+            work / "master.log", env,
+        )  # fmt: skip
+        stack.callback(launch.stop, master, 30)
+        worker_argv = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+        worker = locust(worker_argv, work / "worker.log", env)
+        stack.callback(launch.stop, worker, 30)
+        sampler.pids["worker"] = worker.pid
+        sampler.start()
+        layer = "in-memory layer" if args.in_memory and args.targets == 1 else "Redis layer"
+        print(f"target: {host} ({args.targets} Daphne process{'es' if args.targets > 1 else ''}, {layer}); "
+              f"{args.sockets} IdleUsers at {args.spawn_rate}/s, held {args.hold} s", flush=True)  # fmt: skip
+        try:
+            master.wait(run_time + 120)
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            print((work / "master.log").read_text()[-3000:])
+            sys.exit("bench-connections: the run did not end in time")
+        sampler.done.set()
+        sampler.join()
+        summary_path = work / "report" / "summary.json"
+        if not summary_path.exists():
+            print((work / "master.log").read_text()[-3000:], (work / "worker.log").read_text()[-3000:])
+            sys.exit("bench-connections: the suite wrote no summary")
+        summary = json.loads(summary_path.read_text())
+        samples = json.loads(next(work.glob(f"{worker.pid}.json")).read_text())
+        return report(summary, samples, sampler.rows, args, [f"target{i}" for i in range(len(targets))])
+
+
+def report(summary: dict, samples: dict, rows: list[dict], args, target_names: list[str]) -> int:
+    gauges = summary["timeline"]["connections"]
+    held = max((g["open"] for g in gauges), default=0)
+    full_at = min((g["second"] for g in gauges if g["open"] >= held), default=0)
+    first_at = min((g["second"] for g in gauges if g["open"] > 0), default=0)
+    fds = [r["worker"][1] for r in rows if "worker" in r and r["t"] < first_at]
+    fd_held = max(r["worker"][1] for r in rows if "worker" in r) - fds[-1]
+    connects = samples["WS connect"]
+    print(f"sockets held: {held} (suite's open-connection count); worker descriptors grew by {fd_held}")
+    print(f"connects: {sum(ok for *_, ok in connects)} ok, {sum(not ok for *_, ok in connects)} failed")
+    print("connect latency per thousand sockets (in the order they opened):")
+    print("\n".join(thousands(connects)))
+    gen_per, gen_before, gen_full = per_socket(rows, "worker", first_at, full_at, max(held, 1))
+    print(f"generator (the worker process) RSS: {gen_before / 1e6:.1f} MB before, {gen_full / 1e6:.1f} MB at "
+          f"{held} sockets: {gen_per / 1e3:.1f} KB per socket")  # fmt: skip
+    target_total = 0.0
+    for name in target_names:
+        per, before, full = per_socket(rows, name, first_at, full_at, max(held, 1))
+        target_total += full - before
+        print(f"target {name} RSS: {before / 1e6:.1f} MB before, {full / 1e6:.1f} MB at full count")
+    print(f"target RSS per socket (all target processes): {target_total / max(held, 1) / 1e3:.1f} KB")
+    if any("nginx" in r for r in rows):
+        per, before, full = per_socket(rows, "nginx", first_at, full_at, max(held, 1))
+        print(f"nginx master process RSS: {before / 1e6:.1f} -> {full / 1e6:.1f} MB (its workers are not counted)")
+    ramp = [r for r in rows if first_at - 1 <= r["t"] <= full_at + 1]
+    if len(ramp) >= 2:
+        span = ramp[-1]["t"] - ramp[0]["t"]
+        busy = {
+            name: (ramp[-1][name][2] - ramp[0][name][2]) / span * 100
+            for name in ramp[-1]
+            if name != "t" and name in ramp[0]
+        }
+        print("CPU during the ramp (% of one core): " + ", ".join(f"{n} {v:.0f}%" for n, v in sorted(busy.items())))
+    at_full = sorted(s for t, s, ok in samples["WS message"] if ok and t >= full_at)
+    failed = sum(1 for t, _, ok in samples["WS message"] if not ok and t >= full_at)
+    if at_full:
+        timeout = summary["parameters"]["reply_timeout"]
+        print(f"messages at full count ({held} sockets): {len(at_full)} answered OK, {failed} failed "
+              f"(reply timeout {timeout:g} s); p50 {percentile(at_full, 50) * 1e3:.2f} ms, "
+              f"p99 {percentile(at_full, 99) * 1e3:.2f} ms, max {at_full[-1] * 1e3:.2f} ms")  # fmt: skip
+    else:
+        print("messages at full count: none were sent")
+    # The goal is the sockets and the generator's memory; the messages are reported beside it.
+    passed = held >= args.sockets and gen_per <= GOAL_BYTES
+    goal(
+        f"{args.sockets} sockets held at <= {GOAL_BYTES / 1e3:.0f} KB generator RSS per socket",
+        f"{held} held, {gen_per / 1e3:.1f} KB per socket "
+        f"({len(at_full)} messages answered, {failed} failed at full count)",
+        passed,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

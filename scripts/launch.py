@@ -1,0 +1,222 @@
+"""Start the target's processes on free loopback ports, always stopped: Daphne, Redis, nginx, or all three.
+
+One place for what scripts, benchmarks and tests all need: `free_port`, waiting for a port, stopping a
+process, and the scaled layout (N Daphne processes sharing a Redis channel layer behind nginx, with
+deploy/nginx.conf, the same template docker-compose.yml uses).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = ROOT / "target_project"
+NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf"
+APPLICATION = "chatroom.asgi:application"
+CLIENT_TIMEOUT = 10  # seconds nginx gives a client to send its handshake (deploy/nginx.conf)
+
+_PLACEHOLDER = re.compile(r"\$\{(CHANLOAD_[A-Z_]+)\}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Return once 127.0.0.1:port accepts; raise if `proc` exits first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{_name(proc)} exited with code {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f}s ({_name(proc)})")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds; a process that already ended is left alone."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _name(proc: subprocess.Popen) -> str:
+    args = proc.args if isinstance(proc.args, list) else [str(proc.args)]
+    return " ".join(str(a) for a in args[:4])
+
+
+@dataclass
+class Proc:
+    """A started server process, its port and the file its output goes to."""
+
+    proc: subprocess.Popen
+    port: int
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def target_env(env: Mapping[str, str] | None, workdir: Path) -> dict[str, str]:
+    full = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_DB_PATH": str(workdir / "db.sqlite3")}
+    full.update(env or {})
+    return full
+
+
+def spawn_daphne(
+    workdir: Path,
+    env: Mapping[str, str] | None = None,
+    application: str = APPLICATION,
+    cwd: Path = TARGET,
+    args: tuple[str, ...] = (),
+    port: int = 0,
+    timeout: float = 20.0,
+    backlog: int = 0,
+    module: str = "daphne",
+) -> Proc:
+    """`daphne -b 127.0.0.1 -p PORT application`, listening when this returns; the caller stops it.
+
+    `backlog`: the listen queue, instead of Twisted's default of 50 (as a Twisted endpoint string).
+    `module`: another Daphne command line to run as `python -m MODULE`, e.g. the target's `chatroom.serve`.
+    """
+    port = port or free_port()
+    log = workdir / f"daphne-{port}.log"
+    listen = ["-b", "127.0.0.1", "-p", str(port)]
+    if backlog:
+        listen = ["-e", f"tcp:port={port}:interface=127.0.0.1:backlog={backlog}"]
+    cmd = [sys.executable, "-m", module, *listen, *args, application]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=target_env(env, workdir), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc, timeout)
+    except BaseException:
+        stop(proc)
+        raise
+    return Proc(proc, port, log)
+
+
+@contextlib.contextmanager
+def redis_server(timeout: float = 10.0) -> Iterator[str]:
+    """Debian's redis-server on a free port with persistence off; yields its redis:// URL."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server is not installed: apt-get install redis-server (make deps does it)")
+    port = free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="chanload-redis-"))
+    cmd = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc, timeout)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def render_nginx(values: Mapping[str, str], template: str | None = None) -> str:
+    """deploy/nginx.conf with its ${CHANLOAD_*} placeholders filled, as `envsubst '${CHANLOAD_...}'` would."""
+    text = NGINX_TEMPLATE.read_text() if template is None else template
+    missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(text)} - set(values))
+    if missing:
+        raise ValueError(f"no value for {', '.join(missing)} in {NGINX_TEMPLATE.name}")
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def upstream_lines(ports: list[int]) -> str:
+    return " ".join(f"server 127.0.0.1:{port};" for port in ports)
+
+
+def spawn_nginx(workdir: Path, upstreams: list[int], client_timeout: float = CLIENT_TIMEOUT) -> Proc:
+    """Debian's nginx on a free loopback port, proxying to the Daphne `upstreams`; the caller stops it."""
+    exe = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if exe is None:
+        raise RuntimeError("nginx is not installed: apt-get install nginx (make deps does it)")
+    port = free_port()
+    conf = workdir / "nginx.conf"
+    conf.write_text(
+        render_nginx(
+            {
+                "CHANLOAD_LISTEN": f"127.0.0.1:{port}",
+                "CHANLOAD_UPSTREAMS": upstream_lines(upstreams),
+                "CHANLOAD_PID": str(workdir / "nginx.pid"),
+                "CHANLOAD_CLIENT_TIMEOUT": f"{client_timeout:g}",
+            }
+        )
+    )
+    log = workdir / "nginx.log"
+    # -p: relative paths (temp files) under workdir; -e: startup errors go where the rest goes.
+    cmd = [exe, "-p", str(workdir), "-c", str(conf), "-e", "stderr"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc, 10.0)
+    except BaseException:
+        stop(proc)
+        raise
+    return Proc(proc, port, log)
+
+
+@dataclass
+class Scaled:
+    """The scaled layout: Redis, N Daphne processes on it, nginx in front."""
+
+    redis_url: str
+    daphnes: list[Proc]
+    proxy: Proc
+    workdir: Path
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return f"ws://127.0.0.1:{self.proxy.port}"
+
+    def direct(self, index: int) -> str:
+        """ws:// URL of one Daphne process, bypassing the proxy (to pin connections to it)."""
+        return f"ws://127.0.0.1:{self.daphnes[index].port}"
+
+
+@contextlib.contextmanager
+def scaled(
+    processes: int = 2,
+    env: Mapping[str, str] | None = None,
+    client_timeout: float = CLIENT_TIMEOUT,
+    workdir: Path | None = None,
+) -> Iterator[Scaled]:
+    """redis-server, `processes` Daphne processes sharing it (REDIS_URL), and nginx in front, all stopped."""
+    own = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="chanload-scaled-")) if workdir is None else workdir
+    daphnes: list[Proc] = []
+    proxy: Proc | None = None
+    try:
+        with redis_server() as url:
+            try:
+                for _ in range(processes):
+                    daphnes.append(spawn_daphne(work, {**(env or {}), "REDIS_URL": url}))
+                proxy = spawn_nginx(work, [d.port for d in daphnes], client_timeout)
+                yield Scaled(url, daphnes, proxy, work, [d.log for d in daphnes] + [proxy.log])
+            finally:
+                for p in ([proxy] if proxy else []) + daphnes:
+                    stop(p.proc)
+    finally:
+        if own:
+            shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,45 @@
+"""benchmarks/connections.py and benchmarks/capacity.py: their reports, at a small scale (no figures asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from benchmarks.capacity import side_by_side
+from tests.servers import ROOT, UNIT
+
+
+def test_connections_reports_every_figure_and_ends_with_the_goal_line():
+    """300 sockets: held count, per-thousand connect latency, RSS per socket, messages; GOAL line last."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.connections", "--sockets", "300", "--spawn-rate", "150", "--hold", "3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180 * UNIT,
+    )  # fmt: skip
+    out = proc.stdout
+    assert proc.returncode == 0 and "Traceback" not in out + proc.stderr, (out + proc.stderr)[-3000:]
+    for line in ("sockets held: ", "connect latency per thousand", "sockets      1-300", "generator (the worker",
+                 "target RSS per socket", "CPU during the ramp", "messages at full count"):  # fmt: skip
+        assert line in out, line
+    assert out.strip().splitlines()[-1].startswith("GOAL 300 sockets held at <= 25 KB generator RSS per socket: ")
+
+
+def test_connections_says_what_to_raise_when_it_cannot_get_the_open_files():
+    """A limit it cannot reach: it stops before any load and names the limit to raise."""
+    code = "from benchmarks.connections import raise_open_files; raise_open_files(10**9)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30 * UNIT)
+    assert proc.returncode == 1 and "needs 1000000000 open files" in proc.stderr and "ulimit -Hn" in proc.stderr
+
+
+def test_capacity_prints_the_two_knees_side_by_side():
+    """One column per route; a route with no knee says so."""
+    knee = {"users": 40, "sockets": 40, "messages_per_s": 800.0, "p50_us": 900, "p95_us": 4200, "p99_us": 9100}
+    text = side_by_side(
+        {
+            "room/ (sync)": {"knee": knee, "steps": [{}] * 5, "stopped_by": "50 users broke x"},
+            "aroom/ (async)": {"knee": None, "steps": [{}], "stopped_by": "10 users broke x"},
+        }
+    )
+    lines = text.splitlines()
+    assert lines[0].split() == ["room/", "(sync)", "aroom/", "(async)"]
+    assert lines[1].split() == ["knee:", "users", "40", "none"]
+    assert "4.20 ms" in text and "stopped, aroom/ (async): 10 users broke x" in text

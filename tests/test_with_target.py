@@ -1,0 +1,83 @@
+"""scripts/with_target.py: the target's output is kept only on failure; `make demo-scaled` runs shortened."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from scripts import launch, with_target
+from tests import servers
+from tests.servers import ROOT, UNIT
+
+
+def leftovers() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("chanload-target-*"))
+
+
+def with_target_run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "scripts/with_target.py", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60 * UNIT,
+    )  # fmt: skip
+
+
+def test_scripts_and_tests_share_one_free_port_helper():
+    """One free_port: scripts/launch.py's, used by with_target.py and tests/servers.py."""
+    assert servers.free_port is launch.free_port is with_target.free_port
+
+
+def test_target_output_is_removed_when_the_command_succeeds():
+    """A successful command leaves no chanload-target-* behind in the temp folder."""
+    before = leftovers()
+    proc = with_target_run("--", sys.executable, "-c", "import os; print(os.environ['TARGET_HOST'])")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"ws://127\.0\.0\.1:\d+", proc.stdout)
+    assert leftovers() == before
+
+
+def test_target_output_is_kept_and_named_when_the_command_fails():
+    """A failing command keeps the target's output and prints where it is; the exit code passes through."""
+    before = leftovers()
+    proc = with_target_run("--", sys.executable, "-c", "raise SystemExit(7)")
+    assert proc.returncode == 7
+    kept = leftovers() - before
+    try:
+        assert len(kept) == 1, kept
+        folder = kept.pop()
+        assert f"the target's output is in {folder}" in proc.stderr
+        assert list(folder.glob("daphne-*.log"))
+    finally:
+        for path in kept | (leftovers() - before):
+            subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def test_scaled_needs_free_ports():
+    """--scaled with --port is refused before anything starts (exit 2, names the options)."""
+    proc = with_target_run("--scaled", "2", "--port", "8000", "--", "true")
+    assert proc.returncode == 2 and "--scaled" in proc.stderr
+
+
+@pytest.mark.redis
+def test_make_demo_scaled_runs_against_two_processes_behind_nginx(tmp_path):
+    """The `demo-scaled` recipe, shortened to 3 s and 6 users: echo and broadcast both pass through nginx."""
+    rule = re.search(r"^demo-scaled:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)
+    assert rule, "no demo-scaled rule"
+    recipe = rule.group(1).replace("\\\n", " ").replace("$(PYTHON)", sys.executable).replace("$(SCALED)", "2")
+    argv = recipe.split()
+    report = tmp_path / "report"
+    argv[argv.index("--report-dir") + 1] = str(report)
+    argv += ["-t", "3s", "-u", "6", "-r", "6", "--ws-groups", "1"]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120 * UNIT)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Traceback" not in out, out[-3000:]
+    assert re.search(r"nginx on ws://127\.0\.0\.1:\d+ -> 2 Daphne processes", out)
+    summary = json.loads((report / "summary.json").read_text())
+    names = {(r["type"], r["name"]) for r in summary["latency"]}
+    assert {("WS message", "room/[group]"), ("WS message", "chat/[group]"), ("WS delivery", "chat/[group]")} <= names
+    assert summary["counters"]["failed"] == 0 and summary["delivery"]["total"]["missing"] == 0
