@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, UNIT, daphne, django_admin, foreign_app, free_port, stop, wait_for_port
+from tests.servers import ROOT, UNIT, django_admin, foreign_app, free_port, stop, wait_for_port
 
 README_HOST = "ws://127.0.0.1:8000"
 SHORT = ("-t", "4s")
@@ -136,9 +136,6 @@ def run_locust(cmds, _block, tmp_path, target):
         with foreign_app() as app:
             if "--credentials" in words:  # a setup step: the users the CSV file names
                 words = _with_accounts(words, app, tmp_path)
-            return _run_locust(words, app.ws_url, tmp_path)
-    if any("ws/chat/" in w for w in words):  # "Pointing it at your own app": an app with that route
-        with daphne("tests.apps.chatapp:app", cwd=ROOT) as app:
             return _run_locust(words, app.ws_url, tmp_path)
     return _run_locust(words, target.ws_url, tmp_path)
 
