@@ -131,7 +131,7 @@ def test_prometheus_sees_the_runs_histograms(tmp_path, target):
     with prometheus(metrics_port) as prom:
         args = (
             "--host", target.ws_url, "--autostart", "--autoquit", str(int(60 * UNIT)), "-u", "5", "-r", "5",
-            "-t", "4s", "--ws-think", "0.01-0.03", "--ws-metrics-port", str(metrics_port),
+            "-t", f"{4 * UNIT:g}s", "--ws-think", "0.01-0.03", "--ws-metrics-port", str(metrics_port),
         )  # fmt: skip
         with live_locust(tmp_path, *args) as locust:
             # The run writes summary.json when it stops; the process stays up (--autoquit) to be scraped.

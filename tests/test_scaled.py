@@ -30,7 +30,7 @@ DAPHNE_PING_INTERVAL = 20  # daphne's --ping-interval default, seconds
 
 
 def payload(tag: str) -> str:
-    return '{"sender": "{user}", "seq": {seq}, "sent_ns": {sent_ns}, "text": "TAG"}'.replace("TAG", tag)
+    return '{"text": "TAG", "mark": "{mark}"}'.replace("TAG", tag)
 
 
 def member(url: str, path: str = ROOM):

@@ -158,3 +158,12 @@ class BroadcastUser(ChannelsUser):
     abstract = True
     route = "chat/{group}"
     payload = '{"text": "hello", "mark": "{mark}"}'
+
+    @classmethod
+    def check(cls, settings: Settings) -> None:
+        super().check(settings)
+        if settings.payload is not None and not settings.payload.uses_mark:
+            raise OptionError(
+                f"--ws-payload {settings.payload.template!r}: {cls.__name__} measures deliveries by the {{mark}} each "
+                'message carries; put {mark} in it, e.g. \'{"text": "hi", "mark": "{mark}"}\''
+            )
