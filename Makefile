@@ -47,7 +47,7 @@ bench: bench-fidelity bench-cost bench-saturation ## run the three benchmarks
 bench-fidelity: ## suite p50/p99 vs an independent probe in the same seconds, target at half capacity
 	$(PYTHON) -m benchmarks.fidelity
 
-bench-cost: ## generator CPU per round trip: suite vs a bare asyncio websockets client, side by side
+bench-cost: ## generator CPU per round trip: suite vs a bare asyncio websockets client, side by side and alone (ABAB, pinned)
 	$(PYTHON) -m benchmarks.cost
 
 bench-saturation: ## msg/s the suite drives the target to vs the bare asyncio client (ABBA phases)

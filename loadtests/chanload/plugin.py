@@ -15,7 +15,7 @@ import time
 
 import gevent
 
-from chanload import bucketing, report, slo, summary
+from chanload import bucketing, report, slo, summary, tally
 from chanload.counters import Ledger
 from chanload.delivery import merge_rooms
 from chanload.latency import Slice
@@ -102,13 +102,10 @@ def attach(environment, settings: Settings) -> State:
             if st.settings.report_dir:
                 print(f"chanload: artifacts in {st.settings.report_dir}", flush=True)
 
-    def fire(kind, name, seconds, length, exc):
-        ev.request.fire(
-            request_type=kind, name=name, response_time=seconds * 1000.0, response_length=length, exception=exc,
-            context={},
-        )  # fmt: skip
-
-    st.fire = fire
+    # Requests reach Locust's stats and the recorder without an event per message while nobody else
+    # listens to `request` (chanload.tally); with another listener, every message fires the event.
+    st.fire = reporter = tally.Reporter(environment, st, on_request)
+    reporter.attach(ev)
     ev.request.add_listener(on_request)
     ev.quit.add_listener(on_quit)
     ev.test_start.add_listener(on_test_start)
