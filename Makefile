@@ -4,7 +4,7 @@ PIP ?= $(PYTHON) -m pip
 APT_PACKAGES ?= redis-server chromium
 REPORT_DIR ?= reports/ci
 
-.PHONY: help deps deps-python deps-system demo test lint format ci-load bench bench-fidelity bench-cost bench-saturation
+.PHONY: help deps deps-python deps-system demo test lint format ci-load bench bench-fidelity bench-cost bench-saturation bench-ceiling
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,11 +44,15 @@ format:
 # and ends with one line `GOAL <what>: <figure> -> PASS|FAIL`. They print figures; they do not fail the build.
 bench: bench-fidelity bench-cost bench-saturation ## run the three benchmarks
 
-bench-fidelity: ## suite p50/p99 vs an independent probe in the same seconds, target at half capacity
-	$(PYTHON) -m benchmarks.fidelity
+RUNS ?= 1
+bench-fidelity: ## suite p50/p99 vs an independent probe in the same seconds, and send gaps; RUNS=10 for the distribution
+	$(PYTHON) -m benchmarks.fidelity --runs $(RUNS)
 
 bench-cost: ## generator CPU per round trip: suite vs a bare asyncio websockets client, side by side and alone (ABAB, pinned)
 	$(PYTHON) -m benchmarks.cost
 
 bench-saturation: ## msg/s the suite drives the target to vs the bare asyncio client (ABBA phases)
 	$(PYTHON) -m benchmarks.saturation
+
+bench-ceiling: ## msg/s per core of one suite process vs bare asyncio and picows clients, against a picows echo server
+	$(PYTHON) -m benchmarks.ceiling

@@ -109,13 +109,19 @@ class Generator:
     """A load generator subprocess; a thread reads its output and sets `ready` on a marker line."""
 
     def __init__(
-        self, argv: Sequence[str], marker: str, name: str, cpus: set[int] | None = None, priority: int = 0
+        self,
+        argv: Sequence[str],
+        marker: str,
+        name: str,
+        cpus: set[int] | None = None,
+        priority: int = 0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name, self.marker = name, marker
         self.lines: list[str] = []
         self.ready = threading.Event()
         self.lifetime_cpu = 0.0  # user+sys over the whole process, known once it has ended
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
             list(argv),
             cwd=ROOT,
@@ -206,14 +212,21 @@ class Phase:
 
 
 def start_suite(
-    host: str, report: Path, *, users: int, run_time: int, extra: Sequence[str] = (), cpus: set[int] | None = None
+    host: str,
+    report: Path,
+    *,
+    users: int,
+    run_time: int,
+    extra: Sequence[str] = (),
+    cpus: set[int] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Generator:
     """The suite as a user runs it: `locust -f loadtests/ws.py RoomUser --headless`, all users at once."""
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "RoomUser", "--headless", "--only-summary"]
     argv += ["--host", host, "--users", str(users), "--run-time", f"{run_time}s", "--report-dir", str(report)]
     # All users within 0.1 s, so the load is steady well before a window opens.
     argv += ["--spawn-rate", str(users * 10), "--stop-timeout", "2", "--loglevel", "INFO", *extra]
-    return Generator(argv, LOCUST_READY, "suite (locust)", cpus)
+    return Generator(argv, LOCUST_READY, "suite (locust)", cpus, env=env)
 
 
 def finish_suite(gen: Generator, window: Window, report: Path) -> Phase:

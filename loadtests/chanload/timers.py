@@ -4,8 +4,15 @@ gevent's default loop (libev on epoll) waits in whole milliseconds and never les
 `gevent.sleep` ends up to about 1 ms late: every open-model send would go out late by a random
 fraction of a millisecond, which the corrected latency row would then carry (README, "Open model").
 Here one timerfd per process, armed with an absolute CLOCK_MONOTONIC deadline in nanoseconds for the
-earliest sleeper, makes epoll return at that instant; its callback wakes every sleeper that is due
+earliest sleeper, makes epoll return at that instant; its callback wakes the sleeper that is due
 and re-arms for the next. `sleep_until` falls back to `gevent.sleep` where there is no timerfd.
+
+Each sleeper is released on its own slot, never several in one wake-up. A generator that was busy
+(reading replies) when several slots fell due would otherwise send them back to back, tens of
+microseconds apart, and those requests queue behind each other at the target: a burst the schedule
+never asked for (benchmarks/README.md, "Fidelity"). So a late sleeper goes out no sooner than
+the previous one plus its intended gap to it, capped at CATCH_UP: gaps the schedule itself makes
+short stay as short, and a backlog drains at least one send per CATCH_UP.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import gevent
 from gevent.hub import Waiter, get_hub
 
 CLOCK = time.perf_counter  # the clock deadlines are given in; CLOCK_MONOTONIC on Linux (checked below)
+CATCH_UP = 100e-6  # s: the longest gap kept between two late sends while a backlog drains
 _CLOCK_MONOTONIC = 1
 _TFD_TIMER_ABSTIME = 1
 
@@ -70,6 +78,7 @@ class TimerFd:
         self._heap: list[tuple[float, int, Waiter]] = []
         self._order = itertools.count()  # ties in deadline wake in arrival order; waiters never compare
         self._armed = math.inf
+        self._last = (-math.inf, -math.inf)  # (deadline, release time) of the latest sleeper released
         self._spec = _Itimerspec()
         self._hub = get_hub()
         # Watched only while someone sleeps: an idle timerfd must not keep the loop alive by itself.
@@ -83,8 +92,9 @@ class TimerFd:
         if not self._heap:
             self._io.start(self._fired)
         heapq.heappush(self._heap, (deadline, next(self._order), waiter))
-        if deadline < self._armed:
-            self._arm(deadline)
+        release = self._release_time(deadline)
+        if release < self._armed:
+            self._arm(release)
         waiter.get()
 
     def close(self) -> None:
@@ -103,22 +113,32 @@ class TimerFd:
             raise OSError(ctypes.get_errno(), "timerfd_settime failed")
         self._armed = deadline
 
+    def _release_time(self, deadline: float) -> float:
+        """When the sleeper due at `deadline` may go: its deadline, or after the previous release."""
+        last_deadline, last_release = self._last
+        return max(deadline, last_release + min(deadline - last_deadline, CATCH_UP))
+
     def _fired(self) -> None:
-        # Runs in the hub when the timerfd is readable: wake every sleeper that is due, re-arm.
+        # Runs in the hub when the timerfd is readable: release the earliest sleeper if its time has
+        # come, then re-arm for the next one.
         try:
             os.read(self.fd, 8)
         except BlockingIOError:
             pass  # re-armed since it fired; the heap below is the truth
-        now = CLOCK()
-        heap, due = self._heap, []
-        while heap and heap[0][0] <= now:
-            due.append(heapq.heappop(heap)[2])
         self._armed = math.inf
+        heap = self._heap
+        waiter = None
         if heap:
-            self._arm(heap[0][0])
+            now = CLOCK()
+            deadline = heap[0][0]
+            if now >= self._release_time(deadline):
+                waiter = heapq.heappop(heap)[2]
+                self._last = (deadline, now)
+        if heap:
+            self._arm(self._release_time(heap[0][0]))
         else:
             self._io.stop()
-        for waiter in due:
+        if waiter is not None:
             waiter.switch(None)  # runs the sleeper until it blocks again; a killed sleeper's waiter ignores it
 
 
