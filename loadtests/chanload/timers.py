@@ -85,8 +85,10 @@ class TimerFd:
         self._io = self._hub.loop.io(fd, 1)
 
     def sleep_until(self, deadline: float) -> None:
-        """Block this greenlet until CLOCK() >= deadline."""
-        if deadline <= CLOCK():
+        """Block this greenlet until CLOCK() >= deadline, and its turn: a past deadline may wait up to CATCH_UP."""
+        now = CLOCK()
+        if deadline <= now and not self._heap and now >= self._release_time(deadline):
+            self._last = (deadline, now)
             return
         waiter = Waiter(self._hub)
         if not self._heap:
@@ -119,37 +121,40 @@ class TimerFd:
         return max(deadline, last_release + min(deadline - last_deadline, CATCH_UP))
 
     def _fired(self) -> None:
-        # Runs in the hub when the timerfd is readable: release the earliest sleeper if its time has
-        # come, then re-arm for the next one.
+        # Runs in the hub when the timerfd is readable: release the sleepers whose turn has come, one
+        # at a time (each runs until it blocks again, having sent), then re-arm for the next one.
         try:
             os.read(self.fd, 8)
         except BlockingIOError:
             pass  # re-armed since it fired; the heap below is the truth
         self._armed = math.inf
         heap = self._heap
-        waiter = None
-        if heap:
+        while heap:
             now = CLOCK()
             deadline = heap[0][0]
-            if now >= self._release_time(deadline):
-                waiter = heapq.heappop(heap)[2]
-                self._last = (deadline, now)
-        if heap:
-            self._arm(self._release_time(heap[0][0]))
-        else:
-            self._io.stop()
-        if waiter is not None:
-            waiter.switch(None)  # runs the sleeper until it blocks again; a killed sleeper's waiter ignores it
+            release = self._release_time(deadline)
+            if now < release:
+                self._arm(release)
+                return
+            waiter = heapq.heappop(heap)[2]
+            self._last = (deadline, now)
+            waiter.switch(None)  # a killed sleeper's waiter ignores it
+        self._io.stop()
 
 
 _timer: TimerFd | None = None
 
 
 def sleep_until(deadline: float) -> None:
-    """Sleep until CLOCK() >= deadline, to within the OS's wake-up latency (microseconds, not a ms tick)."""
+    """Sleep until CLOCK() >= deadline, to within the OS's wake-up latency (microseconds, not a ms tick).
+
+    A deadline already past goes at once unless other sleepers are due first or the previous release
+    was less than its gap (capped at CATCH_UP) ago: late sends are spaced too, not only timed ones.
+    """
     global _timer  # noqa: PLW0603 - one timerfd per process, made on first use (after Locust forks workers)
     if _LIBC is None:
-        gevent.sleep(max(0.0, deadline - CLOCK()))
+        if deadline > CLOCK():
+            gevent.sleep(deadline - CLOCK())
         return
     if _timer is None or _timer.pid != os.getpid():
         _timer = TimerFd()
