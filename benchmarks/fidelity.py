@@ -193,7 +193,7 @@ def main() -> int:
     gaps_ok = sum(1 for _, _, g in results if g <= GAP_TOLERANCE)
     what = (
         f"fidelity (suite vs independent probe, same seconds: p50 within {P50_TOLERANCE:.0%}, p99 within"
-        f" {P99_TOLERANCE:.0%}) and smooth sends (share of send gaps < {SHORT_GAP * 1e6:.0f} us within"
+        f" {P99_TOLERANCE:.0%}) and smooth sends (share of send gaps < {SHORT_GAP * 1e6:.0f} us at most"
         f" {GAP_TOLERANCE:g}x the schedule's)"
     )
     if runs == 1:

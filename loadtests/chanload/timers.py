@@ -7,12 +7,12 @@ Here one timerfd per process, armed with an absolute CLOCK_MONOTONIC deadline in
 earliest sleeper, makes epoll return at that instant; its callback wakes the sleeper that is due
 and re-arms for the next. `sleep_until` falls back to `gevent.sleep` where there is no timerfd.
 
-Each sleeper is released on its own slot, never several in one wake-up. A generator that was busy
-(reading replies) when several slots fell due would otherwise send them back to back, tens of
-microseconds apart, and those requests queue behind each other at the target: a burst the schedule
-never asked for (benchmarks/README.md, "Fidelity"). So a late sleeper goes out no sooner than
-the previous one plus its intended gap to it, capped at CATCH_UP: gaps the schedule itself makes
-short stay as short, and a backlog drains at least one send per CATCH_UP.
+Sleepers are released one at a time, each on its own slot. A generator that was busy (reading
+replies) when several slots fell due would otherwise send them back to back, tens of microseconds
+apart, and those requests queue behind each other at the target: a burst the schedule never asked
+for (benchmarks/README.md, "Fidelity"). So a late sleeper (and a caller whose deadline has already
+passed) goes no sooner than the previous release plus its intended gap to it, capped at CATCH_UP:
+gaps the schedule itself makes short stay short, and a backlog drains at one send per CATCH_UP.
 """
 
 from __future__ import annotations
