@@ -39,10 +39,11 @@ class _Second:
 
 
 class Tally:
-    """Successful samples for one `locust.stats.RequestStats`, folded in once a second (or on `flush`)."""
+    """Successful samples for an environment's `locust.stats.RequestStats`, folded in once a second (or on `flush`)."""
 
-    def __init__(self, stats, clock=time.time) -> None:
-        self.stats = stats
+    def __init__(self, environment, clock=time.time) -> None:
+        # The stats object is looked up each time: a worker runner replaces it after the environment is made.
+        self.environment = environment
         self._clock = clock
         self._second = 0
         self._open: dict[tuple[str, str], _Second] = {}
@@ -57,7 +58,7 @@ class Tally:
         slot = self._open.get((kind, name))
         if slot is None:
             slot = self._open[(kind, name)] = _Second()
-            self.stats.entries[(name, kind)]  # noqa: B018 - Locust creates a row (its start time) on first use
+            self.environment.stats.entries[(name, kind)]  # noqa: B018 - Locust creates a row (its start time) on first use
         counts = slot.counts
         counts[us] = counts.get(us, 0) + 1
         slot.length += length
@@ -68,7 +69,7 @@ class Tally:
         if not self._open:
             return
         pending, self._open = self._open, {}
-        stats, second = self.stats, self._second
+        stats, second = self.environment.stats, self._second
         for (kind, name), slot in pending.items():
             _fold(stats.total, second, slot)
             _fold(stats.entries[(name, kind)], second, slot)
@@ -101,7 +102,7 @@ class Reporter:
         self.hook = environment.events.request
         self.state = st
         self.listener = listener  # chanload's own request listener (records into the HDR recorder)
-        self.tally = Tally(environment.stats)
+        self.tally = Tally(environment)
         self.fast = False  # only Locust's statistics and chanload listen: no event needed
         self.locust_listens = False
         self._checked = -1  # the number of listeners `fast` was decided for
