@@ -11,15 +11,12 @@ Sleepers are released one at a time, each on its own slot. A generator that was 
 replies) when several slots fell due would otherwise send them back to back, tens of microseconds
 apart, and those requests queue behind each other at the target: a burst the schedule never asked
 for (benchmarks/README.md, "Fidelity"). So a late sleeper (and a caller whose deadline has already
-passed) goes no sooner than the previous release plus its intended gap to it, capped at CATCH_UP
-(one half) of the mean gap between the last 64 deadlines: gaps the schedule itself makes short stay
-short, and a backlog drains at up to twice the schedule's own recent rate, not all at once into a
-target that serves at about that rate.
+passed) goes no sooner than the previous release plus its intended gap to it, capped at CATCH_UP:
+gaps the schedule itself makes short stay short, and a backlog drains at one send per CATCH_UP.
 """
 
 from __future__ import annotations
 
-import collections
 import ctypes
 import heapq
 import itertools
@@ -32,8 +29,7 @@ import gevent
 from gevent.hub import Waiter, get_hub
 
 CLOCK = time.perf_counter  # the clock deadlines are given in; CLOCK_MONOTONIC on Linux (checked below)
-CATCH_UP = 0.5  # late sends keep their intended gap up to this fraction of the recent mean gap
-_RECENT = 64  # releases the recent mean gap is taken over
+CATCH_UP = 100e-6  # s: the longest gap kept between two late sends while a backlog drains
 _CLOCK_MONOTONIC = 1
 _TFD_TIMER_ABSTIME = 1
 
@@ -83,18 +79,16 @@ class TimerFd:
         self._order = itertools.count()  # ties in deadline wake in arrival order; waiters never compare
         self._armed = math.inf
         self._last = (-math.inf, -math.inf)  # (deadline, release time) of the latest sleeper released
-        self._recent: collections.deque[float] = collections.deque(maxlen=_RECENT)  # their deadlines
-        self._cap = 0.0  # CATCH_UP x the mean gap between the recent deadlines
         self._spec = _Itimerspec()
         self._hub = get_hub()
         # Watched only while someone sleeps: an idle timerfd must not keep the loop alive by itself.
         self._io = self._hub.loop.io(fd, 1)
 
     def sleep_until(self, deadline: float) -> None:
-        """Block this greenlet until CLOCK() >= deadline and its turn (a past deadline may wait for it)."""
+        """Block this greenlet until CLOCK() >= deadline, and its turn: a past deadline may wait up to CATCH_UP."""
         now = CLOCK()
         if deadline <= now and not self._heap and now >= self._release_time(deadline):
-            self._released(deadline, now)
+            self._last = (deadline, now)
             return
         waiter = Waiter(self._hub)
         if not self._heap:
@@ -124,14 +118,7 @@ class TimerFd:
     def _release_time(self, deadline: float) -> float:
         """When the sleeper due at `deadline` may go: its deadline, or after the previous release."""
         last_deadline, last_release = self._last
-        return max(deadline, last_release + min(deadline - last_deadline, self._cap))
-
-    def _released(self, deadline: float, now: float) -> None:
-        self._last = (deadline, now)
-        recent = self._recent
-        recent.append(deadline)
-        if len(recent) > 1:
-            self._cap = max(0.0, CATCH_UP * (recent[-1] - recent[0]) / (len(recent) - 1))
+        return max(deadline, last_release + min(deadline - last_deadline, CATCH_UP))
 
     def _fired(self) -> None:
         # Runs in the hub when the timerfd is readable: release the sleepers whose turn has come, one
@@ -150,7 +137,7 @@ class TimerFd:
                 self._arm(release)
                 return
             waiter = heapq.heappop(heap)[2]
-            self._released(deadline, now)
+            self._last = (deadline, now)
             waiter.switch(None)  # a killed sleeper's waiter ignores it
         self._io.stop()
 
