@@ -138,9 +138,10 @@ class Reporter:
         self.tally.flush()
 
     def attach(self, events) -> None:
-        """Fold before Locust reads its stats: reports to the master, --reset-stats, the end; and once a second."""
+        """Fold before Locust reads or resets its stats: reports to the master, resets, the end; and once a second."""
         first(events.report_to_master, self.flush)
         first(events.spawning_complete, self.flush)
+        events.reset_stats.add_listener(self.flush)  # the web UI's reset: fired just before Locust resets
         events.test_stop.add_listener(self.flush)
         events.quitting.add_listener(self.flush)
         gevent.spawn(self._tick)
