@@ -63,3 +63,55 @@ def test_timerfd_sleeps_end_after_their_deadline_and_closer_to_it_than_gevent_sl
     # gevent's epoll loop waits in whole milliseconds, so its median lateness is a large fraction of a
     # millisecond; the timerfd's is the wake-up latency. Same run, same load: compare the two.
     assert precise["p50"] < coarse["p50"] / 2, result
+
+
+_BURST = r"""
+from gevent import monkey; monkey.patch_all()
+import json, sys, time
+import gevent
+sys.path.insert(0, "loadtests")
+from chanload import timers
+
+released = []
+def sleeper(deadline):
+    timers.sleep_until(deadline)
+    released.append(time.perf_counter())
+
+timers.sleep_until(time.perf_counter() + 0.001)  # the timerfd is made on first use: not in the timed part
+start = time.perf_counter()
+# Eight sleepers due 1 ms apart from 50 ms on; the process is busy (no switch) until 100 ms: all are late.
+timers.MAX_HOLD = 1.0  # the spacing alone, held as long as it takes (the bound is tested below)
+sleepers = [gevent.spawn(sleeper, start + 0.05 + i * 0.001) for i in range(8)]
+gevent.sleep(0)
+busy_until = start + 0.1
+while time.perf_counter() < busy_until:
+    pass
+gevent.joinall(sleepers, raise_error=True)
+print(json.dumps({"released": [t - busy_until for t in released], "catch_up": timers.CATCH_UP}))
+"""
+
+
+def test_late_sleepers_are_released_one_by_one_not_in_a_burst():
+    """Sleepers that fell due while the process was busy go out CATCH_UP apart, and the backlog drains."""
+    out = subprocess.run([sys.executable, "-c", _BURST], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = json.loads(out.stdout)
+    released, catch_up = result["released"], result["catch_up"]
+    assert len(released) == 8 and min(released) > 0, released  # none before the busy spell ended
+    gaps = [b - a for a, b in zip(released, released[1:], strict=False)]
+    # Each release waits for the previous one's time plus CATCH_UP (its intended 1 ms gap, capped);
+    # the stamps here are taken a few microseconds after each release, hence the half.
+    assert min(gaps) >= catch_up / 2, gaps
+    assert released[-1] < 0.5, released  # seconds after the busy spell: drained, not spread over 8 ms
+
+
+def test_spacing_never_holds_a_send_past_max_hold():
+    """A send far behind its slot (a long stall) goes at once: the spacing yields to the catch-up."""
+    script = _BURST.replace("timers.MAX_HOLD = 1.0", "timers.MAX_HOLD = 0.0")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    released = json.loads(out.stdout)["released"]
+    assert len(released) == 8
+    # All eight were 43-50 ms late: with no hold allowed they leave in one go, the last within a few
+    # ms of the first (the spaced release above takes at least 7 x 0.5 ms).
+    assert released[-1] - released[0] < 0.0035, released
