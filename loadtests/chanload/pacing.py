@@ -39,8 +39,7 @@ class Schedule:
     The grid never slips: when a reply comes back late, the next send goes out at once and its
     latency is counted from its intended slot (coordinated-omission correction, as wrk2 does).
     Slots are waited for with `timers.sleep_until` (a timerfd), not gevent.sleep, whose
-    millisecond ticks would make every send late by up to 1 ms; it releases one send per slot, so
-    sends that fell due together (a late reply, a busy process) do not leave back to back.
+    millisecond ticks would make every send late by up to 1 ms.
     """
 
     def __init__(
@@ -56,8 +55,6 @@ class Schedule:
         self._rng = rng or random.Random()
         self._clock = clock
         self._sleep_until = sleep_until
-        # The process-wide timer also takes slots already past, to space them (timers.CATCH_UP).
-        self._spaced = sleep_until is timers.sleep_until
         self._next: float | None = None
 
     def start_phase(self) -> float:
@@ -73,6 +70,6 @@ class Schedule:
             self.restart()
         intended = self._next
         self._next = intended + self.period
-        if intended > self._clock() or self._spaced:
+        if intended > self._clock():
             self._sleep_until(intended)
         return intended

@@ -4,18 +4,8 @@ gevent's default loop (libev on epoll) waits in whole milliseconds and never les
 `gevent.sleep` ends up to about 1 ms late: every open-model send would go out late by a random
 fraction of a millisecond, which the corrected latency row would then carry (README, "Open model").
 Here one timerfd per process, armed with an absolute CLOCK_MONOTONIC deadline in nanoseconds for the
-earliest sleeper, makes epoll return at that instant; its callback wakes the sleeper that is due
+earliest sleeper, makes epoll return at that instant; its callback wakes every sleeper that is due
 and re-arms for the next. `sleep_until` falls back to `gevent.sleep` where there is no timerfd.
-
-Sleepers are released one at a time, each on its own slot. A generator that was busy (reading
-replies) when several slots fell due would otherwise send them back to back, tens of microseconds
-apart, and those requests queue behind each other at the target: a burst the schedule never asked
-for (benchmarks/README.md, "Fidelity"). So a late sleeper (and a caller whose deadline has already
-passed) goes no sooner than the previous release plus its intended gap to it, capped at CATCH_UP:
-gaps the schedule itself makes short stay short. Spacing never holds a send more than MAX_HOLD past
-its slot: behind a longer stall the backlog goes at once, as the open model's catch-up demands
-(held longer, a busy process drained it at one send per event-loop cycle, and the send lag's p99
-reached hundreds of milliseconds).
 """
 
 from __future__ import annotations
@@ -32,8 +22,6 @@ import gevent
 from gevent.hub import Waiter, get_hub
 
 CLOCK = time.perf_counter  # the clock deadlines are given in; CLOCK_MONOTONIC on Linux (checked below)
-CATCH_UP = 100e-6  # s: the longest gap kept between two late sends while a backlog drains
-MAX_HOLD = 1e-3  # s: spacing never holds a send longer than this past its deadline
 _CLOCK_MONOTONIC = 1
 _TFD_TIMER_ABSTIME = 1
 
@@ -82,25 +70,21 @@ class TimerFd:
         self._heap: list[tuple[float, int, Waiter]] = []
         self._order = itertools.count()  # ties in deadline wake in arrival order; waiters never compare
         self._armed = math.inf
-        self._last = (-math.inf, -math.inf)  # (deadline, release time) of the latest sleeper released
         self._spec = _Itimerspec()
         self._hub = get_hub()
         # Watched only while someone sleeps: an idle timerfd must not keep the loop alive by itself.
         self._io = self._hub.loop.io(fd, 1)
 
     def sleep_until(self, deadline: float) -> None:
-        """Block this greenlet until CLOCK() >= deadline, and its turn: a past deadline may wait up to CATCH_UP."""
-        now = CLOCK()
-        if deadline <= now and not self._heap and now >= self._release_time(deadline):
-            self._last = (deadline, now)
+        """Block this greenlet until CLOCK() >= deadline."""
+        if deadline <= CLOCK():
             return
         waiter = Waiter(self._hub)
         if not self._heap:
             self._io.start(self._fired)
         heapq.heappush(self._heap, (deadline, next(self._order), waiter))
-        release = self._release_time(deadline)
-        if release < self._armed:
-            self._arm(release)
+        if deadline < self._armed:
+            self._arm(deadline)
         waiter.get()
 
     def close(self) -> None:
@@ -119,49 +103,33 @@ class TimerFd:
             raise OSError(ctypes.get_errno(), "timerfd_settime failed")
         self._armed = deadline
 
-    def _release_time(self, deadline: float) -> float:
-        """When the sleeper due at `deadline` may go: its deadline, or after the previous release."""
-        last_deadline, last_release = self._last
-        spaced = max(deadline, last_release + min(deadline - last_deadline, CATCH_UP))
-        # One release per event-loop cycle is all a busy process may manage: a backlog from a long
-        # stall would drain too slowly, so past MAX_HOLD a send goes at once (wrk2's catch-up).
-        return min(spaced, deadline + MAX_HOLD)
-
     def _fired(self) -> None:
-        # Runs in the hub when the timerfd is readable: release the sleepers whose turn has come, one
-        # at a time (each runs until it blocks again, having sent), then re-arm for the next one.
+        # Runs in the hub when the timerfd is readable: wake every sleeper that is due, re-arm.
         try:
             os.read(self.fd, 8)
         except BlockingIOError:
             pass  # re-armed since it fired; the heap below is the truth
+        now = CLOCK()
+        heap, due = self._heap, []
+        while heap and heap[0][0] <= now:
+            due.append(heapq.heappop(heap)[2])
         self._armed = math.inf
-        heap = self._heap
-        while heap:
-            now = CLOCK()
-            deadline = heap[0][0]
-            release = self._release_time(deadline)
-            if now < release:
-                self._arm(release)
-                return
-            waiter = heapq.heappop(heap)[2]
-            self._last = (deadline, now)
-            waiter.switch(None)  # a killed sleeper's waiter ignores it
-        self._io.stop()
+        if heap:
+            self._arm(heap[0][0])
+        else:
+            self._io.stop()
+        for waiter in due:
+            waiter.switch(None)  # runs the sleeper until it blocks again; a killed sleeper's waiter ignores it
 
 
 _timer: TimerFd | None = None
 
 
 def sleep_until(deadline: float) -> None:
-    """Sleep until CLOCK() >= deadline, to within the OS's wake-up latency (microseconds, not a ms tick).
-
-    A deadline already past goes at once unless other sleepers are due first or the previous release
-    was less than its gap (capped at CATCH_UP) ago: late sends are spaced too, not only timed ones.
-    """
+    """Sleep until CLOCK() >= deadline, to within the OS's wake-up latency (microseconds, not a ms tick)."""
     global _timer  # noqa: PLW0603 - one timerfd per process, made on first use (after Locust forks workers)
     if _LIBC is None:
-        if deadline > CLOCK():
-            gevent.sleep(deadline - CLOCK())
+        gevent.sleep(max(0.0, deadline - CLOCK()))
         return
     if _timer is None or _timer.pid != os.getpid():
         _timer = TimerFd()
