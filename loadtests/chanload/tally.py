@@ -1,8 +1,9 @@
 """Locust's request statistics without a request event per message: counted per second, folded in once a second.
 
 Firing Locust's `request` event for every message, and Locust's listener logging it into two
-`StatsEntry` objects (the row and "Aggregated"), cost about 15 us of a round trip here: more than the
-rest of the suite's bookkeeping together (benchmarks/README.md, "cost"). A `Tally` counts each
+`StatsEntry` objects (the row and "Aggregated"), cost about 8 us a message here, with our HDR listener:
+more than the rest of the suite's bookkeeping together; this way it is about 2 us (benchmarks/README.md,
+"Generator cost"). A `Tally` counts each
 successful sample in a dict of whole microseconds per (type, name) for the current wall-clock second,
 and folds each finished second into the same `StatsEntry` objects with exactly the updates
 `StatsEntry.log` makes one request at a time: requests per second, total and min/max response time,
