@@ -6,7 +6,7 @@ PIP_EXTRAS ?= target,test
 SCALED ?= 2
 REPORT_DIR ?= reports/ci
 
-.PHONY: help deps deps-python deps-system demo demo-scaled test lint format ci-load bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity
+.PHONY: help deps deps-python deps-system demo demo-scaled test lint format ci-load bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g' -e 's|$$(SCALED)|$(SCALED)|g'
@@ -50,10 +50,11 @@ format:
 # and ends with one line `GOAL <what>: <figure> -> PASS|FAIL`. They print figures; they do not fail the build.
 bench: bench-fidelity bench-cost bench-saturation ## run the three instrument benchmarks (fidelity, cost, saturation)
 
-bench-fidelity: ## suite p50/p99 vs an independent probe in the same seconds, target at half capacity
-	$(PYTHON) -m benchmarks.fidelity
+RUNS ?= 1
+bench-fidelity: ## suite p50/p99 vs an independent probe in the same seconds, and send gaps; RUNS=10 for the distribution
+	$(PYTHON) -m benchmarks.fidelity --runs $(RUNS)
 
-bench-cost: ## generator CPU per round trip: suite vs a bare asyncio websockets client, side by side
+bench-cost: ## generator CPU per round trip: suite vs a bare asyncio websockets client, side by side and alone (ABAB, pinned)
 	$(PYTHON) -m benchmarks.cost
 
 bench-saturation: ## msg/s the suite drives the target to vs the bare asyncio client (ABBA phases)
@@ -64,3 +65,6 @@ bench-connections: ## one Locust worker holds 10,000 idle websockets to aroom/ (
 
 bench-capacity: ## the capacity finder's knee for room/ (sync) beside aroom/ (async)
 	$(PYTHON) -m benchmarks.capacity
+
+bench-ceiling: ## msg/s per core of one suite process vs bare asyncio and picows clients, against a picows echo server
+	$(PYTHON) -m benchmarks.ceiling

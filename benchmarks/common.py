@@ -109,13 +109,19 @@ class Generator:
     """A load generator subprocess; a thread reads its output and sets `ready` on a marker line."""
 
     def __init__(
-        self, argv: Sequence[str], marker: str, name: str, cpus: set[int] | None = None, priority: int = 0
+        self,
+        argv: Sequence[str],
+        marker: str,
+        name: str,
+        cpus: set[int] | None = None,
+        priority: int = 0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name, self.marker = name, marker
         self.lines: list[str] = []
         self.ready = threading.Event()
         self.lifetime_cpu = 0.0  # user+sys over the whole process, known once it has ended
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
             list(argv),
             cwd=ROOT,
@@ -206,14 +212,21 @@ class Phase:
 
 
 def start_suite(
-    host: str, report: Path, *, users: int, run_time: int, extra: Sequence[str] = (), cpus: set[int] | None = None
+    host: str,
+    report: Path,
+    *,
+    users: int,
+    run_time: int,
+    extra: Sequence[str] = (),
+    cpus: set[int] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Generator:
     """The suite as a user runs it: `locust -f loadtests/ws.py RoomUser --headless`, all users at once."""
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "RoomUser", "--headless", "--only-summary"]
     argv += ["--host", host, "--users", str(users), "--run-time", f"{run_time}s", "--report-dir", str(report)]
     # All users within 0.1 s, so the load is steady well before a window opens.
     argv += ["--spawn-rate", str(users * 10), "--stop-timeout", "2", "--loglevel", "INFO", *extra]
-    return Generator(argv, LOCUST_READY, "suite (locust)", cpus)
+    return Generator(argv, LOCUST_READY, "suite (locust)", cpus, env=env)
 
 
 def finish_suite(gen: Generator, window: Window, report: Path) -> Phase:
@@ -229,10 +242,20 @@ def finish_suite(gen: Generator, window: Window, report: Path) -> Phase:
     return Phase("suite", window, window.count(suite_per_second(summary)), summary)
 
 
-def suite_phase(target: Target, users: int, extra: Sequence[str], *, warmup: float, window: int, tmp: Path) -> Phase:
+def suite_phase(
+    target: Target,
+    users: int,
+    extra: Sequence[str],
+    *,
+    warmup: float,
+    window: int,
+    tmp: Path,
+    cpus: set[int] | None = None,
+) -> Phase:
     """The suite alone against the target."""
     report = tmp / f"suite-{time.monotonic_ns()}"
-    gen = start_suite(target.host, report, users=users, run_time=math.ceil(warmup + window + 2), extra=extra)
+    run_time = math.ceil(warmup + window + 2)
+    gen = start_suite(target.host, report, users=users, run_time=run_time, extra=extra, cpus=cpus)
     gen.wait_ready()
     return finish_suite(gen, measure({"target": target.pid, "generator": gen.proc.pid}, window, warmup), report)
 
@@ -295,6 +318,19 @@ def cpu_line(label: str, cpu: float, seconds: float, per: int) -> str:
     """`label: 4.12 s CPU in 10 s (41% of a core), 123.4 us per round trip`."""
     per_rt = f", {cpu / per * 1e6:.1f} us per round trip" if per else ""
     return f"{label}: {cpu:.2f} s CPU in {seconds:g} s ({cpu / seconds * 100:.0f}% of a core){per_rt}"
+
+
+def median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def placement() -> tuple[set[int] | None, set[int] | None]:
+    """(target CPUs, client CPUs): CPU 0 and CPU 1 on a machine with two or more, unless CHANLOAD_BENCH_PIN=0."""
+    if os.environ.get("CHANLOAD_BENCH_PIN", "1") == "1" and len(os.sched_getaffinity(0)) >= 2:
+        return {0}, {1}
+    return None, None
 
 
 def goal(what: str, figure: str, passed: bool) -> None:

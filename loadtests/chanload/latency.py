@@ -46,39 +46,65 @@ class Slice:
         return cls(int(second), (kind, name), HdrHistogram.decode(blob), int(failures))
 
 
+class _Open:
+    """One key's samples in the current second: a count per whole microsecond, made a histogram on drain."""
+
+    __slots__ = ("counts", "failures", "key", "second")
+
+    def __init__(self, second: int, key: Key) -> None:
+        self.second, self.key = second, key
+        self.counts: dict[int, int] = {}
+        self.failures = 0
+
+    def close(self) -> Slice:
+        histogram = new_histogram()
+        for us, n in self.counts.items():
+            histogram.record_value(us, n)
+        return Slice(self.second, self.key, histogram, self.failures)
+
+
 class Recorder:
-    """Per-process sample sink; cheap enough to call for every message."""
+    """Per-process sample sink; cheap enough to call for every message.
+
+    `record` adds one to a dict entry (the sample's whole microseconds) of the current second; the
+    HDR histogram is filled from those counts when the second is drained, with exactly the values it
+    would have been given one by one (`record_value` alone costs ~4 us a sample in Python).
+    """
 
     def __init__(self, clock=time.time) -> None:
         self._clock = clock
         self._second = int(clock())
-        self._open: dict[Key, Slice] = {}
-        self._closed: list[Slice] = []
+        self._open: dict[Key, _Open] = {}
+        self._closed: list[_Open] = []
         self.clamped = 0
 
     def record(self, kind: str, name: str, seconds: float) -> None:
         """One successful sample of `seconds` (float) for (kind, name)."""
+        self.record_us(kind, name, round(seconds * 1_000_000))
+
+    def record_us(self, kind: str, name: str, us: int) -> None:
+        """One successful sample of `us` whole microseconds for (kind, name)."""
         current = self._slice(kind, name)
-        us = round(seconds * 1_000_000)
         if us > HIGHEST_US:
             us = HIGHEST_US
             self.clamped += 1
         elif us < 0:  # a clock step backwards between two processes; never drop the sample
             us = 0
-        current.histogram.record_value(us)
+        counts = current.counts
+        counts[us] = counts.get(us, 0) + 1
 
     def fail(self, kind: str, name: str) -> None:
         self._slice(kind, name).failures += 1
 
     def drain(self) -> list[Slice]:
         """Every slice recorded so far, the current partial second included; the recorder starts empty."""
-        out = self._closed
-        out.extend(s for s in self._open.values() if s.failures or s.histogram.get_total_count())
+        pending = self._closed
+        pending.extend(self._open.values())
         self._closed = []
         self._open = {}
-        return out
+        return [piece.close() for piece in pending if piece.failures or piece.counts]
 
-    def _slice(self, kind: str, name: str) -> Slice:
+    def _slice(self, kind: str, name: str) -> _Open:
         second = int(self._clock())
         if second != self._second:
             self._closed.extend(self._open.values())
@@ -87,7 +113,7 @@ class Recorder:
         key = (kind, name)
         current = self._open.get(key)
         if current is None:
-            current = self._open[key] = Slice(second, key, new_histogram())
+            current = self._open[key] = _Open(second, key)
         return current
 
 

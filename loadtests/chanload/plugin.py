@@ -16,7 +16,20 @@ import time
 
 import gevent
 
-from chanload import bucketing, lastreport, live, metrics, preflight, report, shutdown, slo, summary, webui, workers
+from chanload import (
+    bucketing,
+    lastreport,
+    live,
+    metrics,
+    preflight,
+    report,
+    shutdown,
+    slo,
+    summary,
+    tally,
+    webui,
+    workers,
+)
 from chanload.counters import Ledger
 from chanload.delivery import merge_rooms
 from chanload.latency import Slice
@@ -113,13 +126,10 @@ def attach(environment, settings: Settings) -> State:
             if st.settings.report_dir:
                 print(report.status_line(st.settings.report_dir, st.finished.get("artifacts")), flush=True)
 
-    def fire(kind, name, seconds, length, exc):
-        ev.request.fire(
-            request_type=kind, name=name, response_time=seconds * 1000.0, response_length=length, exception=exc,
-            context={},
-        )  # fmt: skip
-
-    st.fire = fire
+    # Requests reach Locust's stats and the recorder without an event per message while nobody else
+    # listens to `request` (chanload.tally); with another listener, every message fires the event.
+    st.fire = reporter = tally.Reporter(environment, st, on_request)
+    reporter.attach(ev)
     ev.request.add_listener(on_request)
     ev.quit.add_listener(on_quit)
     ev.test_start.add_listener(on_test_start)

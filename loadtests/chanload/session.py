@@ -29,6 +29,7 @@ from chanload import marks
 from chanload.client import ConnectionLost, ConnectionRefused, ReplyTimeout, WrongReply, WsClient, WsError
 from chanload.messages import Expect, Frame, Matcher, Payload
 from chanload.options import Groups, fill_path, route_name
+from chanload.stamps import SENDS
 from chanload.state import State
 
 # Request types: one per logical action (a small fixed vocabulary; names are route templates or steps).
@@ -195,6 +196,8 @@ class Session:
         ledger.in_flight += 1
         self.seq = seq + 1
         start = time.perf_counter()
+        if SENDS is not None and intended is not None:
+            SENDS.append((intended, start))  # CHANLOAD_SEND_STAMPS: the benchmarks' own instrument
         try:
             client = self._client()
             client.send(text)
