@@ -8,11 +8,24 @@ from __future__ import annotations
 
 from locust import events
 
-import random
 
-from chanload import plugin  # noqa: F401 - registers the --ws-* options, recording and the summary
-from chanload.pacing import ThinkTime
-from chanload.users import BroadcastUser, EchoUser
+@events.init.add_listener
+def _default_user(environment, **_kw) -> None:
+    """With no user class named on the command line, run the seed's RoomUser only.
+
+    Registered before chanload's own listeners (imported below), so that the checks they make before
+    any load see the classes that will run, not every class in this file.
+    """
+    opts = environment.parsed_options
+    if opts is not None and not opts.user_classes and not getattr(opts, "class_picker", False):
+        environment.user_classes = [RoomUser]
+
+
+import random  # noqa: E402
+
+from chanload import plugin  # noqa: E402, F401 - registers the --ws-* options, recording and the summary
+from chanload.pacing import ThinkTime  # noqa: E402
+from chanload.users import BroadcastUser, EchoUser  # noqa: E402
 
 
 class RoomUser(EchoUser):
@@ -58,11 +71,3 @@ class ChatUser(BroadcastUser):
     """Room members: every message is acknowledged with OK and relayed, marked, to the whole room."""
 
     route = "chat/{group}"
-
-
-@events.init.add_listener
-def _default_user(environment, **_kw) -> None:
-    """With no user class named on the command line, run the seed's RoomUser only."""
-    opts = environment.parsed_options
-    if opts is not None and not opts.user_classes and not getattr(opts, "class_picker", False):
-        environment.user_classes = [RoomUser]

@@ -129,6 +129,12 @@ def test_prometheus_sees_the_runs_histograms(tmp_path, target):
     """Debian's prometheus scrapes a run every second: _count equals summary.json, p50 within one bucket of HDR's."""
     metrics_port = free_port()
     with prometheus(metrics_port) as prom:
+        # Prometheus starts scraping a new target only after its first discovery round (up to ~5 s): wait
+        # until it is trying (its `up` series exists, 0 while nothing listens), so the short run is scraped.
+        deadline = time.monotonic() + 30 * UNIT
+        while not prom.query("up"):
+            assert time.monotonic() < deadline, "Prometheus never started scraping"
+            time.sleep(0.2)
         args = (
             "--host", target.ws_url, "--autostart", "--autoquit", str(int(60 * UNIT)), "-u", "5", "-r", "5",
             "-t", f"{4 * UNIT:g}s", "--ws-think", "0.01-0.03", "--ws-metrics-port", str(metrics_port),
