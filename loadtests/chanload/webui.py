@@ -128,9 +128,12 @@ def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict]
             st.settings = replace(st.settings, report_dir=default_report_dir(time.time()))
 
     reported: dict[str, float] = {}  # worker id -> when its latest report arrived (monotonic)
+    final: dict[str, float] = {}  # worker id -> when its latest final report arrived (its users stopped)
 
-    def on_worker_report(client_id, **_kw):
+    def on_worker_report(client_id, data=None, **_kw):
         reported[client_id] = time.monotonic()
+        if ((data or {}).get("chanload") or {}).get("final"):
+            final[client_id] = reported[client_id]
 
     def on_test_stop(**_kw):
         # A run started from the web UI is summed up and written when it stops, not when the
@@ -142,10 +145,11 @@ def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict]
 
     def finish_after_last_reports(stopped: float, started: float, workers: set[str]) -> None:
         # A worker told to stop answers "stopped" at once but ships its last samples with its next
-        # periodic report (Locust's WORKER_REPORT_INTERVAL, 3 s). Wait for one report from each
-        # worker after the stop, at most three intervals, so that the summary holds them.
+        # periodic report (Locust's WORKER_REPORT_INTERVAL, 3 s), the one marked final (its users have
+        # stopped). Wait for that report from each worker, at most three intervals, so that the summary
+        # holds them; a worker whose final report never comes is named as lost.
         deadline = stopped + 3 * WORKER_REPORT_INTERVAL
-        while time.monotonic() < deadline and any(reported.get(w, 0.0) <= stopped for w in workers):
+        while time.monotonic() < deadline and any(final.get(w, 0.0) <= stopped for w in workers):
             gevent.sleep(0.1)
         if st.started == started:  # not a new run started meanwhile
             finish()
