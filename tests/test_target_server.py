@@ -135,3 +135,22 @@ def test_public_key_warning_is_one_line_in_daphnes_log() -> None:
     lines = [line for line in out.splitlines() if "DJANGO_SECRET_KEY is unset" in line]
     assert len(lines) == 1, out
     assert "WARNING" in lines[0] and "Traceback" not in out
+
+
+@pytest.mark.parametrize("route", ["room", "aroom"])
+def test_clients_leaving_with_messages_unanswered_leave_no_traceback(route: str) -> None:
+    """A client that sends a burst and resets at once: the consumer's late OK meets a closed socket quietly."""
+    from tests.apps import rawclient
+
+    with daphne() as server:
+        for _ in range(20):
+            sock, status = rawclient.handshake(server.port, f"/{route}/g1", timeout=5 * UNIT)
+            assert status == 101
+            sock.sendall(rawclient.client_frame(0x1, b"hello") * 200)
+            rawclient.reset(sock)
+        time.sleep(1.0 * UNIT)  # the consumers finish the messages they had
+        with ws_connect(server, f"/{route}/g2") as ws:  # and the server still answers
+            ws.send("hi")
+            assert ws.recv(timeout=5 * UNIT) == "OK"
+        output = server.output()
+    assert "Traceback" not in output, output[-3000:]

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from autobahn.exception import Disconnected
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 
@@ -34,7 +35,10 @@ class ChatConsumer(WebsocketConsumer):
 
     def websocket_receive(self, message: dict[str, Any]) -> None:
         """Called for every text or binary frame: reply with the text `OK`."""
-        self.send("OK")
+        try:
+            self.send("OK")
+        except Disconnected:
+            pass  # the client left while its message waited here (Daphne): nobody is left to answer
 
     def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """Called when the socket closes: end this consumer."""
@@ -50,7 +54,10 @@ class AsyncChatConsumer(AsyncWebsocketConsumer):
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         """Called for every text or binary frame: reply with the text `OK`."""
-        await self.send("OK")
+        try:
+            await self.send("OK")
+        except Disconnected:
+            pass  # the client left while its message waited here (Daphne): nobody is left to answer
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """Called when the socket closes: end this consumer."""
