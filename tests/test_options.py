@@ -6,8 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from chanload.groups import Groups, fill_path
 from chanload.messages import OptionError
-from chanload.options import Groups, fill_path, route_name, settings_from
+from chanload.options import route_name, settings_from
 
 DEFAULTS = dict(
     ws_path="",

@@ -10,8 +10,9 @@ import pytest
 
 from chanload import marks
 from chanload.client import ConnectionRefused, ReplyTimeout, WrongReply
+from chanload.groups import Groups
 from chanload.messages import Payload
-from chanload.options import Groups, Settings
+from chanload.options import Settings
 from chanload.session import CONNECT, DELIVERY, MESSAGE, RECEIVE, Session
 from chanload.state import State
 

@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 
 from chanload import marks
 from chanload.client import ConnectionLost, ConnectionRefused, ReplyTimeout, WrongReply, WsClient, WsError
+from chanload.groups import Groups, fill_path
 from chanload.messages import Expect, Frame, Matcher, Payload
-from chanload.options import Groups, fill_path, route_name
+from chanload.options import route_name
 from chanload.stamps import SENDS
 from chanload.state import State
 

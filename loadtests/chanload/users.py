@@ -19,8 +19,9 @@ import functools
 import gevent
 
 from chanload.client import WsError
+from chanload.groups import Groups
 from chanload.messages import Expect, OptionError, Payload
-from chanload.options import Groups, Settings
+from chanload.options import Settings
 from chanload.pacing import Schedule, ThinkTime
 from chanload.session import Session
 from chanload.state import state
