@@ -176,6 +176,8 @@ def _finish(environment, st: State) -> dict:
         # Stop the users (in-flight messages are counted) and, on a master, collect the workers'
         # final reports, before anything is summed up.
         runner.quit()
+    elif isinstance(runner, MasterRunner):
+        _await_final_reports(runner, st)  # a run stopped just before (web UI): its workers' last samples
     result = snapshot(environment, status="completed")
     result.update(st.sections)  # e.g. the capacity finder's "capacity"
     ledger = Ledger.total([result["counters"]])
@@ -214,6 +216,21 @@ def _locust_exit_code(environment) -> int:
     if runner is not None and (runner.errors or runner.exceptions):
         return int(getattr(environment.parsed_options, "exit_code_on_error", 1))
     return 2 if locust_log.unhandled_greenlet_exception else 0
+
+
+def _await_final_reports(runner: MasterRunner, st: State, timeout: float = 9.0) -> None:
+    """Wait (bounded) until every worker still connected has sent its final report.
+
+    A worker ships its last samples with its next periodic report (every 3 s) after its users stop;
+    a master told to quit right after a stop would otherwise sum up without them and take the
+    workers for lost.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        missing = {c.id for c in runner.clients.missing}
+        if all(w["worker"] in missing for w in st.workers.lost(missing)):
+            return
+        gevent.sleep(0.1)
 
 
 def snapshot(environment, status: str = "running") -> dict:
