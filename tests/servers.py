@@ -27,7 +27,7 @@ ROOT = launch.ROOT
 TARGET_DIR = launch.TARGET
 APPS_DIR = Path(__file__).resolve().parent / "apps"
 
-# One unit for every timeout in the tests; raise it on a slow machine (STYLE.md 14).
+# One unit for every timeout in the tests; raise it on a slow machine.
 UNIT = float(os.environ.get("CHANLOAD_TEST_TIMEOUT_UNIT", "1"))
 
 
