@@ -132,7 +132,7 @@ def test_prometheus_sees_the_runs_histograms(tmp_path, target):
         # Prometheus starts scraping a new target only after its first discovery round (up to ~5 s): wait
         # until it is trying (its `up` series exists, 0 while nothing listens), so the short run is scraped.
         deadline = time.monotonic() + 30 * UNIT
-        while not prom.query("up"):
+        while not _scraping(prom):
             assert time.monotonic() < deadline, "Prometheus never started scraping"
             time.sleep(0.2)
         args = (
@@ -194,3 +194,11 @@ def test_readme_metrics_commands_work(tmp_path, target):
     assert out.returncode == 0, out.stderr
     assert "chanload_ws_users 0.0" in out.stdout
     assert "# TYPE chanload_ws_latency_seconds histogram" in out.stdout
+
+
+def _scraping(prom) -> bool:
+    """Whether Prometheus has begun scraping (its `up` series exists); False while it is still starting up."""
+    try:
+        return bool(prom.query("up"))
+    except (ValueError, OSError, RuntimeError):  # 503 "not ready" (plain text) while it starts
+        return False
