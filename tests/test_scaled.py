@@ -154,10 +154,13 @@ def test_members_on_two_processes_receive_each_others_broadcasts_and_the_suite_c
         assert delivery["missing"] == 0 and delivery["duplicated"] == 0, (tag, delivery)
         # 3 receivers hearing only their own process could count at most 3 x their own sends.
         assert delivery_count(run) > 3 * counters["sent"], (tag, delivery_count(run), counters)
-    total_sent = sum(seen.values())
     for tag, run in runs.items():
-        # ...and they heard nearly everything both runs sent (joins and the ends of runs cost a little).
-        assert delivery_count(run) >= 0.8 * 3 * total_sent, (tag, delivery_count(run), total_sent)
+        # ...and they heard much of what the other run sent. Its own messages account for at most
+        # 3 x its own sends; the rest came from the other process. The two runs start a little apart
+        # on a busy machine (one Locust process each), so only the overlap can be heard: ask for half.
+        (other,) = (t for t in runs if t != tag)
+        from_other = delivery_count(run) - 3 * run.summary["counters"]["sent"]
+        assert from_other >= 0.5 * 3 * seen[other], (tag, from_other, seen)
 
 
 def test_a_killed_process_fails_its_members_while_the_other_process_keeps_delivering(tmp_path):
