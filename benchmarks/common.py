@@ -25,7 +25,10 @@ from pathlib import Path
 
 import psutil
 
-from scripts.with_target import TARGET, free_port, wait_for
+# `python -m benchmarks.X` from the repository root, as the Makefile runs them: chanload lives in loadtests/.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "loadtests"))
+
+from scripts.with_target import TARGET, free_port, wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "loadtests" / "ws.py"
