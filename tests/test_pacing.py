@@ -20,7 +20,7 @@ class Clock:
 def test_schedule_keeps_its_grid_when_a_reply_is_late():
     """After a 1 s stall at 10 msg/s, intended times stay on the 0.1 s grid (sends are not re-timed)."""
     clock = Clock()
-    s = Schedule(10.0, rng=random.Random(1), clock=clock, sleep_until=lambda t: setattr(clock, "t", t))
+    s = Schedule(10.0, rng=random.Random(1), clock=clock, sleep_until=lambda t: setattr(clock, "t", max(clock.t, t)))
     first = s.next_send()
     assert 100.0 <= first < 100.1
     clock.t += 1.0  # the reply to the first message took a second

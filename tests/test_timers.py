@@ -63,3 +63,56 @@ def test_timerfd_sleeps_end_after_their_deadline_and_closer_to_it_than_gevent_sl
     # gevent's epoll loop waits in whole milliseconds, so its median lateness is a large fraction of a
     # millisecond; the timerfd's is the wake-up latency. Same run, same load: compare the two.
     assert precise["p50"] < coarse["p50"] / 2, result
+
+
+_SPACING_SCRIPT = r"""
+from gevent import monkey; monkey.patch_all()
+import json, sys, time
+import gevent
+sys.path.insert(0, "loadtests")
+from chanload import timers
+
+def burst(slot_gap, n=30):
+    # n sleepers with slots `slot_gap` apart; the loop is kept busy past every slot, so all fall due in one wake-up.
+    first = time.perf_counter() + 0.002
+    released = []
+    def sleeper(slot):
+        timers.sleep_until(slot)
+        released.append(time.perf_counter())
+    greenlets = [gevent.spawn(sleeper, first + k * slot_gap) for k in range(n)]
+    gevent.sleep(0)  # every sleeper is waiting
+    while time.perf_counter() < first + n * slot_gap + 0.005:
+        pass  # busy: no wake-up until every slot is past
+    gevent.joinall(greenlets, raise_error=True)
+    released.sort()
+    return {"gaps": [b - a for a, b in zip(released, released[1:])], "span": released[-1] - released[0]}
+
+result = {"wide": burst(300e-6), "narrow": burst(20e-6)}
+# Late slots asked for one after another by one greenlet (a reply came back after the next slot).
+now = time.perf_counter()
+times = []
+for k in range(10):
+    timers.sleep_until(now - 0.01 + k * 0.001)
+    times.append(time.perf_counter())
+result["late"] = {"gaps": [b - a for a, b in zip(times, times[1:])]}
+result["spacing"] = timers.SPACING
+print(json.dumps(result))
+"""
+
+
+def test_sleepers_due_together_are_released_on_their_own_gaps_capped_at_the_spacing():
+    """A busy loop lets many slots fall due at once: they leave spaced, not back to back, and still catch up."""
+    out = subprocess.run([sys.executable, "-c", _SPACING_SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = json.loads(out.stdout)
+    spacing = result["spacing"]
+    # Slots 300 us apart, all due at once: released SPACING apart (a few us of jitter in reading the clock).
+    wide = result["wide"]
+    assert min(wide["gaps"]) > 0.9 * spacing, wide
+    # ...and no slower than that: the backlog drains at one SPACING per send, not one per loop cycle.
+    assert wide["span"] < 29 * spacing + 0.003, wide
+    # Slots the schedule put 20 us apart keep their own gaps: nothing is held longer than its slot's gap.
+    narrow = sorted(result["narrow"]["gaps"])
+    assert narrow[len(narrow) // 2] < spacing / 2, narrow
+    # Late slots (already past when asked for) are spaced too.
+    assert min(result["late"]["gaps"]) > 0.9 * spacing, result["late"]

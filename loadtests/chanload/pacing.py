@@ -39,7 +39,8 @@ class Schedule:
     The grid never slips: when a reply comes back late, the next send goes out at once and its
     latency is counted from its intended slot (coordinated-omission correction, as wrk2 does).
     Slots are waited for with `timers.sleep_until` (a timerfd), not gevent.sleep, whose
-    millisecond ticks would make every send late by up to 1 ms.
+    millisecond ticks would make every send late by up to 1 ms; it also spaces sends that fall due
+    together (`timers.SPACING`).
     """
 
     def __init__(
@@ -65,11 +66,10 @@ class Schedule:
         self._next = self._clock() + self._rng.uniform(0, self.period)
 
     def next_send(self) -> float:
-        """Sleep until the next slot (if it is still ahead) and return that slot's time."""
+        """Sleep until the next slot (a slot already past goes at once, spaced by the timer) and return its time."""
         if self._next is None:
             self.restart()
         intended = self._next
         self._next = intended + self.period
-        if intended > self._clock():
-            self._sleep_until(intended)
+        self._sleep_until(intended)
         return intended

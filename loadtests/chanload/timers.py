@@ -6,6 +6,16 @@ fraction of a millisecond, which the corrected latency row would then carry (REA
 Here one timerfd per process, armed with an absolute CLOCK_MONOTONIC deadline in nanoseconds for the
 earliest sleeper, makes epoll return at that instant; its callback wakes every sleeper that is due
 and re-arms for the next. `sleep_until` falls back to `gevent.sleep` where there is no timerfd.
+
+Sends are released on their own slots, not in bursts. When the process was busy (replies to read),
+several sleepers fall due in one wake-up, and slots already past are asked for at once; released back
+to back, they left 10-20 us apart and queued behind each other at the target, where the schedule had
+put them hundreds of microseconds apart. So each release is held until its slot's own gap after the
+previous release, capped at `SPACING` so that a late schedule still catches up. The hold is a spin
+on the clock inside the same wake-up: at most `SPACING` per send, and only for sends that would
+otherwise leave closer together than their slots. (A hold through the event loop, one release per
+loop cycle, was tried first: a busy loop cycles more slowly than sends fall due, and the backlog
+grew to hundreds of milliseconds.)
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import gevent
 from gevent.hub import Waiter, get_hub
 
 CLOCK = time.perf_counter  # the clock deadlines are given in; CLOCK_MONOTONIC on Linux (checked below)
+SPACING = 100e-6  # the longest a release is held after the previous one (s)
 _CLOCK_MONOTONIC = 1
 _TFD_TIMER_ABSTIME = 1
 
@@ -70,14 +81,17 @@ class TimerFd:
         self._heap: list[tuple[float, int, Waiter]] = []
         self._order = itertools.count()  # ties in deadline wake in arrival order; waiters never compare
         self._armed = math.inf
+        self._last_release = -math.inf  # CLOCK() when the previous sleeper was let go
+        self._last_slot = -math.inf  # and the deadline it had
         self._spec = _Itimerspec()
         self._hub = get_hub()
         # Watched only while someone sleeps: an idle timerfd must not keep the loop alive by itself.
         self._io = self._hub.loop.io(fd, 1)
 
     def sleep_until(self, deadline: float) -> None:
-        """Block this greenlet until CLOCK() >= deadline."""
+        """Block this greenlet until CLOCK() >= deadline, and no sooner than its slot's gap after the previous release."""
         if deadline <= CLOCK():
+            self._space(deadline)  # due already (a late slot): spaced from the previous release all the same
             return
         waiter = Waiter(self._hub)
         if not self._heap:
@@ -112,14 +126,26 @@ class TimerFd:
         now = CLOCK()
         heap, due = self._heap, []
         while heap and heap[0][0] <= now:
-            due.append(heapq.heappop(heap)[2])
+            deadline, _, waiter = heapq.heappop(heap)
+            due.append((deadline, waiter))
         self._armed = math.inf
         if heap:
             self._arm(heap[0][0])
         else:
             self._io.stop()
-        for waiter in due:
+        for deadline, waiter in due:
+            self._space(deadline)
             waiter.switch(None)  # runs the sleeper until it blocks again; a killed sleeper's waiter ignores it
+
+    def _space(self, slot: float) -> None:
+        """Hold until `slot`'s gap after the previous slot has passed since the previous release (at most SPACING)."""
+        gap = slot - self._last_slot
+        # A slot before the previous one is a late one that the schedule never put this close: hold it fully.
+        hold = self._last_release + (SPACING if gap < 0 or gap > SPACING else gap)
+        now = CLOCK()
+        while now < hold:
+            now = CLOCK()
+        self._last_release, self._last_slot = now, slot
 
 
 _timer: TimerFd | None = None
