@@ -85,7 +85,7 @@ def burst(slot_gap, n=30):
         pass  # busy: no wake-up until every slot is past
     gevent.joinall(greenlets, raise_error=True)
     released.sort()
-    return {"gaps": [b - a for a, b in zip(released, released[1:])], "span": released[-1] - released[0]}
+    return {"gaps": [b - a for a, b in zip(released, released[1:])]}
 
 result = {"wide": burst(300e-6), "narrow": burst(20e-6)}
 # Late slots asked for one after another by one greenlet (a reply came back after the next slot).
@@ -106,13 +106,17 @@ def test_sleepers_due_together_are_released_on_their_own_gaps_capped_at_the_spac
     assert out.returncode == 0, out.stdout + out.stderr
     result = json.loads(out.stdout)
     spacing = result["spacing"]
-    # Slots 300 us apart, all due at once: released SPACING apart (a few us of jitter in reading the clock).
-    wide = result["wide"]
-    assert min(wide["gaps"]) > 0.9 * spacing, wide
-    # ...and no slower than that: the backlog drains at one SPACING per send, not one per loop cycle.
-    assert wide["span"] < 29 * spacing + 0.003, wide
+    # Slots 300 us apart, all due at once: released SPACING apart (a few us of jitter in reading the
+    # clock). A sleeper preempted before it reads the clock stretches one gap and shortens the next,
+    # so the shortest 10% are left out: released back to back, every gap would be a few us.
+    gaps = sorted(result["wide"]["gaps"])
+    assert gaps[len(gaps) // 10] > 0.9 * spacing, gaps
+    # ...and no slower than that: the backlog drains at one SPACING per send, not one wake-up of the
+    # loop per send (a timer re-armed for each hold adds its wake-up latency to every gap).
+    assert gaps[len(gaps) // 2] < 1.5 * spacing, gaps
     # Slots the schedule put 20 us apart keep their own gaps: nothing is held longer than its slot's gap.
     narrow = sorted(result["narrow"]["gaps"])
     assert narrow[len(narrow) // 2] < spacing / 2, narrow
     # Late slots (already past when asked for) are spaced too.
-    assert min(result["late"]["gaps"]) > 0.9 * spacing, result["late"]
+    late = sorted(result["late"]["gaps"])
+    assert late[len(late) // 2] > 0.9 * spacing, late

@@ -89,7 +89,7 @@ class TimerFd:
         self._io = self._hub.loop.io(fd, 1)
 
     def sleep_until(self, deadline: float) -> None:
-        """Block this greenlet until CLOCK() >= deadline, and no sooner than its slot's gap after the previous release."""
+        """Block this greenlet until CLOCK() >= deadline, and its slot's gap after the previous release (`_space`)."""
         if deadline <= CLOCK():
             self._space(deadline)  # due already (a late slot): spaced from the previous release all the same
             return
