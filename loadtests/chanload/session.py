@@ -30,6 +30,7 @@ from chanload.client import ConnectionLost, ConnectionRefused, ReplyTimeout, Wro
 from chanload.groups import Groups, fill_path
 from chanload.messages import Expect, Frame, Matcher, Payload
 from chanload.options import route_name
+from chanload.reader import Reader
 from chanload.stamps import SENDS
 from chanload.state import State
 
@@ -92,8 +93,7 @@ class Session:
         self.connections = 0
         self.connect_failed = False  # the last connect() failed (users pause before the next)
         self._id = next(_ids)
-        self._reader = None
-        self._frames = None  # with listen: the reader's queue of frames for the awaiting step
+        self._reader: Reader | None = None  # with listen: reads frames as they arrive
         self._templates: dict[str, Payload] = {}
         self._expects: dict[str, Expect] = {}
 
@@ -157,7 +157,11 @@ class Session:
         self.user = f"{marks.process_id()}-{self._id}-{self.connections}"
         self.seq = 0
         if self.listen:
-            self._start_reader(client)
+            user, group = self.user, self.group
+            if self.marks:
+                self._reader = Reader(client, lambda frame, ns: self._sort(frame, ns, user, group))
+            else:
+                self._reader = Reader(client, lambda frame, ns: None)
 
     def close(self) -> None:
         """Close the connection politely, if one is open."""
@@ -266,8 +270,8 @@ class Session:
         self, client: WsClient, match: Matcher, expected: Expect, seq: int, start: float, wait: float
     ) -> tuple[Frame, float]:
         """The frame that matches and when it reached the socket (perf_counter), within `wait` s of `start`."""
-        if self._frames is not None:
-            return self._await_queued(match, expected, seq, start, wait)
+        if self._reader is not None:
+            return self._await_queued(self._reader, match, expected, seq, start, wait)
         # The common case is one wait on the connection's reusable reply timer, and a match.
         reply = client.recv() if wait == self.state.settings.reply_timeout else client.recv(wait)
         while True:
@@ -292,19 +296,12 @@ class Session:
         return client.recv(left)
 
     def _await_queued(
-        self, match: Matcher, expected: Expect, seq: int, start: float, wait: float
+        self, reader: Reader, match: Matcher, expected: Expect, seq: int, start: float, wait: float
     ) -> tuple[Frame, float]:
-        from gevent.queue import Empty  # noqa: PLC0415 - only with listen, under gevent
-
-        frames = self._frames
-        assert frames is not None
         while True:
-            try:
-                item = frames.get(timeout=max(start + wait - time.perf_counter(), 0.0))
-            except Empty:
-                raise ReplyTimeout(f"reply timeout: no matching reply within {wait:g}s") from None
-            if isinstance(item, WsError):
-                raise item
+            item = reader.get(start + wait)
+            if item is None:
+                raise ReplyTimeout(f"reply timeout: no matching reply within {wait:g}s")
             frame, arrival, own = item
             if match(frame):
                 return frame, arrival
@@ -333,25 +330,6 @@ class Session:
             self.state.fire(DELIVERY, self.name, (arrival_ns - mark.sent_ns) / 1e9, len(frame), None)
         return "own" if own else "delivery"
 
-    def _start_reader(self, client: WsClient) -> None:
-        import gevent  # noqa: PLC0415 - listening needs gevent, as Locust runs it
-        from gevent.queue import Queue  # noqa: PLC0415
-
-        self._frames = Queue()
-        self._reader = gevent.spawn(self._read, client, self._frames, self.user, self.group)
-
-    def _read(self, client: WsClient, frames, receiver: str, group: str) -> None:
-        """The reader greenlet: every frame as it arrives; deliveries recorded here, the rest queued."""
-        while True:
-            try:
-                frame = client.recv(timeout=None)
-            except WsError as exc:
-                frames.put(exc)
-                return
-            kind = self._sort(frame, client.arrival_ns, receiver, group) if self.marks else None
-            if kind != "delivery":
-                frames.put((frame, client.arrival, kind == "own"))
-
     # Bookkeeping
 
     def _client(self) -> WsClient:
@@ -370,10 +348,8 @@ class Session:
     def _detach(self) -> WsClient | None:
         client, self.client = self.client, None
         reader, self._reader = self._reader, None
-        self._frames = None
         if reader is not None:
-            # Wait for it to end: a close handshake must not read the socket while it still does.
-            reader.kill(block=True, timeout=1.0)
+            reader.stop()
         if client is not None:
             self.state.open_connections -= 1
         return client

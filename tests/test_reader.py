@@ -1,0 +1,60 @@
+"""The listening reader (chanload.reader): deliveries recorded and dropped, the rest queued, the end raised.
+
+Greenlets on gevent's hub, with a scripted client that cooperates (no monkey-patching needed).
+"""
+
+from __future__ import annotations
+
+import time
+
+import gevent
+import pytest
+
+from chanload.client import ConnectionLost
+from chanload.reader import Reader
+
+
+class ScriptedClient:
+    """recv() gives each scripted frame after a short pause, then raises `end` (or blocks, if None)."""
+
+    def __init__(self, frames: list[str], end: Exception | None) -> None:
+        self.frames, self.end = list(frames), end
+        self.arrival, self.arrival_ns = 0.0, 0
+        self.reads = 0
+
+    def recv(self, timeout=-1.0):
+        gevent.sleep(0.001)
+        if not self.frames:
+            if self.end is None:
+                gevent.sleep(3600)
+            raise self.end
+        self.reads += 1
+        self.arrival, self.arrival_ns = time.perf_counter(), time.time_ns()
+        return self.frames.pop(0)
+
+
+def sort(frame, arrival_ns):
+    return {"d": "delivery", "o": "own"}.get(frame[0])
+
+
+def test_frames_other_than_deliveries_are_queued_in_order_with_their_arrival_and_own_flag():
+    client = ScriptedClient(["d1", "o2", "x3", "d4", "x5"], ConnectionLost("connection lost: socket closed"))
+    reader = Reader(client, sort)
+    got = [reader.get(time.perf_counter() + 2) for _ in range(3)]
+    assert [(frame, own) for frame, _, own in got] == [("o2", True), ("x3", False), ("x5", False)]
+    assert got[0][1] <= got[1][1] <= got[2][1] <= time.perf_counter()
+    # The error that ended the connection is raised to the step that awaits the next frame.
+    with pytest.raises(ConnectionLost):
+        reader.get(time.perf_counter() + 2)
+    assert client.reads == 5
+
+
+def test_get_returns_none_at_its_deadline_and_stop_ends_the_reading():
+    client = ScriptedClient(["x1"], None)
+    reader = Reader(client, sort)
+    assert reader.get(time.perf_counter() + 2)[0] == "x1"
+    start = time.perf_counter()
+    assert reader.get(start + 0.05) is None
+    assert 0.04 <= time.perf_counter() - start < 1.0
+    reader.stop()
+    assert reader._greenlet.dead
