@@ -68,26 +68,39 @@ def test_timerfd_sleeps_end_after_their_deadline_and_closer_to_it_than_gevent_sl
 _SPACING_SCRIPT = r"""
 from gevent import monkey; monkey.patch_all()
 import json, sys, time
-import gevent
+import gevent, gevent.event
 sys.path.insert(0, "loadtests")
 from chanload import timers
 
-def burst(slot_gap, n=30):
+def burst(slot_gap, n=30, busy_past_last=0.005):
     # n sleepers with slots `slot_gap` apart; the loop is kept busy past every slot, so all fall due in one wake-up.
     first = time.perf_counter() + 0.002
-    released = []
+    released = {}
+    end = gevent.event.Event()
     def sleeper(slot):
         timers.sleep_until(slot)
-        released.append(time.perf_counter())
-    greenlets = [gevent.spawn(sleeper, first + k * slot_gap) for k in range(n)]
+        released[slot] = time.perf_counter()
+        end.wait()  # blocks, as a user waiting for its reply does (a greenlet ending costs far more)
+    slots = [first + k * slot_gap for k in range(n)]
+    greenlets = [gevent.spawn(sleeper, slot) for slot in slots]
     gevent.sleep(0)  # every sleeper is waiting
-    while time.perf_counter() < first + n * slot_gap + 0.005:
+    while time.perf_counter() < slots[-1] + busy_past_last:
         pass  # busy: no wake-up until every slot is past
+    while len(released) < n:
+        gevent.sleep(0.001)
+    end.set()
     gevent.joinall(greenlets, raise_error=True)
-    released.sort()
-    return {"gaps": [b - a for a, b in zip(released, released[1:])]}
+    times = sorted(released.values())
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    return {"gaps": gaps, "span": times[-1] - times[0], "slot_span": slots[-1] - slots[0]}
 
-result = {"wide": burst(300e-6), "narrow": burst(20e-6)}
+result = {"spacing": timers.SPACING, "catch_up": timers.CATCH_UP}
+# A schedule far behind (the busy loop held every slot 3-12 ms), its slots 90 us apart (11,000/s).
+result["behind"] = burst(90e-6, n=100, busy_past_last=0.003)
+# The holds themselves, with catching up out of the way (slots a few ms behind here).
+timers.CATCH_UP = 1.0
+result["wide"] = burst(300e-6)
+result["narrow"] = burst(20e-6)
 # Late slots asked for one after another by one greenlet (a reply came back after the next slot).
 now = time.perf_counter()
 times = []
@@ -95,13 +108,12 @@ for k in range(10):
     timers.sleep_until(now - 0.01 + k * 0.001)
     times.append(time.perf_counter())
 result["late"] = {"gaps": [b - a for a, b in zip(times, times[1:])]}
-result["spacing"] = timers.SPACING
 print(json.dumps(result))
 """
 
 
 def test_sleepers_due_together_are_released_on_their_own_gaps_capped_at_the_spacing():
-    """A busy loop lets many slots fall due at once: they leave spaced, not back to back, and still catch up."""
+    """A busy loop lets many slots fall due at once: they leave spaced, not back to back; far behind, at once."""
     out = subprocess.run([sys.executable, "-c", _SPACING_SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     result = json.loads(out.stdout)
@@ -120,3 +132,8 @@ def test_sleepers_due_together_are_released_on_their_own_gaps_capped_at_the_spac
     # Late slots (already past when asked for) are spaced too.
     late = sorted(result["late"]["gaps"])
     assert late[len(late) // 2] > 0.9 * spacing, late
+    # 100 slots 90 us apart, all CATCH_UP behind or more: held for their own gaps they would leave at
+    # the schedule's own pace (a span of at least the slots' own) and never catch up. Released at
+    # once, they take a fraction of it (a third here; a busy machine's preemptions stretch that).
+    behind = result["behind"]
+    assert behind["span"] < 0.8 * behind["slot_span"], behind

@@ -11,11 +11,12 @@ Sends are released on their own slots, not in bursts. When the process was busy 
 several sleepers fall due in one wake-up, and slots already past are asked for at once; released back
 to back, they left 10-20 us apart and queued behind each other at the target, where the schedule had
 put them hundreds of microseconds apart. So each release is held until its slot's own gap after the
-previous release, capped at `SPACING` so that a late schedule still catches up. The hold is a spin
-on the clock inside the same wake-up: at most `SPACING` per send, and only for sends that would
-otherwise leave closer together than their slots. (A hold through the event loop, one release per
-loop cycle, was tried first: a busy loop cycles more slowly than sends fall due, and the backlog
-grew to hundreds of milliseconds.)
+previous release, capped at `SPACING`. The hold is a spin on the clock inside the same wake-up: at
+most `SPACING` per send, and only for sends that would otherwise leave closer together than their
+slots. A slot already `CATCH_UP` behind is not held at all: the open model must catch up, and at
+rates where most slots are under `SPACING` apart, holds alone would never let it. (A hold through
+the event loop, one release per loop cycle, was tried first: a busy loop cycles more slowly than
+sends fall due, and the backlog grew to hundreds of milliseconds.)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from gevent.hub import Waiter, get_hub
 
 CLOCK = time.perf_counter  # the clock deadlines are given in; CLOCK_MONOTONIC on Linux (checked below)
 SPACING = 100e-6  # the longest a release is held after the previous one (s)
+CATCH_UP = 1e-3  # a slot this far behind is released at once, unheld (s)
 _CLOCK_MONOTONIC = 1
 _TFD_TIMER_ABSTIME = 1
 
@@ -138,13 +140,17 @@ class TimerFd:
             waiter.switch(None)  # runs the sleeper until it blocks again; a killed sleeper's waiter ignores it
 
     def _space(self, slot: float) -> None:
-        """Hold until `slot`'s gap after the previous slot has passed since the previous release (at most SPACING)."""
-        gap = slot - self._last_slot
-        # A slot before the previous one is a late one that the schedule never put this close: hold it fully.
-        hold = self._last_release + (SPACING if gap < 0 or gap > SPACING else gap)
+        """Hold until `slot`'s gap after the previous slot has passed since the previous release (at most SPACING).
+
+        Unless `slot` is CATCH_UP behind already: then at once, so holds never keep a schedule behind.
+        """
         now = CLOCK()
-        while now < hold:
-            now = CLOCK()
+        if now - slot < CATCH_UP:
+            gap = slot - self._last_slot
+            # A slot before the previous one is a late one that the schedule never put this close: hold it fully.
+            hold = self._last_release + (SPACING if gap < 0 or gap > SPACING else gap)
+            while now < hold:
+                now = CLOCK()
         self._last_release, self._last_slot = now, slot
 
 
