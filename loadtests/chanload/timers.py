@@ -13,8 +13,9 @@ to back, they left 10-20 us apart and queued behind each other at the target, wh
 put them hundreds of microseconds apart. So each release is held until its slot's own gap after the
 previous release, capped at `SPACING`. The hold is a spin on the clock inside the same wake-up: at
 most `SPACING` per send, and only for sends that would otherwise leave closer together than their
-slots. A slot already `CATCH_UP` behind is not held at all: the open model must catch up, and at
-rates where most slots are under `SPACING` apart, holds alone would never let it. (A hold through
+slots. The later a slot already is, the shorter its hold: scaled by 1 - lateness / `CATCH_UP`, and
+none from `CATCH_UP` on. So a schedule that fell behind always drains faster than it fills and
+catches up, even at rates where slots are under `SPACING` apart. (A hold through
 the event loop, one release per loop cycle, was tried first: a busy loop cycles more slowly than
 sends fall due, and the backlog grew to hundreds of milliseconds.)
 """
@@ -34,7 +35,7 @@ from gevent.hub import Waiter, get_hub
 
 CLOCK = time.perf_counter  # the clock deadlines are given in; CLOCK_MONOTONIC on Linux (checked below)
 SPACING = 100e-6  # the longest a release is held after the previous one (s)
-CATCH_UP = 1e-3  # a slot this far behind is released at once, unheld (s)
+CATCH_UP = 5e-3  # a slot this far behind is released at once, unheld; holds shrink towards it (s)
 _CLOCK_MONOTONIC = 1
 _TFD_TIMER_ABSTIME = 1
 
@@ -142,14 +143,16 @@ class TimerFd:
     def _space(self, slot: float) -> None:
         """Hold until `slot`'s gap after the previous slot has passed since the previous release (at most SPACING).
 
-        Unless `slot` is CATCH_UP behind already: then at once, so holds never keep a schedule behind.
+        The hold shrinks with the slot's lateness, to nothing at CATCH_UP: a schedule behind catches up.
         """
         now = CLOCK()
-        if now - slot < CATCH_UP:
+        late = now - slot
+        if late < CATCH_UP:
             gap = slot - self._last_slot
             # A slot before the previous one is a late one that the schedule never put this close: hold it fully.
-            hold = self._last_release + (SPACING if gap < 0 or gap > SPACING else gap)
-            while now < hold:
+            hold = SPACING if gap < 0 or gap > SPACING else gap
+            until = self._last_release + hold * (1.0 - late / CATCH_UP)
+            while now < until:
                 now = CLOCK()
         self._last_release, self._last_slot = now, slot
 
