@@ -15,9 +15,9 @@ previous release, capped at `SPACING`. The hold is a spin on the clock inside th
 most `SPACING` per send, and only for sends that would otherwise leave closer together than their
 slots. The later a slot already is, the shorter its hold: scaled by 1 - lateness / `CATCH_UP`, and
 none from `CATCH_UP` on. So a schedule that fell behind always drains faster than it fills and
-catches up, even at rates where slots are under `SPACING` apart. (A hold through
-the event loop, one release per loop cycle, was tried first: a busy loop cycles more slowly than
-sends fall due, and the backlog grew to hundreds of milliseconds.)
+catches up, even at rates where slots are under `SPACING` apart. (A hold through the event loop,
+one release per loop cycle, was tried first: a busy loop cycles more slowly than sends fall due,
+and the backlog grew to hundreds of milliseconds.)
 """
 
 from __future__ import annotations
@@ -161,7 +161,10 @@ _timer: TimerFd | None = None
 
 
 def sleep_until(deadline: float) -> None:
-    """Sleep until CLOCK() >= deadline, to within the OS's wake-up latency (microseconds, not a ms tick)."""
+    """Sleep until CLOCK() >= deadline, to within the OS's wake-up latency (microseconds, not a ms tick).
+
+    Sleepers due together are spaced (`TimerFd._space`); without a timerfd, plain gevent.sleep, unspaced.
+    """
     global _timer  # noqa: PLW0603 - one timerfd per process, made on first use (after Locust forks workers)
     if _LIBC is None:
         gevent.sleep(max(0.0, deadline - CLOCK()))
