@@ -155,11 +155,12 @@ def test_members_on_two_processes_receive_each_others_broadcasts_and_the_suite_c
         # 3 receivers hearing only their own process could count at most 3 x their own sends.
         assert delivery_count(run) > 3 * counters["sent"], (tag, delivery_count(run), counters)
     for tag, run in runs.items():
-        # ...and they heard much of what the other run sent. Its own messages account for at most
-        # 3 x its own sends; the rest came from the other process. The two runs start a little apart
-        # on a busy machine (one Locust process each), so only the overlap can be heard: ask for half.
+        # ...and they heard much of what the other run sent. A member records no delivery of its own
+        # messages, so its run's messages account for at most 2 x the run's sends (2 other members);
+        # the rest came from the other process. The two runs start a little apart on a busy machine
+        # (one Locust process each), so only the overlap can be heard: ask for half.
         (other,) = (t for t in runs if t != tag)
-        from_other = delivery_count(run) - 3 * run.summary["counters"]["sent"]
+        from_other = delivery_count(run) - 2 * run.summary["counters"]["sent"]
         assert from_other >= 0.5 * 3 * seen[other], (tag, from_other, seen)
 
 
