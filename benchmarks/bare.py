@@ -62,6 +62,11 @@ async def run(host: str, connections: int, seconds: float, groups: int) -> dict:
     deadline = time.time() + seconds
     await asyncio.gather(*(_converse(ws, deadline, counts, totals) for ws in sockets))
     await asyncio.gather(*(ws.close() for ws in sockets))
+    return result(counts, totals)
+
+
+def result(counts: Counter, totals: list[float]) -> dict:
+    """What a reference client writes to --out: round trips per wall-clock second, errors, mean round trip."""
     done = sum(counts.values()) + totals[0]
     return {
         "per_second": {str(k): v for k, v in sorted(counts.items())},
@@ -70,17 +75,22 @@ async def run(host: str, connections: int, seconds: float, groups: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def cli(doc: str | None, go) -> None:
+    """A reference client's command line: parse, `go(run(...))` to the end, write --out."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("host", help="ws://127.0.0.1:PORT")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0, help="load time after all connections are open")
     parser.add_argument("--groups", type=int, default=10, help="rooms to spread connections over (suite default)")
     parser.add_argument("--out", required=True, help="JSON file for the per-second round-trip counts")
     args = parser.parse_args()
-    result = asyncio.run(run(args.host, args.connections, args.seconds, args.groups))
+    out = go(args.host, args.connections, args.seconds, args.groups)
     with open(args.out, "w") as f:
-        json.dump(result, f)
+        json.dump(out, f)
+
+
+def main() -> None:
+    cli(__doc__, lambda *args: asyncio.run(run(*args)))
 
 
 if __name__ == "__main__":

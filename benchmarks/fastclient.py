@@ -11,15 +11,15 @@ round trips per wall-clock second to --out, in bare.py's format. Shares no code 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import random
 import time
 from collections import Counter
 
 import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from benchmarks.bare import cli, result
 
 PAYLOAD = b"hello"
 EXPECT = b"OK"
@@ -79,25 +79,11 @@ async def run(host: str, connections: int, seconds: float, groups: int) -> dict:
     for transport, _listener in opened:
         transport.send_close()
         transport.disconnect()
-    done = sum(counts.values()) + totals[0]
-    return {
-        "per_second": {str(k): v for k, v in sorted(counts.items())},
-        "errors": totals[0],
-        "mean_us": round(totals[1] / done * 1e6, 1) if done else None,
-    }
+    return result(counts, totals)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("host", help="ws://127.0.0.1:PORT")
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=20.0, help="load time after all connections are open")
-    parser.add_argument("--groups", type=int, default=10)
-    parser.add_argument("--out", required=True, help="JSON file for the per-second round-trip counts")
-    args = parser.parse_args()
-    result = uvloop.run(run(args.host, args.connections, args.seconds, args.groups))
-    with open(args.out, "w") as f:
-        json.dump(result, f)
+    cli(__doc__, lambda *args: uvloop.run(run(*args)))
 
 
 if __name__ == "__main__":

@@ -24,9 +24,10 @@ class Reader:
 
     def __init__(self, client: WsClient, sort: Sort) -> None:
         import gevent  # noqa: PLC0415 - listening needs gevent, as Locust runs it
-        from gevent.queue import Queue  # noqa: PLC0415
+        from gevent.queue import Empty, Queue  # noqa: PLC0415
 
         self._frames = Queue()
+        self._empty = Empty
         self._greenlet = gevent.spawn(self._run, client, sort)
 
     def get(self, deadline: float) -> tuple[Frame, float, bool] | None:
@@ -34,11 +35,9 @@ class Reader:
 
         Raises the `WsError` that ended the connection.
         """
-        from gevent.queue import Empty  # noqa: PLC0415
-
         try:
             item = self._frames.get(timeout=max(deadline - time.perf_counter(), 0.0))
-        except Empty:
+        except self._empty:
             return None
         if isinstance(item, WsError):
             raise item
