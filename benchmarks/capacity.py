@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import goal
-from chanload.summary import format_us
+from chanload.formatting import format_us
 from scripts import launch
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@
 The suite's p50/p99 are its summary.json "WS message" row (HDR histogram of every round trip, timed
 from the actual send to the reply's kernel receive stamp); the probe's are nearest-rank percentiles
 of its kept samples, timed the same way by its own code.
-Smooth sends: the suite runs with CHANLOAD_SEND_STAMPS (chanload.stamps), so it writes every scheduled
+Smooth sends: the suite runs with CHANLOAD_SEND_STAMPS (chanload.wire.stamps), so it writes every scheduled
 message's intended and actual send time; the share of gaps under 50 us between consecutive actual
 sends (the whole process) is compared with the same share in the intended times: what the schedule
 itself implies. `--runs N` (make bench-fidelity RUNS=N) repeats the whole measurement N times, each
@@ -49,7 +49,7 @@ from benchmarks.common import (
     suite_row,
 )
 from benchmarks.wire import Capture
-from chanload.stamps import short_gaps
+from chanload.wire.stamps import short_gaps
 
 USERS = 50
 LOAD_FRACTION = 0.5  # of the measured capacity

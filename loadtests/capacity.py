@@ -16,7 +16,7 @@ import sys
 
 from ws import AsyncRoomUser, ChatUser, IdleUser, RoomUser  # noqa: F401 - the user classes
 
-from chanload.shapes import CapacityShape  # noqa: F401 - Locust runs the shape it finds here
+from chanload.locust.shapes import CapacityShape  # noqa: F401 - Locust runs the shape it finds here
 
 EXIT_BAD_OPTION = 2
 

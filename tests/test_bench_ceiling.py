@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from chanload.stamps import short_gaps
+from chanload.wire.stamps import short_gaps
 from tests.servers import ROOT, UNIT, free_port, wait_for_port
 
 

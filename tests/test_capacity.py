@@ -8,10 +8,10 @@ import shlex
 import subprocess
 import sys
 
-from chanload import capacity, slo
-from chanload.counters import Ledger
-from chanload.latency import Aggregate, Slice, new_histogram
-from chanload.summary import build
+from chanload.recording.counters import Ledger
+from chanload.recording.latency import Aggregate, Slice, new_histogram
+from chanload.reporting.summary import build
+from chanload.run import capacity, slo
 from tests.locustrun import run_locust
 from tests.servers import ROOT, UNIT, free_port
 

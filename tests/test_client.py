@@ -7,8 +7,8 @@ import json
 import pytest
 from websocket import ABNF
 
-from chanload import framing
-from chanload.client import WsClient
+from chanload.wire import framing
+from chanload.wire.client import WsClient
 
 
 @pytest.mark.parametrize("length", [0, 1, 5, 125, 126, 65535, 65536, 70000])
@@ -53,7 +53,7 @@ from gevent import monkey; monkey.patch_all()
 import sys, time
 import gevent
 sys.path.insert(0, "loadtests")
-from chanload.client import WsClient
+from chanload.wire.client import WsClient
 from tests.apps.rawws import serve_once
 
 # A peer that answers the upgrade, then never answers anything, a close frame included.

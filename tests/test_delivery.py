@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chanload.delivery import DeliveryBook, Track, merge_rooms
+from chanload.recording.delivery import DeliveryBook, Track, merge_rooms
 
 
 def test_in_order_delivery_is_complete():

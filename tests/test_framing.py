@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chanload import framing
-from chanload.framing import BINARY, CLOSE, CONTINUATION, PING, TEXT, Decoder, ProtocolError
+from chanload.exceptions import ProtocolError
+from chanload.wire import framing
+from chanload.wire.framing import BINARY, CLOSE, CONTINUATION, PING, TEXT, Decoder
 from tests.apps.rawws import frame
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from chanload.metrics import EXPORTED
+from chanload.watch.metrics import EXPORTED
 from tests.locustrun import live_locust
 from tests.servers import ROOT, UNIT, free_port, prometheus
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from chanload.charts import PNG_NAMES, render_pngs
-from chanload.htmlreport import fmt_threshold_value, render_html
+from chanload.reporting.charts import PNG_NAMES, render_pngs
+from chanload.reporting.html import fmt_threshold_value, render_html
 from tests.servers import UNIT
 
 SAMPLE = Path(__file__).parent / "data" / "summary_sample.json"

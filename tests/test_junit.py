@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from chanload import slo
-from chanload.junit import render_junit
+from chanload.reporting.junit import render_junit
+from chanload.run import slo
 
 
 def run(status: str = "completed", thresholds: list[dict] | None = None, duration_s: float = 12.5) -> dict:
@@ -37,11 +37,11 @@ def test_suite_counts_tests_and_failures():
 
 
 def test_one_case_per_threshold_named_by_expression():
-    """Each threshold is a test case named by its expression, classname chanload.slo."""
+    """Each threshold is a test case named by its expression, classname chanload.run.slo."""
     root = parsed(run(thresholds=[threshold("message:p99<10ms", True), threshold("rps>=500", False)]))
     found = cases(root)
     assert list(found) == ["message:p99<10ms", "rps>=500", "run completed"]
-    assert {case.get("classname") for case in found.values()} == {"chanload.slo"}
+    assert {case.get("classname") for case in found.values()} == {"chanload.run.slo"}
 
 
 def test_failed_threshold_carries_its_detail():

@@ -6,7 +6,7 @@ import random
 
 from hdrh.histogram import HdrHistogram
 
-from chanload.latency import HIGHEST_US, Aggregate, Counts, Recorder, Slice, new_histogram
+from chanload.recording.latency import HIGHEST_US, Aggregate, Counts, Recorder, Slice, new_histogram
 
 
 class FakeClock:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from chanload import slo
-from chanload.live import in_flight, view
-from chanload.options import Settings
-from chanload.state import State
+from chanload.run import slo
+from chanload.run.live import in_flight, view
+from chanload.run.settings import Settings
+from chanload.run.state import State
 
 
 def summary(ok: int, status: str = "running") -> dict:

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from chanload import marks
-from chanload.messages import Expect, OptionError, Payload, subset
+from chanload.conversation import marks
+from chanload.conversation.messages import Expect, Payload, subset
+from chanload.exceptions import OptionError
 
 
 def test_payload_fills_known_placeholders_and_leaves_json_braces():

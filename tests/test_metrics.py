@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from chanload.latency import Aggregate, Slice, new_histogram
-from chanload.live import View
-from chanload.metrics import BUCKETS_US, EXPORTED, buckets, families
+from chanload.recording.latency import Aggregate, Slice, new_histogram
+from chanload.run.live import View
+from chanload.watch.metrics import BUCKETS_US, EXPORTED, buckets, families
 from tests.locustrun import live_locust, run_locust
 from tests.servers import ROOT, UNIT, free_port, prometheus, stop, wait_for_port
 

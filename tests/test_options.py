@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from chanload.groups import Groups, fill_path
-from chanload.messages import OptionError
-from chanload.options import route_name, settings_from
+from chanload.conversation.groups import Groups, fill_path, route_name
+from chanload.exceptions import OptionError
+from chanload.run.settings import settings_from
 
 DEFAULTS = dict(
     ws_path="",

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from chanload.pacing import Schedule, ThinkTime
+from chanload.conversation.pacing import Schedule, ThinkTime
 
 
 class Clock:

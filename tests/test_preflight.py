@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from chanload.preflight import check, is_loopback
+from chanload.locust.preflight import check, is_loopback
 from tests.locustrun import run_locust
 from tests.servers import ROOT, UNIT, free_port, stop, wait_for_port
 

@@ -1,4 +1,4 @@
-"""The listening reader (chanload.reader): deliveries recorded and dropped, the rest queued, the end raised.
+"""The listening reader (chanload.wire.reader): deliveries recorded and dropped, the rest queued, the end raised.
 
 Greenlets on gevent's hub, with a scripted client that cooperates (no monkey-patching needed).
 """
@@ -10,8 +10,8 @@ import time
 import gevent
 import pytest
 
-from chanload.client import ConnectionLost
-from chanload.reader import Reader
+from chanload.exceptions import ConnectionLost
+from chanload.wire.reader import Reader
 
 
 class ScriptedClient:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chanload import report
+from chanload.reporting import artifacts as report
 from tests.locustrun import run_locust
 from tests.servers import free_port
 

@@ -8,70 +8,25 @@ import time
 
 import pytest
 
-from chanload import marks
-from chanload.client import ConnectionRefused, ReplyTimeout, WrongReply
-from chanload.groups import Groups
-from chanload.messages import Payload
-from chanload.options import Settings
-from chanload.session import CONNECT, DELIVERY, MESSAGE, RECEIVE, Session
-from chanload.state import State
-
-
-class FakeClient:
-    """Stands in for WsClient: `respond(text)` gives the frames a sent text brings, with their arrival delays."""
-
-    respond = staticmethod(lambda text: [("OK", 0.0002)])
-    refuse = False
-    made: list[FakeClient] = []
-
-    def __init__(self, url, *, connect_timeout, reply_timeout, headers, subprotocols):
-        self.url, self.headers, self.subprotocols = url, headers, subprotocols
-        self.reply_timeout = reply_timeout
-        self.sent: list = []
-        self.inbox: list[tuple[object, float]] = []
-        self.arrival, self.arrival_ns = 0.0, 0
-        self.closed = False
-        FakeClient.made.append(self)
-
-    def connect(self):
-        if self.refuse:
-            raise ConnectionRefused("connection refused: nothing listens at 127.0.0.1:9")
-
-    def send(self, text):
-        self.sent.append(text)
-        now = time.perf_counter()
-        self.inbox += [(frame, now + delay) for frame, delay in self.respond(text)]
-
-    def recv(self, timeout=-1.0):
-        if not self.inbox:
-            self.abort()
-            raise ReplyTimeout("reply timeout: no reply within 5s")
-        frame, arrival = self.inbox.pop(0)
-        self.arrival = arrival
-        self.arrival_ns = time.time_ns() - int((time.perf_counter() - arrival) * 1e9)
-        return frame
-
-    def close(self):
-        self.closed = True
-
-    def abort(self):
-        self.closed = True
-
-
-class FakeSession(Session):
-    client_class = FakeClient
+from chanload.conversation import marks
+from chanload.conversation.groups import Groups
+from chanload.conversation.messages import Payload
+from chanload.conversation.session import CONNECT, DELIVERY, MESSAGE, RECEIVE, Session
+from chanload.exceptions import ConnectionRefused, ReplyTimeout, WrongReply
+from chanload.testing import FakeServer
 
 
 @pytest.fixture(autouse=True)
 def _fresh():
-    FakeClient.respond = staticmethod(lambda text: [("OK", 0.0002)])
-    FakeClient.refuse = False
-    FakeClient.made = []
+    global SERVER
+    SERVER = FakeServer(lambda text: [("OK", 0.0002)])
 
 
-def make(other=None, **kw) -> FakeSession:
-    settings = Settings(host="ws://127.0.0.1:9", groups=Groups.parse("3"), other=other)
-    return FakeSession(State(settings), **kw)
+SERVER = FakeServer()
+
+
+def make(other=None, **kw) -> Session:
+    return SERVER.session("ws://127.0.0.1:9", groups=Groups.parse("3"), other=other or "fail", **kw)
 
 
 def rows(session: Session) -> dict[tuple[str, str], tuple[int, int]]:
@@ -93,7 +48,7 @@ def test_a_round_trip_is_recorded_under_the_route_template_and_reconciles():
     """connect + request: one WS connect and one WS message under room/[group]; sent = ok."""
     ws = make()
     ws.connect()
-    assert FakeClient.made[0].url.startswith("ws://127.0.0.1:9/room/g")
+    assert SERVER.clients[0].url.startswith("ws://127.0.0.1:9/room/g")
     assert ws.request() == "OK"
     ledger = ws.state.ledger
     assert (ledger.sent, ledger.ok, ledger.failed, ledger.connects) == (1, 1, 0, 1)
@@ -102,7 +57,7 @@ def test_a_round_trip_is_recorded_under_the_route_template_and_reconciles():
 
 def test_skipped_frames_are_counted_and_the_round_trip_ends_at_the_matching_frame():
     """Two pushes arrive first: skipped and counted; the latency is the reply's arrival (5 ms), not the first push's."""
-    FakeClient.respond = staticmethod(lambda text: [("tick", 0.0001), ("tick", 0.0002), ("OK", 0.005)])
+    SERVER.respond = lambda text: [("tick", 0.0001), ("tick", 0.0002), ("OK", 0.005)]
     ws = make(other="skip")
     ws.connect()
     ws.state.recorder.drain()
@@ -114,7 +69,7 @@ def test_skipped_frames_are_counted_and_the_round_trip_ends_at_the_matching_fram
 
 def test_a_frame_that_does_not_match_fails_the_message_by_default():
     """--ws-other fail: the first frame that is not the reply fails the round trip; the connection stays."""
-    FakeClient.respond = staticmethod(lambda text: [("tick", 0.0001), ("OK", 0.0002)])
+    SERVER.respond = lambda text: [("tick", 0.0001), ("OK", 0.0002)]
     ws = make()
     ws.connect()
     with pytest.raises(WrongReply, match="expected 'OK', got 'tick'"):
@@ -136,7 +91,7 @@ def test_json_expect_matches_this_messages_id_among_other_replies():
             (json.dumps({"op": "price", "id": sent["id"], "px": 9.5, "nested": {"a": 1, "b": 2}}), 0.003),
         ]
 
-    FakeClient.respond = staticmethod(respond)
+    SERVER.respond = respond
     ws = make(other="skip")
     ws.connect()
     for _ in range(3):
@@ -147,12 +102,12 @@ def test_json_expect_matches_this_messages_id_among_other_replies():
 
 def test_a_dict_expect_is_a_json_subset_and_a_predicate_works_too():
     """From Python: a dict is the json: form; a callable decides by itself."""
-    FakeClient.respond = staticmethod(lambda text: [('{"ok": true, "n": 3}', 0.0001)])
+    SERVER.respond = lambda text: [('{"ok": true, "n": 3}', 0.0001)]
     ws = make()
     ws.connect()
     ws.request({"op": "x", "id": ws.seq}, {"ok": True})
     ws.request(b"raw", lambda frame: '"n": 3' in frame)
-    assert FakeClient.made[0].sent[:2] == ['{"op": "x", "id": 0}', b"raw"]
+    assert SERVER.clients[0].sent[:2] == ['{"op": "x", "id": 0}', b"raw"]
     with pytest.raises(WrongReply):
         ws.request("x", {"ok": 1})  # JSON true is not 1
 
@@ -174,7 +129,7 @@ def test_another_members_mark_is_a_delivery_never_the_reply():
     def respond(text):
         return [(json.dumps({"message": other}), 0.0001), (json.dumps({"message": json.loads(text)["message"]}), 0.002)]
 
-    FakeClient.respond = staticmethod(respond)
+    SERVER.respond = respond
     ws = make(payload='{"message": "{mark}"}', expect="own", listen=False)
     ws.connect()
     ws.state.recorder.drain()
@@ -196,7 +151,7 @@ def test_own_needs_this_messages_number_not_an_earlier_one():
         copies = [sent[-2]] if len(sent) > 1 else []
         return [(json.dumps({"message": m}), 0.0001 * (i + 1)) for i, m in enumerate([*copies, sent[-1]])]
 
-    FakeClient.respond = staticmethod(respond)
+    SERVER.respond = respond
     ws = make(payload='{"message": "{mark}"}', expect="own", listen=False)
     ws.connect()
     replies = [json.loads(ws.request())["message"] for _ in range(3)]
@@ -206,7 +161,7 @@ def test_own_needs_this_messages_number_not_an_earlier_one():
 
 def test_a_reply_that_arrived_before_its_message_counts_as_0_and_is_noted():
     """A push read ahead and taken as the reply: never a negative latency, counted as an early reply."""
-    FakeClient.respond = staticmethod(lambda text: [("OK", -0.01)])
+    SERVER.respond = lambda text: [("OK", -0.01)]
     ws = make()
     ws.connect()
     ws.state.recorder.drain()
@@ -217,7 +172,7 @@ def test_a_reply_that_arrived_before_its_message_counts_as_0_and_is_noted():
 
 def test_a_reply_timeout_drops_the_connection_and_reconciles():
     """Skipping only non-matching frames until the deadline: a reply timeout, fatal, and counted."""
-    FakeClient.respond = staticmethod(lambda text: [("tick", 0.0001)])
+    SERVER.respond = lambda text: [("tick", 0.0001)]
     ws = make(other="skip")
     ws.connect()
     assert ws.state.open_connections == 1
@@ -230,7 +185,7 @@ def test_a_reply_timeout_drops_the_connection_and_reconciles():
 
 def test_a_refused_connect_is_counted_and_logged_once_with_its_path(caplog):
     """The failure message names host:port only; the first occurrence is logged with the path tried."""
-    FakeClient.refuse = True
+    SERVER.refuse = True
     ws = make()
     caplog.set_level(logging.WARNING, logger="chanload")
     for _ in range(3):
@@ -248,10 +203,9 @@ def test_a_refused_connect_is_counted_and_logged_once_with_its_path(caplog):
 
 def test_connect_takes_per_user_headers_cookies_and_subprotocols():
     """A logged-in user's own session cookie goes with its handshake, beside --ws-header's."""
-    settings = Settings(host="ws://127.0.0.1:9", headers=("X-Run: 1",))
-    ws = FakeSession(State(settings))
+    ws = SERVER.session("ws://127.0.0.1:9", headers=("X-Run: 1",))
     ws.connect("private/{group}", group="lobby", cookies={"sessionid": "abc"}, subprotocols=["v2.chat"])
-    client = FakeClient.made[0]
+    client = SERVER.clients[0]
     assert client.url == "ws://127.0.0.1:9/private/lobby"
     assert client.headers == ["X-Run: 1", "Cookie: sessionid=abc"]
     assert client.subprotocols == ["v2.chat"]
@@ -259,7 +213,7 @@ def test_connect_takes_per_user_headers_cookies_and_subprotocols():
 
 def test_expect_waits_for_a_push_and_records_only_when_asked_or_failed():
     """expect() without a message: a welcome frame; a failed wait is a WS receive failure, not a message."""
-    FakeClient.respond = staticmethod(lambda text: [("welcome", 0.0001)])
+    SERVER.respond = lambda text: [("welcome", 0.0001)]
     ws = make()
     ws.connect()
     ws.send("hello")
@@ -277,7 +231,7 @@ def test_payload_placeholders_and_mark_are_filled_per_message():
     ws.connect(group="lobby")
     before = time.time_ns()
     ws.request()
-    sent = json.loads(FakeClient.made[0].sent[0])
+    sent = json.loads(SERVER.clients[0].sent[0])
     assert (sent["u"], sent["s"], sent["g"]) == (ws.user, 0, "lobby")
     (mark,) = marks.find(sent["m"])
     assert mark.sender == ws.user and mark.seq == 0 and before <= mark.sent_ns <= time.time_ns()
@@ -296,7 +250,7 @@ def test_a_payload_object_can_be_passed_directly():
     ws = make()
     ws.connect(group="g7")
     ws.request(Payload("room {group} #{seq}"))
-    assert FakeClient.made[0].sent == ["room g7 #0"]
+    assert SERVER.clients[0].sent == ["room g7 #0"]
 
 
 def test_counters_reconcile_at_any_moment_with_a_message_awaiting_its_reply():
@@ -308,7 +262,7 @@ def test_counters_reconcile_at_any_moment_with_a_message_awaiting_its_reply():
         seen["during"] = ws.state.ledger.snapshot()
         return [("OK", 0.0001)]
 
-    FakeClient.respond = staticmethod(respond)
+    SERVER.respond = respond
     ws.connect()
     ws.request()
     during = seen["during"]

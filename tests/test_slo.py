@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chanload import slo
-from chanload.messages import OptionError
+from chanload.exceptions import OptionError
+from chanload.run import slo
 
 
 def row(metric: str, name: str, count: int = 100, failures: int = 0, **values: float | None) -> dict:

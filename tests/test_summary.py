@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from chanload.bucketing import bucket_response_time
-from chanload.counters import Ledger
-from chanload.latency import Aggregate, Recorder
-from chanload.summary import build, format_us, metric_name, render
+from chanload.locust.bucketing import bucket_response_time
+from chanload.recording.counters import Ledger
+from chanload.recording.latency import Aggregate, Recorder
+from chanload.reporting.summary import build, format_us, metric_name, render
 
 
 def test_units_suit_the_values():

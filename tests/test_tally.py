@@ -1,4 +1,4 @@
-"""chanload.tally: Locust's stats without a request event per message show what the events would have shown."""
+"""chanload.locust.tally: Locust's stats without a request event per message show what the events would have shown."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Precise sleeps (chanload.timers): never early, later than the deadline by far less than gevent's tick.
+"""Precise sleeps (chanload.wire.timers): never early, later than the deadline by far less than gevent's tick.
 
 Run under gevent in a subprocess (gevent must not be monkey-patched into the pytest process).
 """
@@ -16,7 +16,7 @@ from gevent import monkey; monkey.patch_all()
 import json, random, sys, time
 import gevent
 sys.path.insert(0, "loadtests")
-from chanload import timers
+from chanload.wire import timers
 
 def sleeper(kind, out, n, seed):
     rng = random.Random(seed)
@@ -70,7 +70,7 @@ from gevent import monkey; monkey.patch_all()
 import json, sys, time
 import gevent, gevent.event
 sys.path.insert(0, "loadtests")
-from chanload import timers
+from chanload.wire import timers
 
 def burst(slot_gap, n=30, busy_past_last=0.005):
     # n sleepers with slots `slot_gap` apart; the loop is kept busy past every slot, so all fall due in one wake-up.

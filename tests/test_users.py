@@ -218,8 +218,8 @@ def test_a_graceful_stop_lets_each_user_finish_its_message(tmp_path, target):
 _TWO_TASKS = """
 import gevent
 from locust import task
-from chanload import plugin  # noqa: F401
-from chanload.users import EchoUser
+from chanload.locust import plugin  # noqa: F401
+from chanload.locust.users import EchoUser
 
 class TwoTaskUser(EchoUser):
     @task

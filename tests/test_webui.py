@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from chanload.live import View
-from chanload.summary import format_us
-from chanload.webui import COLUMNS, default_report_dir, rows
+from chanload.formatting import format_us
+from chanload.locust.webui import COLUMNS, default_report_dir, rows
+from chanload.run.live import View
 from tests.locustrun import live_locust
 from tests.servers import ROOT, UNIT, free_port, stop
 

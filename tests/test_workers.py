@@ -9,7 +9,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 
-from chanload.workers import Roll, describe
+from chanload.recording.workers import Roll, describe
 from tests.servers import ROOT, UNIT, daphne, free_port
 from tests.test_plugin import locust_cmd
 

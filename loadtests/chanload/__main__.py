@@ -10,7 +10,7 @@ from locust.argument_parser import get_parser
 
 import sys
 
-from chanload import plugin  # noqa: F401 - registers the options
+from chanload.locust import plugin  # noqa: F401 - registers the options
 
 
 def main() -> None:

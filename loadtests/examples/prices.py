@@ -18,8 +18,8 @@ from locust import between, task
 
 import random
 
-from chanload import plugin  # noqa: F401 - registers the --ws-* options, recording and the summary
-from chanload.users import WsUser
+from chanload.locust import plugin  # noqa: F401 - registers the --ws-* options, recording and the summary
+from chanload.locust.users import WsUser
 
 SYMBOLS = ("ACME", "GLOBX", "INITEC")
 

@@ -18,8 +18,8 @@ import csv
 import itertools
 import sys
 
-from chanload import plugin  # noqa: F401 - registers the --ws-* options, recording and the summary
-from chanload.users import WsUser
+from chanload.locust import plugin  # noqa: F401 - registers the --ws-* options, recording and the summary
+from chanload.locust.users import WsUser
 
 LOGIN_PATH = "/login/"
 _accounts: itertools.cycle | None = None
@@ -59,7 +59,7 @@ class PrivateUser(WsUser):
         super().on_start()
         assert _accounts is not None  # _load_credentials ran at init
         self.username, password = next(_accounts)
-        http_base = self.ws.state.settings.host.replace("ws", "http", 1)
+        http_base = self.ws.host.replace("ws", "http", 1)
         http = HttpSession(base_url=http_base, request_event=self.environment.events.request, user=self)
         with http.post(LOGIN_PATH, data={"username": self.username, "password": password}, catch_response=True) as r:
             if r.status_code != 200 or "sessionid" not in r.cookies:

@@ -23,8 +23,9 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, "loadtests")
 
-from chanload import framing  # noqa: E402
-from chanload.client import WsClient, WsError  # noqa: E402
+from chanload.exceptions import WsError
+from chanload.wire import framing  # noqa: E402
+from chanload.wire.client import WsClient  # noqa: E402
 from tests.apps.rawws import frame, read_frame, self_signed, serve_once  # noqa: E402
 
 REPLY_TIMEOUT = 0.3

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtests"))
 
 from ws import AsyncRoomUser, ChatUser, RoomUser  # noqa: E402, F401 - the user classes, as loadtests/ws.py has them
 
-from chanload.state import state  # noqa: E402
+from chanload.run.state import state  # noqa: E402
 
 
 class SlowToStopUser(RoomUser):

@@ -24,10 +24,10 @@ import random
 import sys
 import time
 
-from chanload import plugin
-from chanload.client import ConnectionLost, WrongReply
-from chanload.latency import Recorder
-from chanload.options import settings_from
+from chanload.exceptions import ConnectionLost, WrongReply
+from chanload.locust import plugin
+from chanload.recording.latency import Recorder
+from chanload.run.settings import settings_from
 
 START = 1_700_000_000.25
 

@@ -1,0 +1,75 @@
+"""When a user sends: closed-loop think time, or an open-model schedule at a fixed rate.
+
+Both start at a random phase so that users spawned together do not send in lockstep (a 500-user
+run with constant waits measured p50 19 ms where an independent probe saw 2.2 ms, on a 2-core machine).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import gevent
+
+from chanload.wire import timers
+
+
+class ThinkTime:
+    """Closed loop: wait a uniform random time in [low, high] between a reply and the next send."""
+
+    def __init__(self, low: float, high: float, rng: random.Random | None = None) -> None:
+        self.low, self.high = low, high
+        self._rng = rng or random.Random()
+
+    def start_phase(self) -> float:
+        """A random delay before a user's first message, spread over one mean think time."""
+        return self._rng.uniform(0, (self.low + self.high) / 2)
+
+    def next_send(self) -> float:
+        """Sleep the think time; return the intended send time (perf_counter), i.e. now."""
+        pause = self._rng.uniform(self.low, self.high) if self.high > self.low else self.low
+        if pause > 0:
+            gevent.sleep(pause)
+        return time.perf_counter()
+
+
+class Schedule:
+    """Open model: send at `rate` messages/s on a fixed grid with a random phase.
+
+    The grid never slips: when a reply comes back late, the next send goes out at once and its
+    latency is counted from its intended slot (coordinated-omission correction, as wrk2 does).
+    Slots are waited for with `timers.sleep_until` (a timerfd), not gevent.sleep, whose
+    millisecond ticks would make every send late by up to 1 ms; it also spaces sends that fall due
+    together (`timers.SPACING`).
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        rng: random.Random | None = None,
+        clock=time.perf_counter,
+        sleep_until=timers.sleep_until,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.period = 1.0 / rate
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._sleep_until = sleep_until
+        self._next: float | None = None
+
+    def start_phase(self) -> float:
+        return 0.0  # the phase is in the grid itself (restart)
+
+    def restart(self) -> None:
+        """Begin a new grid at a random phase within one period from now (e.g. after a reconnect)."""
+        self._next = self._clock() + self._rng.uniform(0, self.period)
+
+    def next_send(self) -> float:
+        """Sleep until the next slot (a slot already past goes at once, spaced by the timer) and return its time."""
+        if self._next is None:
+            self.restart()
+        intended = self._next
+        self._next = intended + self.period
+        self._sleep_until(intended)
+        return intended

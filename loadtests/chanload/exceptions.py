@@ -1,0 +1,121 @@
+"""Every error a chanload user can meet, in one hierarchy.
+
+    ChanloadError
+    ├── OptionError        an option's (or a constructor argument's) value is wrong; also a ValueError
+    ├── NotSetUp           chanload is not attached to this Locust environment; also a RuntimeError
+    ├── ProtocolError      the peer broke the websocket protocol (RFC 6455) in a frame
+    └── WsError            a classified failure of one websocket action; recorded, then raised
+        ├── ConnectionRefused
+        ├── HandshakeRejected     (.status: the HTTP status)
+        ├── HandshakeTimeout
+        ├── ReplyTimeout
+        ├── WrongReply            not fatal: the reply was consumed, the connection stays in step
+        ├── ClosedByServer        (.code: the close code, or None)
+        └── ConnectionLost
+
+`except chanload.ChanloadError` catches all of them; `except chanload.WsError` the failures that a
+`Session` records before raising. Each message says what happened and, where an option is at fault,
+what to change.
+"""
+
+from __future__ import annotations
+
+from chanload.formatting import shorten
+
+
+class ChanloadError(Exception):
+    """The base of every error chanload raises."""
+
+
+class OptionError(ChanloadError, ValueError):
+    """An option's value is wrong; the message names the option and what to change."""
+
+
+class NotSetUp(ChanloadError, RuntimeError):
+    """A Locust environment chanload was not attached to (no `chanload` user class, no `attach()` call)."""
+
+
+class ProtocolError(ChanloadError):
+    """The peer broke the websocket protocol (RFC 6455) in a frame it sent."""
+
+
+class WsError(ChanloadError):
+    """A classified websocket failure. `kind` is a short stable label; `fatal` drops the connection."""
+
+    kind = "error"
+    fatal = True
+
+    def __repr__(self) -> str:
+        # Locust shows and groups failures by repr(exception): keep it the plain message.
+        return str(self)
+
+
+class ConnectionRefused(WsError):
+    """The TCP connection (or the proxy's) was refused, or the host could not be reached."""
+
+    kind = "connection refused"
+
+
+class HandshakeRejected(WsError):
+    """The server answered the opening handshake with an HTTP status other than 101."""
+
+    kind = "handshake rejected"
+
+    def __init__(self, status: int, reason: str = "") -> None:
+        super().__init__(f"handshake rejected: HTTP {status}{' ' + reason if reason else ''}")
+        self.status = status
+
+
+class HandshakeTimeout(WsError):
+    """No answer to the opening handshake within the connect timeout."""
+
+    kind = "handshake timeout"
+
+
+class ReplyTimeout(WsError):
+    """No frame that matched arrived within the reply timeout."""
+
+    kind = "reply timeout"
+
+
+class WrongReply(WsError):
+    """A frame arrived that is not the expected reply."""
+
+    kind = "wrong reply"
+    fatal = False  # the reply was consumed: the conversation is still in step
+
+    def __init__(self, expected: str, got: str | bytes) -> None:
+        super().__init__(f"wrong reply: expected {expected}, got {shorten(got)}")
+
+
+class ClosedByServer(WsError):
+    """The server closed the connection (a close frame) while a step was under way."""
+
+    kind = "closed by server"
+
+    def __init__(self, code: int | None, reason: str = "") -> None:
+        what = f"code {code}" if code is not None else "no close code"
+        super().__init__(f"closed by server: {what}{' ' + shorten(reason, 40) if reason else ''}")
+        self.code = code
+
+
+class ConnectionLost(WsError):
+    """The connection broke without a close frame (reset, EOF, a broken frame)."""
+
+    kind = "connection lost"
+
+
+__all__ = [
+    "ChanloadError",
+    "ClosedByServer",
+    "ConnectionLost",
+    "ConnectionRefused",
+    "HandshakeRejected",
+    "HandshakeTimeout",
+    "NotSetUp",
+    "OptionError",
+    "ProtocolError",
+    "ReplyTimeout",
+    "WrongReply",
+    "WsError",
+]

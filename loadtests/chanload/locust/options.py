@@ -1,0 +1,181 @@
+"""The suite's command-line options, registered on Locust's parser (`locust --help`, the web UI, config files).
+
+They are validated by `chanload.run.settings.settings_from` before any load starts.
+"""
+
+from __future__ import annotations
+
+from chanload.run.settings import Settings, settings_from
+
+__all__ = ["Settings", "add_arguments", "settings_from"]
+
+
+def add_arguments(parser) -> None:
+    """Register the options on Locust's parser (shown in `locust --help`, the web UI and config files)."""
+    group = parser.add_argument_group(
+        "Channels websocket",
+        "What each websocket user sends and expects (chanload). Config-file keys drop the leading --.",
+    )
+    # Target
+    _add(
+        group,
+        "--ws-path",
+        default="",
+        help="Path template under --host, with {group} for the room, e.g. 'ws/chat/{group}/'. "
+        "Default: each user class's own route (room/{group}, aroom/{group}, chat/{group}).",
+    )
+    _add(
+        group,
+        "--ws-groups",
+        default="",
+        help="Values {group} takes, one at random per connection: N (g0..gN-1), LOW-HIGH (integers, e.g. 1-500), "
+        "A,B,C (names) or @FILE (one name per line). Default: the user class's own, 10 for the built-in ones.",
+    )
+    _add(
+        group,
+        "--ws-header",
+        action="append",
+        default=[],
+        web_ui=False,
+        help="Extra handshake header 'Name: value' (repeatable), e.g. a Cookie or Authorization header.",
+    )
+    # Messages
+    _add(
+        group,
+        "--ws-payload",
+        default="",
+        help="Message text or JSON template; {user} {seq} {group} {sent_ns} {mark} are filled per message "
+        "({mark}: a token receivers measure delivery from). Default: 'hello' (echo users), "
+        "a marked JSON message (broadcast users).",
+    )
+    _add(
+        group,
+        "--ws-expect",
+        default="",
+        help="Expected reply: exact text, 're:PATTERN' (whole reply), 'json:TEMPLATE' (a JSON reply holding "
+        "these fields), or 'own' (the sender's own {mark}ed message relayed back); {user} {seq} {group} are "
+        "those of the message answered. Default: OK.",
+    )
+    _add(
+        group,
+        "--ws-other",
+        default="",
+        choices=["", "fail", "skip"],
+        help="A frame that arrives while a reply is awaited and does not match: 'fail' the message, or 'skip' "
+        "it (counted as an other frame) and keep waiting up to the reply timeout. Default: the user class's, "
+        "fail for the built-in ones.",
+    )
+    # Timeouts
+    _add(group, "--ws-connect-timeout", type=float, default=5.0, help="Handshake timeout, seconds.")
+    _add(group, "--ws-reply-timeout", type=float, default=5.0, help="Reply timeout, seconds.")
+    # Pacing
+    _add(
+        group,
+        "--ws-think",
+        default="0.5-1.5",
+        help="Closed loop: think time between a reply and the next send, seconds: 'X' or 'LOW-HIGH' (uniform).",
+    )
+    _add(
+        group,
+        "--ws-rate",
+        type=float,
+        default=0.0,
+        help="Open model: messages/s per connection on a fixed schedule with random phase; latency is then "
+        "also reported from the intended send time (coordinated-omission corrected). 0: closed loop.",
+    )
+    _add(
+        group,
+        "--ws-messages",
+        type=int,
+        default=0,
+        help="Messages per connection before closing and reconnecting. 0: keep the connection.",
+    )
+    # Results
+    _add(
+        group,
+        "--slo",
+        action="append",
+        default=[],
+        web_ui=False,
+        help="Threshold, repeatable: 'message:p99<10ms', 'connect:p95<50ms', 'fail_ratio<0.1%%', "
+        "'delivery_ratio>=99.99%%', 'rps>=500'. Any FAIL exits with code 3. Grammar: README, Thresholds.",
+    )
+    _add(
+        group,
+        "--slo-abort",
+        action="store_true",
+        default=False,
+        web_ui=False,
+        help="Stop the run as soon as a threshold is certain to fail (max, count or failures past its limit).",
+    )
+    _add(
+        group,
+        "--report-dir",
+        default="",
+        web_ui=False,
+        help="Folder for the run's artifacts (summary.json ...), written at the end even when interrupted.",
+    )
+    # Safety (chanload.locust.preflight checks these before any port is bound)
+    _add(
+        group,
+        "--allow-remote-workers",
+        action="store_true",
+        default=False,
+        web_ui=False,
+        help="Let --master-bind-host listen beyond loopback. Workers are not authenticated: any process that "
+        "connects receives every option, --ws-header values included. Only on a network you trust.",
+    )
+    _add(
+        group,
+        "--allow-remote-web-ui",
+        action="store_true",
+        default=False,
+        web_ui=False,
+        help="Let --web-host listen beyond loopback without --web-login: anyone who reaches it can start a "
+        "load. For a container whose published port is bound to 127.0.0.1 (docker-compose.yml).",
+    )
+    # Watching
+    watch = parser.add_argument_group("Channels websocket: watching", "Live metrics for Prometheus (chanload).")
+    _add(
+        watch,
+        "--ws-metrics-port",
+        type=int,
+        default=0,
+        web_ui=False,
+        help="Serve Prometheus metrics on this port at /metrics (master or standalone process). 0: off.",
+    )
+    _add(
+        watch,
+        "--ws-metrics-host",
+        default="127.0.0.1",
+        web_ui=False,
+        help="Address the metrics endpoint binds to; 0.0.0.0 exposes it beyond this machine.",
+    )
+
+    _add_capacity(parser)
+
+
+def _add_capacity(parser) -> None:
+    group = parser.add_argument_group(
+        "Capacity finder", "Used by loadtests/capacity.py: step users up until a threshold breaks (chanload)."
+    )
+    _add(
+        group,
+        "--capacity-slo",
+        action="append",
+        default=[],
+        web_ui=False,
+        help="Threshold each step must hold, --slo grammar, repeatable: 'message:p95<50ms', 'fail_ratio<1%%'.",
+    )
+    _add(group, "--capacity-step", type=int, default=10, help="Users added per step.")
+    _add(group, "--capacity-start", type=int, default=0, help="Users in the first step. 0: one step.")
+    _add(group, "--capacity-max", type=int, default=1000, help="Stop after the step that reaches this many users.")
+    _add(group, "--capacity-hold", type=float, default=10.0,
+         help="Seconds each step is measured (held longer if unstable).")  # fmt: skip
+
+
+def _add(group, *flags: str, web_ui: bool = True, **kwargs):
+    # Locust's web UI lists actions flagged include_in_web_ui; argument groups do not take the flag.
+    action = group.add_argument(*flags, **kwargs)
+    action.include_in_web_ui = web_ui
+    return action

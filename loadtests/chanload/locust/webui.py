@@ -1,0 +1,166 @@
+"""The "WebSockets" tab in Locust's web UI, and what a run started from the web UI keeps.
+
+Built on Locust's own extension points (its `examples/extend_web_ui.py`): `extended_tabs` and
+`extended_tables` in the page's template arguments declare the tab and its columns, and an
+`after_request` hook adds the rows to every `/stats/requests` poll as `extended_stats`. The rows come
+from the live view (`chanload.run.live`) that the Prometheus exporter reads too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import gevent
+from flask import request
+
+from chanload.formatting import format_us
+from chanload.recording.latency import Aggregate
+from chanload.run.live import View, in_flight
+
+TAB = "websockets"
+COLUMNS = (
+    ("section", "Section"),
+    ("item", "What"),
+    ("count", "Count"),
+    ("fail", "Failures"),
+    ("p50", "p50"),
+    ("p90", "p90"),
+    ("p99", "p99"),
+    ("p999", "p99.9"),
+    ("max", "Max"),
+    ("rate", "Now /s"),
+    ("value", "Value"),
+    ("result", "Result"),
+)
+# Where a web-UI run writes its artifacts when --report-dir is not given (under the working directory).
+DEFAULT_REPORT_ROOT = "reports/webui"
+WORKER_REPORT_INTERVAL = 3.0  # seconds between a Locust worker's reports (locust.runners)
+
+
+def rows(live: View, rates: dict[tuple[str, str], float]) -> list[dict]:
+    """The tab's rows: latency per (type, name), counters, failures, delivery, thresholds.
+
+    `rates` holds Locust's current requests/s per (type, name); latencies come from the HDR rows.
+    """
+    summary = live.summary
+    out = []
+    # 'WS message corrected' right after 'WS message' of the same name.
+    ordered = sorted(summary["latency"], key=lambda r: (r["type"].removesuffix(" corrected"), r["name"], r["type"]))
+    for r in ordered:
+        rate = rates.get((r["type"], r["name"]))
+        out.append(
+            {
+                "section": "latency",
+                "item": f"{r['type']} {r['name']}",
+                "count": r["count"],
+                "fail": r["failures"],
+                **{col: format_us(r[key]) for col, key in _PERCENTILE_COLUMNS},
+                "rate": "-" if rate is None else f"{rate:.1f}",
+            }
+        )
+    c = summary["counters"]
+    out.append({"section": "connections", "item": "open now", "value": live.open_connections})
+    out.append({"section": "connections", "item": "users", "value": live.users})
+    out.append({"section": "connections", "item": "handshakes", "count": c["connects"], "fail": c["connect_failures"]})
+    if summary["status"] == "running":  # unanswered messages are counted as in flight when users stop
+        tally = f"{c['sent']} = {c['ok']} + {c['failed']} + {in_flight(c)} in flight now"
+    else:
+        verdict = "reconciles" if c["sent"] == c["ok"] + c["failed"] + c["in_flight"] else "DOES NOT RECONCILE"
+        tally = f"{c['sent']} = {c['ok']} + {c['failed']} + {c['in_flight']} ({verdict})"
+    out.append({"section": "messages", "item": "sent = ok + failed + in flight", "count": c["sent"], "value": tally})
+    for kind, n in sorted((c.get("failure_kinds") or {}).items()):
+        out.append({"section": "failures", "item": kind, "count": n})
+    delivery = summary.get("delivery")
+    if delivery:
+        out.append(_delivery_row("all rooms", delivery["total"]))
+        out += [_delivery_row(f"room {room}", totals) for room, totals in delivery["rooms"].items()]
+    for t in live.thresholds:
+        verdict = "PASS" if t["passed"] else "FAIL"
+        out.append({"section": "threshold", "item": t["expr"], "value": t["detail"], "result": verdict})
+    return out
+
+
+_PERCENTILE_COLUMNS = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99_9"), ("max", "max"))
+
+
+def _delivery_row(item: str, t: dict) -> dict:
+    ratio = "-" if t["ratio"] is None else f"{t['ratio'] * 100:.4f}%"
+    return {
+        "section": "delivery",
+        "item": item,
+        "count": t["delivered"],
+        "value": f"{ratio} of {t['expected']} expected; missing {t['missing']}, duplicated {t['duplicated']},"
+        f" reordered {t['reordered']}",
+    }
+
+
+def default_report_dir(now: float) -> str:
+    """A fresh folder per web-UI run: reports/webui/20260124-051502 (UTC)."""
+    return f"{DEFAULT_REPORT_ROOT}/{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}"
+
+
+def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict], master: bool) -> None:
+    """Add the tab to `environment.web_ui` (master or standalone only); keep each web-UI run's artifacts."""
+    web_ui = environment.web_ui
+    if web_ui is None:
+        return
+    web_ui.template_args["extended_tabs"] = [{"title": "WebSockets", "key": TAB}]
+    web_ui.template_args["extended_tables"] = [
+        {"key": TAB, "structure": [{"key": key, "title": title} for key, title in COLUMNS]}
+    ]
+
+    @web_ui.app.after_request
+    def add_rows(response):
+        if not request.path.endswith("/stats/requests") or response.status_code != 200:
+            return response
+        runner = environment.runner
+        rates = {(e.method, e.name): e.current_rps for e in runner.stats.entries.values()} if runner else {}
+        data = {**response.get_json(), "extended_stats": [{"key": TAB, "data": rows(read(), rates)}]}
+        response.set_data(json.dumps(data))
+        return response
+
+    def on_test_start(**_kw):
+        # Listeners run in order: the plugin's own test_start has re-read the options already.
+        if not st.settings.report_dir:
+            st.settings = replace(st.settings, report_dir=default_report_dir(time.time()))
+
+    reported: dict[str, float] = {}  # worker id -> when its latest report arrived (monotonic)
+    final: dict[str, float] = {}  # worker id -> when its latest final report arrived (its users stopped)
+
+    def on_worker_report(client_id, data=None, **_kw):
+        reported[client_id] = time.monotonic()
+        if ((data or {}).get("chanload") or {}).get("final"):
+            final[client_id] = reported[client_id]
+
+    def on_test_stop(**_kw):
+        # A run started from the web UI is summed up and written when it stops, not when the
+        # process quits: closing the browser or starting the next run does not lose it.
+        if master:
+            gevent.spawn(finish_after_last_reports, time.monotonic(), st.started, set(reported))
+        else:
+            finish()
+
+    def finish_after_last_reports(stopped: float, started: float, workers: set[str]) -> None:
+        # A worker told to stop answers "stopped" at once but ships its last samples with its next
+        # periodic report (Locust's WORKER_REPORT_INTERVAL, 3 s), the one marked final (its users have
+        # stopped). Wait for that report from each worker, at most three intervals, so that the summary
+        # holds them; a worker whose final report never comes is named as lost.
+        deadline = stopped + 3 * WORKER_REPORT_INTERVAL
+        while time.monotonic() < deadline and any(final.get(w, 0.0) <= stopped for w in workers):
+            gevent.sleep(0.1)
+        if st.started == started:  # not a new run started meanwhile
+            finish()
+
+    def on_reset_stats(**_kw):
+        # As Locust's Reset: latency rows start again. Counters stay whole-run totals so that they
+        # keep reconciling (sent = ok + failed + in flight).
+        st.recorder.drain()
+        st.aggregate = Aggregate()
+
+    environment.events.test_start.add_listener(on_test_start)
+    environment.events.test_stop.add_listener(on_test_stop)
+    environment.events.worker_report.add_listener(on_worker_report)
+    environment.events.reset_stats.add_listener(on_reset_stats)

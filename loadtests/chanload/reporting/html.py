@@ -1,0 +1,208 @@
+"""report.html: one self-contained page (inline CSS and SVG, no scripts, no network) from a run summary."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from chanload.formatting import format_us as fmt_us
+from chanload.reporting import svgchart
+from chanload.reporting.charts import build_charts
+from chanload.run import capacity
+
+LATENCY_UNITS = ("us", "ms", "s")
+TABLE_STATS = (("min", "min"), ("mean", "mean"), ("p50", "p50"), ("p90", "p90"), ("p95", "p95"),
+               ("p99", "p99"), ("p99_9", "p99.9"), ("max", "max"))  # fmt: skip
+BANNERS = {
+    "interrupted": "Interrupted: the run was stopped before its planned end (a signal, a stop request or a"
+    " threshold abort). Everything below covers only the part that ran.",
+    "target_unreachable": "Target unreachable: the suite could not connect to {host}, so no load reached the"
+    " system under test. Check that the target is up and that --host is right.",
+    "worker_lost": "Worker lost: a worker stopped reporting before the end of the run. What it did after its last"
+    " report is missing, so the counters below are not reconciled (see not_reconciled).",
+}
+# Nothing may leave the page: the browser refuses any fetch the report might still contain by mistake.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1a202c;margin:0 auto;max-width:1100px;
+padding:0 16px 40px}
+h1{font-size:22px;margin:20px 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #e2e8f0}
+.meta{color:#4a5568;margin:0}
+.badge{display:inline-block;padding:1px 8px;border-radius:4px;font-weight:600;font-size:12px;vertical-align:middle}
+.pass,.status-completed{background:#c6f6d5;color:#22543d}.fail{background:#fed7d7;color:#742a2a}
+.status-interrupted{background:#feebc8;color:#7b341e}.status-target_unreachable,.status-other{background:#fed7d7;
+color:#742a2a}
+.banner{margin:14px 0;padding:10px 14px;border-radius:6px;border-left:6px solid;font-weight:600}
+.banner.status-interrupted{border-color:#dd6b20}.banner.status-target_unreachable,.banner.status-other{
+border-color:#c53030}
+table{border-collapse:collapse;margin:6px 0;font-variant-numeric:tabular-nums}
+th,td{padding:4px 9px;border-bottom:1px solid #e2e8f0;text-align:left;vertical-align:top}
+th{background:#f7fafc}.num{text-align:right}td.num,table.percentiles td{white-space:nowrap}
+table.percentiles{font-size:13px}table.percentiles :is(th,td){padding:4px 7px}
+figure{margin:12px 0}figcaption{color:#4a5568;font-size:12px}
+svg.chart{max-width:100%;height:auto;border:1px solid #e2e8f0;border-radius:4px}
+.no-data{border:1px dashed #a0aec0;border-radius:4px;padding:12px 16px;color:#4a5568}.no-data p{margin:4px 0 0}
+.scroll{overflow-x:auto}code{background:#edf2f7;padding:0 3px;border-radius:3px}
+"""
+
+
+def render_html(summary: dict) -> str:
+    """The whole report.html for a summary dict (the summary.json schema)."""
+    status = str(summary.get("status", "unknown"))
+    title = f"chanload report: {status} ({summary.get('started', '')})"
+    body = [
+        _header(summary, status),
+        _banner(summary, status),
+        _thresholds(summary.get("thresholds") or []),
+        capacity.html(summary.get("capacity")),
+        _percentiles(summary.get("latency") or []),
+        _counters(summary.get("counters") or {}, summary.get("delivery")),
+        _charts(summary),
+        _mapping("Run parameters", summary.get("parameters") or {}),
+        _mapping("Versions", summary.get("versions") or {}),
+        f'<p class="meta">Schema <code>{escape(str(summary.get("schema", "?")))}</code>.'
+        " Latencies are in microseconds in summary.json; shown here in us, ms or s.</p>",
+    ]
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
+        + "\n".join(part for part in body if part)
+        + "\n</body></html>\n"
+    )
+
+
+def fmt_threshold_value(t: dict, value: float | None) -> str:
+    """A threshold's measured value or limit in the unit it was written in: 12.35 ms, 99.99%, 512.0/s."""
+    if value is None:
+        return "no data"
+    unit = str(t.get("unit") or "")
+    names = f"{t.get('metric', '')} {t.get('stat', '')}"
+    if unit in LATENCY_UNITS:
+        return fmt_us(value)
+    if unit in ("%", "ratio") or "ratio" in names:
+        return f"{value * 100:.6g}%"
+    if unit == "/s" or "rps" in names:
+        return f"{value:,.1f}/s"
+    return f"{value:g}"
+
+
+def _header(summary: dict, status: str) -> str:
+    known = status if status in ("completed", "interrupted", "target_unreachable") else "other"
+    host = (summary.get("parameters") or {}).get("host")
+    thresholds = summary.get("thresholds") or []
+    failed = sum(1 for t in thresholds if not t.get("passed"))
+    if not thresholds:
+        verdict = '<span class="badge">no thresholds</span>'
+    elif failed:
+        verdict = f'<span class="badge fail">{failed} of {len(thresholds)} thresholds FAILED</span>'
+    else:
+        verdict = f'<span class="badge pass">all {len(thresholds)} thresholds passed</span>'
+    return (
+        f'<header><h1>chanload report <span class="badge status-{known}" data-status="{escape(status)}">'
+        f"{escape(status.replace('_', ' '))}</span> {verdict}</h1>"
+        f'<p class="meta">Target <code>{escape(str(host or "-"))}</code> · started {_field(summary, "started")}'
+        f" · ended {_field(summary, 'ended')} · duration {_field(summary, 'duration_s')} s</p>"
+        "</header>"
+    )
+
+
+def _field(summary: dict, key: str) -> str:
+    return escape(str(summary.get(key, "-")))
+
+
+def _banner(summary: dict, status: str) -> str:
+    if status == "completed":
+        return ""
+    host = (summary.get("parameters") or {}).get("host") or "the target"
+    text = BANNERS.get(status, "Run status: {status}. The results below may be incomplete.")
+    cls = status if status in BANNERS else "other"
+    return f'<div class="banner status-{cls}" role="alert">{escape(text.format(host=host, status=status))}</div>'
+
+
+def _thresholds(thresholds: list[dict]) -> str:
+    if not thresholds:
+        return "<h2>Thresholds</h2><p>No thresholds were given (<code>--slo</code>).</p>"
+    rows = []
+    for t in thresholds:
+        verdict = "PASS" if t.get("passed") else "FAIL"
+        limit = f"{t.get('op', '')} {fmt_threshold_value(t, t.get('limit'))}"
+        rows.append(
+            f'<tr class="{verdict.lower()}-row"><td><code>{escape(str(t.get("expr", "")))}</code></td>'
+            f'<td class="num">{escape(fmt_threshold_value(t, t.get("value")))}</td>'
+            f'<td class="num">{escape(limit)}</td>'
+            f'<td><span class="badge {verdict.lower()}">{verdict}</span></td></tr>'
+        )
+    return (
+        '<h2>Thresholds</h2><table class="thresholds"><thead><tr><th>Threshold</th><th class="num">Measured</th>'
+        '<th class="num">Limit</th><th>Result</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _percentiles(rows: list[dict]) -> str:
+    if not rows:
+        return "<h2>Latency percentiles</h2><p>No requests were recorded.</p>"
+    head = "<th>Type</th><th>Name</th>"
+    head += "".join(f'<th class="num">{h}</th>' for h in ("count", "failures", *(s[1] for s in TABLE_STATS)))
+    body = []
+    for r in rows:
+        cells = [f"<td>{escape(str(r.get('type', '')))}</td><td>{escape(str(r.get('name', '')))}</td>"]
+        cells += [f'<td class="num">{r.get(k, 0):,}</td>' for k in ("count", "failures")]
+        cells += [f'<td class="num">{escape(fmt_us(r.get(k)))}</td>' for k, _ in TABLE_STATS]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return (
+        '<h2>Latency percentiles</h2><div class="scroll"><table class="percentiles"><thead><tr>'
+        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        '<p class="meta">HDR histograms at 1 us resolution, 3 significant digits, merged over all workers.</p>'
+    )
+
+
+def _counters(counters: dict, delivery: dict | None) -> str:
+    if not counters and not delivery:
+        return ""
+    shown = {k: v for k, v in counters.items() if k != "failure_kinds"}
+    kinds = counters.get("failure_kinds") or {}
+    if kinds:
+        shown["failure kinds"] = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+    out = _mapping("Counters", shown)
+    if delivery:
+        t = delivery.get("total") or {}
+        ratio = t.get("ratio")
+        out += _mapping(
+            "Broadcast delivery",
+            {
+                "delivery ratio": "-" if ratio is None else f"{ratio * 100:.4f}%",
+                "promise": f">= {delivery.get('promise', 0) * 100:.2f}%",
+                **{k: t.get(k) for k in ("expected", "delivered", "missing", "duplicated", "reordered")},
+                "rooms": len(delivery.get("rooms") or {}),
+            },
+        )
+    return out
+
+
+def _charts(summary: dict) -> str:
+    figures = []
+    for chart in build_charts(summary):
+        caption = " ".join(chart.notes)
+        cap = f"<figcaption>{escape(caption)}</figcaption>" if caption and not chart.empty else ""
+        figures.append(f"<figure>{svgchart.render(chart)}{cap}</figure>")
+    return "<h2>Charts</h2>" + "\n".join(figures)
+
+
+def _mapping(title: str, data: dict) -> str:
+    if not data:
+        return ""
+    rows = "".join(f"<tr><th>{escape(str(k))}</th><td>{escape(_plain(v))}</td></tr>" for k, v in data.items())
+    return f'<h2>{escape(title)}</h2><table class="mapping">{rows}</table>'
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)

@@ -1,0 +1,154 @@
+"""The end-of-run summary: a percentile table per (type, name), counters, delivery; text and JSON."""
+
+from __future__ import annotations
+
+import functools
+import platform
+import time
+from importlib.metadata import version
+
+from chanload import __version__
+from chanload.formatting import format_us
+from chanload.recording.counters import Ledger
+from chanload.recording.delivery import CHANNELS_PROMISE, RoomTotals
+from chanload.recording.latency import Aggregate, Counts
+
+SCHEMA = "chanload.summary/1"
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99_9", 99.9))
+
+
+def metric_name(kind: str) -> str:
+    """The short metric name thresholds use: 'WS message corrected' -> 'message_corrected'."""
+    if kind.startswith("WS "):
+        kind = kind[3:]
+    return kind.strip().lower().replace(" ", "_")
+
+
+def latency_rows(aggregate: Aggregate) -> list[dict]:
+    rows = []
+    for key in aggregate.keys():
+        h = aggregate.histogram(key)
+        fast = Counts(h)  # HDR's own percentiles and mean, vectorised: this runs at every live scrape too
+        count = h.get_total_count()
+        row = {
+            "type": key[0],
+            "name": key[1],
+            "metric": metric_name(key[0]),
+            "count": count,
+            "failures": aggregate.failures.get(key, 0),
+            "min": h.get_min_value() if count else None,
+            "mean": round(fast.mean(), 1) if count else None,
+        }
+        for label, pct in PERCENTILES:
+            row[label] = fast.percentile(pct) if count else None
+        row["max"] = h.get_max_value() if count else None
+        rows.append(row)
+    return rows
+
+
+def delivery_block(rooms: dict[str, RoomTotals]) -> dict | None:
+    if not rooms:
+        return None
+    total = RoomTotals()
+    for r in rooms.values():
+        for name in vars(total):
+            setattr(total, name, getattr(total, name) + getattr(r, name))
+    return {
+        "promise": CHANNELS_PROMISE,
+        "total": {**vars(total), "ratio": total.ratio},
+        "rooms": {room: {**vars(r), "ratio": r.ratio} for room, r in rooms.items()},
+    }
+
+
+def build(
+    *,
+    aggregate: Aggregate,
+    ledger: Ledger,
+    rooms: dict[str, RoomTotals],
+    timeline: dict,
+    parameters: dict,
+    status: str,
+    started: float,
+    clamped: int = 0,
+) -> dict:
+    ended = time.time()
+    return {
+        "schema": SCHEMA,
+        "status": status,
+        "started": _iso(started),
+        "ended": _iso(ended),
+        "duration_s": round(ended - started, 3),
+        "versions": {
+            "chanload": __version__,
+            "locust": _locust_version(),
+            "python": platform.python_version(),
+        },
+        "parameters": parameters,
+        "latency_unit": "us",
+        "latency": latency_rows(aggregate),
+        "clamped_samples": clamped,
+        "counters": {**ledger.snapshot(), "reconciles": ledger.reconciles},
+        "delivery": delivery_block(rooms),
+        "timeline": timeline,
+        "thresholds": [],
+    }
+
+
+def render(summary: dict) -> str:
+    """The summary as the text table printed at the end of a run."""
+    head = ["Type", "Name", "count", "fail", *(label.replace("_", ".") for label, _ in PERCENTILES), "max"]
+    rows = [
+        [r["type"], r["name"], str(r["count"]), str(r["failures"])]
+        + [format_us(r[label]) for label, _ in PERCENTILES]
+        + [format_us(r["max"])]
+        for r in summary["latency"]
+    ]
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
+    lines = [f"chanload latency ({summary['status']}; HDR histograms, 1 us resolution, 3 significant digits)"]
+    for row in [head, *rows]:
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(cells))
+    if any(r["type"].endswith("corrected") for r in summary["latency"]):
+        lines.append(
+            "'corrected' rows: latency from each message's intended send time (open model, --ws-rate); they"
+            " include the 'send lag' row: how late each send went out, behind a late reply on its connection"
+            " or an overloaded generator."
+        )
+    ledger = Ledger.total([summary["counters"]])
+    not_reconciled = summary["counters"].get("not_reconciled")
+    if not_reconciled:  # the equation holds for what was reported, but not everything was
+        lines.append(ledger.line().replace("(reconciles)", "(holds for what was reported)"))
+        lines.append(f"counters NOT reconciled: {not_reconciled}")
+    else:
+        lines.append(ledger.line())
+    if ledger.failure_kinds:
+        lines.append("failures: " + ", ".join(f"{k} {n}" for k, n in sorted(ledger.failure_kinds.items())))
+    delivery = summary.get("delivery")
+    if delivery:
+        t = delivery["total"]
+        ratio = "-" if t["ratio"] is None else f"{t['ratio'] * 100:.4f}%"
+        lines.append(
+            f"broadcast delivery: {ratio} (promise >= {delivery['promise'] * 100:.2f}%), delivered {t['delivered']}"
+            f" of {t['expected']}, missing {t['missing']}, duplicated {t['duplicated']}, reordered {t['reordered']}"
+            f" in {len(delivery['rooms'])} rooms"
+        )
+    thresholds = summary.get("thresholds") or []
+    if thresholds:
+        passed = sum(t["passed"] for t in thresholds)
+        lines.append(f"thresholds: {passed} of {len(thresholds)} passed")
+        width = max(len(t["expr"]) for t in thresholds)
+        lines += [f"  {'PASS' if t['passed'] else 'FAIL'}  {t['expr']:<{width}}  {t['detail']}" for t in thresholds]
+    if summary.get("exit_code") is not None:
+        lines.append(f"chanload exit code: {summary['exit_code']} ({summary['status']})")
+    if summary.get("clamped_samples"):
+        lines.append(f"{summary['clamped_samples']} samples above 60 s were recorded as 60 s")
+    return "\n".join(lines)
+
+
+@functools.cache
+def _locust_version() -> str:
+    return version("locust")  # reads package metadata from disk: ~3 ms, and the live views build summaries often
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"

@@ -1,0 +1,176 @@
+"""A run's settings: the suite's options, validated before any load starts.
+
+`settings_from` reads any object with the options as attributes (Locust's parsed options, or an
+argparse namespace); `chanload.locust.options` registers them on Locust's parser.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from chanload.conversation.groups import Groups
+from chanload.conversation.messages import Expect, Payload
+from chanload.exceptions import OptionError
+from chanload.run import slo
+
+_PATH_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated options. `path`, `payload` and `expect` are None where each user class keeps its own."""
+
+    host: str
+    path: str | None = None
+    groups: Groups | None = None  # None: each user class's own pool (`groups`, default 10)
+    payload: Payload | None = None
+    expect: Expect | None = None
+    connect_timeout: float = 5.0
+    reply_timeout: float = 5.0
+    think: tuple[float, float] = (0.5, 1.5)
+    rate: float = 0.0
+    messages_per_connection: int = 0
+    headers: tuple[str, ...] = ()
+    report_dir: str | None = None
+    thresholds: tuple[slo.Threshold, ...] = ()
+    slo_abort: bool = False
+    other: str | None = None  # a frame that does not match while a reply is awaited: "fail" or "skip"
+    # Watching (chanload.watch.metrics): 0 = no /metrics endpoint.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    # Capacity finder (loadtests/capacity.py)
+    capacity_slo: tuple[slo.Threshold, ...] = ()
+    capacity_step: int = 10
+    capacity_start: int = 0
+    capacity_max: int = 1000
+    capacity_hold: float = 10.0
+
+
+def settings_from(options, host: str | None) -> Settings:
+    """Validate Locust's parsed options; raise OptionError naming the option and the fix."""
+    settings = Settings(
+        host=_host(host),
+        path=_path(str(getattr(options, "ws_path", "") or "")),
+        groups=None if getattr(options, "ws_groups", "") in (None, "") else Groups.parse(options.ws_groups),
+        payload=Payload(options.ws_payload) if getattr(options, "ws_payload", "") else None,
+        expect=Expect.parse(options.ws_expect) if getattr(options, "ws_expect", "") else None,
+        connect_timeout=_positive(getattr(options, "ws_connect_timeout", 5.0), "--ws-connect-timeout"),
+        reply_timeout=_positive(getattr(options, "ws_reply_timeout", 5.0), "--ws-reply-timeout"),
+        think=_think(str(getattr(options, "ws_think", "0.5-1.5"))),
+        rate=_non_negative(getattr(options, "ws_rate", 0.0), "--ws-rate"),
+        messages_per_connection=int(_non_negative(getattr(options, "ws_messages", 0), "--ws-messages")),
+        headers=tuple(_header(h) for h in getattr(options, "ws_header", []) or []),
+        report_dir=str(getattr(options, "report_dir", "") or "") or None,
+        thresholds=tuple(slo.parse_all(_listed(getattr(options, "slo", None)))),
+        slo_abort=bool(getattr(options, "slo_abort", False)),
+        other=_other(getattr(options, "ws_other", "") or None),
+        metrics_port=_port(getattr(options, "ws_metrics_port", 0), "--ws-metrics-port"),
+        metrics_host=str(getattr(options, "ws_metrics_host", "") or "127.0.0.1"),
+        capacity_slo=tuple(slo.parse_all(_listed(getattr(options, "capacity_slo", None)))),
+        capacity_step=_positive_int(getattr(options, "capacity_step", 10), "--capacity-step"),
+        capacity_start=int(_non_negative(getattr(options, "capacity_start", 0), "--capacity-start")),
+        capacity_max=_positive_int(getattr(options, "capacity_max", 1000), "--capacity-max"),
+        capacity_hold=_at_least(getattr(options, "capacity_hold", 10.0), 2.0, "--capacity-hold"),
+    )
+    if settings.expect is not None and settings.expect.form == "own" and settings.payload is not None:
+        if not settings.payload.uses_mark:
+            raise OptionError(
+                "--ws-expect own: the reply is the sender's own message relayed back, found by its mark: "
+                'put {mark} in --ws-payload, e.g. \'{"message": "{mark}"}\''
+            )
+    return settings
+
+
+def _at_least(value, low: float, option: str) -> float:
+    number = _number(value, option)
+    if number < low:
+        raise OptionError(f"{option} {value!r}: must be at least {low:g}")
+    return number
+
+
+def _listed(value) -> list[str]:
+    # From the command line or a config file: a list; from an environment variable: one string.
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def _host(host: str | None) -> str:
+    if not host:
+        raise OptionError("no target: pass --host ws://127.0.0.1:8000 (or set host in the config file)")
+    parts = urlsplit(host)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("ws", "wss") or not parts.netloc:
+        raise OptionError(f"--host {host!r}: expected ws://HOST:PORT or wss://HOST:PORT")
+    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _path(template: str) -> str | None:
+    if not template:
+        return None
+    for match in _PATH_TOKEN.finditer(template):
+        if match.group(1) != "group":
+            raise OptionError(f"--ws-path {template!r}: unknown placeholder {{{match.group(1)}}}; only {{group}}")
+    return template.lstrip("/")
+
+
+def _number(value, option: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"{option} {value!r}: expected a number") from None
+
+
+def _positive(value, option: str) -> float:
+    number = _number(value, option)
+    if number <= 0:
+        raise OptionError(f"{option} {value!r}: must be greater than 0")
+    return number
+
+
+def _non_negative(value, option: str) -> float:
+    number = _number(value, option)
+    if number < 0:
+        raise OptionError(f"{option} {value!r}: must be 0 or more")
+    return number
+
+
+def _positive_int(value, option: str) -> int:
+    number = _positive(value, option)
+    if number != int(number):
+        raise OptionError(f"{option} {value!r}: expected a whole number")
+    return int(number)
+
+
+def _think(value: str) -> tuple[float, float]:
+    low, sep, high = value.partition("-")
+    try:
+        lo = float(low)
+        hi = float(high) if sep else lo
+    except ValueError:
+        raise OptionError(f"--ws-think {value!r}: expected seconds as 'X' or 'LOW-HIGH', e.g. 0.5-1.5") from None
+    if lo < 0 or hi < lo:
+        raise OptionError(f"--ws-think {value!r}: need 0 <= LOW <= HIGH")
+    return lo, hi
+
+
+def _other(value) -> str | None:
+    if value not in (None, "fail", "skip"):
+        raise OptionError(f"--ws-other {value!r}: expected 'fail' or 'skip'")
+    return value
+
+
+def _header(value: str) -> str:
+    name, sep, _ = value.partition(":")
+    if not sep or not name.strip() or " " in name.strip():
+        raise OptionError(f"--ws-header {value!r}: expected 'Name: value'")
+    return value
+
+
+def _port(value, option: str) -> int:
+    number = _non_negative(value, option)
+    if number != int(number) or number > 65535:
+        raise OptionError(f"{option} {value!r}: expected a TCP port, 1-65535 (0 turns it off)")
+    return int(number)

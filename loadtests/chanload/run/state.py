@@ -1,0 +1,110 @@
+"""What chanload keeps for one Locust environment: the recorders users write into, and the merged run.
+
+Users (through `chanload.conversation.session`) write into a `State`; `chanload.locust.plugin` creates one per
+environment and wires it to Locust's events. Nothing here imports Locust, so a `State` also serves
+in-process unit tests.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from chanload.exceptions import NotSetUp
+from chanload.recording.counters import Ledger
+from chanload.recording.delivery import DeliveryBook
+from chanload.recording.latency import Aggregate, Recorder, Slice
+from chanload.recording.timeline import Timeline
+from chanload.recording.workers import Roll
+from chanload.run.settings import Settings
+
+# fire(request_type, name, seconds, response_length, exception): one logical action, reported.
+Fire = Callable[[str, str, float, int, "Exception | None"], None]
+
+
+@dataclass
+class State:
+    """Everything chanload keeps for one Locust environment."""
+
+    settings: Settings
+    recorder: Recorder = field(default_factory=Recorder)
+    ledger: Ledger = field(default_factory=Ledger)
+    delivery: DeliveryBook = field(default_factory=DeliveryBook)
+    aggregate: Aggregate = field(default_factory=Aggregate)
+    timeline: Timeline = field(default_factory=Timeline)
+    open_connections: int = 0
+    started: float = field(default_factory=time.time)
+    # Master: the latest absolute snapshot from each worker.
+    worker_ledgers: dict[str, dict] = field(default_factory=dict)
+    worker_delivery: dict[str, dict] = field(default_factory=dict)
+    gauges: list[tuple[int, int]] = field(default_factory=list)
+    finished: dict | None = None
+    aborted_by: str | None = None
+    # How a logical action is reported. The plugin routes it through Locust's request event (whose
+    # listener records into `recorder`); without Locust it goes straight into the recorder.
+    fire: Fire | None = None
+    # Master: which workers took part in the run, and whose final report came (chanload.recording.workers).
+    workers: Roll = field(default_factory=Roll)
+    # Called with every batch of slices merged into the run (the capacity finder judges its steps on them).
+    taps: list[Callable[[list[Slice]], None]] = field(default_factory=list)
+    # Extra top-level sections of summary.json from other modules (e.g. "capacity").
+    sections: dict[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.fire is None:
+            self.fire = self.record_request
+
+    def record_request(self, kind: str, name: str, seconds: float, length: int, exc: Exception | None) -> None:
+        """A request's sample (or failure) into the HDR recorder: what the request listener does."""
+        if exc is None:
+            self.recorder.record(kind, name, seconds)
+        else:
+            self.recorder.fail(kind, name)
+
+    def reset(self) -> None:
+        self.recorder = Recorder()
+        self.ledger = Ledger()
+        self.delivery = DeliveryBook()
+        self.aggregate = Aggregate()
+        self.timeline = Timeline()
+        self.started = time.time()
+        self.worker_ledgers.clear()
+        self.worker_delivery.clear()
+        self.gauges.clear()
+        self.finished = None
+        self.aborted_by = None
+        self.workers = Roll()
+        self.sections.clear()
+
+    def take(self, pieces: list[Slice]) -> None:
+        for piece in pieces:
+            self.aggregate.add(piece)
+            self.timeline.add(piece)
+        for tap in self.taps:
+            tap(pieces)
+
+
+_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def bind(environment, settings: Settings) -> tuple[State, bool]:
+    """The State of `environment`, created if it has none (then True), with `settings` in force."""
+    st = _states.get(environment)
+    if st is not None:
+        st.settings = settings
+        return st, False
+    st = _states[environment] = State(settings)
+    return st, True
+
+
+def state(environment) -> State:
+    """The State chanload keeps for `environment`."""
+    try:
+        return _states[environment]
+    except KeyError:
+        raise NotSetUp(
+            "chanload is not set up for this Locust environment: import chanload.locust.plugin in the locustfile "
+            "(loadtests/ws.py does), or call chanload.locust.plugin.attach(environment, settings)"
+        ) from None

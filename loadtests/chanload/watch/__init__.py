@@ -1,0 +1,1 @@
+"""Watching a run from outside: the Prometheus exporter."""

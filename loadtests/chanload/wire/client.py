@@ -1,0 +1,346 @@
+"""A websocket client for load users: every failure classified, every round trip as cheap as we can make it.
+
+The opening handshake is websocket-client's (`create_connection`: headers, Origin, proxies, TLS).
+After it, frames go straight over the socket through `chanload.wire.framing`: under gevent the wait for
+a reply is one event-loop wait on the socket with one reusable timer for the reply timeout, so a
+round trip costs a send, a wait and a read (benchmarks/README.md, "cost", has the measurements).
+Outside gevent (the unit tests) the same code waits with plain socket timeouts.
+
+Each failure a user can meet is one exception class whose message says what happened in words a
+user understands; Locust groups failures by that message, so it carries no per-request ids.
+"""
+
+from __future__ import annotations
+
+import errno
+import platform
+import socket
+import struct
+import sys
+import time
+from urllib.parse import urlsplit
+
+import websocket
+
+from chanload.exceptions import (
+    ClosedByServer,
+    ConnectionLost,
+    ConnectionRefused,
+    HandshakeRejected,
+    HandshakeTimeout,
+    ProtocolError,
+    ReplyTimeout,
+)
+from chanload.wire import framing
+
+READ_SIZE = 16384  # bytes asked of the socket per read: one read brings a whole reply, or several
+CLOSE_WAIT = 1.0  # seconds to wait for the server's close frame (RFC 6455 section 7.1.1)
+
+# The kernel's receive timestamp (socket(7) SO_TIMESTAMPNS, CLOCK_REALTIME in ns) says when a reply
+# reached this machine's socket, whatever the generator was busy with then. Python does not name the
+# option; 35 is its value in asm-generic/socket.h (SCM_TIMESTAMPNS is the same number), which the
+# architectures below use. Elsewhere (alpha, parisc, sparc, other systems) replies are timed when read.
+_GENERIC_ABI = ("x86_64", "i386", "i686", "aarch64", "arm", "ppc64le", "ppc64", "s390x", "riscv64")
+SO_TIMESTAMPNS = (
+    getattr(socket, "SO_TIMESTAMPNS", 35)
+    if sys.platform.startswith("linux") and platform.machine().startswith(_GENERIC_ABI)
+    else getattr(socket, "SO_TIMESTAMPNS", None)
+)
+_TIMESPEC = struct.Struct("@ll")
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size) if SO_TIMESTAMPNS is not None else 0
+
+
+class _Expired(BaseException):
+    """Thrown into a greenlet by its reply timer; caught in WsClient and turned into ReplyTimeout."""
+
+
+class WsClient:
+    """One websocket connection. `connect`, `send` and `recv` raise only `WsError` subclasses."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        # Timeouts
+        connect_timeout: float = 5.0,
+        reply_timeout: float = 5.0,
+        # Handshake
+        headers: list[str] | None = None,
+        subprotocols: list[str] | None = None,
+    ) -> None:
+        self.url = url
+        # Failure messages name the server, never the path: Locust groups failures by message, and
+        # a path with a room or an id in it would make one row per room.
+        parts = urlsplit(url)
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        self.server = f"{host}:{parts.port or (443 if parts.scheme == 'wss' else 80)}"
+        self.subprotocols = subprotocols or []
+        self.connect_timeout = connect_timeout
+        self.reply_timeout = reply_timeout
+        self.headers = headers or []
+        self.ws: websocket.WebSocket | None = None
+        self._decoder = framing.Decoder()
+        self._sock: socket.socket | None = None
+        self._gevent: _GeventWait | None = None
+        self._recvmsg = False  # read with recvmsg() and take the kernel's stamps (not on TLS sockets)
+        # When the bytes that completed the last message returned by recv() arrived: perf_counter
+        # seconds and CLOCK_REALTIME ns; from the kernel's receive timestamp when there is one.
+        self.arrival = 0.0
+        self.arrival_ns = 0
+
+    @property
+    def connected(self) -> bool:
+        return self.ws is not None
+
+    def connect(self) -> None:
+        try:
+            ws = websocket.create_connection(
+                self.url,
+                timeout=self.connect_timeout,
+                header=self.headers,
+                subprotocols=self.subprotocols or None,
+                enable_multithread=False,
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            raise HandshakeRejected(exc.status_code, exc.status_message or "") from None
+        except (TimeoutError, websocket.WebSocketTimeoutException):
+            raise HandshakeTimeout(f"handshake timeout: no answer within {self.connect_timeout:g}s") from None
+        except ConnectionRefusedError:
+            raise ConnectionRefused(f"connection refused: nothing listens at {self.server}") from None
+        except websocket.WebSocketConnectionClosedException:
+            raise ConnectionLost("connection lost: the server closed the socket during the handshake") from None
+        except (OSError, websocket.WebSocketException) as exc:
+            if getattr(exc, "errno", None) == errno.ECONNREFUSED:
+                raise ConnectionRefused(f"connection refused: nothing listens at {self.server}") from None
+            raise ConnectionLost(f"connection lost during handshake: {exc}") from None
+        # websocket-client reads the handshake answer byte by byte, so nothing after it is consumed yet.
+        sock = ws.sock
+        sock.settimeout(self.reply_timeout)
+        self._sock = sock
+        self._decoder = framing.Decoder()
+        # wss://: the bytes must go through the TLS layer (its recv), so no raw-socket fast path, and
+        # no kernel stamps (recvmsg does not exist there): arrival is read when the read returns.
+        tls = hasattr(sock, "cipher")
+        self._recvmsg = False
+        if SO_TIMESTAMPNS is not None and not tls:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                self._recvmsg = True
+            except OSError:
+                pass  # no kernel stamps: arrival is read off the clock when the read returns
+        self._gevent = None if tls else _GeventWait.of(sock, self.reply_timeout)
+        self.ws = ws
+
+    def send(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            self._send_frame(framing.BINARY, message)
+        else:
+            self._send_frame(framing.TEXT, message.encode("utf-8"))
+
+    def recv(self, timeout: float | None = -1.0) -> str | bytes:
+        """The next text or binary message. `timeout` -1 means the reply timeout; None waits forever."""
+        while True:
+            opcode, payload = self._next_frame(timeout)
+            if opcode == framing.TEXT:
+                return payload.decode("utf-8", "replace")
+            if opcode == framing.BINARY:
+                return payload
+            if opcode == framing.CLOSE:
+                self.abort()
+                raise _closed(payload)
+            if opcode == framing.PING:
+                self._send_frame(framing.PONG, payload)  # section 5.5.2: answer with the same payload
+            # a pong: keep reading
+
+    def close(self, code: int = 1000) -> None:
+        """Close politely (close frame, up to CLOSE_WAIT s for the server's), never raising an Exception.
+
+        Never websocket-client's `WebSocket.close`: its bare `except: pass` swallows gevent's
+        GreenletExit, so a user that Locust stops while it waits there for the server's close frame
+        keeps running and the run never ends. Here GreenletExit (a BaseException) goes through.
+        """
+        if self.ws is None:
+            return
+        try:
+            self._send_frame(framing.CLOSE, struct.pack("!H", code))
+            deadline = time.monotonic() + CLOSE_WAIT
+            while self.ws is not None and (left := deadline - time.monotonic()) > 0:
+                if self._next_frame(left)[0] == framing.CLOSE:
+                    break
+        except Exception:  # noqa: BLE001, S110 - closing must never fail a user; the socket goes anyway
+            pass
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop the socket without a close handshake."""
+        ws, self.ws, self._sock = self.ws, None, None
+        if ws is not None:
+            ws.shutdown()
+
+    # Frames
+
+    def _send_frame(self, opcode: int, payload: bytes) -> None:
+        sock = self._require()
+        frame = framing.encode(opcode, payload)
+        try:
+            if self._gevent is not None:
+                sent = self._gevent.send(frame)  # no wait at all while the socket has room
+                if sent < len(frame):
+                    sock.sendall(frame[sent:])  # the rest under gevent, within the socket timeout
+            else:
+                sock.sendall(frame)  # plain or TLS, under the socket timeout
+        except TimeoutError:
+            self.abort()
+            raise ConnectionLost(
+                f"connection lost: a send stayed blocked for {self.reply_timeout:g}s (the server is not reading)"
+            ) from None
+        except OSError as exc:
+            self.abort()
+            raise ConnectionLost(f"connection lost while sending: {type(exc).__name__}") from None
+
+    def _next_frame(self, timeout: float | None) -> tuple[int, bytes]:
+        """The next message or control frame, waiting up to `timeout` s (-1: the reply timeout) for it."""
+        try:
+            frame = self._decoder.next()
+            if frame is not None:
+                return frame
+            self._require()
+            wait = self.reply_timeout if timeout == -1.0 else timeout
+            if self._gevent is not None:
+                return self._gevent.read_frame(self._feed, wait, timeout == -1.0)
+            return self._read_frame_blocking(wait)
+        except _Expired:
+            # A late reply would put the conversation out of step: drop this connection.
+            self.abort()
+            raise ReplyTimeout(f"reply timeout: no reply within {wait:g}s") from None
+        except ProtocolError as exc:
+            self.abort()
+            raise ConnectionLost(f"connection lost: protocol error: {exc}") from None
+        except _Eof:
+            self.abort()
+            raise ConnectionLost("connection lost: socket closed without a close frame") from None
+        except OSError as exc:
+            self.abort()
+            raise ConnectionLost(f"connection lost: {type(exc).__name__}") from None
+
+    def _read_frame_blocking(self, wait: float | None) -> tuple[int, bytes]:
+        """Without gevent, or over TLS: read under the socket's timeout until a frame is whole, within `wait` s."""
+        sock = self._require()
+        deadline = None if wait is None else time.monotonic() + wait
+        try:
+            while True:
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise _Expired
+                    sock.settimeout(left)
+                else:
+                    sock.settimeout(None)
+                try:
+                    if self._recvmsg:
+                        data, ancdata, _flags, _addr = sock.recvmsg(READ_SIZE, _ANCILLARY)
+                    else:
+                        data, ancdata = sock.recv(READ_SIZE), []
+                except TimeoutError:
+                    raise _Expired from None
+                frame = self._feed(data, ancdata)
+                if frame is not None:
+                    return frame
+        finally:
+            if self._sock is not None:
+                sock.settimeout(self.reply_timeout)
+
+    def _feed(self, data: bytes, ancdata: list) -> tuple[int, bytes] | None:
+        """Bytes just read: stamp their arrival, decode, return a frame if one is now whole."""
+        if not data:
+            raise _Eof
+        # Realtime first, then perf_counter: if this process is preempted between the two reads, the
+        # stamp converts to a later perf_counter time, never an earlier one (a reply is never timed
+        # faster than it was).
+        now_ns = time.time_ns()
+        now = time.perf_counter()
+        self.arrival, self.arrival_ns = now, now_ns
+        for level, kind, blob in ancdata:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(blob) >= _TIMESPEC.size:
+                seconds, nanos = _TIMESPEC.unpack_from(blob)
+                stamp = seconds * 1_000_000_000 + nanos
+                if stamp <= now_ns:  # same clock; a step of it in between would make it later than now
+                    self.arrival, self.arrival_ns = now - (now_ns - stamp) / 1e9, stamp
+        self._decoder.feed(data)
+        return self._decoder.next()
+
+    def _require(self) -> socket.socket:
+        if self._sock is None:
+            raise ConnectionLost("connection lost: not connected")
+        return self._sock
+
+
+class _Eof(Exception):
+    """The server closed the TCP connection."""
+
+
+class _GeventWait:
+    """Waiting on a gevent socket the cheap way: straight on its read watcher, one reusable reply timer.
+
+    gevent's own `socket.recv` first tries a read that fails with EAGAIN (a syscall and an exception),
+    then builds a `Timeout` for each wait. Right after a send the reply is never there yet, so here
+    the greenlet waits for readability first, and the reply timer is created once per connection.
+    """
+
+    def __init__(self, sock, reply_timeout: float) -> None:
+        from gevent import getcurrent  # noqa: PLC0415 - only ever reached with gevent in use
+
+        self._getcurrent = getcurrent
+        self._raw = sock._sock  # the non-blocking OS-level socket under gevent's wrapper
+        self._io = sock._read_event
+        self._hub = sock.hub
+        # libev keeps a stopped timer's remaining time; `again` re-arms it to the full `repeat` value.
+        self._reply_timer = self._hub.loop.timer(reply_timeout, reply_timeout)
+
+    @classmethod
+    def of(cls, sock, reply_timeout: float) -> _GeventWait | None:
+        """A waiter for `sock` if it is a gevent socket (Locust monkey-patches sockets), else None."""
+        if type(sock).__module__.startswith("gevent") and hasattr(sock, "_read_event"):
+            return cls(sock, reply_timeout)
+        return None
+
+    def send(self, frame: bytes) -> int:
+        """Bytes of `frame` the kernel took without waiting."""
+        try:
+            return self._raw.send(frame)
+        except BlockingIOError:
+            return 0
+
+    def read_frame(self, feed, wait: float | None, is_reply_timeout: bool) -> tuple[int, bytes]:
+        """Wait for the socket and read until `feed` returns a frame; `_Expired` is thrown in after `wait` s."""
+        timer = None
+        if wait is not None and is_reply_timeout:
+            timer = self._reply_timer
+            timer.again(self._getcurrent().throw, _Expired, update=True)
+        elif wait is not None:
+            timer = self._hub.loop.timer(wait)
+            timer.start(self._getcurrent().throw, _Expired, update=True)
+        try:
+            while True:
+                self._hub.wait(self._io)
+                try:
+                    data, ancdata, _flags, _addr = self._raw.recvmsg(READ_SIZE, _ANCILLARY)
+                except BlockingIOError:
+                    continue  # a spurious wake-up
+                frame = feed(data, ancdata)
+                if frame is not None:
+                    return frame
+        finally:
+            if timer is not None:
+                timer.stop()
+                if timer is not self._reply_timer:
+                    timer.close()
+
+
+def _closed(data: bytes) -> ClosedByServer:
+    # RFC 6455 section 5.5.1: an optional 2-byte status code, then an optional UTF-8 reason.
+    if len(data) >= 2:
+        (code,) = struct.unpack("!H", data[:2])
+        return ClosedByServer(code, data[2:].decode("utf-8", "replace"))
+    return ClosedByServer(None)
