@@ -2,7 +2,7 @@
 
 Under gevent (how Locust runs it) WsClient waits on the event loop with its own reply timer; plain,
 it waits with socket timeouts. Both paths run the same scenarios here and print one JSON object,
-scenario -> what the client saw, for tests/test_client.py to judge.
+scenario -> what the client saw, for tests/wire/test_client.py to judge.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python -m tests.apps.tally_twins OUT.json
 
-Run by tests/test_tally.py in a subprocess (tests never import locust in the pytest process). Each
+Run by tests/locust/test_tally.py in a subprocess (tests never import locust in the pytest process). Each
 environment has a local runner (Locust's statistics listener), chanload attached, and a web UI; the
 second also has one more request listener, which sends every sample through Locust's `request`
 event as before. Both see the same samples at the same (fake) wall-clock times, over several

@@ -38,7 +38,7 @@ BUCKETS_US = (
 )
 
 # Every metric the exporter serves (the names Prometheus shows, suffixes included) and its labels.
-# The Grafana dashboard is checked against this list (tests/test_grafana.py).
+# The Grafana dashboard is checked against this list (tests/watch/test_grafana.py).
 EXPORTED: dict[str, tuple[str, ...]] = {
     "chanload_ws_latency_seconds_bucket": ("type", "name", "le"),
     "chanload_ws_latency_seconds_count": ("type", "name"),

@@ -10,8 +10,8 @@ import time
 import xml.etree.ElementTree as ET
 
 from chanload.recording.workers import Roll, describe
+from tests.locust.test_plugin import locust_cmd
 from tests.servers import ROOT, UNIT, daphne, free_port
-from tests.test_plugin import locust_cmd
 
 
 def test_roll_names_workers_without_a_final_report():

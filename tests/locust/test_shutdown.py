@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from tests.locust.test_plugin import junit_failures, locust_cmd
 from tests.servers import ROOT, UNIT
-from tests.test_plugin import junit_failures, locust_cmd
 
 
 def stop_with(tmp_path, target, signals, gap: float = 0.05):

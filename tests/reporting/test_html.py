@@ -15,7 +15,7 @@ from chanload.reporting.charts import PNG_NAMES, render_pngs
 from chanload.reporting.html import fmt_threshold_value, render_html
 from tests.servers import UNIT
 
-SAMPLE = Path(__file__).parent / "data" / "summary_sample.json"
+SAMPLE = Path(__file__).parent.parent / "data" / "summary_sample.json"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]  # fmt: skip

@@ -119,7 +119,7 @@ def test_probe_and_status_line(tmp_path):
 
 def test_write_all_keeps_only_a_record_that_says_incomplete(tmp_path, monkeypatch):
     """Unit: the 4th file fails (ENOSPC, simulated): no temp file left, summary and JUnit say incomplete, exit 6."""
-    summary = json.loads((Path(__file__).parent / "data" / "summary_sample.json").read_text())
+    summary = json.loads((Path(__file__).parent.parent / "data" / "summary_sample.json").read_text())
     summary["thresholds"] = []  # the sample predates the JUnit detail field; the thresholds are not the point
     (tmp_path / "connections.png").write_bytes(b"previous run")
     real = report._write_temp
