@@ -38,9 +38,11 @@ test: deps ## run the test suite (pytest; exit 5, no tests collected, is a failu
 	$(PYTHON) -m pytest; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "pytest collected no tests: treating as failure"; exit 1; fi; exit $$code
 
-lint: ## ruff check and format check
+lint: ## ruff (style, imports, unused noqa), lint-imports (the layers point down), mypy (the library's types)
 	$(PYTHON) -m ruff check loadtests target_project tests benchmarks scripts
 	$(PYTHON) -m ruff format --check loadtests target_project tests benchmarks scripts
+	lint-imports --no-cache
+	$(PYTHON) -m mypy
 
 format:
 	$(PYTHON) -m ruff format loadtests target_project tests benchmarks scripts

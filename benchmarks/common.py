@@ -28,11 +28,11 @@ import psutil
 # `python -m benchmarks.X` from the repository root, as the Makefile runs them: chanload lives in loadtests/.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "loadtests"))
 
-from scripts.with_target import TARGET, free_port, wait_for  # noqa: E402
+from chanload.recording.types import MESSAGE  # the suite's request type for one echo round trip
+from scripts.with_target import TARGET, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "loadtests" / "ws.py"
-MESSAGE = "WS message"  # the suite's request type for one echo round trip
 ROUTE = "room/[group]"
 LOCUST_READY = "All users spawned"  # Locust's log line once every user is started
 

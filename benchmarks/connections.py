@@ -35,6 +35,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks.common import goal, percentile
+from chanload.recording import types
 from scripts import launch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,7 +188,7 @@ def report(summary: dict, samples: dict, rows: list[dict], args, target_names: l
     first_at = min((g["second"] for g in gauges if g["open"] > 0), default=0)
     fds = [r["worker"][1] for r in rows if "worker" in r and r["t"] < first_at]
     fd_held = max(r["worker"][1] for r in rows if "worker" in r) - fds[-1]
-    connects = samples["WS connect"]
+    connects = samples[types.CONNECT]
     print(f"sockets held: {held} (suite's open-connection count); worker descriptors grew by {fd_held}")
     print(f"connects: {sum(ok for *_, ok in connects)} ok, {sum(not ok for *_, ok in connects)} failed")
     print("connect latency per thousand sockets (in the order they opened):")
@@ -213,8 +214,8 @@ def report(summary: dict, samples: dict, rows: list[dict], args, target_names: l
             if name != "t" and name in ramp[0]
         }
         print("CPU during the ramp (% of one core): " + ", ".join(f"{n} {v:.0f}%" for n, v in sorted(busy.items())))
-    at_full = sorted(s for t, s, ok in samples["WS message"] if ok and t >= full_at)
-    failed = sum(1 for t, _, ok in samples["WS message"] if not ok and t >= full_at)
+    at_full = sorted(s for t, s, ok in samples[types.MESSAGE] if ok and t >= full_at)
+    failed = sum(1 for t, _, ok in samples[types.MESSAGE] if not ok and t >= full_at)
     if at_full:
         timeout = summary["parameters"]["reply_timeout"]
         print(f"messages at full count ({held} sockets): {len(at_full)} answered OK, {failed} failed "

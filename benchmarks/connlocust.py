@@ -19,9 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "loadtests"))
 
-from ws import IdleUser  # noqa: E402, F401 - the user class this benchmark runs
+from ws import IdleUser  # noqa: F401 - the user class this benchmark runs
 
-_samples: dict[str, list[tuple[float, float, bool]]] = {"WS connect": [], "WS message": []}
+from chanload.recording import types
+
+_samples: dict[str, list[tuple[float, float, bool]]] = {types.CONNECT: [], types.MESSAGE: []}
 
 
 @events.request.add_listener

@@ -49,6 +49,7 @@ from benchmarks.common import (
     suite_row,
 )
 from benchmarks.wire import Capture
+from chanload.recording import types
 from chanload.wire.stamps import short_gaps
 
 USERS = 50
@@ -162,7 +163,7 @@ def run() -> tuple[float, float, float]:
         print(f"  wire: no capture ({no_capture})")
     d50, d99 = row["p50"] - probe_p50, row["p99"] - probe_p99
     print(f"  {'diff':6} {d50:>+6.0f} us {d99:>+6.0f} us   suite minus probe")
-    lag, corrected = suite_row(summary, "WS send lag"), suite_row(summary, "WS message corrected")
+    lag, corrected = suite_row(summary, types.SEND_LAG), suite_row(summary, types.CORRECTED)
     print(
         f"suite's own scheduling: send lag (actual minus intended send) p50 {_us(lag['p50'])}, p99 {_us(lag['p99'])};"
         f" 'WS message corrected' (from the intended send) p50 {_us(corrected['p50'])}, p99 {_us(corrected['p99'])}"

@@ -16,9 +16,8 @@ import sys
 
 from ws import AsyncRoomUser, ChatUser, IdleUser, RoomUser  # noqa: F401 - the user classes
 
-from chanload.locust.shapes import CapacityShape  # noqa: F401 - Locust runs the shape it finds here
-
-EXIT_BAD_OPTION = 2
+from chanload import CapacityShape  # noqa: F401 - Locust runs the shape it finds here
+from chanload.run.policy import EXIT_BAD_OPTION
 
 
 @events.init.add_listener

@@ -1,7 +1,7 @@
 """Locust users for Django Channels websocket endpoints: `locust -f loadtests/ws.py --host ws://...`.
 
 Run one class by naming it (`locust -f loadtests/ws.py RoomUser`); `--ws-*` options in `python -m chanload --help`.
-Users for apps of other shapes: loadtests/examples/, and `chanload.locust.users.WsUser` for your own.
+Users for apps of other shapes: loadtests/examples/, and `chanload.WsUser` for your own.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ def _default_user(environment, **_kw) -> None:
 
 import random  # noqa: E402
 
-from chanload.conversation.pacing import ThinkTime  # noqa: E402
-from chanload.locust import plugin  # noqa: E402, F401 - registers the --ws-* options, recording and the summary
-from chanload.locust.users import BroadcastUser, EchoUser  # noqa: E402
+from chanload import BroadcastUser, EchoUser, ThinkTime  # noqa: E402 - the users bring the --ws-* options and recording
 
 
 class RoomUser(EchoUser):

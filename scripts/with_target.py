@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file: the repo root, for scripts.*
 
-from scripts import launch  # noqa: E402
-from scripts.launch import TARGET, free_port, wait_for_port  # noqa: E402, F401 - re-exported for benchmarks
+from scripts import launch
+from scripts.launch import TARGET, free_port, wait_for_port  # noqa: F401 - re-exported for benchmarks
 
 
 def wait_for(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:

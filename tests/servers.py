@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts import launch
-from scripts.launch import free_port, wait_for_port  # noqa: F401 - one free-port helper for scripts and tests
+from scripts.launch import free_port, wait_for_port  # one free-port helper for scripts and tests
 
 ROOT = launch.ROOT
 TARGET_DIR = launch.TARGET

@@ -42,4 +42,4 @@ def test_capacity_prints_the_two_knees_side_by_side():
     lines = text.splitlines()
     assert lines[0].split() == ["room/", "(sync)", "aroom/", "(async)"]
     assert lines[1].split() == ["knee:", "users", "40", "none"]
-    assert "4.20 ms" in text and "stopped, aroom/ (async): 10 users broke x" in text
+    assert "4.2 ms" in text and "stopped, aroom/ (async): 10 users broke x" in text

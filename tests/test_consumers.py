@@ -13,11 +13,11 @@ import pytest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatroom.settings")
 
-from channels.testing import WebsocketCommunicator  # noqa: E402
-from django.test import override_settings  # noqa: E402
+from channels.testing import WebsocketCommunicator
+from django.test import override_settings
 
-from chatroom.asgi import application  # noqa: E402
-from tests.servers import UNIT  # noqa: E402
+from chatroom.asgi import application
+from tests.servers import UNIT
 
 ORIGIN = [(b"origin", b"http://127.0.0.1")]
 TIMEOUT = 2 * UNIT
@@ -249,14 +249,14 @@ def test_broadcast_relays_text_json_refuses_as_wrapped_text(text: str) -> None:
 
 def members(group: str) -> set[str]:
     """Channel names in `group` of the test's in-memory layer."""
-    from channels.layers import get_channel_layer  # noqa: PLC0415 - after override_settings made the layer
+    from channels.layers import get_channel_layer  # after override_settings made the layer
 
     return set(get_channel_layer().groups.get(group, {}))
 
 
 def test_broadcast_consumer_that_crashes_leaves_its_group(monkeypatch: pytest.MonkeyPatch) -> None:
     """A chat/ consumer whose handler raises is out of its group, so messages stop piling up for it."""
-    from chat import consumers  # noqa: PLC0415
+    from chat import consumers
 
     async def body() -> None:
         stayer = await connected("/chat/crash")

@@ -16,14 +16,38 @@ def shorten(value: str | bytes, limit: int = _SHOW) -> str:
 
 
 def format_us(us: float | None) -> str:
-    """A latency in the unit that suits it: 452 us, 12.35 ms, 1.234 s; '-' for none."""
+    """A latency in the unit that suits it, to the microsecond: 452 us, 452.2 us, 12.345 ms, 1.235 s; '-' for none.
+
+    Microseconds keep one decimal (a mean), milliseconds three (1 us), seconds three (1 ms); trailing
+    zeros go. HDR histograms hold three significant digits, so nothing shown is finer than recorded.
+    """
     if us is None:
         return "-"
     if us < 1000:
-        return f"{us:.0f} us"
+        return f"{_trim(us, 1)} us"
     if us < 1_000_000:
-        return f"{us / 1000:.2f} ms"
-    return f"{us / 1_000_000:.3f} s"
+        return f"{_trim(us / 1000, 3)} ms"
+    return f"{_trim(us / 1_000_000, 3)} s"
+
+
+def format_value(kind: str, value: float | None) -> str:
+    """A value of its kind: `latency` (us, as format_us), `ratio` (a fraction, as %), `rate` (/s), `count`."""
+    if value is None:
+        return "-"
+    if kind == "latency":
+        return format_us(value)
+    if kind == "ratio":
+        return f"{_trim(value * 100, 6)}%"
+    if kind == "rate":
+        return f"{_trim(value, 1)}/s"
+    if kind == "count":
+        return _trim(value, 0)
+    raise ValueError(f"unknown kind of value {kind!r}: latency, ratio, rate or count")
+
+
+def _trim(value: float, decimals: int) -> str:
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def short_us(us: float) -> str:

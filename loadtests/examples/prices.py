@@ -18,8 +18,7 @@ from locust import between, task
 
 import random
 
-from chanload.locust import plugin  # noqa: F401 - registers the --ws-* options, recording and the summary
-from chanload.locust.users import WsUser
+from chanload import WsUser  # brings the --ws-* options, recording, thresholds and artifacts
 
 SYMBOLS = ("ACME", "GLOBX", "INITEC")
 

@@ -18,8 +18,7 @@ import csv
 import itertools
 import sys
 
-from chanload.locust import plugin  # noqa: F401 - registers the --ws-* options, recording and the summary
-from chanload.locust.users import WsUser
+from chanload import WsUser  # brings the --ws-* options, recording, thresholds and artifacts
 
 LOGIN_PATH = "/login/"
 _accounts: itertools.cycle | None = None

@@ -87,7 +87,7 @@ class GuardedWebSocketProtocol(WebSocketProtocol):
             self.transport.unregisterProducer()  # Daphne's HTTP channel, which never pauses after an upgrade
             self.transport.registerProducer(self.gate, True)
 
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:  # noqa: N802, N803 - autobahn's names
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:  # autobahn's names
         """Called for every message: queue it as Daphne does, then pause reading if the consumer is behind."""
         super().onMessage(payload, isBinary)
         queue = getattr(self, "application_queue", None)
@@ -105,7 +105,7 @@ class GuardedWebSocketProtocol(WebSocketProtocol):
         else:
             reactor.callLater(POLL_S, self._wait_for_consumer)
 
-    def _closeConnection(self, abort: bool = False) -> None:  # noqa: N802 - autobahn's name
+    def _closeConnection(self, abort: bool = False) -> None:  # autobahn's name
         """Unregister the gate first: a transport with a paused producer would never finish closing."""
         if self.gate is not None:
             self.gate.held.clear()

@@ -95,7 +95,7 @@ def good_client(t: Target) -> Iterator[list[str]]:
             while not stop.wait(0.02):
                 try:
                     round_trip()
-                except Exception as exc:  # noqa: BLE001 - recorded, then asserted by the test
+                except Exception as exc:  # recorded, then asserted by the test
                     failures.append(repr(exc))
                     return
 

@@ -14,19 +14,19 @@ if __name__ == "__main__" and sys.argv[1] == "gevent":
 
     monkey.patch_all()
 
-import json  # noqa: E402
-import os  # noqa: E402
-import ssl  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import json
+import os
+import ssl
+import tempfile
+import time
+from pathlib import Path
 
 sys.path.insert(0, "loadtests")
 
 from chanload.exceptions import WsError
-from chanload.wire import framing  # noqa: E402
-from chanload.wire.client import WsClient  # noqa: E402
-from tests.apps.rawws import frame, read_frame, self_signed, serve_once  # noqa: E402
+from chanload.wire import framing
+from chanload.wire.client import WsClient
+from tests.apps.rawws import frame, read_frame, self_signed, serve_once
 
 REPLY_TIMEOUT = 0.3
 

@@ -22,9 +22,9 @@ import gevent
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtests"))
 
-from ws import AsyncRoomUser, ChatUser, RoomUser  # noqa: E402, F401 - the user classes, as loadtests/ws.py has them
+from ws import AsyncRoomUser, ChatUser, RoomUser  # noqa: F401 - the user classes, as loadtests/ws.py has them
 
-from chanload.run.state import state  # noqa: E402
+from chanload.run.state import state
 
 
 class SlowToStopUser(RoomUser):

@@ -42,7 +42,7 @@ def serve_once(script: Callable[[socket.socket], None], tls: ssl.SSLContext | No
                 for line in request.split(b"\r\n")
                 if line.lower().startswith(b"sec-websocket-key")
             )
-            accept = base64.b64encode(hashlib.sha1(key + GUID).digest())  # noqa: S324 - RFC 6455 says SHA-1
+            accept = base64.b64encode(hashlib.sha1(key + GUID).digest())  # RFC 6455 says SHA-1
             conn.sendall(
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
@@ -94,10 +94,10 @@ def _exactly(conn: socket.socket, n: int) -> bytes:
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
     """A throwaway certificate for 127.0.0.1 and its key, as PEM files in `folder`: (cert, key)."""
-    from cryptography import x509  # noqa: PLC0415 - a dependency of Daphne's (autobahn, twisted[tls])
-    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
-    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+    from cryptography import x509  # a dependency of Daphne's (autobahn, twisted[tls])
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])

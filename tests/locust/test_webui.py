@@ -50,7 +50,7 @@ def test_corrected_row_sits_beside_its_round_trip():
     assert [r["item"] for r in latency] == [
         "WS connect room/[group]", "WS message room/[group]", "WS message corrected room/[group]",
     ]  # fmt: skip
-    assert latency[1]["p50"] == "812 us" and latency[1]["max"] == "12.35 ms" and latency[1]["rate"] == "120.0"
+    assert latency[1]["p50"] == "812 us" and latency[1]["max"] == "12.345 ms" and latency[1]["rate"] == "120.0"
     assert latency[0]["rate"] == "-"
     assert set().union(*out) <= {key for key, _ in COLUMNS}
 

@@ -40,8 +40,8 @@ def test_thresholds_show_measured_value_limit_and_verdict(summary):
     table = table[: table.index("</table>")]
     for expr in ("message:p99&lt;10ms", "connect:p95&lt;20ms", "fail_ratio&lt;0.1%", "rps&gt;=500"):
         assert expr in table
-    assert "3.32 ms" in table and "&lt; 10.00 ms" in table
-    assert "31.54 ms" in table and "&lt; 20.00 ms" in table
+    assert "3.323 ms" in table and "&lt; 10 ms" in table
+    assert "31.535 ms" in table and "&lt; 20 ms" in table
     assert "&lt; 0.1%" in table and "628.5/s" in table
     assert table.count(">PASS<") == 3 and table.count(">FAIL<") == 1
     assert "1 of 4 thresholds FAILED" in html
@@ -50,13 +50,16 @@ def test_thresholds_show_measured_value_limit_and_verdict(summary):
 @pytest.mark.parametrize(
     ("threshold", "value", "shown"),
     [
-        ({"unit": "us", "metric": "message"}, 452, "452 us"),
-        ({"unit": "ms", "metric": "message"}, 12345, "12.35 ms"),
-        ({"unit": "s", "metric": "connect"}, 1_234_000, "1.234 s"),
-        ({"unit": "%", "metric": "delivery_ratio"}, 0.99987, "99.987%"),
-        ({"unit": "", "metric": "fail_ratio"}, 0.001, "0.1%"),
-        ({"unit": "", "metric": "rps"}, 1234.56, "1,234.6/s"),
-        ({"unit": "ms", "metric": "message"}, None, "no data"),
+        # The shapes chanload.run.slo writes to summary.json: unit us, fraction, per_s or count.
+        ({"unit": "us", "metric": "message", "stat": "p99"}, 452, "452 us"),
+        ({"unit": "us", "metric": "message", "stat": "p99"}, 12345, "12.345 ms"),
+        ({"unit": "us", "metric": "connect", "stat": "max"}, 1_234_000, "1.234 s"),
+        ({"unit": "fraction", "metric": "delivery_ratio", "stat": "value"}, 0.99987, "99.987%"),
+        ({"unit": "fraction", "metric": "fail_ratio", "stat": "value"}, 0.001, "0.1%"),
+        ({"unit": "per_s", "metric": "rps", "stat": "value"}, 1234.56, "1234.6/s"),
+        ({"unit": "per_s", "metric": "message", "stat": "rate"}, 512.54, "512.5/s"),  # once a bare number
+        ({"unit": "count", "metric": "message", "stat": "failures"}, 3, "3"),
+        ({"unit": "us", "metric": "message", "stat": "p99"}, None, "no data"),
     ],
 )
 def test_threshold_values_are_formatted_in_their_unit(threshold, value, shown):
@@ -68,7 +71,7 @@ def test_percentile_table_lists_every_row(summary):
     """The percentile table has a row per (type, name) with formatted latencies."""
     html = render_html(summary)
     assert "WS connect" in html and "WS message" in html
-    assert "25.04 ms" in html and "994 us" in html and "9,243" in html
+    assert "25.039 ms" in html and "994 us" in html and "9,243" in html
 
 
 def test_text_from_the_summary_is_escaped(summary):

@@ -41,7 +41,7 @@ def test_one_case_per_threshold_named_by_expression():
     root = parsed(run(thresholds=[threshold("message:p99<10ms", True), threshold("rps>=500", False)]))
     found = cases(root)
     assert list(found) == ["message:p99<10ms", "rps>=500", "run completed"]
-    assert {case.get("classname") for case in found.values()} == {"chanload.run.slo"}
+    assert {case.get("classname") for case in found.values()} == {"chanload.slo"}
 
 
 def test_failed_threshold_carries_its_detail():

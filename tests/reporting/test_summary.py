@@ -9,9 +9,11 @@ from chanload.reporting.summary import build, format_us, metric_name, render
 
 
 def test_units_suit_the_values():
-    """us below 1 ms, ms with decimals below 1 s, then s."""
+    """us below 1 ms, ms to the microsecond below 1 s, then s; trailing zeros dropped."""
     assert format_us(452) == "452 us"
-    assert format_us(12345) == "12.35 ms"
+    assert format_us(452.25) == "452.2 us"
+    assert format_us(12345) == "12.345 ms"
+    assert format_us(10_000) == "10 ms"
     assert format_us(1_234_000) == "1.234 s"
     assert format_us(None) == "-"
 

@@ -216,7 +216,7 @@ def _contains(token: str) -> Matcher:
     data = token.encode()
 
     def match(frame: Frame) -> bool:
-        return (data if isinstance(frame, bytes) else token) in frame
+        return data in frame if isinstance(frame, bytes) else token in frame
 
     return match
 

@@ -70,6 +70,7 @@ class Schedule:
         if self._next is None:
             self.restart()
         intended = self._next
+        assert intended is not None  # restart() set it
         self._next = intended + self.period
         self._sleep_until(intended)
         return intended

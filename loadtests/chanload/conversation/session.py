@@ -25,6 +25,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from chanload.conversation import marks
@@ -32,18 +33,10 @@ from chanload.conversation.groups import Groups, fill_path, route_name
 from chanload.conversation.messages import Expect, Frame, Matcher, Payload
 from chanload.conversation.recording import LocalRecording, Recording
 from chanload.exceptions import ConnectionLost, ConnectionRefused, OptionError, ReplyTimeout, WrongReply, WsError
+from chanload.recording.types import CONNECT, CORRECTED, DELIVERY, MESSAGE, RECEIVE, SEND, SEND_LAG
 from chanload.wire.client import WsClient
 from chanload.wire.reader import Reader
 from chanload.wire.stamps import SENDS
-
-# Request types: one per logical action (a small fixed vocabulary; names are route templates or steps).
-CONNECT = "WS connect"  # the handshake, TCP connect to the 101 answer
-MESSAGE = "WS message"  # a round trip: send -> the frame that matched
-CORRECTED = "WS message corrected"  # open model: intended send -> the frame that matched
-SEND_LAG = "WS send lag"  # open model: intended send -> actual send
-DELIVERY = "WS delivery"  # another member's marked message: its send time -> its arrival here
-RECEIVE = "WS receive"  # expect(): a wait for a frame with no message of its own
-SEND = "WS send"  # send(): a message no reply is awaited for (recorded only when it fails)
 
 log = logging.getLogger("chanload")
 _ids = itertools.count()
@@ -88,7 +81,7 @@ class Session:
         reply_timeout: float = 5.0,
         # Handshake
         headers: Iterable[str] = (),
-        client_factory: Callable[..., WsClient] | None = None,
+        client_factory: Callable[..., Any] | None = None,
     ) -> None:
         if other not in ("fail", "skip"):
             raise OptionError(f"other={other!r}: expected 'fail' or 'skip'")
@@ -105,6 +98,7 @@ class Session:
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
         self.headers = tuple(headers)
+        # Any object with WsClient's calls will do (chanload.testing.FakeClient).
         self._new_client: Callable[..., WsClient] = client_factory or self.client_class
         self.marks = self.payload.uses_mark  # look for marks in what arrives
         self.listen = self.marks if listen is None else listen
@@ -390,11 +384,12 @@ class Session:
         elif isinstance(message, dict | list):
             return json.dumps(message)
         else:
-            payload = self._templates.get(message)
-            if payload is None:
-                payload = Payload(message, "message")
+            cached = self._templates.get(message)
+            if cached is None:
+                cached = Payload(message, "message")
                 if len(self._templates) < _CACHE_LIMIT:
-                    self._templates[message] = payload
+                    self._templates[message] = cached
+            payload = cached
         return payload.render(user=self.user, seq=seq, group=self.group, sent_ns=time.time_ns())
 
     def _expect(self, expect) -> Expect:

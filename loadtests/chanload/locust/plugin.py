@@ -22,27 +22,18 @@ from chanload.locust.options import add_arguments
 from chanload.recording import workers
 from chanload.recording.counters import Ledger
 from chanload.recording.delivery import merge_rooms
-from chanload.recording.latency import Slice
 from chanload.recording.timeline import HOLD_SECONDS
 from chanload.reporting import artifacts as report
 from chanload.reporting import summary
-from chanload.run import live, slo
+from chanload.run import live, policy, slo
 from chanload.run.settings import Settings, settings_from
 from chanload.run.state import State, bind, state
 from chanload.watch import metrics
 
 log = logging.getLogger("chanload")
 
-# Exit codes. Locust's own: 0 success, 1 failed requests (without thresholds), 2 its errors.
-EXIT_BAD_OPTION = 2  # as argparse: a wrong option, before any load starts
-EXIT_THRESHOLDS = 3  # a --slo threshold failed (or aborted the run)
-EXIT_INTERRUPTED = 4  # SIGINT / SIGTERM before the end; artifacts are written, marked interrupted
-EXIT_TARGET_DOWN = 5  # the target was unreachable, or went down during the run
-EXIT_ARTIFACTS = 6  # the artifacts could not all be written (a full disk), or a third signal aborted the writing
-EXIT_WORKER_LOST = 7  # a worker died mid-run: its results after its last report are missing
-
 # After the signal that stops a run, the next one is ignored and the one after aborts (chanload.locust.shutdown).
-_guard = shutdown.Guard(EXIT_ARTIFACTS, report.remove_pending)
+_guard = shutdown.Guard(policy.EXIT_ARTIFACTS, report.remove_pending)
 
 
 def attach(environment, settings: Settings) -> State:
@@ -72,28 +63,15 @@ def attach(environment, settings: Settings) -> State:
             st.workers.joined(client.id for client in environment.runner.clients.ready)
 
     def on_report_to_master(client_id, data, **_kw):
-        data["chanload"] = {
-            "slices": [piece.encode() for piece in st.recorder.drain()],
-            "gauges": st.gauges[:],
-            "ledger": st.ledger.snapshot(),
-            "delivery": st.delivery.snapshot(),
-            "clamped": st.recorder.clamped,
-            # Sent after the worker stopped its users: nothing of this run comes after it.
-            "final": environment.runner is not None and environment.runner.state == STATE_STOPPED,
-        }
-        st.gauges.clear()
+        # Final once the worker has stopped its users: nothing of this run comes after it.
+        final = environment.runner is not None and environment.runner.state == STATE_STOPPED
+        data["chanload"] = policy.worker_payload(st, final=final)
 
     def on_worker_report(client_id, data, **_kw):
         shipped = data.get("chanload")
         if not shipped:
             return
-        st.take([Slice.decode(row) for row in shipped["slices"]])
-        for second, value in shipped["gauges"]:
-            st.timeline.gauge(second, client_id, value)
-        st.worker_ledgers[client_id] = {**shipped["ledger"], "clamped": shipped["clamped"]}
-        st.worker_delivery[client_id] = shipped["delivery"]
-        st.timeline.seal(int(time.time()) - HOLD_SECONDS)
-        st.workers.reported(client_id, time.time(), shipped.get("final", False))
+        policy.take_worker_payload(st, client_id, shipped, time.time(), HOLD_SECONDS)
 
     def tick():
         # Once a second: sample open connections, and (locally) fold finished slices into the totals.
@@ -130,15 +108,15 @@ def attach(environment, settings: Settings) -> State:
     ev.worker_report.add_listener(on_worker_report)
     ev.quitting.add_listener(on_quitting)
     gevent.spawn(tick)
-    lastreport.install(environment)  # a master waits for each worker's last report before summing up
+    finals = lastreport.install(environment)  # a master waits for each worker's last report before summing up
     if settings.slo_abort and not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(watch_thresholds, environment)
     if not isinstance(environment.runner, WorkerRunner):
-        watch(environment, st)
+        watch(environment, st, finals)
     return st
 
 
-def watch(environment, st: State) -> None:
+def watch(environment, st: State, finals: lastreport.FinalReports | None = None) -> None:
     """The live views of a master or standalone process: the web UI's WebSockets tab, and /metrics."""
 
     def read() -> live.View:
@@ -146,7 +124,7 @@ def watch(environment, st: State) -> None:
         users = environment.runner.user_count if environment.runner else 0
         return live.view(st, lambda: snapshot(environment), users, master)
 
-    webui.attach(environment, st, read, lambda: finish(environment), isinstance(environment.runner, MasterRunner))
+    webui.attach(environment, st, read, lambda: finish(environment), finals)
     if st.settings.metrics_port:
         metrics.serve(lambda: (read(), st.aggregate), st.settings.metrics_host, st.settings.metrics_port)
 
@@ -170,7 +148,9 @@ def _finish(environment, st: State) -> dict:
         # final reports, before anything is summed up.
         runner.quit()
     elif isinstance(runner, MasterRunner):
-        _await_final_reports(runner, st)  # a run stopped just before (web UI): its workers' last samples
+        finals = lastreport.install(environment)
+        if finals is not None:
+            finals.wait()  # a run stopped just before (web UI): its workers' last samples
     result = snapshot(environment, status="completed")
     result.update(st.sections)  # e.g. the capacity finder's "capacity"
     ledger = Ledger.total([result["counters"]])
@@ -179,51 +159,33 @@ def _finish(environment, st: State) -> dict:
         result["workers_lost"] = lost
         result["counters"]["reconciles"] = False
         result["counters"]["not_reconciled"] = workers.describe(lost)
-    if interrupted:
-        result["status"] = "interrupted"
-    elif st.aborted_by:
-        result["status"] = "aborted"
-    elif ledger.connects == 0 and ledger.last_refused_at > 0:
-        result["status"] = "target_unreachable"
-    elif ledger.target_down:
-        result["status"] = "target_down"
-    elif lost:
-        result["status"] = "worker_lost"
+    result["status"] = policy.run_status(
+        interrupted=interrupted, aborted_by=st.aborted_by, ledger=ledger, lost=bool(lost)
+    )
     results = slo.evaluate(st.settings.thresholds, result)
     result["thresholds"] = slo.as_dicts(results)
-    code = exit_code(result)
+    code = policy.exit_code(result)
     result["exit_code"] = code if code is not None else _locust_exit_code(environment)
     environment.process_exit_code = result["exit_code"]
     st.finished = result
     if st.settings.report_dir:
-        outcome = report.write_all(st.settings.report_dir, result, failed_code=EXIT_ARTIFACTS)
+        outcome = report.write_all(
+            st.settings.report_dir, result, failed_code=policy.EXIT_ARTIFACTS, png_charts=st.settings.png_charts
+        )
         _guard.written = outcome.complete
         if not outcome.complete:
-            environment.process_exit_code = result["exit_code"] = EXIT_ARTIFACTS
+            environment.process_exit_code = result["exit_code"] = policy.EXIT_ARTIFACTS
     return result
 
 
 def _locust_exit_code(environment) -> int:
     """The code Locust gives a run chanload has no verdict on (its shutdown() rule): 1 on failures, else 0."""
     runner = environment.runner
-    if runner is not None and (runner.errors or runner.exceptions):
-        return int(getattr(environment.parsed_options, "exit_code_on_error", 1))
-    return 2 if locust_log.unhandled_greenlet_exception else 0
-
-
-def _await_final_reports(runner: MasterRunner, st: State, timeout: float = 9.0) -> None:
-    """Wait (bounded) until every worker still connected has sent its final report.
-
-    A worker ships its last samples with its next periodic report (every 3 s) after its users stop;
-    a master told to quit right after a stop would otherwise sum up without them and take the
-    workers for lost.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        missing = {c.id for c in runner.clients.missing}
-        if all(w["worker"] in missing for w in st.workers.lost(missing)):
-            return
-        gevent.sleep(0.1)
+    return policy.locust_exit_code(
+        failures=runner is not None and bool(runner.errors or runner.exceptions),
+        exit_code_on_error=int(getattr(environment.parsed_options, "exit_code_on_error", 1)),
+        unhandled_exception=bool(locust_log.unhandled_greenlet_exception),
+    )
 
 
 def snapshot(environment, status: str = "running") -> dict:
@@ -249,20 +211,6 @@ def snapshot(environment, status: str = "running") -> dict:
         started=st.started,
         clamped=clamped,
     )
-
-
-def exit_code(result: dict) -> int | None:
-    """The process exit code chanload sets, or None to leave it to Locust (1 on any failure, else 0)."""
-    if result["status"] == "interrupted":
-        return EXIT_INTERRUPTED
-    if result["status"] in ("target_unreachable", "target_down"):
-        return EXIT_TARGET_DOWN
-    if result["status"] == "worker_lost":
-        return EXIT_WORKER_LOST
-    if result["thresholds"]:
-        # With thresholds, they are the gate: failed requests count through fail_ratio thresholds.
-        return EXIT_THRESHOLDS if not all(t["passed"] for t in result["thresholds"]) else 0
-    return None
 
 
 def watch_thresholds(environment) -> None:
@@ -322,7 +270,7 @@ def _on_init(environment, **_kw) -> None:
         attach(environment, settings)  # may bind --ws-metrics-port
     except OptionError as exc:
         sys.stderr.write(f"chanload: error: {exc}\n")
-        sys.exit(EXIT_BAD_OPTION)
+        sys.exit(policy.EXIT_BAD_OPTION)
     if not isinstance(environment.runner, WorkerRunner):
         _guard.install()
 

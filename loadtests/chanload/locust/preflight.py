@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 from chanload.reporting import artifacts as report
+from chanload.run.policy import EXIT_BAD_OPTION
 
 LOOPBACK = "127.0.0.1"
-EXIT_BAD_OPTION = 2  # plugin.EXIT_BAD_OPTION: a wrong option, nothing was run
 _done = False
 
 
@@ -102,7 +102,7 @@ def is_loopback(host: str | None) -> bool:
         infos = socket.getaddrinfo(name, None)
     except OSError:
         return False
-    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
 
 
 def available_user_classes(options) -> list[str] | None:

@@ -18,6 +18,7 @@ from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner
 import logging
 import time
 
+from chanload.recording import types
 from chanload.recording.counters import Ledger
 from chanload.recording.latency import Aggregate, Slice
 from chanload.reporting import summary
@@ -72,7 +73,8 @@ class Finder:
         first, end = self.window
         inside = [p for p in self.slices if first <= p.second < end]
         middle = first + (end - first) // 2
-        halves = [sum(p.histogram.get_total_count() for p in inside if p.key[0] == "WS message" and lo <= p.second < hi)
+        messages = [p for p in inside if p.key[0] == types.MESSAGE]
+        halves = [sum(p.histogram.get_total_count() for p in messages if lo <= p.second < hi)
                   for lo, hi in ((first, middle), (middle, end))]  # fmt: skip
         is_stable = capacity.stable(*halves) if end - first >= 2 else True
         if not is_stable and self.extensions < capacity.MAX_EXTENSIONS:
@@ -84,11 +86,11 @@ class Finder:
         self.steps.append(result)
         log.info("capacity step %d users: %s", users, "held" if result.passed else "BROKE")
         if not result.passed:
-            return self.finish(
-                f"{users} users broke {', '.join(t['expr'] for t in result.thresholds if not t['passed'])}"
-            )
+            self.finish(f"{users} users broke {', '.join(t['expr'] for t in result.thresholds if not t['passed'])}")
+            return None
         if self.plan.users(self.index + 1) > self.plan.limit:
-            return self.finish(f"--capacity-max {self.plan.limit} reached")
+            self.finish(f"--capacity-max {self.plan.limit} reached")
+            return None
         self.index += 1
         self.phase = "spawn"
         return self.plan.users(self.index), float(max(self.plan.step, 1))
@@ -97,8 +99,8 @@ class Finder:
         aggregate = Aggregate()
         for piece in inside:
             aggregate.add(piece)
-        ok = sum(aggregate.histogram(k).get_total_count() for k in aggregate.keys() if k[0] == "WS message")
-        failed = sum(n for k, n in aggregate.failures.items() if k[0] == "WS message")
+        ok = sum(aggregate.histogram(k).get_total_count() for k in aggregate.keys() if k[0] == types.MESSAGE)
+        failed = sum(n for k, n in aggregate.failures.items() if k[0] == types.MESSAGE)
         ledger = Ledger(sent=ok + failed, ok=ok, failed=failed)
         result = summary.build(aggregate=aggregate, ledger=ledger, rooms={}, timeline={}, parameters={},
                                status="running", started=first)  # fmt: skip
@@ -116,7 +118,6 @@ class Finder:
     def finish(self, why: str) -> None:
         self.stopped_by = why
         self.st.sections["capacity"] = capacity.block(self.steps, self.thresholds, self.plan, why)
-        return None
 
 
 class CapacityShape(LoadTestShape):
@@ -126,5 +127,6 @@ class CapacityShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         if self.finder is None:
+            assert self.runner is not None  # Locust sets it before it asks for a tick
             self.finder = Finder(self.runner.environment)
         return self.finder.tick()

@@ -59,7 +59,7 @@ class Tally:
         slot = self._open.get((kind, name))
         if slot is None:
             slot = self._open[(kind, name)] = _Second()
-            self.environment.stats.entries[(name, kind)]  # noqa: B018 - Locust creates a row (its start time) on first use
+            self.environment.stats.entries[(name, kind)]  # Locust creates a row (its start time) on first use
         counts = slot.counts
         counts[us] = counts.get(us, 0) + 1
         slot.length += length

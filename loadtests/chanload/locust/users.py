@@ -138,7 +138,7 @@ class ChannelsUser(WsUser):
         while True:
             if ws.client is None:
                 ws.connect()  # a failure ends the task (and pauses), see _quiet
-                if scheduled:
+                if isinstance(pacer, Schedule):
                     pacer.restart()
             intended = pacer.next_send()
             try:

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import gevent
 from flask import request
@@ -19,6 +20,9 @@ from flask import request
 from chanload.formatting import format_us
 from chanload.recording.latency import Aggregate
 from chanload.run.live import View, in_flight
+
+if TYPE_CHECKING:  # lastreport imports locust; this module serves unit tests without it
+    from chanload.locust.lastreport import FinalReports
 
 TAB = "websockets"
 COLUMNS = (
@@ -37,7 +41,6 @@ COLUMNS = (
 )
 # Where a web-UI run writes its artifacts when --report-dir is not given (under the working directory).
 DEFAULT_REPORT_ROOT = "reports/webui"
-WORKER_REPORT_INTERVAL = 3.0  # seconds between a Locust worker's reports (locust.runners)
 
 
 def rows(live: View, rates: dict[tuple[str, str], float]) -> list[dict]:
@@ -102,8 +105,11 @@ def default_report_dir(now: float) -> str:
     return f"{DEFAULT_REPORT_ROOT}/{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}"
 
 
-def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict], master: bool) -> None:
-    """Add the tab to `environment.web_ui` (master or standalone only); keep each web-UI run's artifacts."""
+def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict], finals: FinalReports | None) -> None:
+    """Add the tab to `environment.web_ui` (master or standalone only); keep each web-UI run's artifacts.
+
+    `finals`: on a master, its record of the workers' final reports, awaited before a stopped run is summed up.
+    """
     web_ui = environment.web_ui
     if web_ui is None:
         return
@@ -127,30 +133,20 @@ def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict]
         if not st.settings.report_dir:
             st.settings = replace(st.settings, report_dir=default_report_dir(time.time()))
 
-    reported: dict[str, float] = {}  # worker id -> when its latest report arrived (monotonic)
-    final: dict[str, float] = {}  # worker id -> when its latest final report arrived (its users stopped)
-
-    def on_worker_report(client_id, data=None, **_kw):
-        reported[client_id] = time.monotonic()
-        if ((data or {}).get("chanload") or {}).get("final"):
-            final[client_id] = reported[client_id]
-
     def on_test_stop(**_kw):
         # A run started from the web UI is summed up and written when it stops, not when the
         # process quits: closing the browser or starting the next run does not lose it.
-        if master:
-            gevent.spawn(finish_after_last_reports, time.monotonic(), st.started, set(reported))
+        if finals is not None:
+            gevent.spawn(finish_after_last_reports, time.monotonic(), st.started)
         else:
             finish()
 
-    def finish_after_last_reports(stopped: float, started: float, workers: set[str]) -> None:
+    def finish_after_last_reports(stopped: float, started: float) -> None:
         # A worker told to stop answers "stopped" at once but ships its last samples with its next
-        # periodic report (Locust's WORKER_REPORT_INTERVAL, 3 s), the one marked final (its users have
-        # stopped). Wait for that report from each worker, at most three intervals, so that the summary
-        # holds them; a worker whose final report never comes is named as lost.
-        deadline = stopped + 3 * WORKER_REPORT_INTERVAL
-        while time.monotonic() < deadline and any(final.get(w, 0.0) <= stopped for w in workers):
-            gevent.sleep(0.1)
+        # periodic report, the one marked final (its users have stopped). The summary waits for it
+        # (chanload.locust.lastreport); a worker whose final report never comes is named as lost.
+        assert finals is not None
+        finals.wait(stopped)
         if st.started == started:  # not a new run started meanwhile
             finish()
 
@@ -162,5 +158,4 @@ def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict]
 
     environment.events.test_start.add_listener(on_test_start)
     environment.events.test_stop.add_listener(on_test_stop)
-    environment.events.worker_report.add_listener(on_worker_report)
     environment.events.reset_stats.add_listener(on_reset_stats)

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from chanload.formatting import short_us
+from chanload.recording import types
 
 Point = tuple[float, float] | None  # None breaks a line (a second without samples)
 
@@ -22,7 +23,7 @@ OK_COLOR, FAIL_COLOR, OPEN_COLOR = "#2f855a", "#c53030", "#6b46c1"
 # Percentile -> x position log10(1 / (1 - p)): every "nine" gets the same width (HdrHistogram's plot).
 SPECTRUM = (("min", "min", 0.0), ("p50", "p50", 0.301), ("p90", "p90", 1.0), ("p95", "p95", 1.301),
             ("p99", "p99", 2.0), ("p99_9", "p99.9", 3.0), ("max", "max", 4.0))  # fmt: skip
-KIND_ORDER = {"WS message": 0, "WS message corrected": 1, "WS connect": 2}
+KIND_ORDER = {types.MESSAGE: 0, types.CORRECTED: 1, types.CONNECT: 2}
 TIME_LABEL = "seconds since start"
 PNG_NAMES = ("latency_over_time", "histogram", "connections", "throughput")
 
@@ -150,7 +151,7 @@ def throughput(points: list[dict], t0: int, t_end: int) -> Chart:
     ok: dict[int, int] = defaultdict(int)
     failed: dict[int, int] = defaultdict(int)
     for p in points:
-        if p["kind"] == "WS message":
+        if p["kind"] == types.MESSAGE:
             ok[p["second"]] += p["count"]
             failed[p["second"]] += p["failures"]
     lines = []

@@ -5,22 +5,14 @@ from __future__ import annotations
 import json
 from html import escape
 
+from chanload import formatting
 from chanload.formatting import format_us as fmt_us
 from chanload.reporting import svgchart
 from chanload.reporting.charts import build_charts
-from chanload.run import capacity
+from chanload.run import capacity, policy, slo
 
-LATENCY_UNITS = ("us", "ms", "s")
 TABLE_STATS = (("min", "min"), ("mean", "mean"), ("p50", "p50"), ("p90", "p90"), ("p95", "p95"),
                ("p99", "p99"), ("p99_9", "p99.9"), ("max", "max"))  # fmt: skip
-BANNERS = {
-    "interrupted": "Interrupted: the run was stopped before its planned end (a signal, a stop request or a"
-    " threshold abort). Everything below covers only the part that ran.",
-    "target_unreachable": "Target unreachable: the suite could not connect to {host}, so no load reached the"
-    " system under test. Check that the target is up and that --host is right.",
-    "worker_lost": "Worker lost: a worker stopped reporting before the end of the run. What it did after its last"
-    " report is missing, so the counters below are not reconciled (see not_reconciled).",
-}
 # Nothing may leave the page: the browser refuses any fetch the report might still contain by mistake.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = """
@@ -29,12 +21,10 @@ padding:0 16px 40px}
 h1{font-size:22px;margin:20px 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #e2e8f0}
 .meta{color:#4a5568;margin:0}
 .badge{display:inline-block;padding:1px 8px;border-radius:4px;font-weight:600;font-size:12px;vertical-align:middle}
-.pass,.status-completed{background:#c6f6d5;color:#22543d}.fail{background:#fed7d7;color:#742a2a}
-.status-interrupted{background:#feebc8;color:#7b341e}.status-target_unreachable,.status-other{background:#fed7d7;
-color:#742a2a}
+.pass,.status-ok{background:#c6f6d5;color:#22543d}.fail{background:#fed7d7;color:#742a2a}
+.status-warn{background:#feebc8;color:#7b341e}.status-fail{background:#fed7d7;color:#742a2a}
 .banner{margin:14px 0;padding:10px 14px;border-radius:6px;border-left:6px solid;font-weight:600}
-.banner.status-interrupted{border-color:#dd6b20}.banner.status-target_unreachable,.banner.status-other{
-border-color:#c53030}
+.banner.status-warn{border-color:#dd6b20}.banner.status-fail{border-color:#c53030}
 table{border-collapse:collapse;margin:6px 0;font-variant-numeric:tabular-nums}
 th,td{padding:4px 9px;border-bottom:1px solid #e2e8f0;text-align:left;vertical-align:top}
 th{background:#f7fafc}.num{text-align:right}td.num,table.percentiles td{white-space:nowrap}
@@ -74,22 +64,14 @@ def render_html(summary: dict) -> str:
 
 
 def fmt_threshold_value(t: dict, value: float | None) -> str:
-    """A threshold's measured value or limit in the unit it was written in: 12.35 ms, 99.99%, 512.0/s."""
+    """A threshold's measured value or limit, as its statistic is written: 12.345 ms, 99.99%, 512.5/s; 'no data'."""
     if value is None:
         return "no data"
-    unit = str(t.get("unit") or "")
-    names = f"{t.get('metric', '')} {t.get('stat', '')}"
-    if unit in LATENCY_UNITS:
-        return fmt_us(value)
-    if unit in ("%", "ratio") or "ratio" in names:
-        return f"{value * 100:.6g}%"
-    if unit == "/s" or "rps" in names:
-        return f"{value:,.1f}/s"
-    return f"{value:g}"
+    return formatting.format_value(slo.kind_of(t), value)
 
 
 def _header(summary: dict, status: str) -> str:
-    known = status if status in ("completed", "interrupted", "target_unreachable") else "other"
+    known = policy.status_of(status).severity
     host = (summary.get("parameters") or {}).get("host")
     thresholds = summary.get("thresholds") or []
     failed = sum(1 for t in thresholds if not t.get("passed"))
@@ -116,9 +98,9 @@ def _banner(summary: dict, status: str) -> str:
     if status == "completed":
         return ""
     host = (summary.get("parameters") or {}).get("host") or "the target"
-    text = BANNERS.get(status, "Run status: {status}. The results below may be incomplete.")
-    cls = status if status in BANNERS else "other"
-    return f'<div class="banner status-{cls}" role="alert">{escape(text.format(host=host, status=status))}</div>'
+    known = policy.status_of(status)
+    text = known.banner.replace("{host}", str(host))
+    return f'<div class="banner status-{known.severity}" role="alert">{escape(text)}</div>'
 
 
 def _thresholds(thresholds: list[dict]) -> str:

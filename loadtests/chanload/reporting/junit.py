@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-SUITE = "chanload thresholds"
-CLASSNAME = "chanload.run.slo"
-RUN_CASE = "run completed"
+from chanload.run import policy
 
-# Why a run that did not complete counts as a failure, by summary["status"].
-_STATUS_MESSAGES = {
-    "interrupted": "run interrupted before its end (SIGINT, SIGTERM or a stop); results cover only part of it",
-    "target_unreachable": "target unreachable: every connection was refused",
-    "target_down": "target went down during the run: connections were refused after its last OK reply",
-    "aborted": "run aborted early: a threshold was certain to fail (--slo-abort)",
-    "worker_lost": "a worker was lost mid-run",
-}
+SUITE = "chanload thresholds"
+CLASSNAME = "chanload.slo"
+RUN_CASE = "run completed"
 
 
 def render_junit(summary: dict) -> str:
@@ -36,7 +29,7 @@ def render_junit(summary: dict) -> str:
     case = ET.SubElement(suite, "testcase", classname=CLASSNAME, name=RUN_CASE, time=_seconds(summary))
     if status != "completed":
         failures += 1
-        message = _STATUS_MESSAGES.get(status, f"run ended with status {status!r}")
+        message = policy.status_of(str(status)).junit
         if (summary.get("counters") or {}).get("not_reconciled"):
             message += f"; {summary['counters']['not_reconciled']}"
         ET.SubElement(case, "failure", message=message, type=str(status)).text = message

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from chanload import formatting
 from chanload.exceptions import OptionError
 
 LATENCY_METRICS = ("connect", "message", "message_corrected", "delivery")
@@ -253,26 +254,20 @@ def as_dicts(results: Iterable[Result]) -> list[dict]:
 
 
 def format_value(stat: str, value: float | None) -> str:
-    """A value in the unit that suits its statistic: 812 us, 12.35 ms, 1.5 s, 0.1%, 1234, 512.5/s."""
-    if value is None:
-        return "-"
-    kind = KIND[stat]
-    if kind == "latency":
-        if value < 1000:
-            return f"{_trim(value, 1)} us"
-        if value < 1_000_000:
-            return f"{_trim(value / 1000, 3)} ms"
-        return f"{_trim(value / 1_000_000, 3)} s"
-    if kind == "ratio":
-        return f"{_trim(value * 100, 6)}%"
-    if kind == "rate":
-        return f"{_trim(value, 1)}/s"
-    return _trim(value, 0)
+    """A statistic's value in the unit that suits it (`chanload.formatting.format_value`): 812 us, 0.1%, 512.5/s."""
+    return formatting.format_value(KIND[stat], value)
 
 
-def _trim(value: float, decimals: int) -> str:
-    text = f"{value:.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+def kind_of(threshold: dict) -> str:
+    """The kind of a summary.json threshold's value and limit (latency, ratio, rate, count), from its unit."""
+    unit = threshold.get("unit")
+    for kind, written in UNIT.items():
+        if unit == written:
+            return kind
+    for key in (threshold.get("stat"), threshold.get("metric")):
+        if key in KIND:
+            return KIND[key]
+    raise ValueError(f"threshold {threshold.get('expr')!r}: unit {unit!r} is none of {sorted(UNIT.values())}")
 
 
 def _measure(t: Threshold, summary: dict) -> tuple[float | None, str]:

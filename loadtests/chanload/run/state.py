@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chanload.conversation.recording import Fire
 from chanload.exceptions import NotSetUp
 from chanload.recording.counters import Ledger
 from chanload.recording.delivery import DeliveryBook
@@ -19,9 +20,6 @@ from chanload.recording.latency import Aggregate, Recorder, Slice
 from chanload.recording.timeline import Timeline
 from chanload.recording.workers import Roll
 from chanload.run.settings import Settings
-
-# fire(request_type, name, seconds, response_length, exception): one logical action, reported.
-Fire = Callable[[str, str, float, int, "Exception | None"], None]
 
 
 @dataclass
@@ -44,7 +42,7 @@ class State:
     aborted_by: str | None = None
     # How a logical action is reported. The plugin routes it through Locust's request event (whose
     # listener records into `recorder`); without Locust it goes straight into the recorder.
-    fire: Fire | None = None
+    fire: Fire = field(init=False, repr=False)
     # Master: which workers took part in the run, and whose final report came (chanload.recording.workers).
     workers: Roll = field(default_factory=Roll)
     # Called with every batch of slices merged into the run (the capacity finder judges its steps on them).
@@ -53,8 +51,7 @@ class State:
     sections: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.fire is None:
-            self.fire = self.record_request
+        self.fire = self.record_request
 
     def record_request(self, kind: str, name: str, seconds: float, length: int, exc: Exception | None) -> None:
         """A request's sample (or failure) into the HDR recorder: what the request listener does."""
@@ -105,6 +102,6 @@ def state(environment) -> State:
         return _states[environment]
     except KeyError:
         raise NotSetUp(
-            "chanload is not set up for this Locust environment: import chanload.locust.plugin in the locustfile "
-            "(loadtests/ws.py does), or call chanload.locust.plugin.attach(environment, settings)"
+            "chanload is not set up for this Locust environment: run a chanload user class (from chanload import "
+            "WsUser), or call chanload.locust.plugin.attach(environment, settings) for an Environment built in code"
         ) from None

@@ -124,9 +124,9 @@ def families(live: View, aggregate: Aggregate) -> Iterator:
         "Broadcast deliveries: delivered + missing = expected; duplicated and reordered are counted apart.",
         labels=["outcome"],
     )
-    total = (live.summary.get("delivery") or {}).get("total") or {}
+    delivered = (live.summary.get("delivery") or {}).get("total") or {}
     for outcome in ("delivered", "missing", "duplicated", "reordered"):
-        delivery.add_metric([outcome], total.get(outcome, 0))
+        delivery.add_metric([outcome], delivered.get(outcome, 0))
     yield delivery
 
     yield GaugeMetricFamily("chanload_ws_users", "Locust users running.", value=live.users)

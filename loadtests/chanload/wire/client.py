@@ -115,6 +115,8 @@ class WsClient:
             raise ConnectionLost(f"connection lost during handshake: {exc}") from None
         # websocket-client reads the handshake answer byte by byte, so nothing after it is consumed yet.
         sock = ws.sock
+        if sock is None:  # websocket-client drops its socket when the handshake fails without raising
+            raise ConnectionLost("connection lost during handshake: the socket was closed")
         sock.settimeout(self.reply_timeout)
         self._sock = sock
         self._decoder = framing.Decoder()
@@ -167,7 +169,7 @@ class WsClient:
             while self.ws is not None and (left := deadline - time.monotonic()) > 0:
                 if self._next_frame(left)[0] == framing.CLOSE:
                     break
-        except Exception:  # noqa: BLE001, S110 - closing must never fail a user; the socket goes anyway
+        except Exception:  # closing must never fail a user; the socket goes anyway
             pass
         finally:
             self.abort()
@@ -289,7 +291,7 @@ class _GeventWait:
     """
 
     def __init__(self, sock, reply_timeout: float) -> None:
-        from gevent import getcurrent  # noqa: PLC0415 - only ever reached with gevent in use
+        from gevent import getcurrent  # only ever reached with gevent in use
 
         self._getcurrent = getcurrent
         self._raw = sock._sock  # the non-blocking OS-level socket under gevent's wrapper

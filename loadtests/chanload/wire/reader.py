@@ -24,8 +24,8 @@ class Reader:
     """Reads `client` in a greenlet of its own until the connection ends or `stop` is called."""
 
     def __init__(self, client: WsClient, sort: Sort) -> None:
-        import gevent  # noqa: PLC0415 - listening needs gevent, as Locust runs it
-        from gevent.queue import Empty, Queue  # noqa: PLC0415
+        import gevent  # listening needs gevent, as Locust runs it
+        from gevent.queue import Empty, Queue
 
         self._frames = Queue()
         self._empty = Empty

@@ -168,7 +168,7 @@ def sleep_until(deadline: float) -> None:
 
     Sleepers due together are spaced (`TimerFd._space`); without a timerfd, plain gevent.sleep, unspaced.
     """
-    global _timer  # noqa: PLW0603 - one timerfd per process, made on first use (after Locust forks workers)
+    global _timer  # one timerfd per process, made on first use (after Locust forks workers)
     if _LIBC is None:
         gevent.sleep(max(0.0, deadline - CLOCK()))
         return

@@ -1,0 +1,57 @@
+"""The layers hold: `lint-imports` (run by `make lint`) keeps them, and fails on an import that points up."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "loadtests" / "chanload"
+LAYERS = ["locust", "reporting", "watch", "run", "conversation", "recording", "wire"]
+
+
+def lint_imports(package_parent: Path) -> subprocess.CompletedProcess:
+    """lint-imports with the project's contracts, on the copy of chanload found under `package_parent`."""
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())",
+         "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(package_parent), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+
+
+def test_the_tree_shows_the_layers():
+    """A folder per layer, each with a docstring saying what it holds."""
+    for layer in LAYERS:
+        init = PACKAGE / layer / "__init__.py"
+        assert init.exists() and init.read_text().startswith('"""'), layer
+
+
+def test_the_contracts_are_kept():
+    """As on main: every layer imports only those below it, and only chanload.locust imports locust."""
+    proc = lint_imports(ROOT / "loadtests")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Layers point down KEPT" in proc.stdout and "Only the Locust wiring imports locust KEPT" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        ("wire/framing.py", "from chanload.conversation import marks", "Layers point down BROKEN"),
+        ("recording/counters.py", "import chanload.reporting.summary", "Layers point down BROKEN"),
+        ("run/slo.py", "import locust", "Only the Locust wiring imports locust BROKEN"),
+    ],
+)
+def test_an_import_pointing_up_fails_the_lint(tmp_path, module, line, broken):
+    """A lower layer that imports an upper one, or locust outside the wiring, breaks a contract."""
+    copy = tmp_path / "chanload"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / module
+    target.write_text(target.read_text().replace("from __future__ import annotations\n",
+                                                 f"from __future__ import annotations\n\n{line}\n", 1))  # fmt: skip
+    proc = lint_imports(tmp_path)
+    assert proc.returncode != 0 and broken in proc.stdout, proc.stdout + proc.stderr
