@@ -1,9 +1,12 @@
-"""Every command block the README shows is run here, so no example can rot.
+"""Every command block the README and docs/ show is run here, so no example can rot.
 
-Data-driven: each ```sh block of README.md is read, sorted into a kind by the commands it holds, and
-run that way against real servers on free loopback ports. Durations are shortened (`-t`), ports and
-report folders are swapped for the test's own; everything else runs as written. A new block that
-fits no kind fails `test_readme_block` until this file learns to run it.
+Data-driven: each ```sh block of README.md and docs/*.md is read, sorted into a kind by the commands
+it holds, and run that way against real servers on free loopback ports. Durations are shortened
+(`-t`), ports and report folders are swapped for the test's own; everything else runs as written. A
+block shown on several pages runs once. A new block that fits no kind fails `test_doc_block` until
+this file learns to run it. Each ```python block is compiled, held to the public imports, and run:
+a Locust user against the app it was written for, a test with pytest. The pages' links, the paths
+and modules they name, the options they list and the public names they promise are checked too.
 """
 
 from __future__ import annotations
@@ -20,17 +23,59 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
+import chanload  # the public face only: no Locust
+import chanload.exceptions
+from chanload.formatting import format_us
+from chanload.recording.counters import Ledger
+from tests import locustrun
 from tests.servers import ROOT, UNIT, django_admin, foreign_app, free_port, stop, wait_for_port
 
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+PAGES = [README, *sorted(DOCS.glob("*.md"))]
+ARCHITECTURE = DOCS / "architecture.md"  # the one page that names modules in code
 README_HOST = "ws://127.0.0.1:8000"
 SHORT = ("-t", "4s")
+MAX_README_LINES = 250
 
 
-def sh_blocks() -> list[str]:
-    """Every ```sh block, indented ones (inside a list) included, dedented."""
-    found = re.findall(r"^([ \t]*)```sh\n(.*?)^\1```", (ROOT / "README.md").read_text(), re.M | re.S)
-    return [textwrap.dedent(body) for _indent, body in found]
+def rel(page: Path) -> str:
+    return str(page.relative_to(ROOT))
+
+
+def fences(page: Path) -> tuple[list[tuple[str, str]], str]:
+    """A page's fenced blocks as (language, dedented body), indented ones (inside a list) included; and its prose."""
+    blocks, prose, lang, indent, body = [], [], None, "", []
+    for line in page.read_text().splitlines(keepends=True):
+        if lang is None:
+            opening = re.match(r"^([ \t]*)```(\w*)\s*$", line)
+            if opening:
+                lang, indent, body = opening.group(2), opening.group(1), []
+            else:
+                prose.append(line)
+        elif line.strip() == "```" and line.startswith(indent):
+            blocks.append((lang, textwrap.dedent("".join(body))))
+            lang = None
+        else:
+            body.append(line)
+    assert lang is None, f"{rel(page)}: a code block is not closed"
+    return blocks, "".join(prose)
+
+
+def fenced(page: Path, lang: str) -> list[str]:
+    """Every ```lang block of a page (lang "": the plain ones)."""
+    return [body for block_lang, body in fences(page)[0] if block_lang == lang]
+
+
+def unique_blocks(lang: str) -> list[tuple[str, str]]:
+    """(first page showing it, block) for every distinct block: one shown on several pages runs once."""
+    seen: dict[str, str] = {}
+    for page in PAGES:
+        for block in fenced(page, lang):
+            seen.setdefault(block.strip(), rel(page))
+    return [(where, block) for block, where in seen.items()]
 
 
 def commands(block: str) -> list[list[str]]:
@@ -40,11 +85,17 @@ def commands(block: str) -> list[list[str]]:
 
 
 # Blocks that need their own set-up are run by a test beside the feature they show; this file checks
-# that the test is still there. Marker in the block -> (test file, test function).
+# that the test is still there. Marker in the block -> (test file under tests/, test function, whether
+# that test reads its block from README.md: then a docs page must show the README's block as it is).
 ELSEWHERE = {
-    "--ws-metrics-port": ("test_metrics.py", "test_readme_metrics_commands_work"),
-    "loadtests/capacity.py": ("test_capacity.py", "test_the_readme_capacity_command_runs"),
-    "docker compose": ("test_compose.py", "test_every_service_command_runs_natively_and_the_master_drives_two_workers"),
+    "--ws-metrics-port": ("watch/test_metrics.py", "test_readme_metrics_commands_work", True),
+    "loadtests/capacity.py": ("run/test_capacity.py", "test_the_readme_capacity_command_runs", True),
+    # No Docker engine here: the test runs every service's command natively (and checks the file's structure).
+    "docker compose": (
+        "test_compose.py",
+        "test_every_service_command_runs_natively_and_the_master_drives_two_workers",
+        False,
+    ),
 }
 
 
@@ -55,6 +106,10 @@ def kind(block: str) -> str | None:
         return "elsewhere"
     if all(f == "make" for f in firsts):
         return "make"
+    if len(cmds) == 1 and cmds[0][:3] == ["pip", "install", "-e"]:
+        return "install"
+    if len(cmds) == 1 and cmds[0] == ["lint-imports"]:
+        return "lint"
     if len(cmds) == 1 and firsts[0] == "cd" and "daphne" in cmds[0]:
         return "target"
     if len(cmds) == 1 and cmds[0][:3] == ["python", "-m", "chanload"]:
@@ -66,20 +121,26 @@ def kind(block: str) -> str | None:
     return None
 
 
-BLOCKS = sh_blocks()
+BLOCKS = unique_blocks("sh")
+PYTHON_BLOCKS = unique_blocks("python")
 
 
-def test_readme_has_blocks_of_every_kind():
-    """The README shows the target, make verbs, headless, web UI, distributed runs and the help."""
-    kinds = {kind(b) for b in BLOCKS}
-    assert {"make", "target", "help", "distributed", "locust"} <= kinds
+def test_docs_have_blocks_of_every_kind():
+    """The pages show the target, make verbs, the install, headless, web UI, distributed runs, the help, the lint."""
+    kinds = {kind(b) for _where, b in BLOCKS}
+    assert {"make", "install", "target", "help", "distributed", "locust", "lint", "elsewhere"} <= kinds
+    readme_kinds = {kind(b) for b in fenced(README, "sh")}
+    assert {"make", "target", "locust"} <= readme_kinds  # the README's own first steps
+    assert PYTHON_BLOCKS and fenced(README, "python")
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"{i}:{commands(b)[0][:3]}" for i, b in enumerate(BLOCKS)])
-def test_readme_block(block, tmp_path, target):
-    """Run the block as the README shows it (shortened); it does what the README says."""
+@pytest.mark.parametrize(
+    "where,block", BLOCKS, ids=[f"{i}:{where}:{kind(b)}:{commands(b)[0][:3]}" for i, (where, b) in enumerate(BLOCKS)]
+)
+def test_doc_block(where, block, tmp_path, target):
+    """Run the block as the page shows it (shortened); it does what the page says."""
     what = kind(block)
-    assert what is not None, f"README block has no rule in tests/test_readme.py, teach it:\n{block}"
+    assert what is not None, f"{where} shows a block with no rule in tests/test_readme.py, teach it:\n{block}"
     globals()[f"run_{what}"](commands(block), block, tmp_path, target)
 
 
@@ -102,6 +163,27 @@ def run_make(cmds, _block, tmp_path, _target):
         assert "chanload latency (completed" in out and (report / "summary.json").exists()
 
 
+def run_install(cmds, _block, _tmp_path, _target):
+    """The install, as a dry run with no index: it resolves from what this machine has, and changes nothing."""
+    words = cmds[0]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", *words[1:], "--dry-run", "--no-index", "--no-build-isolation"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120 * UNIT,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Would install chanload" in out, out[-3000:]
+
+
+def run_lint(cmds, _block, _tmp_path, _target):
+    """import-linter's contracts, as the architecture page names them, all kept."""
+    proc = subprocess.run(cmds[0], cwd=ROOT, capture_output=True, text=True, timeout=300 * UNIT)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and " 0 broken" in out, out[-3000:]
+    page = ARCHITECTURE.read_text()
+    for contract in re.findall(r"^(.+?) KEPT$", out, re.M):
+        assert f'"{contract}"' in page, f"docs/architecture.md does not name the contract {contract!r}"
+
+
 def run_target(cmds, block, tmp_path, _target):
     port = free_port()
     line = block.strip().replace("8000", str(port))
@@ -118,8 +200,18 @@ def run_target(cmds, block, tmp_path, _target):
 
 def run_elsewhere(_cmds, block, _tmp_path, _target):
     (marker,) = [m for m in ELSEWHERE if m in block]
-    test_file, test_name = ELSEWHERE[marker]
+    test_file, test_name, reads_readme = ELSEWHERE[marker]
     assert f"def {test_name}(" in (ROOT / "tests" / test_file).read_text(), f"{test_file}::{test_name} is gone"
+    if reads_readme:  # that test runs the README's block: this one must be it
+        readme = [b.strip() for b in fenced(README, "sh") if marker in b]
+        assert readme == [block.strip()], f"tests/{test_file} runs the README's block with {marker!r}, not:\n{block}"
+    if marker == "docker compose":  # checked without an engine: what the command names is in the file
+        services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+        for words in commands(block):
+            assert words[:3] == ["docker", "compose", "up"], words
+            scaled = [w.split("=")[0] for i, w in enumerate(words) if i and words[i - 1] == "--scale"]
+            assert scaled and set(scaled) <= set(services), (scaled, sorted(services))
+            assert all("container_name" not in services[name] for name in scaled)  # a scaled service is unnamed
 
 
 def run_help(cmds, _block, _tmp_path, _target):
@@ -132,7 +224,7 @@ def run_help(cmds, _block, _tmp_path, _target):
 def run_locust(cmds, _block, tmp_path, target):
     words = cmds[0]
     if any("loadtests/examples/" in w or "ws/prices/" in w for w in words):
-        # "Loading your own app": the foreign Channels project those commands are written for.
+        # Apps unlike ours (docs/writing-users.md, docs/options.md): the foreign Channels project they are written for.
         with foreign_app() as app:
             if "--credentials" in words:  # a setup step: the users the CSV file names
                 words = _with_accounts(words, app, tmp_path)
@@ -161,18 +253,21 @@ def _run_locust(words, host, tmp_path):
         try:
             wait_for_port(port, proc, 30 * UNIT)
             page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10 * UNIT).read().decode()
-            assert "ws_think" in page and "ws_header" not in page  # as the README says
         finally:
             stop(proc)
             proc.communicate(timeout=30 * UNIT)
+        # The start form shows the options docs/options.md marks "form", and no other.
+        shown = {option for option, _form in documented_options() if f'"{option[2:].replace("-", "_")}":' in page}
+        assert shown == {option for option, form in documented_options() if form}
         return
     proc = subprocess.run([*cmd, *SHORT], cwd=ROOT, capture_output=True, text=True, timeout=120 * UNIT)
     out = proc.stdout + proc.stderr
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["counters"]["ok"] > 0 and summary["counters"]["failed"] == 0, out[-3000:]
     failed = [t["expr"] for t in summary["thresholds"] if not t["passed"]]
-    # Latency limits depend on how busy this machine is; the others must pass as the README shows them.
-    assert not [f for f in failed if not f.startswith(("connect:", "message:", "message@"))], out[-3000:]
+    # Latency limits depend on how busy this machine is; the others must pass as the page shows them.
+    latency = ("connect:", "message:", "message@", "message_corrected:")
+    assert not [f for f in failed if not f.startswith(latency)], out[-3000:]
     assert proc.returncode == (3 if failed else 0), out[-3000:]
 
 
@@ -203,7 +298,7 @@ def run_distributed(cmds, _block, tmp_path, target):
 
 
 def locust_cmd(words, host, tmp_path) -> list[str]:
-    """A README locust command run with this interpreter, against `host`, its report in tmp_path."""
+    """A page's locust command run with this interpreter, against `host`, its report in tmp_path."""
     assert words[0] == "locust"
     words = [w.replace(README_HOST, host) for w in words[1:]]
     if "--report-dir" in words:
@@ -220,8 +315,169 @@ def makefile_defaults() -> dict[str, str]:
 
 def makefile_recipe(verb: str) -> str:
     match = re.search(rf"^{re.escape(verb)}:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)
-    assert match, f"README shows `make {verb}`, the Makefile has no such target"
+    assert match, f"the docs show `make {verb}`, the Makefile has no such target"
     return match.group(1).replace("\\\n", " ").replace("\t", " ").strip()
+
+
+def _python_path() -> str:
+    # The pages say python3: make it this interpreter (the one with Django and Daphne installed).
+    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+# Python blocks
+
+
+USER_BASES = ("WsUser", "ChannelsUser", "EchoUser", "BroadcastUser")
+
+
+@pytest.mark.parametrize("where,block", PYTHON_BLOCKS, ids=[f"{i}:{w}" for i, (w, _b) in enumerate(PYTHON_BLOCKS)])
+def test_doc_python_block(where, block, tmp_path):
+    """Compiles, imports chanload only through its public face, and runs: a user against its app, tests with pytest."""
+    compile(block, f"{where} python block", "exec")
+    if where != rel(ARCHITECTURE):
+        modules = re.findall(r"^\s*(?:from|import)\s+(chanload[\w.]*)", block, re.M)
+        assert set(modules) <= {"chanload", "chanload.testing"}, f"{where}: import from `chanload` only: {modules}"
+    source = tmp_path / "doc_block.py"
+    source.write_text(block)
+    if re.search(r"^def test_", block, re.M):
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(source)],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120 * UNIT)  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    elif re.search(rf"^class \w+\((?:{'|'.join(USER_BASES)})\):", block, re.M):
+        # Written for apps shaped like tests/apps/foreign (the price feed, the tutorial's chat): run there.
+        with foreign_app() as app:
+            run = locustrun.run_locust(tmp_path, app.ws_url, users=2, run_time="4s", locustfile=source)
+        assert run.code == 0 and "Traceback" not in run.output, run.output[-3000:]
+        assert run.summary["counters"]["ok"] > 0 and run.summary["counters"]["failed"] == 0, run.output[-3000:]
+    else:
+        proc = subprocess.run([sys.executable, str(source)], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60 * UNIT)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+# The pages themselves
+
+
+def test_readme_is_short_and_maps_every_page():
+    """The README stays a front page: at most 250 lines, with a link to every docs page."""
+    text = README.read_text()
+    assert len(text.splitlines()) <= MAX_README_LINES
+    linked = set(re.findall(r"\]\((docs/[\w.-]+\.md)(?:#[\w-]*)?\)", text))
+    assert linked == {rel(page) for page in DOCS.glob("*.md")}
+    topics = {"running", "options", "writing-users", "latency", "watching", "thresholds-ci", "scaling", "architecture"}
+    assert {f"docs/{topic}.md" for topic in topics} <= linked
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation but hyphens and underscores dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(page: Path) -> set[str]:
+    return {_slug(h) for h in re.findall(r"^#+ (.+)$", fences(page)[1], re.M)}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=rel)
+def test_relative_links_resolve(page):
+    """Every relative link and image of a page names a file in the repository, and its #anchor a heading there."""
+    for target in re.findall(r"\]\(([^)\s]+)\)", fences(page)[1]):
+        if re.match(r"[a-z]+:", target):
+            continue  # https://, mailto:
+        path, _, anchor = target.partition("#")
+        dest = (page.parent / path).resolve() if path else page
+        assert dest.exists(), f"{rel(page)}: link to {target}, no such file"
+        assert ROOT in dest.parents or dest == ROOT, f"{rel(page)}: {target} leaves the repository"
+        if anchor:
+            assert dest.suffix == ".md" and anchor in _anchors(dest), f"{rel(page)}: no heading for {target}"
+
+
+REPO_PATH = re.compile(r"`((?:loadtests|tests|deploy|scripts|benchmarks|target_project|docs|\.github)/[^`\s]*)`")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=rel)
+def test_named_paths_and_modules_exist(page):
+    """Repository paths and `chanload.x.y` modules a page names exist in the layout as it is now."""
+    text = page.read_text()
+    for path in REPO_PATH.findall(text):
+        if "{" in path:
+            continue
+        assert list(ROOT.glob(path.rstrip("/"))), f"{rel(page)} names {path}, not in the repository"
+    package = ROOT / "loadtests"
+    public = set(chanload.__all__)
+    for dotted in set(re.findall(r"(?<![/\w])chanload(?:\.\w+)+\b(?!/)", text)):  # not a file or chanload.summary/1
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):  # the longest prefix that is a module or a package
+            base = package.joinpath(*parts[:cut])
+            module = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+            if module.exists():
+                break
+        rest = parts[cut:]
+        assert len(rest) <= 1, f"{rel(page)} names {dotted}: no such module"
+        if cut == 1 and rest:  # chanload.X: a public name
+            assert rest[0] in public, f"{rel(page)} names {dotted}: not in chanload.__all__"
+        elif rest:  # a name the module defines
+            source = module.read_text()
+            assert re.search(rf"^(?:class |def )?{rest[0]}\b", source, re.M), f"{rel(page)} names {dotted}"
+
+
+def documented_options() -> list[tuple[str, bool]]:
+    """(option, shown in the web UI's form) for every row of docs/options.md's tables."""
+    rows = re.findall(r"^\| `(--[a-z-]+)` \|[^|]*\| (yes|no) \|", (DOCS / "options.md").read_text(), re.M)
+    return [(option, form == "yes") for option, form in rows]
+
+
+def test_every_option_is_documented():
+    """docs/options.md has a row for every option chanload registers (as `python -m chanload --help` lists them)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "chanload", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60 * UNIT
+    ).stdout
+    ours = out[out.index("Channels websocket:") : out.index("Examples:")]
+    registered = set(re.findall(r"^  (--[a-z-]+)", ours, re.M))
+    documented = [option for option, _form in documented_options()]
+    assert len(documented) == len(set(documented))
+    assert set(documented) == registered, (registered - set(documented), set(documented) - registered)
+
+
+def test_the_public_face_is_documented():
+    """docs/architecture.md names every export of `chanload`, and draws every error under its parent class."""
+    page = ARCHITECTURE.read_text()
+    missing = [name for name in chanload.__all__ if not re.search(rf"\b{name}\b", page)]
+    assert not missing, f"docs/architecture.md does not name {missing}"
+    (tree,) = [block for block in fenced(ARCHITECTURE, "") if block.startswith("ChanloadError\n")]
+    drawn: dict[str, str | None] = {}  # class -> the class drawn as its parent
+    above: list[tuple[int, str]] = []  # (column, class) of the lines so far
+    for line in tree.splitlines():
+        found = re.search(r"[A-Z]\w+", line)
+        column, name = found.start(), found.group()
+        parents = [n for c, n in above if c < column]
+        drawn[name] = parents[-1] if parents else None
+        above.append((column, name))
+    for name in chanload.exceptions.__all__:
+        base = getattr(chanload.exceptions, name).__bases__[0].__name__
+        assert name in drawn, f"{name} is not in the errors tree"
+        assert drawn[name] == (None if base == "Exception" else base), (name, drawn[name], base)
+
+
+def test_the_demo_output_shown_is_in_the_current_format():
+    """The README's (and docs/watching.md's) sample of `make demo` reads as chanload prints it today."""
+    for page in (README, DOCS / "watching.md"):
+        (sample,) = [b for b in fenced(page, "") if b.startswith("chanload latency (completed; HDR histograms")]
+        lines = sample.splitlines()
+        assert lines[1].split() == ["Type", "Name", "count", "fail", "p50", "p90", "p95", "p99", "p99.9", "max"]
+        rows = [line for line in lines[2:] if line.startswith("WS ")]
+        assert rows, sample
+        for row in rows:
+            cells = re.findall(r"\d+(?:\.\d+)? (?:us|ms|s)\b", row)
+            assert len(cells) == 6, row
+            for cell in cells:
+                number, unit = cell.split()
+                assert format_us(float(number) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]) == cell, (row, cell)
+        counters = next(line for line in lines if line.startswith("messages: sent"))
+        sent, ok, failed, in_flight, connects, connect_failures = map(int, re.findall(r"\d+", counters))
+        ledger = Ledger(sent=sent, ok=ok, failed=failed, in_flight=in_flight, connects=connects,
+                        connect_failures=connect_failures)  # fmt: skip
+        assert ledger.line() == counters
+        assert lines[-2:] == ["chanload exit code: 0 (completed)", "chanload: artifacts in reports/demo"]
 
 
 def test_make_help_expands_its_variables():
@@ -230,14 +486,11 @@ def test_make_help_expands_its_variables():
     assert "$(" not in out and "artifacts in reports/ci" in out
 
 
-def _python_path() -> str:
-    # The README says python3: make it this interpreter (the one with Django and Daphne installed).
-    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-
-
 def test_make_verbs_named_in_the_prose_exist():
-    """`make X` written inline in the README (not in a block) names a real Makefile target."""
-    verbs = set(re.findall(r"`make ([a-z-]+)", (ROOT / "README.md").read_text()))
+    """`make X` written inline in the README or docs (not in a block) names a real Makefile target."""
+    verbs = {verb for page in PAGES for verb in re.findall(r"`make ([a-z-]+)", page.read_text())}
     targets = set(re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), re.M))
-    assert {"ci-load", "lint", "help"} <= verbs
-    assert verbs <= targets, verbs - targets
+    assert {"ci-load", "lint", "help", "bench-connections"} <= verbs
+    families = {verb for verb in verbs if verb.endswith("-")}  # `make bench-*`
+    assert all(any(target.startswith(f) for target in targets) for f in families), families
+    assert verbs - families <= targets, verbs - families - targets

@@ -2,7 +2,7 @@
 
 gevent's default loop (libev on epoll) waits in whole milliseconds and never less than one, so a
 `gevent.sleep` ends up to about 1 ms late: every open-model send would go out late by a random
-fraction of a millisecond, which the corrected latency row would then carry (README, "Open model").
+fraction of a millisecond, which the corrected latency row would then carry (docs/latency.md).
 Here one timerfd per process, armed with an absolute CLOCK_MONOTONIC deadline in nanoseconds for the
 earliest sleeper, makes epoll return at that instant; its callback wakes every sleeper that is due
 and re-arms for the next. `sleep_until` falls back to `gevent.sleep` where there is no timerfd.
