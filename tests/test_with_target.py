@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,14 +16,16 @@ from tests import servers
 from tests.servers import ROOT, UNIT
 
 
-def leftovers() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("chanload-target-*"))
+def leftovers(tmp: Path) -> set[Path]:
+    return set(tmp.glob("chanload-target-*"))
 
 
-def with_target_run(*args: str) -> subprocess.CompletedProcess:
+def with_target_run(*args: str, tmp: Path | None = None) -> subprocess.CompletedProcess:
+    """scripts/with_target.py ARGS; with `tmp`, its temp folder (TMPDIR), which no other test writes in."""
+    env = {**os.environ, "TMPDIR": str(tmp)} if tmp else None
     return subprocess.run(
         [sys.executable, "scripts/with_target.py", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60 * UNIT,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60 * UNIT,
     )  # fmt: skip
 
 
@@ -32,29 +34,23 @@ def test_scripts_and_tests_share_one_free_port_helper():
     assert servers.free_port is launch.free_port is with_target.free_port
 
 
-def test_target_output_is_removed_when_the_command_succeeds():
+def test_target_output_is_removed_when_the_command_succeeds(tmp_path):
     """A successful command leaves no chanload-target-* behind in the temp folder."""
-    before = leftovers()
-    proc = with_target_run("--", sys.executable, "-c", "import os; print(os.environ['TARGET_HOST'])")
+    proc = with_target_run("--", sys.executable, "-c", "import os; print(os.environ['TARGET_HOST'])", tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"ws://127\.0\.0\.1:\d+", proc.stdout)
-    assert leftovers() == before
+    assert leftovers(tmp_path) == set()
 
 
-def test_target_output_is_kept_and_named_when_the_command_fails():
+def test_target_output_is_kept_and_named_when_the_command_fails(tmp_path):
     """A failing command keeps the target's output and prints where it is; the exit code passes through."""
-    before = leftovers()
-    proc = with_target_run("--", sys.executable, "-c", "raise SystemExit(7)")
+    proc = with_target_run("--", sys.executable, "-c", "raise SystemExit(7)", tmp=tmp_path)
     assert proc.returncode == 7
-    kept = leftovers() - before
-    try:
-        assert len(kept) == 1, kept
-        folder = kept.pop()
-        assert f"the target's output is in {folder}" in proc.stderr
-        assert list(folder.glob("daphne-*.log"))
-    finally:
-        for path in kept | (leftovers() - before):
-            subprocess.run(["rm", "-rf", str(path)], check=False)
+    kept = leftovers(tmp_path)
+    assert len(kept) == 1, kept
+    folder = kept.pop()
+    assert f"the target's output is in {folder}" in proc.stderr
+    assert list(folder.glob("daphne-*.log"))
 
 
 def test_scaled_needs_free_ports():

@@ -1,22 +1,20 @@
 """Two Locust environments fed the same samples: one through chanload's fast path, one through request events.
 
-    python -m tests.apps.tally_twins OUT.json
-
-Run by tests/locust/test_tally.py in a subprocess (tests never import locust in the pytest process). Each
-environment has a local runner (Locust's statistics listener), chanload attached, and a web UI; the
-second also has one more request listener, which sends every sample through Locust's `request`
+Run by tests/locust/inprocess/test_tally.py (`twins()`, in the in-process Locust tier: this module imports
+locust). Each environment has a local runner (Locust's statistics listener), chanload attached, and a web UI;
+the second also has one more request listener, which sends every sample through Locust's `request`
 event as before. Both see the same samples at the same (fake) wall-clock times, over several
-seconds, with failures among them. Written to OUT.json for each: what the web UI's /stats/requests
+seconds, with failures among them. For each, as JSON data: what the web UI's /stats/requests
 answers, the stats and failures CSV, the --json-file content, the --html report, the HDR slices.
 """
 
 from __future__ import annotations
 
 from locust import User, constant, stats
-from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.html import get_html_report
 
+import argparse
 import csv
 import io
 import json
@@ -26,6 +24,7 @@ import time
 
 from chanload.exceptions import ConnectionLost, WrongReply
 from chanload.locust import plugin
+from chanload.locust.options import add_arguments
 from chanload.recording.latency import Recorder
 from chanload.run.settings import settings_from
 
@@ -62,10 +61,22 @@ def samples(seed: int = 7) -> list[tuple[float, str, str, float, int, Exception 
     return out
 
 
-def main(path: str) -> None:
+def twins() -> dict:
+    """{"fast": ..., "events": ...}: each environment's outputs. The wall clock is faked meanwhile."""
+    real_time, real_argv = time.time, sys.argv
     clock = [START]
     time.time = lambda: clock[0]  # Locust's stats, its web UI and chanload read the wall clock through it
-    options = get_parser().parse_args(["--host", "ws://127.0.0.1:9"])
+    sys.argv = ["locust"]  # Locust's web UI parses the command line for its form (not pytest's)
+    try:
+        return json.loads(json.dumps(_run(clock)))
+    finally:
+        time.time, sys.argv = real_time, real_argv
+
+
+def _run(clock: list[float]) -> dict:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = parser.parse_args([])  # the suite's options, their defaults
     results = {}
     for mode in ("fast", "events"):
         clock[0] = START - 1
@@ -102,10 +113,5 @@ def main(path: str) -> None:
             "html": get_html_report(env),
             "hdr": sorted(piece.encode() for piece in st.recorder.drain()),
         }
-
-    with open(path, "w") as f:
-        json.dump(results, f)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
+        web.stop()
+    return results

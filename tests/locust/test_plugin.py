@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.locustrun import run_locust
+from tests.locustrun import SPAWNED, Output, png_option, run_locust
 from tests.servers import ROOT, UNIT, daphne, dead_port, free_port
 
 FAST = ("--ws-think", "0.01-0.03")
@@ -82,11 +82,13 @@ def test_dead_target_writes_artifacts_that_say_so(tmp_path):
 def test_target_dying_mid_run_is_reported(tmp_path):
     """A target killed mid-run: status target_down, exit 5, counters still reconcile."""
     with daphne() as server:
-        cmd = locust_cmd(tmp_path, server.ws_url, "-t", f"{8 * UNIT:g}s", "--ws-messages", "3")
+        cmd = locust_cmd(tmp_path, server.ws_url, "-t", f"{5 * UNIT:g}s", "--ws-messages", "3")
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        time.sleep(3 * UNIT)
+        output = Output(proc)
+        assert output.wait_for(SPAWNED, 60), output.text()[-3000:]
+        time.sleep(1.5)  # round trips done and reconnections made before the target dies
         server.proc.kill()
-        out, _ = proc.communicate(timeout=60 * UNIT)
+        out = output.text()
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert proc.returncode == 5, out[-3000:]
     assert summary["status"] == "target_down"
@@ -104,9 +106,11 @@ def test_signal_mid_run_leaves_complete_interrupted_artifacts(tmp_path, target, 
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(4 * UNIT)
+    output = Output(proc)
+    assert output.wait_for(SPAWNED, 60), output.text()[-3000:]
+    time.sleep(1)  # mid-run: messages answered and in flight
     proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=60 * UNIT)
+    out = output.text()
     assert proc.returncode == 4, out[-3000:]
     assert "Traceback" not in out and "GreenletExit" not in out, out[-3000:]
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
@@ -168,8 +172,8 @@ def test_distributed_run_merges_worker_histograms_exactly(tmp_path, target):
     assert {p["second"] for p in summary["timeline"]["latency"]}, "the master built a timeline from worker slices"
 
 
-def locust_cmd(tmp_path, host: str, *args: str) -> list[str]:
+def locust_cmd(tmp_path, host: str, *args: str, png_charts: str | None = "off") -> list[str]:
     return [
         sys.executable, "-m", "locust", "-f", "loadtests/ws.py", "--headless", "--host", host, "-u", "5", "-r", "5",
-        "--only-summary", "--report-dir", str(tmp_path / "report"), *FAST, *args,
+        "--only-summary", "--report-dir", str(tmp_path / "report"), *png_option(png_charts), *FAST, *args,
     ]  # fmt: skip

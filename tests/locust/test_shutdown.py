@@ -10,22 +10,29 @@ import time
 import pytest
 
 from tests.locust.test_plugin import junit_failures, locust_cmd
-from tests.servers import ROOT, UNIT
+from tests.locustrun import SPAWNED, Output
+from tests.servers import ROOT
 
 
 def stop_with(tmp_path, target, signals, gap: float = 0.05):
-    """Run 60 s, then send `signals` `gap` seconds apart; return (exit code, output)."""
+    """Run 60 s, then send `signals` `gap` seconds apart; return (exit code, output).
+
+    The PNG charts stay on: drawing them keeps the writing going for about a second, so the later signals
+    surely arrive while the artifacts are being written.
+    """
     proc = subprocess.Popen(
-        locust_cmd(tmp_path, target.ws_url, "-t", "60s"), cwd=ROOT, stdout=subprocess.PIPE,
+        locust_cmd(tmp_path, target.ws_url, "-t", "60s", png_charts="on"), cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    output = Output(proc)
     try:
-        time.sleep(4 * UNIT)
+        assert output.wait_for(SPAWNED, 60), output.text()[-3000:]
+        time.sleep(1)  # mid-run: messages answered and in flight
         for i, sig in enumerate(signals):
             if i:
                 time.sleep(gap)
             proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=60 * UNIT)
+        out = output.text()
     finally:
         if proc.poll() is None:
             proc.kill()

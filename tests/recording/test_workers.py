@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ import xml.etree.ElementTree as ET
 
 from chanload.recording.workers import Roll, describe
 from tests.locust.test_plugin import locust_cmd
+from tests.locustrun import SPAWNED
 from tests.servers import ROOT, UNIT, daphne, free_port
 
 
@@ -48,7 +50,7 @@ def test_worker_killed_mid_run_is_reported_by_the_master(tmp_path):
         def read():
             for line in master.stdout:
                 lines.append(line)
-                if "All users spawned" in line:
+                if re.search(SPAWNED, line):
                     spawned.set()
 
         reader = threading.Thread(target=read, daemon=True)

@@ -62,7 +62,7 @@ def test_full_disk_is_said_plainly_with_its_own_exit_code(tmp_path, target):
     with tmpfs("64k") as disk:
         (disk / "throughput.png").write_bytes(b"a chart of the previous run")
         (disk / "report.html").write_text("the previous run's report")
-        run = run_locust(tmp_path, target.ws_url, *FAST, "--report-dir", str(disk), run_time="3s")
+        run = run_locust(tmp_path, target.ws_url, *FAST, "--report-dir", str(disk), run_time="2s", png_charts="on")
         names = sorted(p.name for p in disk.iterdir())
         summary = json.loads((disk / "summary.json").read_text())
     assert run.code == 6, run.output[-3000:]
@@ -76,7 +76,10 @@ def test_full_disk_is_said_plainly_with_its_own_exit_code(tmp_path, target):
 
 
 def test_a_run_replaces_the_previous_runs_files_and_records_its_exit_code(tmp_path, target):
-    """Stale artifacts go, other files stay; exit_code is the real code (0), files are 0644 under umask 022."""
+    """Stale artifacts go, other files stay; exit_code is the real code (0), files are 0644 under umask 022.
+
+    No --ws-png-charts: by default the PNG charts are written, and listed, with the other files.
+    """
     folder = tmp_path / "report"
     folder.mkdir()
     (folder / "histogram.png").write_bytes(b"previous run")
@@ -84,7 +87,7 @@ def test_a_run_replaces_the_previous_runs_files_and_records_its_exit_code(tmp_pa
     (folder / "notes.txt").write_text("the user's own file")
     old = os.umask(0o022)
     try:
-        run = run_locust(tmp_path, target.ws_url, *FAST, run_time="3s")
+        run = run_locust(tmp_path, target.ws_url, *FAST, run_time="2s", png_charts=None)
     finally:
         os.umask(old)
     assert run.code == 0, run.output[-3000:]
@@ -95,6 +98,22 @@ def test_a_run_replaces_the_previous_runs_files_and_records_its_exit_code(tmp_pa
     for name in report.ARTIFACTS:
         assert (folder / name).stat().st_mode & 0o777 == 0o644, name
     assert f"chanload: artifacts in {folder}" in run.output
+    assert "PNG" not in run.output
+
+
+def test_png_charts_off_writes_none_removes_the_old_ones_and_says_so(tmp_path, target):
+    """--ws-png-charts off: no PNG (a previous run's is removed too); summary.json lists what is there, complete."""
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "histogram.png").write_bytes(b"previous run")
+    run = run_locust(tmp_path, target.ws_url, *FAST, run_time="2s", png_charts="off")
+    assert run.code == 0, run.output[-3000:]
+    assert sorted(p.name for p in folder.iterdir()) == ["junit.xml", "report.html", "summary.json"]
+    assert run.summary["artifacts"] == {
+        "complete": True, "files": ["summary.json", "junit.xml", "report.html"], "png_charts": "off",
+    }  # fmt: skip
+    assert f"chanload: artifacts in {folder} (no PNG charts: --ws-png-charts off)" in run.output
+    assert "<svg" in (folder / "report.html").read_text()  # the charts are still in the report
 
 
 def test_exit_code_1_for_failed_requests_is_recorded(tmp_path, misbehaving):
@@ -115,6 +134,24 @@ def test_probe_and_status_line(tmp_path):
     assert report.status_line("d", {"complete": True, "files": ["summary.json"]}) == "chanload: artifacts in d"
     line = report.status_line("d", {"complete": False, "files": ["summary.json"], "errors": {"x.png": "full"}})
     assert "INCOMPLETE" in line and "x.png: full" in line and "written summary.json" in line
+
+
+def test_write_all_without_pngs_draws_none(tmp_path, monkeypatch):
+    """Unit: png_charts=False never calls the PNG renderer; the set is complete without the PNGs, and says so."""
+    summary = json.loads((Path(__file__).parent.parent / "data" / "summary_sample.json").read_text())
+    summary["thresholds"] = []
+
+    def no_drawing(_summary):
+        raise AssertionError("drew PNGs")
+
+    monkeypatch.setattr(report, "render_pngs", no_drawing)
+    outcome = report.write_all(tmp_path, summary, png_charts=False)
+    assert outcome.complete and outcome.written == ["summary.json", "junit.xml", "report.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junit.xml", "report.html", "summary.json"]
+    assert summary["artifacts"] == {"complete": True, "files": outcome.written, "png_charts": "off"}
+    assert (
+        report.status_line("d", summary["artifacts"]) == "chanload: artifacts in d (no PNG charts: --ws-png-charts off)"
+    )
 
 
 def test_write_all_keeps_only_a_record_that_says_incomplete(tmp_path, monkeypatch):

@@ -61,6 +61,7 @@ def test_http_host_becomes_ws():
         ("ws://h", {"ws_path": "room/{room}"}, "only {group}"),
         ("ws://h", {"ws_header": ["NoColon"]}, "--ws-header"),
         ("ws://h", {"ws_reply_timeout": "soon"}, "expected a number"),
+        ("ws://h", {"ws_png_charts": "no"}, "--ws-png-charts 'no': expected 'on' or 'off'"),
     ],
 )
 def test_bad_values_name_the_option(host, changes, message):
@@ -109,6 +110,13 @@ def test_other_is_the_user_classes_unless_given():
     """No --ws-other: None, so each user class keeps its own (fail for the built-in ones)."""
     assert settings_from(opts(), "ws://h").other is None
     assert settings_from(opts(ws_other="skip"), "ws://h").other == "skip"
+
+
+def test_png_charts_are_on_unless_turned_off():
+    """No --ws-png-charts: the PNG charts are drawn; 'off' turns them off."""
+    assert settings_from(opts(), "ws://h").png_charts is True
+    assert settings_from(opts(ws_png_charts="on"), "ws://h").png_charts is True
+    assert settings_from(opts(ws_png_charts="off"), "ws://h").png_charts is False
 
 
 def test_without_ws_groups_each_user_class_keeps_its_own_pool():

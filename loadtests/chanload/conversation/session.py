@@ -87,6 +87,8 @@ class Session:
             raise OptionError(f"other={other!r}: expected 'fail' or 'skip'")
         if connect_timeout <= 0 or reply_timeout <= 0:
             raise OptionError(f"timeouts must be greater than 0, got {connect_timeout=} and {reply_timeout=}")
+        if urlsplit(host).scheme not in ("ws", "wss"):
+            raise OptionError(f"host {host!r}: expected ws://HOST:PORT or wss://HOST:PORT")
         self.host = host.rstrip("/")
         self.recording: Recording = LocalRecording() if recording is None else recording
         self.route = route

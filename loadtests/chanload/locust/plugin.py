@@ -273,6 +273,9 @@ def _on_init(environment, **_kw) -> None:
         sys.exit(policy.EXIT_BAD_OPTION)
     if not isinstance(environment.runner, WorkerRunner):
         _guard.install()
+    # gevent's loop reads the clock only when it runs, and it has not run since Locust started: after a
+    # startup slower than -t (a loaded machine), the run-time timer Locust starts next would be due at once.
+    gevent.get_hub().loop.update_now()
 
 
 def check_user_classes(environment, settings: Settings) -> None:

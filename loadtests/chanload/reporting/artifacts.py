@@ -76,11 +76,14 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     os.replace(_write_temp(path, data), path)
 
 
-def write_all(report_dir: str | Path, summary: dict, failed_code: int | None = None) -> Outcome:
+def write_all(
+    report_dir: str | Path, summary: dict, failed_code: int | None = None, png_charts: bool = True
+) -> Outcome:
     """Write the run's artifacts; summary.json records whether they are complete.
 
     Args:
         failed_code: the exit code to record in summary.json if the set cannot be written whole.
+        png_charts: draw the charts as PNG files too (--ws-png-charts); report.html has them as SVG either way.
     """
     folder = Path(report_dir)
     outcome = Outcome(folder)
@@ -91,7 +94,7 @@ def write_all(report_dir: str | Path, summary: dict, failed_code: int | None = N
         outcome.failed = {"*": f"cannot write in {folder}: {_why(exc)}"}
         summary["artifacts"] = {"complete": False, "files": [], "errors": outcome.failed}
         return outcome
-    contents = _render(summary)
+    contents = _render(summary, png_charts=png_charts)
     temps: dict[str, Path] = {}
     try:
         for name, data in contents.items():
@@ -111,14 +114,17 @@ def write_all(report_dir: str | Path, summary: dict, failed_code: int | None = N
 def status_line(report_dir: str | Path, artifacts: dict | None) -> str:
     """What the console says about the artifacts: where they are, or plainly that they are incomplete."""
     if artifacts and artifacts.get("complete"):
-        return f"chanload: artifacts in {report_dir}"
+        off = " (no PNG charts: --ws-png-charts off)" if artifacts.get("png_charts") == "off" else ""
+        return f"chanload: artifacts in {report_dir}{off}"
     errors = (artifacts or {}).get("errors") or {"*": "nothing was written"}
     written = ", ".join((artifacts or {}).get("files") or []) or "nothing"
     why = "; ".join(f"{name}: {reason}" for name, reason in errors.items())
     return f"chanload: ARTIFACTS INCOMPLETE in {report_dir}: written {written}; not written: {why}"
 
 
-def _render(summary: dict, did_not_fit: dict[str, str] | None = None) -> dict[str, str | bytes]:
+def _render(
+    summary: dict, did_not_fit: dict[str, str] | None = None, png_charts: bool = True
+) -> dict[str, str | bytes]:
     """Every artifact's content; for a set that did not fit, only summary.json and junit.xml, saying so."""
     names = [SUMMARY, "junit.xml"] if did_not_fit else [SUMMARY, "junit.xml", "report.html"]
     # "complete": every file of the set is in the folder ("files" lists them).
@@ -126,11 +132,13 @@ def _render(summary: dict, did_not_fit: dict[str, str] | None = None) -> dict[st
     images: dict[str, bytes] = {}
     if did_not_fit:
         summary["artifacts"]["errors"] = did_not_fit
+    elif not png_charts:
+        summary["artifacts"]["png_charts"] = "off"  # none drawn, on purpose: the set is complete without them
     else:
         try:
             images = render_pngs(summary)
             summary["artifacts"]["files"] = names + list(images)
-        except Exception as exc:  # noqa: BLE001 - a chart that cannot be drawn must not cost the run its summary
+        except Exception as exc:  # a chart that cannot be drawn must not cost the run its summary
             log.exception("chanload: could not draw the PNG charts")
             summary["artifacts"]["charts_error"] = repr(exc)
     contents: dict[str, str | bytes] = {

@@ -34,6 +34,7 @@ class Settings:
     messages_per_connection: int = 0
     headers: tuple[str, ...] = ()
     report_dir: str | None = None
+    png_charts: bool = True  # the charts also as PNG files in report_dir (report.html has them as SVG)
     thresholds: tuple[slo.Threshold, ...] = ()
     slo_abort: bool = False
     other: str | None = None  # a frame that does not match while a reply is awaited: "fail" or "skip"
@@ -63,6 +64,7 @@ def settings_from(options, host: str | None) -> Settings:
         messages_per_connection=int(_non_negative(getattr(options, "ws_messages", 0), "--ws-messages")),
         headers=tuple(_header(h) for h in getattr(options, "ws_header", []) or []),
         report_dir=str(getattr(options, "report_dir", "") or "") or None,
+        png_charts=_on_off(getattr(options, "ws_png_charts", "on"), "--ws-png-charts"),
         thresholds=tuple(slo.parse_all(_listed(getattr(options, "slo", None)))),
         slo_abort=bool(getattr(options, "slo_abort", False)),
         other=_other(getattr(options, "ws_other", "") or None),
@@ -160,6 +162,16 @@ def _other(value) -> str | None:
     if value not in (None, "fail", "skip"):
         raise OptionError(f"--ws-other {value!r}: expected 'fail' or 'skip'")
     return value
+
+
+def _on_off(value, option: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in (None, ""):
+        return True
+    if value not in ("on", "off"):
+        raise OptionError(f"{option} {value!r}: expected 'on' or 'off'")
+    return value == "on"
 
 
 def _header(value: str) -> str:
