@@ -6,7 +6,7 @@ PIP_EXTRAS ?= target,test
 SCALED ?= 2
 REPORT_DIR ?= reports/ci
 
-.PHONY: help deps deps-python deps-system demo demo-scaled test lint format ci-load bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling
+.PHONY: help deps deps-python deps-system demo demo-scaled test test-fast lint format ci-load bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g' -e 's|$$(SCALED)|$(SCALED)|g'
@@ -34,9 +34,21 @@ demo-scaled: deps ## the demo's load against $(SCALED) Daphne processes on Redis
 ci-load: deps-python ## the CI profile (loadtests/profiles/ci.conf) against an auto-started target; artifacts in $(REPORT_DIR)
 	$(PYTHON) scripts/with_target.py -- locust --config loadtests/profiles/ci.conf --host {host} --report-dir $(REPORT_DIR)
 
-test: deps ## run the test suite (pytest; exit 5, no tests collected, is a failure)
-	$(PYTHON) -m pytest; code=$$?; \
-	if [ $$code -eq 5 ]; then echo "pytest collected no tests: treating as failure"; exit 1; fi; exit $$code
+# The tests (tests/conftest.py): in-process ones; `e2e` ones, which start processes (servers, locust); and
+# tests/locust/inprocess/, Locust in the pytest process (gevent), so in a pytest process of its own.
+# `timing` tests measure time or rates: they run alone, after the parallel run.
+TEST_WORKERS ?= 8
+# pytest's exit code 5 (no tests collected) is a failure too.
+PYTEST_STATUS = code=$$?; if [ $$code -eq 5 ]; then echo "pytest collected no tests: treating as failure"; exit 1; fi; exit $$code
+
+test: deps ## run the whole test suite: in parallel, then the timing tests alone, then Locust in-process (pytest; exit 5 fails)
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not timing"; $(PYTEST_STATUS)
+	$(PYTHON) -m pytest -m timing; $(PYTEST_STATUS)
+	$(PYTHON) -m pytest tests/locust/inprocess; $(PYTEST_STATUS)
+
+test-fast: ## run the in-process tests only (no server, no locust process; under a minute)
+	$(PYTHON) -m pytest -m "not e2e"; $(PYTEST_STATUS)
+	$(PYTHON) -m pytest tests/locust/inprocess -m "not e2e"; $(PYTEST_STATUS)
 
 lint: ## ruff (style, imports, unused noqa), lint-imports (the layers point down), mypy (the library's types)
 	$(PYTHON) -m ruff check loadtests target_project tests benchmarks scripts

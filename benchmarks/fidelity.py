@@ -60,7 +60,9 @@ IDLE_BASELINE = 3  # seconds of probe alone before the suite starts
 P50_TOLERANCE, P99_TOLERANCE = 0.10, 0.25
 WIRE_REQUEST, WIRE_REPLY = b"\x81\x85" + bytes(4) + b"hello", b"\x81\x02OK"  # frame sizes on the wire
 PROBE_NICE = -10  # the probe is woken ahead of the suite on their shared CPU: the reference observer
-SHORT_GAP = 50e-6  # s: requests closer than this to the previous one queue at the target (benchmarks/README.md, "fidelity")
+SHORT_GAP = (
+    50e-6  # s: requests closer than this to the previous one queue at the target (benchmarks/README.md, "fidelity")
+)
 GAP_TOLERANCE = 1.25  # actual short-gap share over the schedule's
 
 

@@ -40,6 +40,8 @@ from tests.servers import UNIT
 TEXT, BINARY, CLOSE, CONT = 0x1, 0x2, 0x8, 0x0
 MIB = 1 << 20
 CASES, case = registry()
+# One worker of `pytest -n` takes the whole matrix: one Daphne per kind, not one per kind per worker.
+pytestmark = pytest.mark.xdist_group("bad-input")
 
 
 @pytest.fixture(scope="module", autouse=True)

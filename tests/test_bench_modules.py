@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem != "__init__")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("module", MODULES)
 def test_benchmark_module_imports_without_pythonpath(module):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

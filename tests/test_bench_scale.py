@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from benchmarks.capacity import side_by_side
 from tests.servers import ROOT, UNIT
 
 
+@pytest.mark.e2e
 def test_connections_reports_every_figure_and_ends_with_the_goal_line():
     """300 sockets: held count, per-thousand connect latency, RSS per socket, messages; GOAL line last."""
     proc = subprocess.run(
@@ -23,6 +26,7 @@ def test_connections_reports_every_figure_and_ends_with_the_goal_line():
     assert out.strip().splitlines()[-1].startswith("GOAL 300 sockets held at <= 25 KB generator RSS per socket: ")
 
 
+@pytest.mark.e2e
 def test_connections_says_what_to_raise_when_it_cannot_get_the_open_files():
     """A limit it cannot reach: it stops before any load and names the limit to raise."""
     code = "from benchmarks.connections import raise_open_files; raise_open_files(10**9)"

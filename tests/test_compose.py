@@ -100,6 +100,7 @@ def test_prometheus_scrapes_the_masters_metrics_port_and_grafana_reads_prometheu
     assert f"http://prometheus:{prometheus_port}" in provisioned
 
 
+@pytest.mark.e2e
 def test_the_proxy_and_redis_images_are_the_versions_debian_runs_here():
     """nginx and redis in compose are the versions the native tests run (Debian's packages)."""
     services = load()["services"]
@@ -155,6 +156,7 @@ def suite_has_option(option: str) -> bool:
     return option in help_text.stdout
 
 
+@pytest.mark.e2e
 @pytest.mark.redis
 def test_every_service_command_runs_natively_and_the_master_drives_two_workers(tmp_path):
     """redis, 2 targets, proxy, master (web UI) and 2 workers from their compose commands: a run through the UI."""

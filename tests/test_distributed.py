@@ -13,7 +13,11 @@ import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 
+import pytest
+
 from tests.servers import ROOT, UNIT, free_port
+
+pytestmark = pytest.mark.e2e
 
 LOCUSTFILE = "tests/apps/counted.py"
 CLASSES = ("RoomUser", "ChatUser")
@@ -32,7 +36,7 @@ def distributed(tmp_path, host: str, workers: int, *args: str, classes: tuple[st
     port = free_port()
     master = subprocess.Popen(
         locust("--master", "--headless", "--expect-workers", str(workers), "--master-bind-host", "127.0.0.1",
-               "--master-bind-port", str(port), "--host", host, "--only-summary",
+               "--master-bind-port", str(port), "--host", host, "--only-summary", "--ws-png-charts", "off",
                "--report-dir", str(tmp_path / "report"), "--json-file", str(tmp_path / "stats"), *args,
                classes=classes),
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -10,6 +10,8 @@ import pytest
 from tests.locustrun import run_locust
 from tests.servers import ROOT, django_admin, foreign_app
 
+pytestmark = pytest.mark.e2e
+
 EXAMPLES = ROOT / "loadtests" / "examples"
 QUOTE_DELAY_S = 0.015  # the price app's server-side delay per quote
 TICK_S = 0.002  # and its push interval: a tick taken for a price would show up as ~1 ms

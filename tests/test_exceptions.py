@@ -12,6 +12,7 @@ from chanload.exceptions import (
     NotSetUp,
     OptionError,
     ProtocolError,
+    StepError,
     WrongReply,
     WsError,
 )
@@ -21,7 +22,7 @@ CLASSES = [v for v in vars(exceptions).values() if isinstance(v, type) and issub
 
 def test_every_error_is_a_chanload_error_and_listed():
     """`except chanload.ChanloadError` catches them all; the module's __all__ names each."""
-    assert len(CLASSES) == 12
+    assert len(CLASSES) == 13
     for cls in CLASSES:
         assert issubclass(cls, ChanloadError), cls
         assert cls.__name__ in exceptions.__all__
@@ -34,7 +35,7 @@ def test_the_documented_hierarchy():
     assert not issubclass(ProtocolError, WsError)  # the decoder's; the client turns it into ConnectionLost
     failures = {c.__name__ for c in CLASSES if issubclass(c, WsError) and c is not WsError}
     assert failures == {"ConnectionRefused", "HandshakeRejected", "HandshakeTimeout", "ReplyTimeout",
-                        "WrongReply", "ClosedByServer", "ConnectionLost"}  # fmt: skip
+                        "WrongReply", "ClosedByServer", "ConnectionLost", "StepError"}  # fmt: skip
     for name in failures | {"WsError"}:
         assert name in (exceptions.__doc__ or "")
 
@@ -42,7 +43,7 @@ def test_the_documented_hierarchy():
 def test_failures_have_stable_kinds_and_plain_reprs():
     """Locust groups failures by repr(): the plain message; each class has its own kind label."""
     kinds = {c.kind for c in CLASSES if issubclass(c, WsError) and c is not WsError}
-    assert len(kinds) == 7
+    assert len(kinds) == 8
     exc = ClosedByServer(4401, "Unauthorized")
     assert repr(exc) == str(exc) == "closed by server: code 4401 'Unauthorized'" and exc.code == 4401
     assert HandshakeRejected(403).status == 403 and "HTTP 403" in str(HandshakeRejected(403))
@@ -64,3 +65,12 @@ def test_not_set_up_says_how_to_set_up():
 
     with pytest.raises(NotSetUp, match="WsUser"):
         state(Environment())
+
+
+def test_a_step_error_names_the_step_and_the_original_shortened():
+    """Another exception raised inside a step: fatal, its class and message (cut short, on one line) in the message."""
+    exc = StepError("request", KeyError("id"))
+    assert str(exc) == "step error: request raised KeyError: 'id'" and exc.step == "request" and exc.fatal
+    long = StepError("expect", ValueError("line\n" + "x" * 10_000))
+    assert str(long).startswith("step error: expect raised ValueError: line xxx") and len(str(long)) < 200
+    assert str(StepError("send", RuntimeError())) == "step error: send raised RuntimeError"

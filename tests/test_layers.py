@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "loadtests" / "chanload"
+pytestmark = pytest.mark.e2e  # starts processes: interpreters, lint-imports, the pages' commands
+
 LAYERS = ["locust", "reporting", "watch", "run", "conversation", "recording", "wire"]
 
 

@@ -19,6 +19,7 @@ def test_smoke_ci_and_soak_profiles_exist():
     assert {p.stem for p in PROFILES} >= {"smoke", "ci", "soak"}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.stem)
 def test_profile_runs_headless_against_an_auto_started_target(tmp_path, profile):
     """Each profile parses and runs (shortened to 3 s, 5 users): artifacts written, thresholds judged."""
@@ -26,7 +27,7 @@ def test_profile_runs_headless_against_an_auto_started_target(tmp_path, profile)
     proc = subprocess.run(
         [sys.executable, "scripts/with_target.py", "--log", str(tmp_path / "target"), "--", "locust", "--config",
          str(profile), "--host", "{host}",
-         "-t", "3s", "-u", "5", "-r", "5", "--report-dir", str(report)],
+         "-t", "3s", "-u", "5", "-r", "5", "--report-dir", str(report), "--ws-png-charts", "off"],
         cwd=ROOT, capture_output=True, text=True, timeout=120 * UNIT,
     )  # fmt: skip
     out = proc.stdout + proc.stderr

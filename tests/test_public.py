@@ -6,8 +6,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 import chanload
 from chanload import exceptions
+
+pytestmark = pytest.mark.e2e  # starts processes: interpreters, lint-imports, the pages' commands
 
 EXPORTS = {
     "__version__",
@@ -18,6 +22,7 @@ EXPORTS = {
     # Errors
     "ChanloadError", "OptionError", "NotSetUp", "ProtocolError", "WsError", "ConnectionRefused",
     "HandshakeRejected", "HandshakeTimeout", "ReplyTimeout", "WrongReply", "ClosedByServer", "ConnectionLost",
+    "StepError",
 }  # fmt: skip
 
 

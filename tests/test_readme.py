@@ -32,6 +32,8 @@ from chanload.recording.counters import Ledger
 from tests import locustrun
 from tests.servers import ROOT, UNIT, django_admin, foreign_app, free_port, stop, wait_for_port
 
+pytestmark = pytest.mark.e2e  # starts processes: interpreters, lint-imports, the pages' commands
+
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 PAGES = [README, *sorted(DOCS.glob("*.md"))]

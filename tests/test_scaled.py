@@ -23,7 +23,7 @@ from scripts import launch
 from tests.locustrun import LocustRun, run_locust
 from tests.servers import UNIT
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 
 ROOM = "chat/g0"  # --ws-groups 1: every ChatUser joins g0
 DAPHNE_PING_INTERVAL = 20  # daphne's --ping-interval default, seconds
@@ -138,6 +138,7 @@ def test_nginx_spreads_websockets_over_both_processes_and_cuts_off_a_slow_handsh
             assert time.monotonic() - start < 8 * UNIT
 
 
+@pytest.mark.timing
 def test_members_on_two_processes_receive_each_others_broadcasts_and_the_suite_counts_them(tmp_path):
     """Runs pinned to process 0 and 1 each receive the other's broadcasts; a raw member counts both exactly."""
     with launch.scaled(2) as stack:

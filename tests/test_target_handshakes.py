@@ -15,6 +15,8 @@ from tests.apps.rawclient import client_frame, connect, response_head, upgrade_r
 
 TEXT = 0x1
 CASES, case = registry()
+# One worker of `pytest -n` takes the whole matrix: one Daphne per kind, not one per kind per worker.
+pytestmark = pytest.mark.xdist_group("bad-handshakes")
 
 
 @pytest.fixture(scope="module", params=KINDS)

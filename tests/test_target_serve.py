@@ -22,6 +22,8 @@ from websockets.sync.client import connect as ws_connect
 from tests.apps.rawclient import client_frame, connect, handshake, upgrade_request
 from tests.servers import TARGET_DIR, UNIT, Server, daphne, free_port, stop, wait_for_port
 
+pytestmark = pytest.mark.e2e
+
 MIB = 1 << 20
 T = 5 * UNIT
 

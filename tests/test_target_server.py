@@ -16,6 +16,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.servers import TARGET_DIR, UNIT, Server, daphne, free_port, redis_server, stop, wait_for_port
 
+pytestmark = pytest.mark.e2e
+
 
 def ws_connect(server: Server | str, path: str) -> ClientConnection:
     """Open a websocket with the Origin a browser on that page would send (the validator needs it)."""

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from tests.servers import TARGET_DIR, UNIT
+
+pytestmark = pytest.mark.e2e
 
 ENV_NAMES = (
     "DJANGO_SECRET_KEY",

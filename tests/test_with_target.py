@@ -15,6 +15,8 @@ from scripts import launch, with_target
 from tests import servers
 from tests.servers import ROOT, UNIT
 
+pytestmark = pytest.mark.e2e
+
 
 def leftovers(tmp: Path) -> set[Path]:
     return set(tmp.glob("chanload-target-*"))
@@ -68,7 +70,7 @@ def test_make_demo_scaled_runs_against_two_processes_behind_nginx(tmp_path):
     argv = recipe.split()
     report = tmp_path / "report"
     argv[argv.index("--report-dir") + 1] = str(report)
-    argv += ["-t", "3s", "-u", "6", "-r", "6", "--ws-groups", "1"]
+    argv += ["-t", "3s", "-u", "6", "-r", "6", "--ws-groups", "1", "--ws-png-charts", "off"]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120 * UNIT)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "Traceback" not in out, out[-3000:]

@@ -9,7 +9,11 @@ import time
 import urllib.parse
 import urllib.request
 
+import pytest
+
 from tests.servers import ROOT, UNIT, free_port, stop, wait_for_port
+
+pytestmark = pytest.mark.e2e
 
 
 def test_help_lists_the_channels_options():
@@ -24,6 +28,7 @@ def test_help_lists_the_channels_options():
         assert option in out
 
 
+@pytest.mark.timing
 def test_web_ui_runs_with_options_from_the_form(tmp_path, target):
     """Start from the web UI's form with a custom --ws-think: sub-ms round trips show in its stats."""
     port = free_port()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.locustrun import run_locust
+
+pytestmark = pytest.mark.e2e
 
 
 def test_idle_users_hold_their_sockets_without_sending(tmp_path, target):

@@ -49,6 +49,7 @@ _EXPORTS = {
     "WrongReply": "chanload.exceptions",
     "ClosedByServer": "chanload.exceptions",
     "ConnectionLost": "chanload.exceptions",
+    "StepError": "chanload.exceptions",
 }
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "WrongReply",
     "ClosedByServer",
     "ConnectionLost",
+    "StepError",
 ]
 
 if TYPE_CHECKING:
@@ -97,6 +99,7 @@ if TYPE_CHECKING:
         OptionError,
         ProtocolError,
         ReplyTimeout,
+        StepError,
         WrongReply,
         WsError,
     )

@@ -11,7 +11,8 @@
         ├── ReplyTimeout
         ├── WrongReply            not fatal: the reply was consumed, the connection stays in step
         ├── ClosedByServer        (.code: the close code, or None)
-        └── ConnectionLost
+        ├── ConnectionLost
+        └── StepError             code inside a step raised something else (.step; the original is __cause__)
 
 `except chanload.ChanloadError` catches all of them; `except chanload.WsError` the failures that a
 `Session` records before raising. Each message says what happened and, where an option is at fault,
@@ -105,6 +106,29 @@ class ConnectionLost(WsError):
     kind = "connection lost"
 
 
+class StepError(WsError):
+    """Code inside a step raised an exception that is not a `WsError`; it is this error's `__cause__`.
+
+    A per-call template with an unknown placeholder (an `OptionError`), a dict that `json.dumps`
+    refuses, a matcher of your own that raises: the step is recorded as failed like any other, and
+    the connection is dropped (a step cut short may have left the conversation out of step).
+    `step` is the call: connect, request, send or expect. The message names it and the original
+    exception's class and message, shortened, so that Locust groups one fault as one failure.
+    """
+
+    kind = "step error"
+
+    def __init__(self, step: str, error: BaseException, detail: str | None = None) -> None:
+        text = " ".join((str(error) if detail is None else detail).split())
+        if len(text) > _DETAIL:
+            text = text[: _DETAIL - 3] + "..."
+        super().__init__(f"step error: {step} raised {type(error).__name__}{': ' + text if text else ''}")
+        self.step = step
+
+
+_DETAIL = 120  # characters of the original exception's message kept in a StepError's
+
+
 __all__ = [
     "ChanloadError",
     "ClosedByServer",
@@ -116,6 +140,7 @@ __all__ = [
     "OptionError",
     "ProtocolError",
     "ReplyTimeout",
+    "StepError",
     "WrongReply",
     "WsError",
 ]

@@ -11,10 +11,10 @@ answers, the stats and failures CSV, the --json-file content, the --html report,
 from __future__ import annotations
 
 from locust import User, constant, stats
+from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.html import get_html_report
 
-import argparse
 import csv
 import io
 import json
@@ -24,7 +24,6 @@ import time
 
 from chanload.exceptions import ConnectionLost, WrongReply
 from chanload.locust import plugin
-from chanload.locust.options import add_arguments
 from chanload.recording.latency import Recorder
 from chanload.run.settings import settings_from
 
@@ -74,9 +73,7 @@ def twins() -> dict:
 
 
 def _run(clock: list[float]) -> dict:
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    options = parser.parse_args([])  # the suite's options, their defaults
+    options = get_parser().parse_args(["--host", "ws://127.0.0.1:9"])
     results = {}
     for mode in ("fast", "events"):
         clock[0] = START - 1
@@ -113,5 +110,4 @@ def _run(clock: list[float]) -> dict:
             "html": get_html_report(env),
             "hdr": sorted(piece.encode() for piece in st.recorder.drain()),
         }
-        web.stop()
     return results

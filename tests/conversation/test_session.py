@@ -11,8 +11,8 @@ import pytest
 from chanload.conversation import marks
 from chanload.conversation.groups import Groups
 from chanload.conversation.messages import Payload
-from chanload.conversation.session import CONNECT, DELIVERY, MESSAGE, RECEIVE, Session
-from chanload.exceptions import ConnectionRefused, ReplyTimeout, WrongReply
+from chanload.conversation.session import CONNECT, DELIVERY, MESSAGE, RECEIVE, SEND, Session
+from chanload.exceptions import ConnectionRefused, OptionError, ReplyTimeout, StepError, WrongReply
 from chanload.testing import FakeServer
 
 
@@ -269,3 +269,212 @@ def test_counters_reconcile_at_any_moment_with_a_message_awaiting_its_reply():
     assert (during["sent"], during["ok"], during["in_flight"]) == (1, 0, 1)
     ledger = ws.state.ledger
     assert (ledger.sent, ledger.ok, ledger.in_flight) == (1, 1, 0) and ledger.reconciles
+
+
+# Any exception raised inside a step is a failure of that step (issue 16)
+
+
+def assert_failed_step(ws: Session, kind: str = MESSAGE, *, sent: int = 1, ok: int = 0) -> None:
+    """The step was recorded as one `step error` failure, the counters reconcile, and the connection is gone."""
+    ledger = ws.state.ledger
+    assert ledger.failure_kinds == {"step error": 1}, ledger.failure_kinds
+    assert (ledger.sent, ledger.ok, ledger.failed, ledger.in_flight) == (sent, ok, sent - ok, 0)
+    assert ledger.reconciles
+    assert not ws.connected and ws.state.open_connections == 0
+    assert all(client.closed for client in SERVER.clients)
+    assert rows(ws)[(kind, "room/[group]")][1] == 1
+
+
+def reconnects_and_works(ws: Session) -> None:
+    ws.connect()
+    assert ws.request() == "OK" and ws.connected
+
+
+def test_a_bad_template_per_call_is_a_recorded_step_failure():
+    """An unknown placeholder in a per-call text: StepError from the OptionError, counted as sent and failed."""
+    ws = make()
+    ws.connect()
+    ws.request()
+    with pytest.raises(StepError, match=r"^step error: request raised OptionError: .*placeholder \{nope\}") as caught:
+        ws.request("hi {nope}")
+    assert isinstance(caught.value.__cause__, OptionError) and caught.value.kind == "step error"
+    assert_failed_step(ws, sent=2, ok=1)
+    assert SERVER.clients[0].sent == ["hello"]  # the bad message never went out
+    reconnects_and_works(ws)
+
+
+def test_a_matcher_that_raises_is_a_recorded_step_failure_in_request_and_expect():
+    """A predicate of the user's that raises: the round trip (or the wait) fails with a class, chained."""
+
+    def strict(frame):
+        return json.loads(frame)["id"] == 1  # "OK" is not JSON
+
+    ws = make()
+    ws.connect()
+    with pytest.raises(StepError, match=r"^step error: request raised JSONDecodeError: Expecting value") as caught:
+        ws.request("x", strict)
+    assert isinstance(caught.value.__cause__, json.JSONDecodeError) and caught.value.step == "request"
+    assert_failed_step(ws)
+    reconnects_and_works(ws)
+
+    SERVER.push("welcome")
+    with pytest.raises(StepError, match="^step error: expect raised JSONDecodeError"):
+        ws.expect(strict)
+    ledger = ws.state.ledger
+    assert ledger.failure_kinds == {"step error": 2} and ledger.reconciles and not ws.connected
+    assert rows(ws)[(RECEIVE, "room/[group]")] == (0, 1)
+
+
+def test_an_unserialisable_dict_is_a_recorded_step_failure_in_request_and_send():
+    """json.dumps refuses a set: StepError from the TypeError, for a round trip and for a send alike."""
+    ws = make()
+    ws.connect()
+    with pytest.raises(StepError, match="^step error: request raised TypeError: Object of type set") as caught:
+        ws.request({"ids": {1, 2}})
+    assert isinstance(caught.value.__cause__, TypeError)
+    assert_failed_step(ws)
+    reconnects_and_works(ws)
+    with pytest.raises(StepError, match="^step error: send raised TypeError"):
+        ws.send({"ids": {1, 2}})
+    assert rows(ws).get((SEND, "room/[group]")) == (0, 1)
+    assert ws.state.ledger.failure_kinds == {"step error": 2} and not ws.connected
+
+
+def test_a_connect_that_raises_is_a_recorded_failed_connect():
+    """An int room id where a str is needed: a failed WS connect of class `step error`; a good connect then works."""
+    ws = make()
+    with pytest.raises(StepError, match="^step error: connect raised TypeError"):
+        ws.connect(group=7)  # type: ignore[arg-type]
+    ledger = ws.state.ledger
+    assert (ledger.connects, ledger.connect_failures) == (0, 1) and ws.connect_failed
+    assert ledger.failure_kinds == {"step error": 1} and not ws.connected
+    assert rows(ws) == {(CONNECT, "room/[group]"): (0, 1)}
+    reconnects_and_works(ws)
+    assert not ws.connect_failed
+
+
+def test_a_step_errors_message_is_one_per_fault_not_one_per_message():
+    """The connection id and the marks an exception's message may quote are written as placeholders."""
+
+    def picky(frame):
+        raise ValueError(f"no {ws.user} here, only {marks.make(ws.user, ws.seq, time.time_ns())}")
+
+    ws = make()
+    messages = set()
+    for _ in range(3):
+        ws.connect()
+        with pytest.raises(StepError) as caught:
+            ws.request("x", picky)
+        messages.add(str(caught.value))
+    assert messages == {"step error: request raised ValueError: no {user} here, only {mark}"}
+    assert ws.state.ledger.failure_kinds == {"step error": 3} and ws.state.ledger.reconciles
+
+
+# Marks from wherever they came: a per-call text or a dict message (issue 16)
+
+
+def relay_with_a_peer(text):
+    """A relay chat with one other member: the OK, then a copy of the peer's message number `n`."""
+    relay_with_a_peer.n += 1
+    peer = json.dumps({"text": marks.make("peer-1-1", relay_with_a_peer.n, time.time_ns())})
+    return [("OK", 0.0001), (peer, 0.0002)]
+
+
+def test_marks_sent_per_call_switch_delivery_counting_on():
+    """A plain payload, then marked texts per call: the peer's copies are deliveries, not other frames."""
+    relay_with_a_peer.n = -1
+    SERVER.respond = relay_with_a_peer
+    ws = make(other="skip")
+    assert not ws.marks
+    ws.connect()
+    for _ in range(4):
+        ws.request('{"text": "{mark}"}')
+    assert ws.marks and ws.state.ledger.other_frames == 0
+    assert rows(ws)[(DELIVERY, "room/[group]")] == (3, 0)  # the 4th copy is still queued
+    room = ws.state.delivery.snapshot()[ws.group]
+    assert room["delivered"] == 3 and room["missing"] == 0
+
+
+def test_dict_messages_have_their_string_values_filled_keys_untouched():
+    """{user} {seq} {group} {sent_ns} {mark} in string values, nested too; keys and other values as they are."""
+    ws = make()
+    ws.connect(group="lobby")
+    ws.request()
+    message = {"u": "{user}", "s": "#{seq}", "{seq}": [{"m": "{mark}", "g": "{group}"}, 3, None], "t": "{sent_ns}"}
+    before = time.time_ns()
+    ws.request(message)
+    sent = json.loads(SERVER.clients[0].sent[1])
+    assert sent["u"] == ws.user and sent["s"] == "#1" and sent["{seq}"][1:] == [3, None]
+    assert sent["{seq}"][0]["g"] == "lobby"
+    (mark,) = marks.find(sent["{seq}"][0]["m"])
+    assert (mark.sender, mark.seq, mark.sent_ns) == (ws.user, 1, int(sent["t"]))
+    assert before <= mark.sent_ns <= time.time_ns()
+    assert message["u"] == "{user}"  # the caller's dict is not changed
+    ws.request(["{seq}", {"k": 'json {"a": 1} stays'}])
+    assert json.loads(SERVER.clients[0].sent[2]) == ["2", {"k": 'json {"a": 1} stays'}]
+    ws.request({"{seq}": 1, "n": 2})  # a placeholder in a key only: sent as it is
+    assert SERVER.clients[0].sent[3] == '{"{seq}": 1, "n": 2}'
+
+
+def test_a_marked_dict_message_is_its_own_reply_and_others_copies_are_deliveries():
+    """A relay chat by dicts per call: `own` finds this message's copy; the peer's are deliveries."""
+
+    def relay(text):
+        relay.n += 1
+        peer = json.dumps({"message": marks.make("peer-1-1", relay.n, time.time_ns())})
+        return [(peer, 0.0001), (json.dumps({"message": json.loads(text)["message"]}), 0.0002)]
+
+    relay.n = -1
+    SERVER.respond = relay
+    ws = make()
+    ws.connect()
+    for _ in range(3):
+        ws.request({"message": "{mark}"}, "own")
+    ledger = ws.state.ledger
+    assert (ledger.ok, ledger.other_frames) == (3, 0)
+    assert rows(ws)[(DELIVERY, "room/[group]")] == (3, 0)
+
+
+def test_a_bad_placeholder_in_a_dict_is_a_recorded_step_failure():
+    """A dict's string value is a template: an unknown placeholder is an OptionError inside the step."""
+    ws = make()
+    ws.connect()
+    with pytest.raises(StepError, match=r"OptionError: message: unknown placeholder \{nope\}") as caught:
+        ws.request({"text": "{nope}"})
+    assert isinstance(caught.value.__cause__, OptionError)
+    assert_failed_step(ws)
+    assert SERVER.clients[0].sent == []
+
+
+def test_dict_values_are_json_escaped_and_every_message_is_filled_past_the_cache():
+    """A room name with quotes, a backslash and non-ASCII stays valid JSON; 300 distinct dicts are all filled."""
+    ws = make()
+    room = 'a"b\\c é'
+    ws.connect(group=room)
+    ws.request({"g": "{group}", "u": "{user}"})
+    ws.request({"{key}": "{group}"})  # a placeholder in a key: the values are filled all the same
+    for n in range(300):
+        ws.request({"n": n, "s": "{seq}"})
+    sent = [json.loads(text) for text in SERVER.clients[0].sent]
+    assert sent[0] == {"g": room, "u": ws.user} and sent[1] == {"{key}": room}
+    assert all(message == {"n": n, "s": str(n + 2)} for n, message in enumerate(sent[2:]))
+
+
+def test_locusts_control_flow_raised_in_a_step_is_recorded_then_passed_on():
+    """A RescheduleTask-like exception from a user's matcher fails the step, and reaches Locust unchanged."""
+
+    class RescheduleTask(Exception):  # stands in for locust.exception.RescheduleTask, without importing locust
+        pass
+
+    RescheduleTask.__module__ = "locust.exception"
+
+    def matcher(frame):
+        raise RescheduleTask()
+
+    ws = make()
+    ws.connect()
+    with pytest.raises(RescheduleTask):
+        ws.request("hello", matcher)
+    ledger = ws.recording.ledger
+    assert (ledger.sent, ledger.failed, ledger.in_flight) == (1, 1, 0) and ledger.reconciles
+    assert not ws.connected

@@ -26,6 +26,7 @@ def junit_failures(report_dir) -> dict[str, str]:
     }
 
 
+@pytest.mark.e2e
 def test_passing_thresholds_exit_0(tmp_path, target):
     """Generous thresholds on every metric pass; the run exits 0 and JUnit has no failure."""
     run = run_locust(
@@ -38,6 +39,7 @@ def test_passing_thresholds_exit_0(tmp_path, target):
     assert "PASS  message:p99<1s" in run.output
 
 
+@pytest.mark.e2e
 def test_impossible_threshold_exits_3_and_junit_shows_it(tmp_path, target):
     """p50 under 1 us cannot pass: exit code 3, and the JUnit case carries the measured value."""
     run = run_locust(tmp_path, target.ws_url, *FAST, "--slo", "message:p50<1us", "--slo", "connect:p95<2s")
@@ -48,6 +50,7 @@ def test_impossible_threshold_exits_3_and_junit_shows_it(tmp_path, target):
     assert run.summary["exit_code"] == 3
 
 
+@pytest.mark.e2e
 def test_bad_threshold_fails_before_any_load(tmp_path):
     """A unit that does not fit is an option error: exit 2, message points at it, nothing run."""
     run = run_locust(tmp_path, f"ws://127.0.0.1:{free_port()}", "--slo", "message:p99<10xs")
@@ -56,6 +59,7 @@ def test_bad_threshold_fails_before_any_load(tmp_path):
     assert not run.report_dir.exists()
 
 
+@pytest.mark.e2e
 def test_slo_abort_stops_a_doomed_run_early(tmp_path, target):
     """--slo-abort ends a 60 s run within seconds once max<1us is broken."""
     started = time.monotonic()
@@ -65,6 +69,7 @@ def test_slo_abort_stops_a_doomed_run_early(tmp_path, target):
     assert run.summary["status"] == "aborted"
 
 
+@pytest.mark.e2e
 def test_dead_target_writes_artifacts_that_say_so(tmp_path):
     """Nothing listening: status target_unreachable, exit 5, JUnit 'run completed' fails."""
     with dead_port() as port:
@@ -79,6 +84,7 @@ def test_dead_target_writes_artifacts_that_say_so(tmp_path):
     assert errors <= {f"connection refused: nothing listens at 127.0.0.1:{port}"}, errors
 
 
+@pytest.mark.e2e
 def test_target_dying_mid_run_is_reported(tmp_path):
     """A target killed mid-run: status target_down, exit 5, counters still reconcile."""
     with daphne() as server:
@@ -96,6 +102,7 @@ def test_target_dying_mid_run_is_reported(tmp_path):
     assert summary["counters"]["ok"] > 0
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_mid_run_leaves_complete_interrupted_artifacts(tmp_path, target, sig):
     """SIGTERM or Ctrl-C: summary.json and junit.xml are whole, marked interrupted, exit code 4."""
@@ -122,6 +129,7 @@ def test_signal_mid_run_leaves_complete_interrupted_artifacts(tmp_path, target, 
     assert not [p for p in (tmp_path / "report").iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+@pytest.mark.e2e
 def test_distributed_run_merges_worker_histograms_exactly(tmp_path, target):
     """Master + 2 workers: HDR counts equal Locust's own merged counts; counters reconcile."""
     port = free_port()

@@ -53,6 +53,7 @@ def test_check_accepts_the_defaults_and_names_each_problem(tmp_path):
     assert check(opts(report_dir=str(tmp_path / "f"), worker=True), CLASSES) == []  # workers write nothing
 
 
+@pytest.mark.e2e
 def test_unknown_user_class_exits_2_naming_the_classes(tmp_path):
     """`RoomUsr`: exit 2 before any load (Locust's own check exits 1), with the classes there are."""
     run = run_locust(tmp_path, f"ws://127.0.0.1:{free_port()}", "RoomUsr")
@@ -61,6 +62,7 @@ def test_unknown_user_class_exits_2_naming_the_classes(tmp_path):
     assert "Ramping to" not in run.output and not run.report_dir.exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "args",
     [("--web-host", "0.0.0.0"), ("--headless", "--master", "--master-bind-host", "*")],
@@ -77,6 +79,7 @@ def test_binding_beyond_loopback_without_auth_is_refused(args):
     assert "Starting web interface" not in proc.stderr
 
 
+@pytest.mark.e2e
 def test_web_ui_and_master_listen_on_loopback_by_default(target):
     """No --web-host, no --master-bind-host: both listening sockets are bound to 127.0.0.1 only."""
     web, master = free_port(), free_port()

@@ -13,6 +13,8 @@ from tests.locust.test_plugin import junit_failures, locust_cmd
 from tests.locustrun import SPAWNED, Output
 from tests.servers import ROOT
 
+pytestmark = pytest.mark.e2e
+
 
 def stop_with(tmp_path, target, signals, gap: float = 0.05):
     """Run 60 s, then send `signals` `gap` seconds apart; return (exit code, output).

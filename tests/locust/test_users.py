@@ -1,255 +1,38 @@
-"""The suite's users against real Daphne servers: the reference target and a misbehaving foreign app."""
+"""The suite's users as `locust -f loadtests/ws.py` runs them: what only a locust process shows.
+
+Their rules (routes, failure classes, reconnects, pacing, stops) run in-process: tests/locust/inprocess/test_users.py.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.locustrun import run_locust
-from tests.servers import dead_port, free_port
+from tests.servers import free_port
+
+pytestmark = pytest.mark.e2e
 
 FAST = ("--ws-think", "0.01-0.03")
 
 
-def assert_clean(run) -> None:
-    assert "Traceback" not in run.output, run.output[-3000:]
-    assert "GreenletExit" not in run.output, run.output[-3000:]
-
-
-def test_room_user_records_connects_and_messages_without_failures(tmp_path, target):
-    """The default user connects to room/[group], gets OK for every message, 0 failures."""
-    run = run_locust(tmp_path, target.ws_url, *FAST)
+def test_with_no_user_class_named_room_user_runs_cleanly(tmp_path, target):
+    """No class on the command line: RoomUser alone connects and gets OK; no traceback, no GreenletExit."""
+    run = run_locust(tmp_path, target.ws_url, *FAST, run_time="2s")
     assert run.code == 0, run.output[-3000:]
-    assert_clean(run)
-    connect = run.row("WS connect", "room/[group]")
-    message = run.row("WS message", "room/[group]")
-    assert connect["count"] == 5 and connect["failures"] == 0
-    assert message["count"] > 50 and message["failures"] == 0
+    assert "Traceback" not in run.output and "GreenletExit" not in run.output, run.output[-3000:]
     assert run.summary["parameters"]["user_classes"] == ["RoomUser"]
-    # Locust's own stats (independent bookkeeping) agree with the HDR histogram counts.
-    stats = run.stats()
-    assert stats[("WS message", "room/[group]")]["num_requests"] == message["count"]
-    assert stats[("WS connect", "room/[group]")]["num_requests"] == connect["count"]
+    assert run.row("WS connect", "room/[group]")["count"] == 5
+    assert run.row("WS message", "room/[group]")["count"] > 50 and run.summary["counters"]["failed"] == 0
+    # Locust's own stats, written by the process (--json-file), count the same round trips.
+    assert run.stats()[("WS message", "room/[group]")]["num_requests"] == run.row("WS message", "room/[group]")["count"]
 
 
-def test_sub_millisecond_round_trips_are_not_rounded_away(tmp_path, target):
-    """Loopback round trips are well under 1 ms: the summary and Locust's CSV keep them non-zero."""
-    run = run_locust(tmp_path, target.ws_url, *FAST)
-    message = run.row("WS message", "room/[group]")
-    assert 0 < message["p50"] < 5000
-    csv_median = float(run.csv_stats()[("WS message", "room/[group]")]["50%"])
-    assert csv_median > 0, "Locust's CSV median was rounded to 0 ms"
-    # Locust's complete record (--json-file; the CSV can miss the last second, so it holds other
-    # samples) and the HDR histogram agree to within the 3-digit buckets (0.5%) and HDR's 0.1%.
-    stats = run.stats()[("WS message", "room/[group]")]
-    assert stats["num_requests"] == message["count"]
-    buckets = sorted((float(ms), n) for ms, n in stats["response_times"].items())
-    seen, locust_median = 0, None
-    for ms, n in buckets:
-        seen += n
-        if seen * 2 >= stats["num_requests"]:
-            locust_median = ms
-            break
-    assert locust_median is not None and locust_median > 0
-    assert abs(locust_median * 1000 - message["p50"]) <= 0.006 * message["p50"] + 1
-
-
-def test_counters_reconcile_with_messages_in_flight(tmp_path, target):
-    """sent = ok + failed + in flight, and ok matches Locust's own success count."""
-    run = run_locust(tmp_path, target.ws_url, "--ws-think", "0", users=10)
-    counters = run.summary["counters"]
-    assert counters["reconciles"] is True
-    assert counters["sent"] == counters["ok"] + counters["failed"] + counters["in_flight"]
-    assert counters["sent"] > 100
-    stats = run.stats()[("WS message", "room/[group]")]
-    assert stats["num_requests"] - stats["num_failures"] == counters["ok"]
-
-
-def test_async_consumer_route(tmp_path, target):
-    """AsyncRoomUser loads aroom/[group] under the same contract."""
-    run = run_locust(tmp_path, target.ws_url, "AsyncRoomUser", *FAST)
-    assert run.code == 0, run.output[-3000:]
-    assert run.row("WS message", "aroom/[group]")["count"] > 50
-
-
-def test_chat_user_records_delivery_and_accounts_for_every_sender(tmp_path, target):
-    """Broadcast users measure delivery latency from sent_ns and report the delivery ratio per room."""
-    run = run_locust(tmp_path, target.ws_url, "ChatUser", "--ws-groups", "2", "--ws-think", "0.05-0.1", users=6)
-    assert run.code == 0, run.output[-3000:]
-    assert_clean(run)
-    delivery = run.row("WS delivery", "chat/[group]")
-    assert delivery["count"] > 0 and 0 < delivery["p50"] < 1_000_000
-    total = run.summary["delivery"]["total"]
-    assert total["expected"] == total["delivered"] + total["missing"]
-    assert total["ratio"] >= 0.9999  # a light load on the in-memory layer loses nothing
-    assert set(run.summary["delivery"]["rooms"]) <= {"g0", "g1"}
-
-
-def test_foreign_app_with_its_own_route_and_reply_format(tmp_path, misbehaving):
-    """Path, payload and expected reply are options: a JSON echo app at ws/echo/<room>/ passes."""
-    run = run_locust(
-        tmp_path,
-        misbehaving.ws_url,
-        "--ws-path", "ws/echo/{group}/",
-        "--ws-payload", '{"seq": {seq}, "user": "{user}"}',
-        "--ws-expect", r're:\{"ok": true, "echo": "\{.*\}"\}',
-        *FAST,
-    )  # fmt: skip
-    assert run.code == 0, run.output[-3000:]
-    assert run.row("WS message", "ws/echo/[group]/")["count"] > 50
-    assert run.row("WS message", "ws/echo/[group]/")["failures"] == 0
-
-
-@pytest.mark.parametrize(
-    ("route", "kind", "message"),
-    [
-        ("wrong", "wrong reply", "wrong reply: expected 'OK', got 'NOPE'"),
-        ("silent", "reply timeout", "reply timeout: no reply within 0.5s"),
-        ("close", "closed by server", "closed by server: code 4001"),
-        ("reject", "handshake rejected", "handshake rejected: HTTP 403"),
-    ],
-)
-def test_each_failure_is_recorded_as_its_class(tmp_path, misbehaving, route, kind, message):
-    """Every misbehaviour becomes a Locust failure with a message a user understands."""
-    run = run_locust(
-        tmp_path, misbehaving.ws_url, "--ws-path", f"{route}/{{group}}", "--ws-reply-timeout", "0.5", *FAST
-    )
-    assert run.code == 1, run.output[-3000:]  # Locust's own exit code for failed requests
-    assert_clean(run)
-    assert run.summary["counters"]["failure_kinds"].get(kind, 0) > 0
-    messages = {f["Error"] for f in run.failures()}
-    assert any(m.startswith(message) for m in messages), messages
-    assert run.summary["counters"]["reconciles"] is True
-
-
-def test_refused_connection_is_recorded(tmp_path):
-    """Nothing listening: connect failures classed 'connection refused', and the run says so."""
-    with dead_port() as port:
-        run = run_locust(tmp_path, f"ws://127.0.0.1:{port}", *FAST, run_time="2s")
-    assert_clean(run)
-    assert run.summary["counters"]["failure_kinds"]["connection refused"] > 0
-    assert run.summary["counters"]["connects"] == 0
-    assert run.summary["status"] == "target_unreachable"
-    # Locust's failures CSV is rewritten once a second and can miss a short run's rows: when it has them,
-    # they say the same.
-    assert all(f["Error"].startswith("connection refused") for f in run.failures())
-
-
-def test_user_reconnects_after_server_close(tmp_path, misbehaving):
-    """A socket the server closed is replaced on the next task, not failed forever."""
-    run = run_locust(tmp_path, misbehaving.ws_url, "--ws-path", "close/{group}", *FAST, users=2)
-    connects = run.row("WS connect", "close/[group]")["count"]
-    assert connects > 4  # each user reconnected several times in 3 s
-
-
-def test_messages_per_connection_reconnects(tmp_path, target):
-    """--ws-messages N closes and reopens the connection every N messages."""
-    run = run_locust(tmp_path, target.ws_url, "--ws-messages", "5", *FAST, users=2)
-    connects = run.row("WS connect", "room/[group]")["count"]
-    messages = run.row("WS message", "room/[group]")["count"]
-    assert connects >= messages // 5 and connects > 2
-
-
-@pytest.mark.parametrize(
-    ("args", "error"),
-    [
-        (("--ws-think", "abc"), "--ws-think 'abc'"),
-        (("--ws-payload", "{oops}"), "unknown placeholder {oops}"),
-        (("--ws-expect", "re:("), "--ws-expect: bad regular expression"),
-        (("--ws-reply-timeout", "0"), "--ws-reply-timeout"),
-    ],
-)
-def test_wrong_option_fails_before_any_load(tmp_path, args, error):
-    """A wrong option exits 2 with a message that names it, before any connection is made."""
+def test_wrong_option_fails_before_any_load(tmp_path):
+    """A wrong option exits 2 with a message that names it, before any connection is made (each wrong value's
+    message: tests/locust/inprocess/test_users.py)."""
     port = free_port()  # nothing listens: a run that started would record connection refused
-    run = run_locust(tmp_path, f"ws://127.0.0.1:{port}", *args)
+    run = run_locust(tmp_path, f"ws://127.0.0.1:{port}", "--ws-think", "abc")
     assert run.code == 2, run.output[-3000:]
-    assert error in run.output
+    assert "--ws-think 'abc'" in run.output
     assert "Traceback" not in run.output
     assert not (run.report_dir / "summary.json").exists()
-
-
-def test_corrected_latency_shows_a_stall_that_raw_latency_hides(tmp_path, misbehaving):
-    """Open model at 100 msg/s; the endpoint stalls 1 s once: corrected p90 shows it, raw p90 does not."""
-    run = run_locust(
-        tmp_path, misbehaving.ws_url, "--ws-path", "stall/{group}", "--ws-rate", "100", users=1, run_time="4s"
-    )
-    assert run.code == 0, run.output[-3000:]
-    raw = run.row("WS message", "stall/[group]")
-    corrected = run.row("WS message corrected", "stall/[group]")
-    lag = run.row("WS send lag", "stall/[group]")
-    assert raw["count"] == corrected["count"] == lag["count"] > 250
-    assert lag["p50"] < 5_000, "the generator itself kept to its schedule"
-    assert raw["max"] >= 900_000 and corrected["max"] >= 900_000  # the stalled reply itself
-    assert raw["p90"] < 50_000, "raw latency: only one slow sample"
-    assert corrected["p90"] > 200_000, "corrected latency: every send that waited behind the stall"
-
-
-def test_open_model_rate_is_held(tmp_path, target):
-    """--ws-rate 20 with 5 users for 4 s sends about 20 x 5 x 4 messages, not as many as possible."""
-    run = run_locust(tmp_path, target.ws_url, "--ws-rate", "20", users=5, run_time="4s")
-    sent = run.summary["counters"]["sent"]
-    assert 300 <= sent <= 420, sent
-
-
-def test_chat_user_reconnecting_is_not_counted_as_duplicates(tmp_path, target):
-    """Each connection is a new sender: numbers restarting after a reconnect are not duplicates."""
-    run = run_locust(tmp_path, target.ws_url, "ChatUser", "--ws-groups", "1", "--ws-messages", "5", *FAST, users=4)
-    assert run.code == 0, run.output[-3000:]
-    total = run.summary["delivery"]["total"]
-    assert run.row("WS connect", "chat/[group]")["count"] > 8  # users did reconnect
-    assert total["duplicated"] == 0 and total["delivered"] > 0
-
-
-def test_a_graceful_stop_lets_each_user_finish_its_message(tmp_path, target):
-    """--stop-timeout: users stop after their current message, not at the timeout, none in flight."""
-    import time
-
-    started = time.monotonic()
-    run = run_locust(tmp_path, target.ws_url, "--ws-think", "0.1-0.2", "--stop-timeout", "10", run_time="2s")
-    elapsed = time.monotonic() - started
-    assert run.code == 0, run.output[-3000:]
-    assert_clean(run)
-    counters = run.summary["counters"]
-    assert counters["in_flight"] == 0 and counters["reconciles"] is True
-    assert counters["ok"] > 20
-    assert elapsed < 2 + 8, f"the run waited for the stop timeout ({elapsed:.1f} s)"
-
-
-_TWO_TASKS = """
-import gevent
-from locust import task
-from chanload.locust import plugin  # noqa: F401
-from chanload.locust.users import EchoUser
-
-class TwoTaskUser(EchoUser):
-    @task
-    def other(self):
-        self.environment.events.request.fire(
-            request_type="OTHER", name="other", response_time=1.0, response_length=0, exception=None, context={}
-        )
-        gevent.sleep(0.02)
-"""
-
-
-def test_a_subclass_with_another_task_runs_both(tmp_path, target):
-    """converse() keeps its loop only when it is the user's one task: other tasks get their turns."""
-    locustfile = tmp_path / "two_tasks.py"
-    locustfile.write_text(_TWO_TASKS)
-    run = run_locust(tmp_path, target.ws_url, "TwoTaskUser", "--ws-think", "0.02", locustfile=locustfile)
-    assert run.code == 0, run.output[-3000:]
-    stats = run.stats()
-    assert stats[("WS message", "room/[group]")]["num_requests"] > 20
-    assert stats[("OTHER", "other")]["num_requests"] > 20
-
-
-def test_a_pushed_frame_taken_as_a_reply_is_never_a_negative_latency(tmp_path, misbehaving):
-    """/double answers twice: the extra OK waits in the buffer and answers the next message at once."""
-    run = run_locust(tmp_path, misbehaving.ws_url, "--ws-path", "double/{group}", "--ws-think", "0.01", users=2)
-    assert run.code == 0, run.output[-3000:]
-    stats = run.stats()[("WS message", "double/[group]")]
-    assert stats["num_requests"] > 20
-    assert stats["min_response_time"] >= 0, stats["min_response_time"]
-    # ... and the run says how many such replies there were.
-    early = run.summary["counters"]["early_replies"]
-    assert early > 0
-    assert f"{early} replies had arrived before their message was sent" in run.output

@@ -201,6 +201,7 @@ def readme_sh_lines() -> list[str]:
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not at /usr/bin/chromium")
 
 
+@pytest.mark.e2e
 @pytest.mark.browser
 @needs_chromium
 def test_tab_shows_a_live_run_in_chromium(tmp_path, target):
@@ -230,6 +231,8 @@ def workers(count: int, master_port: int, log_dir: Path):
             stop(proc, timeout=15)
 
 
+@pytest.mark.timing
+@pytest.mark.e2e
 @pytest.mark.browser
 @needs_chromium
 def test_tab_merges_two_workers_in_chromium(tmp_path, target):

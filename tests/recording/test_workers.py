@@ -10,6 +10,8 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from chanload.recording.workers import Roll, describe
 from tests.locust.test_plugin import locust_cmd
 from tests.locustrun import SPAWNED
@@ -34,6 +36,7 @@ def test_roll_names_workers_without_a_final_report():
     assert "worker c lost before its first report" in text and "not reconciled" in text
 
 
+@pytest.mark.e2e
 def test_worker_killed_mid_run_is_reported_by_the_master(tmp_path):
     """Master + 2 workers against Daphne, one worker kill -9'd: exit 7, summary, JUnit and report name it."""
     port = free_port()

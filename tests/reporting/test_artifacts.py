@@ -39,6 +39,7 @@ def dead_host() -> str:
     return f"ws://127.0.0.1:{free_port()}"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("kind", ["under /proc", "a file", "read-only"])
 def test_unwritable_report_dir_is_refused_before_any_load(tmp_path, kind):
     """/proc, a file instead of a folder, a read-only mount: exit 2 at once, the option named, no claim."""
@@ -57,6 +58,7 @@ def test_unwritable_report_dir_is_refused_before_any_load(tmp_path, kind):
     assert "Ramping to" not in run.output and "Traceback" not in run.output  # nothing was started
 
 
+@pytest.mark.e2e
 def test_full_disk_is_said_plainly_with_its_own_exit_code(tmp_path, target):
     """A 64 KiB tmpfs: the probe fits, the charts do not. Exit 6, the summary says what is missing, no old file."""
     with tmpfs("64k") as disk:
@@ -75,6 +77,7 @@ def test_full_disk_is_said_plainly_with_its_own_exit_code(tmp_path, target):
     assert summary["counters"]["ok"] > 0  # the run itself is recorded in full
 
 
+@pytest.mark.e2e
 def test_a_run_replaces_the_previous_runs_files_and_records_its_exit_code(tmp_path, target):
     """Stale artifacts go, other files stay; exit_code is the real code (0), files are 0644 under umask 022.
 
@@ -101,6 +104,7 @@ def test_a_run_replaces_the_previous_runs_files_and_records_its_exit_code(tmp_pa
     assert "PNG" not in run.output
 
 
+@pytest.mark.e2e
 def test_png_charts_off_writes_none_removes_the_old_ones_and_says_so(tmp_path, target):
     """--ws-png-charts off: no PNG (a previous run's is removed too); summary.json lists what is there, complete."""
     folder = tmp_path / "report"
@@ -116,6 +120,7 @@ def test_png_charts_off_writes_none_removes_the_old_ones_and_says_so(tmp_path, t
     assert "<svg" in (folder / "report.html").read_text()  # the charts are still in the report
 
 
+@pytest.mark.e2e
 def test_exit_code_1_for_failed_requests_is_recorded(tmp_path, misbehaving):
     """Wrong replies, no thresholds: Locust's exit code 1, and summary.json says 1 too."""
     run = run_locust(tmp_path, misbehaving.ws_url, *FAST, "--ws-path", "wrong/{group}", run_time="2s")

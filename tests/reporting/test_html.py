@@ -165,6 +165,7 @@ def test_pngs_are_written_without_data(summary, tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.e2e
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
 def test_report_renders_in_chromium_offline(summary, tmp_path):

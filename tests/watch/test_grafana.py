@@ -92,6 +92,7 @@ def test_provisioning_files_agree_with_the_dashboard():
     assert len(ids) == len(set(ids))
 
 
+@pytest.mark.e2e
 @pytest.mark.prometheus
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="Debian's prometheus (promtool) is not installed")
 def test_prometheus_config_passes_promtool():
@@ -102,6 +103,7 @@ def test_prometheus_config_passes_promtool():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.e2e
 @pytest.mark.prometheus
 def test_dashboard_queries_answer_from_a_real_run(tmp_path, target):
     """Debian's prometheus scrapes a short run; every dashboard query parses, and the live panels have data."""

@@ -100,6 +100,7 @@ def test_in_flight_and_counters_follow_the_ledger():
     assert samples[("chanload_ws_open_connections", ())] == 2
 
 
+@pytest.mark.e2e
 def test_a_taken_metrics_port_fails_before_any_load(tmp_path):
     """--ws-metrics-port on a port in use: exit 2, the message names the option, no run."""
     with socket.socket() as s:
@@ -113,6 +114,7 @@ def test_a_taken_metrics_port_fails_before_any_load(tmp_path):
     assert not run.report_dir.exists()
 
 
+@pytest.mark.e2e
 def test_a_metrics_port_out_of_range_is_an_option_error(tmp_path):
     """--ws-metrics-port 70000 is not a port: exit 2 before any load."""
     run = run_locust(tmp_path, f"ws://127.0.0.1:{free_port()}", "--ws-metrics-port", "70000")
@@ -124,6 +126,7 @@ def bucket_index(seconds: float) -> int:
     return bisect.bisect_left([b / 1e6 for b in BUCKETS_US], seconds)
 
 
+@pytest.mark.e2e
 @pytest.mark.prometheus
 def test_prometheus_sees_the_runs_histograms(tmp_path, target):
     """Debian's prometheus scrapes a run every second: _count equals summary.json, p50 within one bucket of HDR's."""
@@ -176,6 +179,7 @@ def readme_block(containing: str) -> list[str]:
     raise AssertionError(f"README has no sh block with {containing!r}")
 
 
+@pytest.mark.e2e
 def test_readme_metrics_commands_work(tmp_path, target):
     """The README's two /metrics commands, with free ports: locust serves, curl gets the exported names."""
     serve, scrape = readme_block("--ws-metrics-port")

@@ -72,6 +72,7 @@ print("dead" if closing.dead else "ALIVE", round(time.monotonic() - started, 2))
 """
 
 
+@pytest.mark.e2e
 def test_a_user_stopped_while_closing_stops(tmp_path):
     """GreenletExit during close() ends the greenlet at once (websocket-client's close would swallow it)."""
     import subprocess
@@ -106,14 +107,20 @@ def scenarios(request):
     return json.loads(out.stdout)
 
 
+@pytest.mark.timing
+@pytest.mark.e2e
 def test_a_server_ping_is_answered_with_its_payload(scenarios):
     assert scenarios["ping"].get("value") == "pong ok", scenarios["ping"]
 
 
+@pytest.mark.timing
+@pytest.mark.e2e
 def test_fragments_are_reassembled_around_a_ping(scenarios):
     assert scenarios["fragments"].get("value") == "hell\u00f6 world", scenarios["fragments"]
 
 
+@pytest.mark.timing
+@pytest.mark.e2e
 def test_the_reply_timer_rearms_for_every_message(scenarios):
     """Back-to-back round trips for 3x the reply timeout on one connection: none times out."""
     outcome = scenarios["conversation"]
@@ -121,30 +128,40 @@ def test_the_reply_timer_rearms_for_every_message(scenarios):
     assert outcome["value"] > 30
 
 
+@pytest.mark.timing
+@pytest.mark.e2e
 def test_a_silent_server_times_out_after_the_reply_timeout(scenarios):
     outcome = scenarios["silent"]
     assert outcome.get("error") == "reply timeout", outcome
     assert 0.29 <= outcome["seconds"] < 2.0
 
 
+@pytest.mark.timing
+@pytest.mark.e2e
 def test_a_masked_server_frame_is_a_protocol_error(scenarios):
     outcome = scenarios["masked"]
     assert outcome.get("error") == "connection lost", outcome
     assert "protocol error" in outcome["message"]
 
 
+@pytest.mark.timing
+@pytest.mark.e2e
 def test_a_large_binary_message_and_a_close_frame(scenarios):
     assert scenarios["big"].get("value") == 102400, scenarios["big"]
     assert scenarios["close"].get("error") == "closed by server", scenarios["close"]
     assert "4001" in scenarios["close"]["message"] and "going away" in scenarios["close"]["message"]
 
 
+@pytest.mark.timing
+@pytest.mark.e2e
 def test_a_hang_up_without_close_frame_is_connection_lost(scenarios):
     outcome = scenarios["hang_up"]
     assert outcome.get("error") == "connection lost", outcome
     assert "without a close frame" in outcome["message"]
 
 
+@pytest.mark.timing
+@pytest.mark.e2e
 def test_arrival_is_when_the_reply_reached_the_socket_not_when_it_was_read(scenarios):
     """A reply read 0.2 s after it came is timed by the kernel's receive stamp (SO_TIMESTAMPNS)."""
     stamp = scenarios["stamp"]
@@ -153,6 +170,8 @@ def test_arrival_is_when_the_reply_reached_the_socket_not_when_it_was_read(scena
     assert 0 <= stamp["arrival_after"] < 0.05, stamp
 
 
+@pytest.mark.timing
+@pytest.mark.e2e
 def test_wss_goes_through_the_tls_layer(scenarios):
     """Over TLS the client reads through the TLS socket (no raw-socket fast path): replies and timeouts work."""
     assert scenarios["tls"].get("value") == ["OK", "OK", "OK", "reply timeout"], scenarios["tls"]

@@ -9,7 +9,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.servers import ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timing]
 
 _SCRIPT = r"""
 from gevent import monkey; monkey.patch_all()

@@ -38,6 +38,11 @@ def find(frame: str | bytes) -> list[Mark]:
     return [Mark(s, int(q), int(t)) for s, q, t in _MARK.findall(frame)]
 
 
+def hide(text: str) -> str:
+    """`text` with every mark in it written `{mark}` (a failure message stays one message for all senders)."""
+    return _MARK.sub("{mark}", text)
+
+
 def valid_sender(sender: str) -> bool:
     """Whether `sender` can stand in a mark (ASCII letters, digits, `-`, `_`; no dots)."""
     return _SENDER.fullmatch(sender) is not None

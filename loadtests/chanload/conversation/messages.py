@@ -4,15 +4,18 @@ One placeholder grammar serves both: `{name}` for a known name is filled per mes
 (JSON braces included) is literal. Payloads know `{user}` (this connection's id), `{seq}` (0, 1, ...
 per connection), `{group}` (the room), `{sent_ns}` (time.time_ns() at sending) and `{mark}` (a token
 carrying all three, see `chanload.conversation.marks`). Expected replies know `{user}`, `{seq}` and `{group}`, filled
-with the values of the message being answered.
+with the values of the message being answered. A dict or list message has the payload's placeholders
+filled in its string values, keys untouched (`JsonPayload`, `fill_strings`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from chanload.conversation import marks
@@ -82,6 +85,89 @@ class Payload:
         if self.uses_mark:
             values["mark"] = marks.make(user, seq, sent_ns)
         return self._text.fill(values)
+
+
+class JsonPayload:
+    """A dict or list message with placeholders in its string values, as the JSON text it is sent as.
+
+    Made once per distinct text (`json.dumps` of the message, keys free of placeholders): the values are
+    filled into the text, each escaped as `json.dumps` writes a string, so that a message costs one
+    `json.dumps` and no copy of the structure.
+    """
+
+    def __init__(self, text: str, option: str = "message") -> None:
+        self._text = Template(text, option, PAYLOAD_PLACEHOLDERS)
+        self.uses_mark = "mark" in self._text.names
+
+    def render(self, *, user: str, seq: int, group: str, sent_ns: int) -> str:
+        values = {"user": user, "seq": seq, "group": group, "sent_ns": sent_ns}
+        if self.uses_mark:
+            values["mark"] = marks.make(user, seq, sent_ns)
+        return self._text.fill(values, _in_json_string)
+
+
+def _in_json_string(value: Any) -> str:
+    return encode_basestring_ascii(value)[1:-1] if isinstance(value, str) else str(value)
+
+
+class Values(dict):
+    """A message's placeholder values: `user`, `seq` and `group` given; `sent_ns` and `mark` made on first use."""
+
+    def __missing__(self, name: str) -> Any:
+        if name == "sent_ns":
+            value: Any = time.time_ns()
+        elif name == "mark":
+            value = marks.make(self["user"], self["seq"], self["sent_ns"])
+        else:
+            raise KeyError(name)
+        self[name] = value
+        return value
+
+
+def has_placeholder(text: str) -> bool:
+    """Whether `text` holds a `{name}` token.
+
+    In `json.dumps` output only a string can: a brace outside strings is followed by `"` or `}`.
+    """
+    return _TOKEN.search(text) is not None
+
+
+def keys_have_placeholder(value: Any) -> bool:
+    """Whether a key of a dict in `value` (a message, nested) holds a `{name}` token."""
+    if isinstance(value, dict):
+        return any(
+            (isinstance(key, str) and _TOKEN.search(key) is not None) or keys_have_placeholder(item)
+            for key, item in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return any(keys_have_placeholder(item) for item in value)
+    return False
+
+
+def fill_strings(value: Any, template: Callable[[str], Template], values: Mapping[str, Any]) -> Any:
+    """A dict or list message with the placeholders in its string values filled (keys untouched, recursively).
+
+    `template(text)` gives the parsed `Template` of a string (a cache; it raises `OptionError` for an
+    unknown placeholder). Copies only what changes: a message without placeholders comes back as it is.
+    """
+    if isinstance(value, str):
+        if "{" not in value:
+            return value
+        parsed = template(value)
+        return value if parsed.static is not None else parsed.fill(values)
+    if isinstance(value, dict):
+        out = None
+        for key, item in value.items():
+            filled = fill_strings(item, template, values)
+            if filled is not item:
+                if out is None:
+                    out = dict(value)
+                out[key] = filled
+        return value if out is None else out
+    if isinstance(value, list | tuple):
+        items = [fill_strings(item, template, values) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,7 +10,10 @@ built-in ones':
 - the counters reconcile: sent = ok + failed + in flight; connects and failures by class;
 - frames that do not match are skipped and counted (`--ws-other skip`) or fail the step;
 - frames carrying another member's mark (`chanload.conversation.marks`) are deliveries: latency from the mark's
-  send time, gaps, duplicates and reordering per sender; they are never taken for a reply.
+  send time, gaps, duplicates and reordering per sender; they are never taken for a reply;
+- an exception that is not a `WsError` raised inside a step (a bad per-call template, a dict `json.dumps`
+  refuses, a matcher that raises) fails that step like any other failure: recorded, counted, the
+  connection dropped, then raised as a `StepError` chained from it.
 
 It is to this suite what Locust's `HttpSession` is to `HttpUser`: it knows nothing of Locust's
 runner, and reports through the `Recording` it is given (`recording.fire` for request events): in a
@@ -30,9 +33,29 @@ from urllib.parse import urlsplit
 
 from chanload.conversation import marks
 from chanload.conversation.groups import Groups, fill_path, route_name
-from chanload.conversation.messages import Expect, Frame, Matcher, Payload
+from chanload.conversation.messages import (
+    PAYLOAD_PLACEHOLDERS,
+    Expect,
+    Frame,
+    JsonPayload,
+    Matcher,
+    Payload,
+    Template,
+    Values,
+    fill_strings,
+    has_placeholder,
+    keys_have_placeholder,
+)
 from chanload.conversation.recording import LocalRecording, Recording
-from chanload.exceptions import ConnectionLost, ConnectionRefused, OptionError, ReplyTimeout, WrongReply, WsError
+from chanload.exceptions import (
+    ConnectionLost,
+    ConnectionRefused,
+    OptionError,
+    ReplyTimeout,
+    StepError,
+    WrongReply,
+    WsError,
+)
 from chanload.recording.types import CONNECT, CORRECTED, DELIVERY, MESSAGE, RECEIVE, SEND, SEND_LAG
 from chanload.wire.client import WsClient
 from chanload.wire.reader import Reader
@@ -47,6 +70,13 @@ _CACHE_LIMIT = 256
 class Session:
     """One user's websocket conversation. Every call that fails records the failure, then raises it (a `WsError`).
 
+    Marks are looked for in what arrives from the first message carrying one that the session sends,
+    wherever its `{mark}` came from (the payload, a per-call text, a string in a dict message); until
+    then no frame can be another member's copy of a marked message of ours. `listen` is decided once,
+    here: a session that starts sending marks later, without listening, sorts each frame when a step
+    reads it. A delivery that came between steps is then recorded late, though its `WS delivery`
+    latency still ends at the kernel's arrival stamp (where the platform has none, at the read).
+
     Args:
         host: the target, ws://HOST:PORT or wss://HOST:PORT (a path under it is kept).
         recording: where samples and counters go; default, a `LocalRecording` of its own.
@@ -56,7 +86,7 @@ class Session:
         expect: the default expected reply (forms as `--ws-expect`'s).
         other: "fail" or "skip" a frame that does not match while a reply is awaited.
         listen: read frames as they come, in a greenlet of their own, so deliveries between round trips
-            are stamped on arrival. None: on when the payload carries `{mark}` (a relay chat).
+            are read as they arrive. None: on when the payload carries `{mark}` (a relay chat).
         connect_timeout, reply_timeout: seconds.
         headers: 'Name: value' lines sent with every handshake.
         client_factory: makes the websocket client (default `client_class`, `WsClient`);
@@ -102,7 +132,7 @@ class Session:
         self.headers = tuple(headers)
         # Any object with WsClient's calls will do (chanload.testing.FakeClient).
         self._new_client: Callable[..., WsClient] = client_factory or self.client_class
-        self.marks = self.payload.uses_mark  # look for marks in what arrives
+        self.marks = self.payload.uses_mark  # look for marks in what arrives; on for good once one is sent
         self.listen = self.marks if listen is None else listen
         self.client: WsClient | None = None
         self.user = ""  # this connection's id: {user}, and the sender in its marks
@@ -113,6 +143,8 @@ class Session:
         self._id = next(_ids)
         self._reader: Reader | None = None  # with listen: reads frames as they arrive
         self._templates: dict[str, Payload] = {}
+        self._json_payloads: dict[str, JsonPayload] = {}  # dict and list messages with placeholders, by JSON text
+        self._value_templates: dict[str, Template] = {}  # their string values, when their keys have placeholders too
         self._expects: dict[str, Expect] = {}
 
     @property
@@ -143,47 +175,54 @@ class Session:
         """
         self.close()
         ledger = self.recording.ledger
-        self.group = self.groups.pick() if group is None else group
-        path = fill_path(path or self.route, self.group).lstrip("/")
-        extra = list(headers)
-        if cookies:
-            extra.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items()))
-        client = self._new_client(
-            f"{self.host}/{path}",
-            connect_timeout=self.connect_timeout,
-            reply_timeout=self.reply_timeout,
-            headers=[*self.headers, *extra],
-            subprotocols=list(subprotocols),
-        )
         name = step or self.name
-        start = time.perf_counter()
+        client = None
+        filled = ""  # the path tried, logged with a failure
+        start = 0.0
         try:
+            self.group = self.groups.pick() if group is None else group
+            filled = fill_path(path or self.route, self.group).lstrip("/")
+            extra = list(headers)
+            if cookies:
+                extra.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items()))
+            client = self._new_client(
+                f"{self.host}/{filled}",
+                connect_timeout=self.connect_timeout,
+                reply_timeout=self.reply_timeout,
+                headers=[*self.headers, *extra],
+                subprotocols=list(subprotocols),
+            )
+            start = time.perf_counter()
             client.connect()
+            end = time.perf_counter()
+            # {user} names the connection, since {seq} restarts with each: a receiver never takes a new
+            # connection's numbers for duplicates of the old one's.
+            user = f"{marks.process_id()}-{self._id}-{self.connections + 1}"
+            reader = self._listen(client, user, self.group) if self.listen else None
         except WsError as exc:
             self.connect_failed = True
             ledger.connect_failures += 1
             if isinstance(exc, ConnectionRefused):
                 ledger.last_refused_at = time.time()
             ledger.failure_kinds[exc.kind] += 1
-            _log_first(exc, self.host, path)
-            self.recording.fire(CONNECT, name, time.perf_counter() - start, 0, exc)
+            _log_first(exc, self.host, filled)
+            self.recording.fire(CONNECT, name, _since(start), 0, exc)
             raise
-        self.recording.fire(CONNECT, name, time.perf_counter() - start, 0, None)
+        except Exception as exc:
+            if client is not None:
+                client.abort()
+            self.connect_failed = True
+            ledger.connect_failures += 1
+            raise self._step_error(CONNECT, name, start, "connect", exc) from exc
+        self.recording.fire(CONNECT, name, end - start, 0, None)
         self.connect_failed = False
         ledger.connects += 1
         self.recording.open_connections += 1
         self.client = client
         self.connections += 1
-        # {user} names the connection, since {seq} restarts with each: a receiver never takes a new
-        # connection's numbers for duplicates of the old one's.
-        self.user = f"{marks.process_id()}-{self._id}-{self.connections}"
+        self.user = user
         self.seq = 0
-        if self.listen:
-            user, group = self.user, self.group
-            if self.marks:
-                self._reader = Reader(client, lambda frame, ns: self._sort(frame, ns, user, group))
-            else:
-                self._reader = Reader(client, lambda frame, ns: None)
+        self._reader = reader
 
     def close(self) -> None:
         """Close the connection politely, if one is open."""
@@ -205,35 +244,42 @@ class Session:
 
         Args:
             message: text (placeholders filled, as in `--ws-payload`), bytes (as is), a dict or list
-                (sent as JSON; use `self.seq` etc. for values), or None for the session's payload.
+                (sent as JSON, the placeholders in its string values filled, keys untouched), or None
+                for the session's payload.
             expect: what the reply must be (see `Expect.of`), or None for the session's.
             step: the request name of this step (default: the route template), e.g. "quote".
             intended: open model: the perf_counter time this message was due, for the corrected row.
-        Returns the reply; raises the `WsError` that failed the step, after recording it.
+        Returns the reply; raises the `WsError` that failed the step, after recording it (`StepError`
+        for any other exception raised inside it; the message counts as sent and failed).
         """
         name = step or self.name
         ledger = self.recording.ledger
         seq = self.seq
-        expected = self.expected if expect is None else self._expect(expect)
-        text = self._render(message, seq)
-        match = expected.matcher(self.user, seq, self.group)
         # In flight from now until answered or failed, so that the counters reconcile at any moment (a
         # worker's report mid-run too); when the run stops the user while it waits, it stays in flight.
         ledger.sent += 1
         ledger.in_flight += 1
         self.seq = seq + 1
-        start = time.perf_counter()
-        if SENDS is not None and intended is not None:
-            SENDS.append((intended, start))  # CHANLOAD_SEND_STAMPS: the benchmarks' own instrument
+        start = 0.0
         try:
+            expected = self.expected if expect is None else self._expect(expect)
+            text = self._render(message, seq)
+            match = expected.matcher(self.user, seq, self.group)
+            start = time.perf_counter()
+            if SENDS is not None and intended is not None:
+                SENDS.append((intended, start))  # CHANLOAD_SEND_STAMPS: the benchmarks' own instrument
             client = self._client()
             client.send(text)
             reply, end = self._await(client, match, expected, seq, start, self.reply_timeout)
         except WsError as exc:
             ledger.in_flight -= 1
             ledger.failed += 1
-            self._failed(MESSAGE, name, time.perf_counter() - start, exc)
+            self._failed(MESSAGE, name, _since(start), exc)
             raise
+        except Exception as exc:
+            ledger.in_flight -= 1
+            ledger.failed += 1
+            raise self._step_error(MESSAGE, name, start, "request", exc) from exc
         ledger.in_flight -= 1
         if end < start:
             # A frame that sat in the read buffer from before this send, taken as the reply, arrived
@@ -250,14 +296,18 @@ class Session:
 
     def send(self, message: Frame | dict | list | Payload | None = None, *, step: str | None = None) -> None:
         """Send a message without waiting for a reply (not a round trip: only a failure is recorded, as `WS send`)."""
-        text = self._render(message, self.seq)
-        self.seq += 1
-        start = time.perf_counter()
+        seq = self.seq
+        self.seq = seq + 1
+        start = 0.0
         try:
+            text = self._render(message, seq)
+            start = time.perf_counter()
             self._client().send(text)
         except WsError as exc:
-            self._failed(SEND, step or self.name, time.perf_counter() - start, exc)
+            self._failed(SEND, step or self.name, _since(start), exc)
             raise
+        except Exception as exc:
+            raise self._step_error(SEND, step or self.name, start, "send", exc) from exc
 
     def expect(
         self,
@@ -272,16 +322,18 @@ class Session:
         take the values of the last message sent. With `step`, the wait is recorded as `WS receive`
         (timed from this call); a failed wait is always recorded. Returns the frame.
         """
-        expected = self._expect(expect)
         seq = max(self.seq - 1, 0)
         wait = self.reply_timeout if timeout is None else timeout
         start = time.perf_counter()
         try:
+            expected = self._expect(expect)
             client = self._client()
             frame, end = self._await(client, expected.matcher(self.user, seq, self.group), expected, seq, start, wait)
         except WsError as exc:
             self._failed(RECEIVE, step or self.name, time.perf_counter() - start, exc)
             raise
+        except Exception as exc:
+            raise self._step_error(RECEIVE, step or self.name, start, "expect", exc) from exc
         if step is not None:
             self.recording.fire(RECEIVE, step, max(end - start, 0.0), len(frame), None)
         return frame
@@ -367,6 +419,37 @@ class Session:
             if client is not None:
                 client.abort()
 
+    def _step_error(self, kind: str, name: str, start: float, call: str, exc: Exception) -> StepError:
+        """Record an exception that is not a WsError, raised inside a step, as that step's failure; return it.
+
+        The message stays one per fault: this connection's id and the marks in the original's are written
+        as placeholders. The first time this process meets a message, it is logged with its traceback.
+        """
+        try:
+            detail = marks.hide(str(exc))
+        except Exception:  # an exception whose str() raises too: its class alone
+            detail = ""
+        if self.user:
+            detail = detail.replace(self.user, "{user}")
+        error = StepError(call, exc, detail)
+        key = str(error)
+        if key not in _first_seen and len(_first_seen) < _CACHE_LIMIT:  # a message that varies: no log flood
+            _first_seen.add(key)
+            log.warning("%s (first seen; its traceback follows)", error, exc_info=exc)
+        self._failed(kind, name, _since(start), error)
+        if type(exc).__module__.startswith("locust."):
+            # Locust's own control flow raised in a user's code (StopUser, RescheduleTask, InterruptTaskSet):
+            # the step is recorded as failed, then Locust gets the exception it understands. Checked by
+            # module name, since this layer never imports Locust.
+            raise exc
+        return error
+
+    def _listen(self, client: WsClient, user: str, group: str) -> Reader:
+        """A reader that sorts marks on arrival; when they are not looked for yet, it asks on every frame."""
+        if self.marks:
+            return Reader(client, lambda frame, ns: self._sort(frame, ns, user, group))
+        return Reader(client, lambda frame, ns: self._sort(frame, ns, user, group) if self.marks else None)
+
     def _detach(self) -> WsClient | None:
         client, self.client = self.client, None
         reader, self._reader = self._reader, None
@@ -381,18 +464,50 @@ class Session:
             payload = self.payload
         elif isinstance(message, Payload):
             payload = message
+            if payload.uses_mark:
+                self.marks = True
         elif isinstance(message, bytes):
             return message
         elif isinstance(message, dict | list):
-            return json.dumps(message)
+            return self._render_json(message, seq)
         else:
             cached = self._templates.get(message)
             if cached is None:
                 cached = Payload(message, "message")
+                if cached.uses_mark:
+                    self.marks = True  # new to this session: the one time a text's {mark} can switch marks on
                 if len(self._templates) < _CACHE_LIMIT:
                     self._templates[message] = cached
             payload = cached
         return payload.render(user=self.user, seq=seq, group=self.group, sent_ns=time.time_ns())
+
+    def _render_json(self, message: dict | list, seq: int) -> str:
+        """A dict or list message as JSON, the placeholders in its string values filled (keys untouched)."""
+        text = json.dumps(message)
+        if not has_placeholder(text):  # the common case: one search of the text that goes out anyway
+            return text
+        payload = self._json_payloads.get(text)
+        if payload is None and len(self._json_payloads) < _CACHE_LIMIT and not keys_have_placeholder(message):
+            payload = JsonPayload(text)
+            if payload.uses_mark:
+                self.marks = True  # new to this session: the one time a dict's {mark} can switch marks on
+            self._json_payloads[text] = payload
+        if payload is not None:
+            return payload.render(user=self.user, seq=seq, group=self.group, sent_ns=time.time_ns())
+        # Placeholders in keys too (or texts too many to cache): fill a copy of the message, value by value.
+        filled = fill_strings(message, self._value_template, Values(user=self.user, seq=seq, group=self.group))
+        return text if filled is message else json.dumps(filled)
+
+    def _value_template(self, text: str) -> Template:
+        """The template of a string value in a dict or list message (cached; a new one may switch marks on)."""
+        cached = self._value_templates.get(text)
+        if cached is None:
+            cached = Template(text, "message", PAYLOAD_PLACEHOLDERS)
+            if "mark" in cached.names:
+                self.marks = True
+            if len(self._value_templates) < _CACHE_LIMIT:
+                self._value_templates[text] = cached
+        return cached
 
     def _expect(self, expect) -> Expect:
         if not isinstance(expect, str):
@@ -403,6 +518,11 @@ class Session:
             if len(self._expects) < _CACHE_LIMIT:
                 self._expects[expect] = parsed
         return parsed
+
+
+def _since(start: float) -> float:
+    """Seconds since `start` (perf_counter); 0 for a step that failed before its clock started."""
+    return time.perf_counter() - start if start else 0.0
 
 
 def _log_first(exc: WsError, host: str, path: str) -> None:
