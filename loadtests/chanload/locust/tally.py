@@ -9,7 +9,7 @@ and folds each finished second into the same `StatsEntry` objects with exactly t
 `StatsEntry.log` makes one request at a time: requests per second, total and min/max response time,
 the response-time buckets, content length, the per-second cache of the "current" percentiles. So
 the web UI, the CSV files, `--json-file` and `--html` show what they would have shown, one second
-later at most. `tests/locust/test_tally.py` runs the same samples both ways and compares all four.
+later at most. `tests/locust/inprocess/test_tally.py` runs the same samples both ways and compares all four.
 
 Failures are not counted here: they go to Locust at once (after a fold, so the order of seconds holds).
 
