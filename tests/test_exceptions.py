@@ -13,6 +13,7 @@ from chanload.exceptions import (
     OptionError,
     ProtocolError,
     StepError,
+    SubprotocolRejected,
     WrongReply,
     WsError,
 )
@@ -22,7 +23,7 @@ CLASSES = [v for v in vars(exceptions).values() if isinstance(v, type) and issub
 
 def test_every_error_is_a_chanload_error_and_listed():
     """`except chanload.ChanloadError` catches them all; the module's __all__ names each."""
-    assert len(CLASSES) == 13
+    assert len(CLASSES) == 14
     for cls in CLASSES:
         assert issubclass(cls, ChanloadError), cls
         assert cls.__name__ in exceptions.__all__
@@ -35,7 +36,8 @@ def test_the_documented_hierarchy():
     assert not issubclass(ProtocolError, WsError)  # the decoder's; the client turns it into ConnectionLost
     failures = {c.__name__ for c in CLASSES if issubclass(c, WsError) and c is not WsError}
     assert failures == {"ConnectionRefused", "HandshakeRejected", "HandshakeTimeout", "ReplyTimeout",
-                        "WrongReply", "ClosedByServer", "ConnectionLost", "StepError"}  # fmt: skip
+                        "WrongReply", "ClosedByServer", "ConnectionLost", "StepError",
+                        "SubprotocolRejected"}  # fmt: skip
     for name in failures | {"WsError"}:
         assert name in (exceptions.__doc__ or "")
 
@@ -43,7 +45,7 @@ def test_the_documented_hierarchy():
 def test_failures_have_stable_kinds_and_plain_reprs():
     """Locust groups failures by repr(): the plain message; each class has its own kind label."""
     kinds = {c.kind for c in CLASSES if issubclass(c, WsError) and c is not WsError}
-    assert len(kinds) == 8
+    assert len(kinds) == 9
     exc = ClosedByServer(4401, "Unauthorized")
     assert repr(exc) == str(exc) == "closed by server: code 4401 'Unauthorized'" and exc.code == 4401
     assert HandshakeRejected(403).status == 403 and "HTTP 403" in str(HandshakeRejected(403))
@@ -74,3 +76,13 @@ def test_a_step_error_names_the_step_and_the_original_shortened():
     long = StepError("expect", ValueError("line\n" + "x" * 10_000))
     assert str(long).startswith("step error: expect raised ValueError: line xxx") and len(str(long)) < 200
     assert str(StepError("send", RuntimeError())) == "step error: send raised RuntimeError"
+
+
+def test_a_rejected_subprotocol_names_what_was_offered_and_what_the_server_picked():
+    """No ids in it: one Locust failure row per (offered, picked), the server's answer shortened."""
+    exc = SubprotocolRejected(["graphql-transport-ws", "chat.v2"], None)
+    assert str(exc) == "subprotocol rejected: offered 'graphql-transport-ws', 'chat.v2'; the server picked none"
+    assert exc.kind == "subprotocol rejected" and exc.fatal and exc.picked is None
+    other = SubprotocolRejected(("graphql-ws",), "x" * 500)
+    assert "the server picked 'xxx" in str(other) and len(str(other)) < 120
+    assert other.offered == ("graphql-ws",) and other.picked == "x" * 500

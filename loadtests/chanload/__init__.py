@@ -45,6 +45,7 @@ _EXPORTS = {
     "ConnectionRefused": "chanload.exceptions",
     "HandshakeRejected": "chanload.exceptions",
     "HandshakeTimeout": "chanload.exceptions",
+    "SubprotocolRejected": "chanload.exceptions",
     "ReplyTimeout": "chanload.exceptions",
     "WrongReply": "chanload.exceptions",
     "ClosedByServer": "chanload.exceptions",
@@ -75,6 +76,7 @@ __all__ = [
     "ConnectionRefused",
     "HandshakeRejected",
     "HandshakeTimeout",
+    "SubprotocolRejected",
     "ReplyTimeout",
     "WrongReply",
     "ClosedByServer",
@@ -100,6 +102,7 @@ if TYPE_CHECKING:
         ProtocolError,
         ReplyTimeout,
         StepError,
+        SubprotocolRejected,
         WrongReply,
         WsError,
     )

@@ -8,6 +8,7 @@
         ├── ConnectionRefused
         ├── HandshakeRejected     (.status: the HTTP status)
         ├── HandshakeTimeout
+        ├── SubprotocolRejected   the server picked none of the offered subprotocols, or one not offered
         ├── ReplyTimeout
         ├── WrongReply            not fatal: the reply was consumed, the connection stays in step
         ├── ClosedByServer        (.code: the close code, or None)
@@ -71,6 +72,24 @@ class HandshakeTimeout(WsError):
     """No answer to the opening handshake within the connect timeout."""
 
     kind = "handshake timeout"
+
+
+class SubprotocolRejected(WsError):
+    """Subprotocols were offered (Sec-WebSocket-Protocol) and the server accepted with none of them, or another.
+
+    RFC 6455 section 4.1: a client fails the connection when the server picks a subprotocol it did not
+    offer; this suite fails it too when the server picks none, since a user that offers one (say
+    `graphql-transport-ws`) speaks only that. `.offered` is what was offered, in order; `.picked`
+    what the server answered, or None. The connection is dropped without a close handshake.
+    """
+
+    kind = "subprotocol rejected"
+
+    def __init__(self, offered: list[str] | tuple[str, ...], picked: str | None) -> None:
+        answer = f"the server picked {shorten(picked, 40)}" if picked is not None else "the server picked none"
+        super().__init__(f"subprotocol rejected: offered {', '.join(map(repr, offered))}; {answer}")
+        self.offered = tuple(offered)
+        self.picked = picked
 
 
 class ReplyTimeout(WsError):
@@ -141,6 +160,7 @@ __all__ = [
     "ProtocolError",
     "ReplyTimeout",
     "StepError",
+    "SubprotocolRejected",
     "WrongReply",
     "WsError",
 ]

@@ -20,10 +20,17 @@ from pathlib import Path
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-def serve_once(script: Callable[[socket.socket], None], tls: ssl.SSLContext | None = None) -> int:
+def serve_once(
+    script: Callable[[socket.socket], None],
+    tls: ssl.SSLContext | None = None,
+    *,
+    answer: bytes = b"",
+    requests: list[bytes] | None = None,
+) -> int:
     """Listen on a free 127.0.0.1 port; answer one upgrade (over TLS with `tls`), run `script(conn)`.
 
-    Returns the port.
+    `answer`: header lines added to the 101 answer ('Name: value\\r\\n' each); `requests` gets the
+    client's handshake request. Returns the port.
     """
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -37,6 +44,8 @@ def serve_once(script: Callable[[socket.socket], None], tls: ssl.SSLContext | No
             request = b""
             while b"\r\n\r\n" not in request:
                 request += conn.recv(4096)
+            if requests is not None:
+                requests.append(request)
             key = next(
                 line.split(b":", 1)[1].strip()
                 for line in request.split(b"\r\n")
@@ -45,7 +54,7 @@ def serve_once(script: Callable[[socket.socket], None], tls: ssl.SSLContext | No
             accept = base64.b64encode(hashlib.sha1(key + GUID).digest())  # RFC 6455 says SHA-1
             conn.sendall(
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+                b"Sec-WebSocket-Accept: " + accept + b"\r\n" + answer + b"\r\n"
             )
             try:
                 script(conn)

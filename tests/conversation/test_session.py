@@ -211,6 +211,32 @@ def test_connect_takes_per_user_headers_cookies_and_subprotocols():
     assert client.subprotocols == ["v2.chat"]
 
 
+def test_the_sessions_subprotocols_go_with_every_handshake_after_the_calls_own():
+    """--ws-subprotocol's names (the constructor's) follow a connect call's own; a name in both goes once."""
+    ws = SERVER.session("ws://127.0.0.1:9", subprotocols=("graphql-transport-ws", "graphql-ws"))
+    assert ws.subprotocols == ("graphql-transport-ws", "graphql-ws")
+    ws.connect()
+    ws.connect(subprotocols=["chat.v2", "graphql-ws"])
+    ws.connect(subprotocols="chat.v3")  # one string is one name, not its letters
+    assert [c.subprotocols for c in SERVER.clients] == [
+        ["graphql-transport-ws", "graphql-ws"],
+        ["chat.v2", "graphql-ws", "graphql-transport-ws"],
+        ["chat.v3", "graphql-transport-ws", "graphql-ws"],
+    ]
+    assert SERVER.session("ws://127.0.0.1:9", subprotocols="chat").subprotocols == ("chat",)
+
+
+def test_a_subprotocol_that_is_not_a_token_is_refused():
+    """The constructor's: an OptionError at once; a connect call's: that step's recorded StepError."""
+    for bad in ("chat v2", "a,b", "", "chat/2"):
+        with pytest.raises(OptionError, match="subprotocols .*: a subprotocol is one token"):
+            SERVER.session("ws://127.0.0.1:9", subprotocols=[bad])
+    ws = make()
+    with pytest.raises(StepError, match="connect raised OptionError: subprotocols 'a b'"):
+        ws.connect(subprotocols=["a b"])
+    assert ws.state.ledger.connect_failures == 1 and not ws.connected
+
+
 def test_expect_waits_for_a_push_and_records_only_when_asked_or_failed():
     """expect() without a message: a welcome frame; a failed wait is a WS receive failure, not a message."""
     SERVER.respond = lambda text: [("welcome", 0.0001)]

@@ -60,6 +60,10 @@ def test_http_host_becomes_ws():
         ("ws://h", {"ws_rate": -1}, "--ws-rate"),
         ("ws://h", {"ws_path": "room/{room}"}, "only {group}"),
         ("ws://h", {"ws_header": ["NoColon"]}, "--ws-header"),
+        ("ws://h", {"ws_subprotocol": ["graphql ws"]}, "--ws-subprotocol 'graphql ws': a subprotocol is one token"),
+        ("ws://h", {"ws_subprotocol": ["a,b"]}, "to offer several, repeat --ws-subprotocol"),
+        ("ws://h", {"ws_subprotocol": ["chat;v=2"]}, "--ws-subprotocol 'chat;v=2'"),
+        ("ws://h", {"ws_subprotocol": [""]}, "--ws-subprotocol ''"),
         ("ws://h", {"ws_reply_timeout": "soon"}, "expected a number"),
         ("ws://h", {"ws_png_charts": "no"}, "--ws-png-charts 'no': expected 'on' or 'off'"),
     ],
@@ -122,3 +126,11 @@ def test_png_charts_are_on_unless_turned_off():
 def test_without_ws_groups_each_user_class_keeps_its_own_pool():
     """No --ws-groups: None, so a locustfile for an integer route can carry `groups = "1-50"`."""
     assert settings_from(opts(), "ws://h").groups is None
+
+
+def test_subprotocols_are_the_user_classes_unless_given_and_keep_their_order():
+    """--ws-subprotocol, repeated or as a config file's list, in order (once each); one string from the environment."""
+    assert settings_from(opts(), "ws://h").subprotocols == ()
+    given = ["graphql-transport-ws", "chat.v2", "graphql-transport-ws"]
+    assert settings_from(opts(ws_subprotocol=given), "ws://h").subprotocols == ("graphql-transport-ws", "chat.v2")
+    assert settings_from(opts(ws_subprotocol="mqtt"), "ws://h").subprotocols == ("mqtt",)

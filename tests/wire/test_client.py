@@ -7,8 +7,10 @@ import json
 import pytest
 from websocket import ABNF
 
+from chanload.exceptions import SubprotocolRejected
 from chanload.wire import framing
 from chanload.wire.client import WsClient
+from tests.apps import rawws
 
 
 @pytest.mark.parametrize("length", [0, 1, 5, 125, 126, 65535, 65536, 70000])
@@ -175,3 +177,48 @@ def test_arrival_is_when_the_reply_reached_the_socket_not_when_it_was_read(scena
 def test_wss_goes_through_the_tls_layer(scenarios):
     """Over TLS the client reads through the TLS socket (no raw-socket fast path): replies and timeouts work."""
     assert scenarios["tls"].get("value") == ["OK", "OK", "OK", "reply timeout"], scenarios["tls"]
+
+
+def _handshake(answer: bytes, offered: list[str]) -> tuple[WsClient, list[bytes]]:
+    """A WsClient that offered `offered` to a raw server answering with `answer` header lines, after connect()."""
+    requests: list[bytes] = []
+    port = rawws.serve_once(lambda conn: conn.recv(1), answer=answer, requests=requests)
+    return WsClient(f"ws://127.0.0.1:{port}/room/g0", subprotocols=offered), requests
+
+
+def test_subprotocols_are_offered_in_order_and_the_one_picked_is_accepted():
+    client, requests = _handshake(b"Sec-WebSocket-Protocol: chat.v2\r\n", ["graphql-transport-ws", "chat.v2"])
+    client.connect()
+    try:
+        assert client.connected
+        assert b"\r\nSec-WebSocket-Protocol: graphql-transport-ws, chat.v2\r\n" in requests[0]
+    finally:
+        client.abort()
+
+
+@pytest.mark.parametrize(
+    ("answer", "picked"),
+    [
+        (b"", "none"),
+        (b"Sec-WebSocket-Protocol: not-offered\r\n", "'not-offered'"),
+        (b"Sec-WebSocket-Protocol: CHAT.V2\r\n", "'CHAT.V2'"),  # names are compared as written
+        (b"Sec-WebSocket-Protocol: chat.v2, graphql-ws\r\n", "'chat.v2, graphql-ws'"),  # one name, not a list
+    ],
+)
+def test_a_server_that_picks_none_or_another_subprotocol_is_rejected(answer, picked):
+    """A classified handshake failure, not websocket-client's bare 'Invalid WebSocket Header'; no socket kept."""
+    client, _ = _handshake(answer, ["chat.v2"])
+    with pytest.raises(SubprotocolRejected) as caught:
+        client.connect()
+    assert str(caught.value) == f"subprotocol rejected: offered 'chat.v2'; the server picked {picked}"
+    assert not client.connected
+
+
+def test_without_subprotocols_the_answer_is_not_checked():
+    """Nothing offered, nothing changes: a server's Sec-WebSocket-Protocol is ignored, as before."""
+    client, requests = _handshake(b"Sec-WebSocket-Protocol: chat.v2\r\n", [])
+    client.connect()
+    try:
+        assert client.connected and b"sec-websocket-protocol" not in requests[0].lower()
+    finally:
+        client.abort()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -89,6 +90,8 @@ class Session:
             are read as they arrive. None: on when the payload carries `{mark}` (a relay chat).
         connect_timeout, reply_timeout: seconds.
         headers: 'Name: value' lines sent with every handshake.
+        subprotocols: offered in every handshake (Sec-WebSocket-Protocol), after a `connect` call's own;
+            a server that picks none of them, or another, fails the connect (`SubprotocolRejected`).
         client_factory: makes the websocket client (default `client_class`, `WsClient`);
             `chanload.testing.FakeServer.connect` gives a scripted fake with no network.
     """
@@ -111,6 +114,7 @@ class Session:
         reply_timeout: float = 5.0,
         # Handshake
         headers: Iterable[str] = (),
+        subprotocols: Iterable[str] = (),
         client_factory: Callable[..., Any] | None = None,
     ) -> None:
         if other not in ("fail", "skip"):
@@ -130,6 +134,7 @@ class Session:
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
         self.headers = tuple(headers)
+        self.subprotocols = tuple(subprotocol_names(subprotocols, "subprotocols"))
         # Any object with WsClient's calls will do (chanload.testing.FakeClient).
         self._new_client: Callable[..., WsClient] = client_factory or self.client_class
         self.marks = self.payload.uses_mark  # look for marks in what arrives; on for good once one is sent
@@ -172,6 +177,8 @@ class Session:
 
         `path` defaults to the route; `{group}` in it takes `group`, or a value from `--ws-groups`.
         `headers` ('Name: value') and `cookies` are this connection's own, added to `--ws-header`'s.
+        `subprotocols` are offered before the session's (`--ws-subprotocol`'s): a server that takes the
+        first name it supports takes a per-call one. A name in both is offered once.
         """
         self.close()
         ledger = self.recording.ledger
@@ -190,7 +197,7 @@ class Session:
                 connect_timeout=self.connect_timeout,
                 reply_timeout=self.reply_timeout,
                 headers=[*self.headers, *extra],
-                subprotocols=list(subprotocols),
+                subprotocols=list(dict.fromkeys([*subprotocol_names(subprotocols), *self.subprotocols])),
             )
             start = time.perf_counter()
             client.connect()
@@ -518,6 +525,26 @@ class Session:
             if len(self._expects) < _CACHE_LIMIT:
                 self._expects[expect] = parsed
         return parsed
+
+
+def subprotocol_names(names: Iterable[str] | str, option: str = "subprotocols") -> list[str]:
+    """Subprotocol names as offered: each an RFC 7230 token (RFC 6455 section 4.1), else an OptionError.
+
+    A single string is one name. `option` is what the message names: a constructor argument, a per-call
+    one, or `--ws-subprotocol`.
+    """
+    listed = [names] if isinstance(names, str) else list(names)
+    for name in listed:
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            several = f"repeat {option}" if option.startswith("--") else "give a list"
+            raise OptionError(
+                f"{option} {name!r}: a subprotocol is one token, e.g. graphql-transport-ws: letters, digits and "
+                f"!#$%&'*+-.^_`|~, no spaces, commas or separators such as /:;=\"(); to offer several, {several}"
+            )
+    return listed
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 7230 section 3.2.6: tchar
 
 
 def _since(start: float) -> float:

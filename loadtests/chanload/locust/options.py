@@ -39,6 +39,16 @@ def add_arguments(parser) -> None:
         web_ui=False,
         help="Extra handshake header 'Name: value' (repeatable), e.g. a Cookie or Authorization header.",
     )
+    _add(
+        group,
+        "--ws-subprotocol",
+        action="append",
+        default=[],
+        web_ui=False,
+        help="Subprotocol offered in every handshake (Sec-WebSocket-Protocol), repeatable, in order after a "
+        "connect() call's own, e.g. graphql-transport-ws. A server that picks none of them, or another, fails "
+        "the connect (subprotocol rejected). Default: the user class's, none for the built-in ones.",
+    )
     # Messages
     _add(
         group,

@@ -21,7 +21,7 @@ import gevent
 from chanload.conversation.groups import Groups
 from chanload.conversation.messages import Expect, Payload
 from chanload.conversation.pacing import Schedule, ThinkTime
-from chanload.conversation.session import Session
+from chanload.conversation.session import Session, subprotocol_names
 from chanload.exceptions import OptionError, WsError
 from chanload.locust import plugin  # noqa: F401 - a user class brings the wiring: options, recording, artifacts
 from chanload.run.settings import Settings
@@ -36,7 +36,8 @@ class WsUser(User):
     Class attributes give the session its defaults; `--ws-path`, `--ws-payload` and `--ws-expect`
     override them: `route` (path template), `groups` (the values `{group}` takes, as `--ws-groups` writes
     them), `payload`, `expect`, `other` ("fail" or "skip" frames that do not match while a reply is
-    awaited), and `listen` (read frames as they arrive; None: when the payload carries `{mark}`).
+    awaited), `listen` (read frames as they arrive; None: when the payload carries `{mark}`), and
+    `subprotocols` (offered in every handshake; `--ws-subprotocol` overrides them).
     """
 
     abstract = True
@@ -46,6 +47,7 @@ class WsUser(User):
     expect = "OK"
     other = "fail"
     listen: bool | None = None
+    subprotocols: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -69,6 +71,7 @@ class WsUser(User):
             connect_timeout=s.connect_timeout,
             reply_timeout=s.reply_timeout,
             headers=s.headers,
+            subprotocols=s.subprotocols or self.subprotocols,
         )
 
     def on_stop(self) -> None:
@@ -79,6 +82,8 @@ class WsUser(User):
         """Refuse, before any load, option values this class cannot run with (raises OptionError)."""
         if settings.groups is None:
             Groups.parse(cls.groups, f"{cls.__name__}.groups")
+        if not settings.subprotocols:
+            subprotocol_names(cls.subprotocols, f"{cls.__name__}.subprotocols")
         payload = settings.payload or Payload(cls.payload, f"{cls.__name__}.payload")
         expect = settings.expect or Expect.of(cls.expect)
         if expect.form == "own" and not payload.uses_mark:

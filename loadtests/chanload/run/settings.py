@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from chanload.conversation.groups import Groups
 from chanload.conversation.messages import Expect, Payload
+from chanload.conversation.session import subprotocol_names
 from chanload.exceptions import OptionError
 from chanload.run import slo
 
@@ -33,6 +34,7 @@ class Settings:
     rate: float = 0.0
     messages_per_connection: int = 0
     headers: tuple[str, ...] = ()
+    subprotocols: tuple[str, ...] = ()  # (): each user class's own (`subprotocols`, none for the built-in ones)
     report_dir: str | None = None
     png_charts: bool = True  # the charts also as PNG files in report_dir (report.html has them as SVG)
     thresholds: tuple[slo.Threshold, ...] = ()
@@ -63,6 +65,9 @@ def settings_from(options, host: str | None) -> Settings:
         rate=_non_negative(getattr(options, "ws_rate", 0.0), "--ws-rate"),
         messages_per_connection=int(_non_negative(getattr(options, "ws_messages", 0), "--ws-messages")),
         headers=tuple(_header(h) for h in getattr(options, "ws_header", []) or []),
+        subprotocols=tuple(
+            dict.fromkeys(subprotocol_names(_listed(getattr(options, "ws_subprotocol", None)), "--ws-subprotocol"))
+        ),
         report_dir=str(getattr(options, "report_dir", "") or "") or None,
         png_charts=_on_off(getattr(options, "ws_png_charts", "on"), "--ws-png-charts"),
         thresholds=tuple(slo.parse_all(_listed(getattr(options, "slo", None)))),

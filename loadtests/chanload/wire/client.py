@@ -1,6 +1,7 @@
 """A websocket client for load users: every failure classified, every round trip as cheap as we can make it.
 
-The opening handshake is websocket-client's (`create_connection`: headers, Origin, proxies, TLS).
+The opening handshake is websocket-client's (`create_connection`: headers, Origin, proxies, TLS);
+the subprotocol the server picked is checked here (`SubprotocolRejected`).
 After it, frames go straight over the socket through `chanload.wire.framing`: under gevent the wait for
 a reply is one event-loop wait on the socket with one reusable timer for the reply timeout, so a
 round trip costs a send, a wait and a read (benchmarks/README.md, "cost", has the measurements).
@@ -30,6 +31,7 @@ from chanload.exceptions import (
     HandshakeTimeout,
     ProtocolError,
     ReplyTimeout,
+    SubprotocolRejected,
 )
 from chanload.wire import framing
 
@@ -97,8 +99,7 @@ class WsClient:
             ws = websocket.create_connection(
                 self.url,
                 timeout=self.connect_timeout,
-                header=self.headers,
-                subprotocols=self.subprotocols or None,
+                header=self._handshake_headers(),
                 enable_multithread=False,
             )
         except websocket.WebSocketBadStatusException as exc:
@@ -117,6 +118,11 @@ class WsClient:
         sock = ws.sock
         if sock is None:  # websocket-client drops its socket when the handshake fails without raising
             raise ConnectionLost("connection lost during handshake: the socket was closed")
+        if self.subprotocols:
+            picked = (ws.getheaders() or {}).get("sec-websocket-protocol")
+            if picked not in self.subprotocols:
+                ws.shutdown()  # RFC 6455 section 4.1: fail the connection, no close handshake
+                raise SubprotocolRejected(self.subprotocols, picked)
         sock.settimeout(self.reply_timeout)
         self._sock = sock
         self._decoder = framing.Decoder()
@@ -132,6 +138,18 @@ class WsClient:
                 pass  # no kernel stamps: arrival is read off the clock when the read returns
         self._gevent = None if tls else _GeventWait.of(sock, self.reply_timeout)
         self.ws = ws
+
+    def _handshake_headers(self) -> list[str]:
+        """The extra handshake headers: --ws-header's, then the subprotocols offered, in order.
+
+        The subprotocols go as a header of ours, not as websocket-client's `subprotocols`: its check of
+        the answer raises a bare "Invalid WebSocket Header" that does not say what the server picked,
+        and compares names ignoring case, where a browser compares them exactly. `connect` checks the
+        answer instead.
+        """
+        if not self.subprotocols:
+            return self.headers
+        return [*self.headers, "Sec-WebSocket-Protocol: " + ", ".join(self.subprotocols)]
 
     def send(self, message: str | bytes) -> None:
         if isinstance(message, bytes):

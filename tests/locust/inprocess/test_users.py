@@ -157,6 +157,7 @@ def test_messages_per_connection_reconnects(target):
         (("--ws-payload", "{oops}"), "unknown placeholder {oops}"),
         (("--ws-expect", "re:("), "--ws-expect: bad regular expression"),
         (("--ws-reply-timeout", "0"), "--ws-reply-timeout"),
+        (("--ws-subprotocol", "graphql ws"), "--ws-subprotocol 'graphql ws': a subprotocol is one token"),
     ],
 )
 def test_wrong_option_is_refused_naming_it(args, error):
@@ -165,6 +166,18 @@ def test_wrong_option_is_refused_naming_it(args, error):
     with pytest.raises(OptionError) as refused:
         parse("ws://127.0.0.1:9", *args)
     assert error in str(refused.value)
+
+
+def test_a_class_subprotocol_that_is_not_a_token_is_refused_unless_the_option_replaces_it():
+    """A user class's `subprotocols` are checked before any load, as its other attributes; the option's win."""
+
+    class GraphqlUser(EchoUser):
+        abstract = True
+        subprotocols = ("graphql transport ws",)
+
+    with pytest.raises(OptionError, match="GraphqlUser.subprotocols 'graphql transport ws'"):
+        GraphqlUser.check(parse("ws://127.0.0.1:9"))
+    GraphqlUser.check(parse("ws://127.0.0.1:9", "--ws-subprotocol", "graphql-transport-ws"))
 
 
 def test_corrected_latency_shows_a_stall_that_raw_latency_hides(misbehaving):
