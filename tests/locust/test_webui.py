@@ -182,11 +182,18 @@ def watch_a_run_in_the_browser(
             c = summary["counters"]
             assert tally["Value"] == f"{c['sent']} = {c['ok']} + {c['failed']} + {c['in_flight']} (reconciles)"
             assert summary["counters"]["connects"] == users
-            # Locust's own stats, merged its own way, count the same round trips.
-            with urllib.request.urlopen(f"{locust.web_url}/stats/requests", timeout=5 * UNIT) as resp:
-                stats = json.load(resp)["stats"]
-            theirs = next(e for e in stats if e["method"] == "WS message")
-            assert theirs["num_requests"] - theirs["num_failures"] == final["count"]
+            # Locust's own stats, merged its own way, count the same round trips. Both are fed by the same
+            # worker reports; read until they agree, within a few report intervals (a lasting difference fails).
+            def theirs() -> int:
+                with urllib.request.urlopen(f"{locust.web_url}/stats/requests", timeout=5 * UNIT) as resp:
+                    stats = json.load(resp)["stats"]
+                row = next(e for e in stats if e["method"] == "WS message")
+                return row["num_requests"] - row["num_failures"]
+
+            seen: list[int] = []
+            want = final["count"]
+            wait_for(lambda: seen.append(theirs()) or seen[-1] == want, 10,
+                     lambda: f"Locust's merged count to reach chanload's {want}: read {seen[-5:]}")  # fmt: skip
             page.screenshot(path=str(tmp_path / shot), full_page=True)
             assert not errors, errors
         finally:
