@@ -182,6 +182,7 @@ def watch_a_run_in_the_browser(
             c = summary["counters"]
             assert tally["Value"] == f"{c['sent']} = {c['ok']} + {c['failed']} + {c['in_flight']} (reconciles)"
             assert summary["counters"]["connects"] == users
+
             # Locust's own stats, merged its own way, count the same round trips. Both are fed by the same
             # worker reports; read until they agree, within a few report intervals (a lasting difference fails).
             def theirs() -> int:
