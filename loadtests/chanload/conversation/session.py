@@ -24,28 +24,20 @@ uses; the Locust users pass the command line's `--ws-*` values in, where they ov
 from __future__ import annotations
 
 import itertools
-import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from chanload.conversation import marks
+from chanload.conversation.compose import Composer
 from chanload.conversation.groups import Groups, fill_path, route_name
 from chanload.conversation.messages import (
-    PAYLOAD_PLACEHOLDERS,
     Expect,
     Frame,
-    JsonPayload,
     Matcher,
     Payload,
-    Template,
-    Values,
-    fill_strings,
-    has_placeholder,
-    keys_have_placeholder,
 )
 from chanload.conversation.recording import LocalRecording, Recording
 from chanload.exceptions import (
@@ -58,7 +50,7 @@ from chanload.exceptions import (
     WsError,
 )
 from chanload.recording.types import CONNECT, CORRECTED, DELIVERY, MESSAGE, RECEIVE, SEND, SEND_LAG
-from chanload.wire.client import WsClient
+from chanload.wire.client import WsClient, subprotocol_names
 from chanload.wire.reader import Reader
 from chanload.wire.stamps import SENDS
 
@@ -147,10 +139,7 @@ class Session:
         self.connect_failed = False  # the last connect() failed (users pause before the next)
         self._id = next(_ids)
         self._reader: Reader | None = None  # with listen: reads frames as they arrive
-        self._templates: dict[str, Payload] = {}
-        self._json_payloads: dict[str, JsonPayload] = {}  # dict and list messages with placeholders, by JSON text
-        self._value_templates: dict[str, Template] = {}  # their string values, when their keys have placeholders too
-        self._expects: dict[str, Expect] = {}
+        self._compose = Composer()  # per-call messages and expectations, parsed once
 
     @property
     def state(self) -> Recording:
@@ -269,7 +258,7 @@ class Session:
         self.seq = seq + 1
         start = 0.0
         try:
-            expected = self.expected if expect is None else self._expect(expect)
+            expected = self.expected if expect is None else self._compose.expect(expect)
             text = self._render(message, seq)
             match = expected.matcher(self.user, seq, self.group)
             start = time.perf_counter()
@@ -333,7 +322,7 @@ class Session:
         wait = self.reply_timeout if timeout is None else timeout
         start = time.perf_counter()
         try:
-            expected = self._expect(expect)
+            expected = self._compose.expect(expect)
             client = self._client()
             frame, end = self._await(client, expected.matcher(self.user, seq, self.group), expected, seq, start, wait)
         except WsError as exc:
@@ -467,84 +456,12 @@ class Session:
         return client
 
     def _render(self, message, seq: int) -> Frame:
-        if message is None:
-            payload = self.payload
-        elif isinstance(message, Payload):
-            payload = message
-            if payload.uses_mark:
-                self.marks = True
-        elif isinstance(message, bytes):
-            return message
-        elif isinstance(message, dict | list):
-            return self._render_json(message, seq)
-        else:
-            cached = self._templates.get(message)
-            if cached is None:
-                cached = Payload(message, "message")
-                if cached.uses_mark:
-                    self.marks = True  # new to this session: the one time a text's {mark} can switch marks on
-                if len(self._templates) < _CACHE_LIMIT:
-                    self._templates[message] = cached
-            payload = cached
-        return payload.render(user=self.user, seq=seq, group=self.group, sent_ns=time.time_ns())
-
-    def _render_json(self, message: dict | list, seq: int) -> str:
-        """A dict or list message as JSON, the placeholders in its string values filled (keys untouched)."""
-        text = json.dumps(message)
-        if not has_placeholder(text):  # the common case: one search of the text that goes out anyway
-            return text
-        payload = self._json_payloads.get(text)
-        if payload is None and len(self._json_payloads) < _CACHE_LIMIT and not keys_have_placeholder(message):
-            payload = JsonPayload(text)
-            if payload.uses_mark:
-                self.marks = True  # new to this session: the one time a dict's {mark} can switch marks on
-            self._json_payloads[text] = payload
-        if payload is not None:
-            return payload.render(user=self.user, seq=seq, group=self.group, sent_ns=time.time_ns())
-        # Placeholders in keys too (or texts too many to cache): fill a copy of the message, value by value.
-        filled = fill_strings(message, self._value_template, Values(user=self.user, seq=seq, group=self.group))
-        return text if filled is message else json.dumps(filled)
-
-    def _value_template(self, text: str) -> Template:
-        """The template of a string value in a dict or list message (cached; a new one may switch marks on)."""
-        cached = self._value_templates.get(text)
-        if cached is None:
-            cached = Template(text, "message", PAYLOAD_PLACEHOLDERS)
-            if "mark" in cached.names:
-                self.marks = True
-            if len(self._value_templates) < _CACHE_LIMIT:
-                self._value_templates[text] = cached
-        return cached
-
-    def _expect(self, expect) -> Expect:
-        if not isinstance(expect, str):
-            return Expect.of(expect)
-        parsed = self._expects.get(expect)
-        if parsed is None:
-            parsed = Expect.of(expect)
-            if len(self._expects) < _CACHE_LIMIT:
-                self._expects[expect] = parsed
-        return parsed
-
-
-def subprotocol_names(names: Iterable[str] | str, option: str = "subprotocols") -> list[str]:
-    """Subprotocol names as offered: each an RFC 7230 token (RFC 6455 section 4.1), else an OptionError.
-
-    A single string is one name. `option` is what the message names: a constructor argument, a per-call
-    one, or `--ws-subprotocol`.
-    """
-    listed = [names] if isinstance(names, str) else list(names)
-    for name in listed:
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-            several = f"repeat {option}" if option.startswith("--") else "give a list"
-            raise OptionError(
-                f"{option} {name!r}: a subprotocol is one token, e.g. graphql-transport-ws: letters, digits and "
-                f"!#$%&'*+-.^_`|~, no spaces, commas or separators such as /:;=\"(); to offer several, {several}"
-            )
-    return listed
-
-
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 7230 section 3.2.6: tchar
+        if message is None:  # the session's payload: the common case, no lookup
+            return self.payload.render(user=self.user, seq=seq, group=self.group, sent_ns=time.time_ns())
+        frame = self._compose.frame(message, self.user, seq, self.group)
+        if self._compose.marks:
+            self.marks = True  # a message of ours carried a mark: others' copies are deliveries from now on
+        return frame
 
 
 def _since(start: float) -> float:

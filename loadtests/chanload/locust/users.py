@@ -21,11 +21,12 @@ import gevent
 from chanload.conversation.groups import Groups
 from chanload.conversation.messages import Expect, Payload
 from chanload.conversation.pacing import Schedule, ThinkTime
-from chanload.conversation.session import Session, subprotocol_names
+from chanload.conversation.session import Session
 from chanload.exceptions import OptionError, WsError
 from chanload.locust import plugin  # noqa: F401 - a user class brings the wiring: options, recording, artifacts
 from chanload.run.settings import Settings
 from chanload.run.state import State, state
+from chanload.wire.client import subprotocol_names
 
 RECONNECT_PAUSE = 0.2  # after a failed handshake, so a dead target is not hammered in a hot loop
 

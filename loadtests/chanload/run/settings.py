@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 from chanload.conversation.groups import Groups
 from chanload.conversation.messages import Expect, Payload
-from chanload.conversation.session import subprotocol_names
 from chanload.exceptions import OptionError
 from chanload.run import slo
+from chanload.wire.client import subprotocol_names
 
 _PATH_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import errno
 import platform
+import re
 import socket
 import struct
 import sys
 import time
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import websocket
@@ -29,6 +31,7 @@ from chanload.exceptions import (
     ConnectionRefused,
     HandshakeRejected,
     HandshakeTimeout,
+    OptionError,
     ProtocolError,
     ReplyTimeout,
     SubprotocolRejected,
@@ -364,3 +367,23 @@ def _closed(data: bytes) -> ClosedByServer:
         (code,) = struct.unpack("!H", data[:2])
         return ClosedByServer(code, data[2:].decode("utf-8", "replace"))
     return ClosedByServer(None)
+
+
+def subprotocol_names(names: Iterable[str] | str, option: str = "subprotocols") -> list[str]:
+    """Subprotocol names as offered: each an RFC 7230 token (RFC 6455 section 4.1), else an OptionError.
+
+    A single string is one name. `option` is what the message names: a constructor argument, a per-call
+    one, or `--ws-subprotocol`.
+    """
+    listed = [names] if isinstance(names, str) else list(names)
+    for name in listed:
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            several = f"repeat {option}" if option.startswith("--") else "give a list"
+            raise OptionError(
+                f"{option} {name!r}: a subprotocol is one token, e.g. graphql-transport-ws: letters, digits and "
+                f"!#$%&'*+-.^_`|~, no spaces, commas or separators such as /:;=\"(); to offer several, {several}"
+            )
+    return listed
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 7230 section 3.2.6: tchar
