@@ -30,10 +30,7 @@ class LocustRun:
         return json.loads((self.report_dir / "summary.json").read_text())
 
     def row(self, kind: str, name: str) -> dict:
-        for row in self.summary["latency"]:
-            if row["type"] == kind and row["name"] == name:
-                return row
-        raise KeyError(f"no latency row for {kind} {name}: {[(r['type'], r['name']) for r in self.summary['latency']]}")
+        return latency_row(self.summary, kind, name)
 
     def stats(self) -> dict[tuple[str, str], dict]:
         """Locust's own final stats (--json-file), keyed by (type, name)."""
@@ -48,6 +45,14 @@ class LocustRun:
     def failures(self) -> list[dict]:
         with open(f"{self.csv_prefix}_failures.csv", newline="") as f:
             return list(csv.DictReader(f))
+
+
+def latency_row(summary: dict, kind: str, name: str) -> dict:
+    """summary.json's latency row for (type, name); KeyError listing the rows there are."""
+    for row in summary["latency"]:
+        if row["type"] == kind and row["name"] == name:
+            return row
+    raise KeyError(f"no latency row for {kind} {name}: {[(r['type'], r['name']) for r in summary['latency']]}")
 
 
 def run_locust(

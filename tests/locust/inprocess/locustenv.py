@@ -26,6 +26,7 @@ import gevent
 from chanload.locust import plugin
 from chanload.locust.options import add_arguments
 from chanload.run.settings import Settings, settings_from
+from tests.locustrun import latency_row
 
 
 def parse(host: str, *args: str) -> Settings:
@@ -46,10 +47,7 @@ class InProcessRun:
     csv: dict[str, str]  # the CSV files' content: requests_csv, failures_csv
 
     def row(self, kind: str, name: str) -> dict:
-        for row in self.summary["latency"]:
-            if row["type"] == kind and row["name"] == name:
-                return row
-        raise KeyError(f"no latency row for {kind} {name}: {[(r['type'], r['name']) for r in self.summary['latency']]}")
+        return latency_row(self.summary, kind, name)
 
     def csv_stats(self) -> dict[tuple[str, str], dict]:
         """Locust's stats CSV (--csv PREFIX, PREFIX_stats.csv) as of the end of the run."""
