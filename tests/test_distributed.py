@@ -15,6 +15,7 @@ from collections import Counter
 
 import pytest
 
+from chanload.recording.delivery import merge_rooms
 from tests.servers import ROOT, UNIT, free_port
 
 pytestmark = pytest.mark.e2e
@@ -116,12 +117,17 @@ def test_merged_results_equal_the_sum_of_what_each_worker_recorded(tmp_path, tar
     for field in ("sent", "ok", "failed", "in_flight", "connects", "connect_failures"):
         assert summary["counters"][field] == ledgers[field], field
     assert summary["counters"]["reconciles"] is True
+    # Delivery: each worker's receivers' counts, summed, plus the tail the master joins from all their books.
     delivered = Counter()
-    for w in mine:
-        for room in w["delivery"].values():
-            delivered.update(room)
+    for room in merge_rooms([w["delivery"] for w in mine]).values():
+        delivered.update(vars(room))
     total = summary["delivery"]["total"]
     assert {k: total[k] for k in delivered} == dict(delivered)
+    seen = Counter()
+    for w in mine:
+        for room in w["delivery"]["rooms"].values():
+            seen.update(room)
+    assert total["delivered"] == seen["delivered"] and total["expected"] == seen["expected"] + total["tail"]
 
     # Thresholds are judged on the merged data, and the artifacts carry the merged values.
     judged = {t["expr"]: t for t in summary["thresholds"]}

@@ -129,7 +129,9 @@ def test_authenticated_app_each_user_logs_in_and_talks_as_itself(tmp_path, forei
     assert run.code == 0, run.output[-3000:]
     assert_clean(run)
     stats = run.stats()
-    assert stats[("POST", "/login/")]["num_requests"] == 4 and stats[("POST", "/login/")]["num_failures"] == 0
+    login = stats[("HTTP login", "/accounts/login/")]  # Django's own LoginView: GET the form, POST it, a 302
+    assert login["num_requests"] == 4 and login["num_failures"] == 0
+    assert run.row("HTTP login", "/accounts/login/")["count"] == 4
     talk = run.row("WS message", "talk")
     assert talk["count"] > 20 and talk["failures"] == 0  # each reply named the user that logged in
     assert run.row("WS connect", "ws/private/[group]/")["count"] == 4

@@ -18,11 +18,11 @@ EXPORTS = {
     # Locust users and the load shape (their names load Locust on first use)
     "WsUser", "ChannelsUser", "EchoUser", "BroadcastUser", "CapacityShape",
     # The conversation, usable with no Locust runner
-    "Session", "Recording", "Payload", "Expect", "Groups", "ThinkTime", "Schedule", "Settings",
+    "Session", "TracingSession", "Recording", "Payload", "Expect", "Groups", "ThinkTime", "Schedule", "Settings",
     # Errors
     "ChanloadError", "OptionError", "NotSetUp", "ProtocolError", "WsError", "ConnectionRefused",
     "HandshakeRejected", "HandshakeTimeout", "ReplyTimeout", "WrongReply", "ClosedByServer", "ConnectionLost",
-    "StepError", "SubprotocolRejected",
+    "StepError", "SubprotocolRejected", "LoginRefused",
 }  # fmt: skip
 
 

@@ -223,9 +223,13 @@ def run_help(cmds, _block, _tmp_path, _target):
     assert "Channels websocket" in out and "--allow-remote-workers" in out
 
 
+# Words that mark a command written for tests/apps/foreign: its examples and its routes.
+FOREIGN_ROUTES = ("loadtests/examples/", "ws/prices/", "ws/graphql/", "ws/api/", "ws/lobby/")
+
+
 def run_locust(cmds, _block, tmp_path, target):
     words = cmds[0]
-    if any("loadtests/examples/" in w or "ws/prices/" in w for w in words):
+    if any(route in w for w in words for route in FOREIGN_ROUTES):
         # Apps unlike ours (docs/writing-users.md, docs/options.md): the foreign Channels project they are written for.
         with foreign_app() as app:
             if "--credentials" in words:  # a setup step: the users the CSV file names
@@ -268,7 +272,7 @@ def _run_locust(words, host, tmp_path):
     assert summary["counters"]["ok"] > 0 and summary["counters"]["failed"] == 0, out[-3000:]
     failed = [t["expr"] for t in summary["thresholds"] if not t["passed"]]
     # Latency limits depend on how busy this machine is; the others must pass as the page shows them.
-    latency = ("connect:", "message:", "message@", "message_corrected:")
+    latency = ("connect:", "message:", "message@", "message_corrected:", "login:")
     assert not [f for f in failed if not f.startswith(latency)], out[-3000:]
     assert proc.returncode == (3 if failed else 0), out[-3000:]
 
@@ -348,7 +352,9 @@ def test_doc_python_block(where, block, tmp_path):
     elif re.search(rf"^class \w+\((?:{'|'.join(USER_BASES)})\):", block, re.M):
         # Written for apps shaped like tests/apps/foreign (the price feed, the tutorial's chat): run there.
         with foreign_app() as app:
-            run = locustrun.run_locust(tmp_path, app.ws_url, users=2, run_time="4s", locustfile=source)
+            # A user that logs in (its login_url) takes its accounts from --credentials: made here.
+            args = _with_accounts(["--credentials", ""], app, tmp_path) if "login_url" in block else []
+            run = locustrun.run_locust(tmp_path, app.ws_url, *args, users=2, run_time="4s", locustfile=source)
         assert run.code == 0 and "Traceback" not in run.output, run.output[-3000:]
         assert run.summary["counters"]["ok"] > 0 and run.summary["counters"]["failed"] == 0, run.output[-3000:]
     else:

@@ -29,6 +29,7 @@ _EXPORTS = {
     "CapacityShape": "chanload.locust.shapes",
     # The conversation: usable with no Locust runner
     "Session": "chanload.conversation.session",
+    "TracingSession": "chanload.conversation.trace",
     "Recording": "chanload.conversation.recording",
     "Payload": "chanload.conversation.messages",
     "Expect": "chanload.conversation.messages",
@@ -51,6 +52,7 @@ _EXPORTS = {
     "ClosedByServer": "chanload.exceptions",
     "ConnectionLost": "chanload.exceptions",
     "StepError": "chanload.exceptions",
+    "LoginRefused": "chanload.exceptions",
 }
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "BroadcastUser",
     "CapacityShape",
     "Session",
+    "TracingSession",
     "Recording",
     "Payload",
     "Expect",
@@ -82,6 +85,7 @@ __all__ = [
     "ClosedByServer",
     "ConnectionLost",
     "StepError",
+    "LoginRefused",
 ]
 
 if TYPE_CHECKING:
@@ -90,6 +94,7 @@ if TYPE_CHECKING:
     from chanload.conversation.pacing import Schedule, ThinkTime
     from chanload.conversation.recording import Recording
     from chanload.conversation.session import Session
+    from chanload.conversation.trace import TracingSession
     from chanload.exceptions import (
         ChanloadError,
         ClosedByServer,
@@ -97,6 +102,7 @@ if TYPE_CHECKING:
         ConnectionRefused,
         HandshakeRejected,
         HandshakeTimeout,
+        LoginRefused,
         NotSetUp,
         OptionError,
         ProtocolError,

@@ -13,7 +13,8 @@
         ├── WrongReply            not fatal: the reply was consumed, the connection stays in step
         ├── ClosedByServer        (.code: the close code, or None)
         ├── ConnectionLost
-        └── StepError             code inside a step raised something else (.step; the original is __cause__)
+        ├── StepError             code inside a step raised something else (.step; the original is __cause__)
+        └── LoginRefused          an HTTP login (ws.login, --login-url) did not give a session or a token (.status)
 
 `except chanload.ChanloadError` catches all of them; `except chanload.WsError` the failures that a
 `Session` records before raising. Each message says what happened and, where an option is at fault,
@@ -99,13 +100,20 @@ class ReplyTimeout(WsError):
 
 
 class WrongReply(WsError):
-    """A frame arrived that is not the expected reply."""
+    """A frame arrived that is not the expected reply.
+
+    `expected` describes the expectation as written (placeholders kept, `Expect.describe`); `detail`,
+    when given, is what to show of the reply (`Expect.wrong_reply` gives both, the same for every
+    message, so that Locust keeps one failure row per fault); otherwise the reply is cut short.
+    `.reply` is the frame itself.
+    """
 
     kind = "wrong reply"
     fatal = False  # the reply was consumed: the conversation is still in step
 
-    def __init__(self, expected: str, got: str | bytes) -> None:
-        super().__init__(f"wrong reply: expected {expected}, got {shorten(got)}")
+    def __init__(self, expected: str, got: str | bytes, detail: str | None = None) -> None:
+        super().__init__(f"wrong reply: expected {expected}, got {shorten(got) if detail is None else detail}")
+        self.reply = got
 
 
 class ClosedByServer(WsError):
@@ -145,6 +153,25 @@ class StepError(WsError):
         self.step = step
 
 
+class LoginRefused(WsError):
+    """An HTTP login before connecting did not give what the connections need: a session cookie, or a token.
+
+    The form was not there (the GET answered another status), the POST was refused (403: Django's CSRF
+    check), answered with the form again (200 without the session cookie: wrong username or password),
+    failed (4xx, 5xx), or the server could not be reached. `.status` is the HTTP status, or None when
+    there was none; `.unreachable` is True when nothing listened. The message names the request and what
+    to fix; never a password, a cookie or a token, and never the username, so that Locust groups one
+    fault as one failure.
+    """
+
+    kind = "login refused"
+
+    def __init__(self, detail: str, status: int | None = None, *, unreachable: bool = False) -> None:
+        super().__init__(f"login refused: {detail}")
+        self.status = status
+        self.unreachable = unreachable  # nothing listened: the target is down, as a refused connect says
+
+
 _DETAIL = 120  # characters of the original exception's message kept in a StepError's
 
 
@@ -155,6 +182,7 @@ __all__ = [
     "ConnectionRefused",
     "HandshakeRejected",
     "HandshakeTimeout",
+    "LoginRefused",
     "NotSetUp",
     "OptionError",
     "ProtocolError",

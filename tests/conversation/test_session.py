@@ -138,7 +138,7 @@ def test_another_members_mark_is_a_delivery_never_the_reply():
     got = rows(ws)
     assert got[(DELIVERY, "room/[group]")] == (1, 0)
     assert got[(MESSAGE, "room/[group]")] == (1, 0)
-    rooms = ws.state.delivery.snapshot()
+    rooms = ws.state.delivery.snapshot()["rooms"]
     assert rooms[ws.group]["delivered"] == 1
 
 
@@ -417,7 +417,7 @@ def test_marks_sent_per_call_switch_delivery_counting_on():
         ws.request('{"text": "{mark}"}')
     assert ws.marks and ws.state.ledger.other_frames == 0
     assert rows(ws)[(DELIVERY, "room/[group]")] == (3, 0)  # the 4th copy is still queued
-    room = ws.state.delivery.snapshot()[ws.group]
+    room = ws.state.delivery.snapshot()["rooms"][ws.group]
     assert room["delivered"] == 3 and room["missing"] == 0
 
 
@@ -433,7 +433,8 @@ def test_dict_messages_have_their_string_values_filled_keys_untouched():
     assert sent["u"] == ws.user and sent["s"] == "#1" and sent["{seq}"][1:] == [3, None]
     assert sent["{seq}"][0]["g"] == "lobby"
     (mark,) = marks.find(sent["{seq}"][0]["m"])
-    assert (mark.sender, mark.seq, mark.sent_ns) == (ws.user, 1, int(sent["t"]))
+    # Message 1 ({seq}), and this connection's first marked message: its mark is number 0 (marks count apart).
+    assert (mark.sender, mark.seq, mark.sent_ns) == (ws.user, 0, int(sent["t"]))
     assert before <= mark.sent_ns <= time.time_ns()
     assert message["u"] == "{user}"  # the caller's dict is not changed
     ws.request(["{seq}", {"k": 'json {"a": 1} stays'}])
@@ -504,3 +505,26 @@ def test_locusts_control_flow_raised_in_a_step_is_recorded_then_passed_on():
     ledger = ws.recording.ledger
     assert (ledger.sent, ledger.failed, ledger.in_flight) == (1, 1, 0) and ledger.reconciles
     assert not ws.connected
+
+
+def test_marks_are_numbered_apart_from_seq_so_unmarked_messages_leave_no_gap():
+    """A member sends marked, unmarked (a typing notice), marked, ...: its marks go 0, 1, 2 and a receiver that got
+    them all counts no message missing; `own` finds each marked message's own copy by that number."""
+    room = FakeServer(lambda text: [(text, 0.0001)])  # a relay: the sender's own copy comes back
+    sender = room.session(groups=Groups.parse("lobby"), other="skip")
+    receiver = room.session(
+        groups=Groups.parse("lobby"), payload='{"text": "{mark}"}', recording=sender.recording, listen=False
+    )  # a member: it looks for marks in what it reads
+    sender.connect()
+    receiver.connect()
+    for _ in range(3):
+        sender.request({"text": "{mark}", "i": "{seq}"}, "own")
+        sender.send({"typing": True})  # no mark: numbered by {seq} only
+        room.push(sender.client.sent[-2], client=1)  # the relay's copy of the marked one, to the receiver
+    numbers = [m.seq for text in sender.client.sent for m in marks.find(text)]
+    assert numbers == [0, 1, 2]
+    assert [json.loads(t).get("i") for t in sender.client.sent] == ["0", None, "2", None, "4", None]
+    with pytest.raises(ReplyTimeout):
+        receiver.expect("never", timeout=0.05)  # reads (and sorts) the three copies, then times out
+    counts = sender.recording.delivery.snapshot()["rooms"]["lobby"]
+    assert counts["delivered"] == 3 and counts["missing"] == 0, counts

@@ -134,3 +134,32 @@ def test_subprotocols_are_the_user_classes_unless_given_and_keep_their_order():
     given = ["graphql-transport-ws", "chat.v2", "graphql-transport-ws"]
     assert settings_from(opts(ws_subprotocol=given), "ws://h").subprotocols == ("graphql-transport-ws", "chat.v2")
     assert settings_from(opts(ws_subprotocol="mqtt"), "ws://h").subprotocols == ("mqtt",)
+
+
+def test_a_json_payload_and_expect_are_checked_with_the_pool_given(caplog):
+    """--ws-groups 3 (g0..g2) refuses `"room": {group}` and says what to give; 1-3 takes it; no pool: the class's."""
+    room = '{"op": "subscribe", "room": {group}}'
+    with pytest.raises(OptionError, match=r"--ws-groups 3 gives the names g0\.\.g2 .*--ws-groups 1-3"):
+        settings_from(opts(ws_groups="3", ws_payload=room), "ws://h")
+    with pytest.raises(OptionError, match=r"--ws-expect json: template .*--ws-groups 3 gives the names"):
+        settings_from(opts(ws_groups="3", ws_expect='json:{"room": {group}}'), "ws://h")
+    assert settings_from(opts(ws_groups="1-3", ws_payload=room), "ws://h").payload.template == room
+    assert settings_from(opts(ws_payload=room), "ws://h").groups is None  # each user class checks with its own
+
+
+def test_the_pool_is_logged_once_and_a_bare_number_warns(caplog):
+    """What {group} takes is logged at start-up, once however often settings are read; `N` as a warning."""
+    caplog.set_level("INFO", logger="chanload")
+    for _ in range(2):
+        settings_from(opts(ws_groups="717-719"), "ws://h")  # values no other test gives: logged once per process
+        settings_from(opts(ws_groups="41"), "ws://h")
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "chanload"]
+    assert said == [
+        ("INFO", "--ws-groups 717-719: {group} takes 717..719 (3 integers)"),
+        ("WARNING", Groups.parse("41").warning()),
+    ]
+
+
+def test_ws_trace_is_off_unless_asked_for():
+    assert settings_from(opts(), "ws://127.0.0.1:1234").trace is False
+    assert settings_from(opts(ws_trace=True), "ws://127.0.0.1:1234").trace is True

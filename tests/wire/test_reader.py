@@ -58,3 +58,19 @@ def test_get_returns_none_at_its_deadline_and_stop_ends_the_reading():
     assert 0.04 <= time.perf_counter() - start < 1.0
     reader.stop()
     assert reader._greenlet.dead
+
+
+def test_ended_is_called_when_the_connection_ends_under_it_not_when_stopped():
+    """The delivery books learn when a receiver stopped reading: the connection's end, never a stop of ours."""
+    calls: list[str] = []
+    reader = Reader(
+        ScriptedClient(["x1"], ConnectionLost("connection lost: closed")), sort, lambda: calls.append("end")
+    )
+    reader.get(time.perf_counter() + 2)
+    with pytest.raises(ConnectionLost):
+        reader.get(time.perf_counter() + 2)
+    assert calls == ["end"]
+    stopped = Reader(ScriptedClient([], None), sort, lambda: calls.append("stopped"))
+    gevent.sleep(0.01)
+    stopped.stop()
+    assert calls == ["end"]

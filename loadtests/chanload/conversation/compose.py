@@ -2,7 +2,8 @@
 
 `Session` sends its default payload itself (the common case, no lookup); anything else a step is given
 goes through a `Composer`, which caches what it parsed (up to 256 of each kind) and notes whether any
-message carried `{mark}`: from then on, what arrives may hold other members' copies of it.
+message carried `{mark}`: from then on, what arrives may hold other members' copies of it. `marked`
+says whether the last message made carried one (the session numbers its marked messages apart).
 """
 
 from __future__ import annotations
@@ -31,13 +32,32 @@ class Composer:
 
     def __init__(self) -> None:
         self.marks = False
+        self.marked = False  # the last frame made carried a mark
         self._texts: dict[str, Payload] = {}
         self._json: dict[str, JsonPayload] = {}  # dict and list messages with placeholders, by JSON text
         self._values: dict[str, Template] = {}  # their string values, when their keys have placeholders too
         self._expects: dict[str, Expect] = {}
 
-    def frame(self, message: Frame | dict | list | Payload, user: str, seq: int, group: str) -> Frame:
-        """`message` as sent: text with its placeholders filled, bytes as they are, a dict or list as JSON."""
+    def frame(
+        self,
+        message: Frame | dict | list | Payload,
+        user: str,
+        seq: int,
+        group: str,
+        username: str = "",
+        *,
+        sent_ns: int = 0,
+        mark_seq: int = -1,
+    ) -> Frame:
+        """`message` as sent: text with its placeholders filled, bytes as they are, a dict or list as JSON.
+
+        `sent_ns` (default: now) and `mark_seq` (default: `seq`) go into a `{mark}`; `marked` says if one did.
+
+        A text that looks like JSON is checked with this connection's room (once per room): one that
+        `{group}` breaks raises an `OptionError` here, inside the step, which records it as the step's failure.
+        """
+        self.marked = False
+        sent_ns = sent_ns or time.time_ns()
         if isinstance(message, Payload):
             payload = message
             if payload.uses_mark:
@@ -45,7 +65,7 @@ class Composer:
         elif isinstance(message, bytes):
             return message
         elif isinstance(message, dict | list):
-            return self._json_frame(message, user, seq, group)
+            return self._json_frame(message, user, seq, group, username, sent_ns, mark_seq)
         else:
             cached = self._texts.get(message)
             if cached is None:
@@ -55,9 +75,13 @@ class Composer:
                 if len(self._texts) < _CACHE_LIMIT:
                     self._texts[message] = cached
             payload = cached
-        return payload.render(user=user, seq=seq, group=group, sent_ns=time.time_ns())
+        payload.check_room(group)
+        self.marked = payload.uses_mark
+        return payload.render(user=user, seq=seq, group=group, sent_ns=sent_ns, username=username, mark_seq=mark_seq)
 
-    def _json_frame(self, message: dict | list, user: str, seq: int, group: str) -> str:
+    def _json_frame(
+        self, message: dict | list, user: str, seq: int, group: str, username: str, sent_ns: int, mark_seq: int
+    ) -> str:
         """A dict or list message as JSON, the placeholders in its string values filled (keys untouched)."""
         text = json.dumps(message)
         if not has_placeholder(text):  # the common case: one search of the text that goes out anyway
@@ -69,9 +93,16 @@ class Composer:
                 self.marks = True  # new here: the one time a dict's {mark} can switch marks on
             self._json[text] = payload
         if payload is not None:
-            return payload.render(user=user, seq=seq, group=group, sent_ns=time.time_ns())
+            self.marked = payload.uses_mark
+            return payload.render(
+                user=user, seq=seq, group=group, sent_ns=sent_ns, username=username, mark_seq=mark_seq
+            )
         # Placeholders in keys too (or texts too many to cache): fill a copy of the message, value by value.
-        filled = fill_strings(message, self._value_template, Values(user=user, seq=seq, group=group))
+        values = Values(user=user, seq=seq, group=group, username=username, sent_ns=sent_ns)
+        if mark_seq >= 0:
+            values["mark_seq"] = mark_seq
+        filled = fill_strings(message, self._value_template, values)
+        self.marked = "mark" in values  # made on first use: a value held {mark}
         return text if filled is message else json.dumps(filled)
 
     def _value_template(self, text: str) -> Template:

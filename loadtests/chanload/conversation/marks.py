@@ -1,10 +1,12 @@
 """Marks: short tokens a message carries so that any receiver can tell who sent it, which one, and when.
 
-A mark is `cl1.<sender>.<seq>.<sent_ns>`: the sending connection's id, its message number on that
-connection (0, 1, 2, ...) and its send time (CLOCK_REALTIME, ns). It is plain ASCII without quotes or
-backslashes, so it survives being put in a JSON string, wrapped in another object or relayed by a
-chat app as part of a text. A receiver finds marks anywhere in a frame, measures delivery latency from
-`sent_ns`, and counts gaps, duplicates and reordering per sender from `seq`.
+A mark is `cl1.<sender>.<seq>.<sent_ns>`: the sending connection's id, the number of this marked
+message on that connection (0, 1, 2, ... over marked messages only: the session counts them apart from
+`{seq}`, so unmarked messages between them leave no gap) and its send time (CLOCK_REALTIME, ns). It is
+plain ASCII without quotes or backslashes, so it survives being put in a JSON string, wrapped in
+another object or relayed by a chat app as part of a text. A receiver finds marks anywhere in a
+frame, measures delivery latency from `sent_ns`, and counts gaps, duplicates and reordering per sender
+from `seq`.
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
 """What a user sends (a payload template) and what it accepts back (an expected reply).
 
-One placeholder grammar serves both: `{name}` for a known name is filled per message, any other text
-(JSON braces included) is literal. Payloads know `{user}` (this connection's id), `{seq}` (0, 1, ...
-per connection), `{group}` (the room), `{sent_ns}` (time.time_ns() at sending) and `{mark}` (a token
-carrying all three, see `chanload.conversation.marks`). Expected replies know `{user}`, `{seq}` and `{group}`, filled
-with the values of the message being answered. A dict or list message has the payload's placeholders
-filled in its string values, keys untouched (`JsonPayload`, `fill_strings`).
+One placeholder grammar serves both (`chanload.conversation.placeholders`): `{name}` for a known name
+is filled per message, any other text (JSON braces included) is literal, and values are filled raw, so
+`"room": {group}` is a JSON number with integer rooms. Payloads know `{user}` (this connection's id),
+`{seq}` (0, 1, ... per connection), `{group}` (the room), `{username}` (the account logged in with,
+else empty), `{sent_ns}` (time.time_ns() at sending), `{mark}` (a token carrying sender, number and
+send time, see `chanload.conversation.marks`), and, new for each message, `{random:LOW-HIGH}`,
+`{choice:A|B|C}` and `{uuid}`. Expected replies know `{user}`, `{seq}`, `{group}` and `{username}`,
+filled with the values of the message being answered. A dict or list message has the payload's
+placeholders filled in its string values, keys untouched (`JsonPayload`, `fill_strings`).
+
+A template that looks like JSON is checked before use: at start-up with the values the pool of rooms
+really holds (`check`), and mid-run with the connection's own room.
 """
 
 from __future__ import annotations
@@ -13,77 +19,82 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from chanload.conversation import marks
-from chanload.exceptions import OptionError
+from chanload.conversation import marks, replies
+from chanload.conversation.groups import Groups
+from chanload.conversation.placeholders import TOKEN, Template, check_json, generate
+from chanload.conversation.replies import subset
+from chanload.exceptions import OptionError, WrongReply
 from chanload.formatting import shorten
 from chanload.wire.framing import Frame
 
-PAYLOAD_PLACEHOLDERS = ("user", "seq", "group", "sent_ns", "mark")
-EXPECT_PLACEHOLDERS = ("user", "seq", "group")
+PAYLOAD_PLACEHOLDERS = ("user", "seq", "group", "username", "sent_ns", "mark", "random", "choice", "uuid")
+EXPECT_PLACEHOLDERS = ("user", "seq", "group", "username")
 EXPECT_FORMS = "exact text, 're:PATTERN', 'json:TEMPLATE' or 'own'"
-_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SAMPLE = {"user": "u0", "seq": 0, "group": "g0", "sent_ns": 0, "mark": marks.make("u0", 0, 0)}
+_TOKEN = TOKEN
+_NOT_JSON = "looks like JSON but is not valid JSON"
+_CHECKED_LIMIT = 4096  # rooms remembered as checked, per template
 
 Matcher = Callable[[Frame], bool]
 
 
-class Template:
-    """Text with placeholders: `{name}` for a name in `allowed` is filled per message, the rest is literal."""
-
-    def __init__(self, text: str, option: str, allowed: tuple[str, ...]) -> None:
-        self.text = text
-        self.parts: list[tuple[bool, str]] = []
-        pos = 0
-        for match in _TOKEN.finditer(text):
-            name = match.group(1)
-            if name not in allowed:
-                known = " ".join(f"{{{p}}}" for p in allowed)
-                raise OptionError(f"{option}: unknown placeholder {{{name}}} in {shorten(text)}; known: {known}")
-            self.parts.append((False, text[pos : match.start()]))
-            self.parts.append((True, name))
-            pos = match.end()
-        self.parts.append((False, text[pos:]))
-        self.names = frozenset(name for is_token, name in self.parts if is_token)
-        self.static = None if self.names else text
-
-    def fill(self, values: Mapping[str, Any], convert: Callable[[Any], str] = str) -> str:
-        if self.static is not None:
-            return self.static
-        return "".join(convert(values[text]) if is_token else text for is_token, text in self.parts)
-
-
 class Payload:
-    """A message template: literal text with `{user}`, `{seq}`, `{group}`, `{sent_ns}`, `{mark}` filled per send.
+    """A message template: literal text with placeholders filled per send.
 
-    Only those tokens are replaced, so JSON braces need no escaping:
-    `{"seq": {seq}, "text": "hi"}` renders as `{"seq": 3, "text": "hi"}`.
+    Only the known tokens are replaced, so JSON braces need no escaping: `{"seq": {seq}, "text": "hi"}`
+    renders as `{"seq": 3, "text": "hi"}`. A template that starts with `{` or `[` must be valid JSON once
+    filled in: checked here for every placeholder but `{group}`, and for `{group}` with the pool's values
+    when `groups` is given (or by `check`, once the pool is known); an `OptionError` names the fix.
     """
 
-    def __init__(self, template: str, option: str = "--ws-payload") -> None:
+    def __init__(
+        self, template: str, option: str = "--ws-payload", groups: Groups | Iterable[str] | None = None
+    ) -> None:
         self.template = template
+        self.option = option
         self._text = Template(template, option, PAYLOAD_PLACEHOLDERS)
         self._static = self._text.static
-        self.uses_mark = "mark" in self._text.names
-        if template.lstrip().startswith(("{", "[")):
-            sample = self._text.fill(_SAMPLE)
-            try:
-                json.loads(sample)
-            except ValueError as exc:
-                raise OptionError(
-                    f"{option} looks like JSON but is not valid JSON once filled in ({exc}): {shorten(sample)}"
-                ) from None
+        names = self._text.names
+        self.uses_mark = "mark" in names
+        self._generated = tuple(self._text.generated.items())
+        self._extras = "username" in names or bool(self._generated)  # beyond the five the common case fills
+        self.json_like = template.lstrip().startswith(("{", "["))
+        self._group_checked = not (self.json_like and "group" in names)
+        self._checked: set[str] = set()
+        if self.json_like:
+            check_json(self._text, option, _NOT_JSON)
+        if groups is not None:
+            self.check(groups)
 
-    def render(self, *, user: str, seq: int, group: str, sent_ns: int) -> str:
+    def check(self, groups: Groups | Iterable[str]) -> None:
+        """Refuse (OptionError) a JSON template that `{group}` breaks, filled with the pool's `samples` or these."""
+        if self._group_checked:
+            return
+        values = groups.samples if isinstance(groups, Groups) else tuple(groups)
+        if all(value in self._checked for value in values):
+            return
+        check_json(self._text, self.option, _NOT_JSON, groups=groups if isinstance(groups, Groups) else values)
+        if len(self._checked) < _CHECKED_LIMIT:
+            self._checked.update(values)
+
+    def check_room(self, group: str) -> None:
+        """`check` for one connection's room, mid-run: a set lookup once it passed."""
+        if not self._group_checked and group not in self._checked:
+            self.check((group,))
+
+    def render(self, *, user: str, seq: int, group: str, sent_ns: int, username: str = "", mark_seq: int = -1) -> str:
+        """The message as sent; its `{mark}` numbered `mark_seq` (a session's count of marked messages), else `seq`."""
         if self._static is not None:
             return self._static
         values = {"user": user, "seq": seq, "group": group, "sent_ns": sent_ns}
         if self.uses_mark:
-            values["mark"] = marks.make(user, seq, sent_ns)
+            values["mark"] = marks.make(user, seq if mark_seq < 0 else mark_seq, sent_ns)
+        if self._extras:
+            _extras(values, username, self._generated)
         return self._text.fill(values)
 
 
@@ -97,13 +108,25 @@ class JsonPayload:
 
     def __init__(self, text: str, option: str = "message") -> None:
         self._text = Template(text, option, PAYLOAD_PLACEHOLDERS)
-        self.uses_mark = "mark" in self._text.names
+        names = self._text.names
+        self.uses_mark = "mark" in names
+        self._generated = tuple(self._text.generated.items())
+        self._extras = "username" in names or bool(self._generated)  # beyond the five the common case fills
 
-    def render(self, *, user: str, seq: int, group: str, sent_ns: int) -> str:
+    def render(self, *, user: str, seq: int, group: str, sent_ns: int, username: str = "", mark_seq: int = -1) -> str:
         values = {"user": user, "seq": seq, "group": group, "sent_ns": sent_ns}
         if self.uses_mark:
-            values["mark"] = marks.make(user, seq, sent_ns)
+            values["mark"] = marks.make(user, seq if mark_seq < 0 else mark_seq, sent_ns)
+        if self._extras:
+            _extras(values, username, self._generated)
         return self._text.fill(values, _in_json_string)
+
+
+def _extras(values: dict[str, Any], username: str, generated: tuple) -> None:
+    """The values beyond the common case's: `{username}`, and a new one for each generated token."""
+    values["username"] = username
+    for key, make in generated:
+        values[key] = make()
 
 
 def _in_json_string(value: Any) -> str:
@@ -111,13 +134,21 @@ def _in_json_string(value: Any) -> str:
 
 
 class Values(dict):
-    """A message's placeholder values: `user`, `seq` and `group` given; `sent_ns` and `mark` made on first use."""
+    """A message's placeholder values: `user`, `seq`, `group` (and `username`) given; the others made on first use.
+
+    `sent_ns` and `mark` once per message; a generated token (`uuid`, `random:1-9`) once per message too,
+    so the same token twice in a message takes one value.
+    """
 
     def __missing__(self, name: str) -> Any:
         if name == "sent_ns":
             value: Any = time.time_ns()
         elif name == "mark":
-            value = marks.make(self["user"], self["seq"], self["sent_ns"])
+            value = marks.make(self["user"], self.get("mark_seq", self["seq"]), self["sent_ns"])
+        elif name == "username":
+            value = ""
+        elif name == "uuid" or ":" in name:
+            value = generate(name)
         else:
             raise KeyError(name)
         self[name] = value
@@ -177,8 +208,10 @@ class Expect:
     Forms: exact text; `re:PATTERN` matching the whole reply; `json:TEMPLATE`, a reply that parses as
     JSON and holds the template's fields with equal values (nested objects too; other fields ignored);
     `own`, the frame that carries this message's own mark back (relay apps such as the Channels
-    tutorial's chat); or, from Python, a predicate. `{user}`, `{seq}` and `{group}` are filled with the
-    values of the message being answered (regex-escaped under `re:`, JSON-encoded in strings under `json:`).
+    tutorial's chat); or, from Python, a predicate. `{user}`, `{seq}`, `{group}` and `{username}` are
+    filled with the values of the message being answered (regex-escaped under `re:`; under `json:`,
+    raw, so `"room": {group}` is a number with integer rooms and `"room": "{group}"` a string).
+    A reply that fails is described by `wrong_reply`, the same for every message (one failure row).
     """
 
     spec: str
@@ -186,9 +219,11 @@ class Expect:
     _template: Template | None = field(default=None, repr=False)
     _static: Matcher | None = field(default=None, repr=False)
     _predicate: Matcher | None = field(default=None, repr=False)
+    _option: str = field(default="--ws-expect", repr=False)
+    _checked: set[str] = field(default_factory=set, repr=False)
 
     @classmethod
-    def parse(cls, spec: str, option: str = "--ws-expect") -> Expect:
+    def parse(cls, spec: str, option: str = "--ws-expect", groups: Groups | Iterable[str] | None = None) -> Expect:
         if spec == "own":
             return cls(spec, "own")
         form, body = "text", spec
@@ -196,20 +231,18 @@ class Expect:
             if spec.startswith(prefix):
                 form, body = prefix[:-1], spec[len(prefix) :]
         template = Template(body, option, EXPECT_PLACEHOLDERS)
-        sample = {"user": "u0", "seq": 0, "group": "g0"}
         if form == "re":
             try:
-                re.compile(template.fill(sample, _re_value), re.DOTALL)
+                re.compile(template.fill(_SAMPLE, _re_value), re.DOTALL)
             except re.error as exc:
                 raise OptionError(f"{option}: bad regular expression {shorten(body)}: {exc}") from None
         elif form == "json":
-            try:
-                json.loads(template.fill(sample, _json_value))
-            except ValueError as exc:
-                raise OptionError(f"{option}: json: template is not valid JSON once filled in ({exc})") from None
-        expect = cls(spec, form, template)
+            check_json(template, option, _JSON_TEMPLATE, _json_value)
+        expect = cls(spec, form, template, _option=option)
         if template.static is not None:
             object.__setattr__(expect, "_static", expect._build(template.static))
+        if groups is not None:
+            expect.check(groups)
         return expect
 
     @classmethod
@@ -225,35 +258,84 @@ class Expect:
             return cls(getattr(value, "__name__", "predicate"), "predicate", _predicate=value)
         raise TypeError(f"expect: a str, dict, list, callable or Expect, not {type(value).__name__}")
 
+    def check(self, groups: Groups | Iterable[str]) -> None:
+        """Refuse (OptionError) a `json:` template that `{group}` would break, filled with the pool's values."""
+        if self.form != "json" or self._template is None or "group" not in self._template.names:
+            return
+        values = groups.samples if isinstance(groups, Groups) else tuple(groups)
+        if all(value in self._checked for value in values):
+            return
+        pool = groups if isinstance(groups, Groups) else values
+        check_json(self._template, self._option, _JSON_TEMPLATE, _json_value, pool)
+        if len(self._checked) < _CHECKED_LIMIT:
+            self._checked.update(values)
+
     @property
     def templated(self) -> bool:
         """Whether the matcher depends on the message answered (placeholders, or `own`)."""
         return self._static is None and self.form != "predicate"
 
-    def matcher(self, user: str = "", seq: int = 0, group: str = "") -> Matcher:
-        """The test one reply must pass, for the message (`user`, `seq`, `group`) it answers."""
+    def matcher(self, user: str = "", seq: int = 0, group: str = "", username: str = "", mark_seq: int = -1) -> Matcher:
+        """The test one reply must pass, for the message (`user`, `seq`, `group`) it answers.
+
+        `own` looks for the message's mark, numbered `mark_seq` (the session's count of marked messages), else `seq`.
+        """
         if self._static is not None:
             return self._static
         if self.form == "predicate":
             assert self._predicate is not None
             return self._predicate
         if self.form == "own":
-            return _contains(f"{marks.PREFIX}{user}.{seq}.")
+            return _contains(f"{marks.PREFIX}{user}.{seq if mark_seq < 0 else mark_seq}.")
         assert self._template is not None
-        values = {"user": user, "seq": seq, "group": group}
+        values = {"user": user, "seq": seq, "group": group, "username": username}
         convert = _re_value if self.form == "re" else _json_value if self.form == "json" else str
-        return self._build(self._template.fill(values, convert))
+        try:
+            return self._build(self._template.fill(values, convert))
+        except ValueError:
+            if self.form == "json":
+                self.check((group,))  # this room makes the template invalid JSON: say so (OptionError)
+            raise
 
-    def matches(self, reply: Frame, user: str = "", seq: int = 0, group: str = "") -> bool:
-        return self.matcher(user, seq, group)(reply)
+    def matches(self, reply: Frame, user: str = "", seq: int = 0, group: str = "", username: str = "") -> bool:
+        return self.matcher(user, seq, group, username)(reply)
 
-    def describe(self, user: str = "", seq: int = 0, group: str = "") -> str:
+    def describe(self, *_ignored: object) -> str:
+        """The expectation as written, placeholders kept (`json '{"id": {seq}}'`): one failure row for all messages.
+
+        Arguments (a message's values, as older callers passed them) are ignored.
+        """
         if self.form == "own":
-            return f"its own message back ({marks.PREFIX}{user}.{seq}...)"
+            return "its own message back (the frame carrying its {mark})"
         if self.form == "predicate" or self._template is None:
             return self.spec
-        text = self._template.fill({"user": user, "seq": seq, "group": group})
-        return {"re": f"/{text}/", "json": f"json {shorten(text)}"}.get(self.form, shorten(text))
+        body = self._template.text
+        if self.form == "re":
+            return f"/{body if len(body) <= 100 else body[:97] + '...'}/"
+        return f"json {shorten(body, 100)}" if self.form == "json" else shorten(body)
+
+    def wrong_reply(
+        self, frame: Frame, user: str = "", seq: int = 0, group: str = "", username: str = ""
+    ) -> WrongReply:
+        """The failure for `frame`, which did not pass: the template, and the part of the reply that differs.
+
+        Under `json:`, the fields the template names whose values differ (`response_status: 404`), a value
+        equal to one of this message's written back as its placeholder (`{seq}`); otherwise the reply
+        cut short. Marks and this connection's id are written as placeholders: the message is one per fault.
+        """
+        values = {"user": user, "seq": seq, "group": group, "username": username}
+        if self.form == "json" and self._template is not None:
+            detail = replies.json_detail(self._template, self._want(values), frame, values)
+        else:
+            detail = replies.shown(frame, user)
+        return WrongReply(self.describe(), frame, detail)
+
+    def _want(self, values: Mapping[str, Any]) -> Any:
+        assert self._template is not None
+        try:
+            return json.loads(self._template.fill(values, _json_value))
+        except ValueError:
+            return None
 
     def _build(self, text: str) -> Matcher:
         if self.form == "re":
@@ -261,6 +343,10 @@ class Expect:
         if self.form == "json":
             return _json_subset(json.loads(text))
         return _exact(text)
+
+
+_JSON_TEMPLATE = "json: template is not valid JSON"
+_SAMPLE = {"user": "u0", "seq": 0, "group": "g0", "username": "alice"}
 
 
 def _re_value(value: Any) -> str:
@@ -319,16 +405,3 @@ def _json_subset(want: Any) -> Matcher:
         return subset(want, got)
 
     return match
-
-
-def subset(want: Any, got: Any) -> bool:
-    """Whether `got` holds every field of `want` with an equal value (objects recursively; lists whole)."""
-    if isinstance(want, dict):
-        return isinstance(got, dict) and all(k in got and subset(v, got[k]) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(got, list) and len(want) == len(got) and all(map(subset, want, got))
-    if isinstance(want, bool) or isinstance(got, bool):
-        return want is got  # JSON true is not 1
-    if isinstance(want, int | float) and isinstance(got, int | float):
-        return want == got  # 7 matches 7.0
-    return type(want) is type(got) and want == got

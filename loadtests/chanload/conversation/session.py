@@ -9,6 +9,8 @@ built-in ones':
   and the HDR histograms; a round trip ends at the kernel's arrival stamp of the frame that matched;
 - the counters reconcile: sent = ok + failed + in flight; connects and failures by class;
 - frames that do not match are skipped and counted (`--ws-other skip`) or fail the step;
+- a login before connecting (`login`: a Django form; `login_token`: a token endpoint) is one `HTTP login` row,
+  and its cookies or token go with every handshake (`chanload.conversation.login`);
 - frames carrying another member's mark (`chanload.conversation.marks`) are deliveries: latency from the mark's
   send time, gaps, duplicates and reordering per sender; they are never taken for a reply;
 - an exception that is not a `WsError` raised inside a step (a bad per-call template, a dict `json.dumps`
@@ -28,8 +30,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
+from chanload.conversation import login as logins
 from chanload.conversation import marks
 from chanload.conversation.compose import Composer
 from chanload.conversation.groups import Groups, fill_path, route_name
@@ -39,6 +42,7 @@ from chanload.conversation.messages import (
     Matcher,
     Payload,
 )
+from chanload.conversation.opening import Opening, openings
 from chanload.conversation.recording import LocalRecording, Recording
 from chanload.exceptions import (
     ConnectionLost,
@@ -46,7 +50,6 @@ from chanload.exceptions import (
     OptionError,
     ReplyTimeout,
     StepError,
-    WrongReply,
     WsError,
 )
 from chanload.recording.types import CONNECT, CORRECTED, DELIVERY, MESSAGE, RECEIVE, SEND, SEND_LAG
@@ -77,6 +80,11 @@ class Session:
         groups: the pool `{group}` takes values from, in `--ws-groups`' forms, or a `Groups`.
         payload: the default message (placeholders as `--ws-payload`'s).
         expect: the default expected reply (forms as `--ws-expect`'s).
+        match: which frame is the reply (forms as `--ws-expect`'s, e.g. `json:{"request_id": {seq}}`); None:
+            the first frame `expect` accepts. With it, `expect` validates the matched frame: a frame that
+            matches and fails `expect` is a `WrongReply` at once, and frames that do not match are others.
+        opening: steps run after every connect, in order (`--ws-open`'s texts or `Opening`s): each is a
+            row of its own, and a failed one closes the connection (the next connect runs them again).
         other: "fail" or "skip" a frame that does not match while a reply is awaited.
         listen: read frames as they come, in a greenlet of their own, so deliveries between round trips
             are read as they arrive. None: on when the payload carries `{mark}` (a relay chat).
@@ -99,6 +107,8 @@ class Session:
         groups: Groups | str = "10",
         payload: Payload | str = "hello",
         expect: Expect | str = "OK",
+        match: Expect | str | None = None,
+        opening: Iterable[Opening | str] = (),
         other: str = "fail",
         listen: bool | None = None,
         # Timeouts
@@ -122,6 +132,14 @@ class Session:
         self.groups = groups if isinstance(groups, Groups) else Groups.parse(groups, "groups")
         self.payload = payload if isinstance(payload, Payload) else Payload(payload, "payload")
         self.expected = Expect.of(expect)  # the default expected reply
+        self.payload.check(self.groups)  # a JSON template that {group} breaks with these rooms: refused now
+        self.expected.check(self.groups)
+        self.matching = None if match is None else Expect.of(match)  # which frame is the reply; None: `expected`'s
+        self.opening = openings(opening, "opening")
+        for step in self.opening:
+            for template in (step.send, step.expect):
+                if template is not None:
+                    template.check(self.groups)
         self.other = other  # fail | skip
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
@@ -129,14 +147,27 @@ class Session:
         self.subprotocols = tuple(subprotocol_names(subprotocols, "subprotocols"))
         # Any object with WsClient's calls will do (chanload.testing.FakeClient).
         self._new_client: Callable[..., WsClient] = client_factory or self.client_class
-        self.marks = self.payload.uses_mark  # look for marks in what arrives; on for good once one is sent
+        # Look for marks in what arrives; on for good once one is sent.
+        self.marks = self.payload.uses_mark or any(step.uses_mark for step in self.opening)
         self.listen = self.marks if listen is None else listen
         self.client: WsClient | None = None
         self.user = ""  # this connection's id: {user}, and the sender in its marks
         self.group = ""  # this connection's room: {group}
         self.seq = 0  # the number of the next message on this connection: {seq}
+        # The number the next marked message's mark takes on this connection. Marks are numbered apart from
+        # {seq}, so that messages without one (a join, a typing notice) leave no gap in what receivers count.
+        self.mark_seq = 0
+        self._mark = -1  # the mark number of the message just made, or -1 (none), and its send time
+        self._mark_ns = 0
         self.connections = 0
         self.connect_failed = False  # the last connect() failed (users pause before the next)
+        # Logins (chanload.conversation.login): what every handshake carries after one; never logged.
+        self.username = ""  # the account logged in with: {username}
+        self.cookies: dict[str, str] = {}
+        self.auth_headers: list[str] = []
+        self.auth_query: dict[str, str] = {}
+        self.login_failed = False  # the last login was refused (users pause longer before the next)
+        self._login: logins.Login | None = None
         self._id = next(_ids)
         self._reader: Reader | None = None  # with listen: reads frames as they arrive
         self._compose = Composer()  # per-call messages and expectations, parsed once
@@ -161,6 +192,7 @@ class Session:
         cookies: Mapping[str, str] | None = None,
         subprotocols: Iterable[str] = (),
         step: str | None = None,
+        opening: bool = True,
     ) -> None:
         """Open a new connection (closing any open one) and time its handshake as `WS connect`.
 
@@ -168,8 +200,12 @@ class Session:
         `headers` ('Name: value') and `cookies` are this connection's own, added to `--ws-header`'s.
         `subprotocols` are offered before the session's (`--ws-subprotocol`'s): a server that takes the
         first name it supports takes a per-call one. A name in both is offered once.
+        Then the session's opening steps run (`opening=False`: not this time); a failed one has been recorded
+        as that step's failure, and it closes the connection before its error is raised.
         """
         self.close()
+        if self._login is not None and self._login.due:
+            self._login(self)  # recorded as HTTP login; a refusal is raised before any handshake
         ledger = self.recording.ledger
         name = step or self.name
         client = None
@@ -178,11 +214,12 @@ class Session:
         try:
             self.group = self.groups.pick() if group is None else group
             filled = fill_path(path or self.route, self.group).lstrip("/")
-            extra = list(headers)
-            if cookies:
-                extra.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items()))
+            extra = [*self.auth_headers, *headers]
+            jar = {**self.cookies, **cookies} if cookies else self.cookies
+            if jar:
+                extra.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in jar.items()))
             client = self._new_client(
-                f"{self.host}/{filled}",
+                f"{self.host}/{filled}{_query(filled, self.auth_query)}",
                 connect_timeout=self.connect_timeout,
                 reply_timeout=self.reply_timeout,
                 headers=[*self.headers, *extra],
@@ -203,6 +240,8 @@ class Session:
             ledger.failure_kinds[exc.kind] += 1
             _log_first(exc, self.host, filled)
             self.recording.fire(CONNECT, name, _since(start), 0, exc)
+            if self._login is not None and self._login.worked and getattr(exc, "status", None) in (401, 403):
+                self._login.due = True  # the app ended a session that worked: log in again before the next
             raise
         except Exception as exc:
             if client is not None:
@@ -212,13 +251,82 @@ class Session:
             raise self._step_error(CONNECT, name, start, "connect", exc) from exc
         self.recording.fire(CONNECT, name, end - start, 0, None)
         self.connect_failed = False
+        if self._login is not None:
+            self._login.worked = True
         ledger.connects += 1
         self.recording.open_connections += 1
         self.client = client
         self.connections += 1
         self.user = user
         self.seq = 0
+        self.mark_seq = 0
         self._reader = reader
+        if opening and self.opening:
+            self._open()
+
+    def _open(self) -> None:
+        """Run the opening steps in order; the first that fails closes the connection (users pause, then reconnect)."""
+        try:
+            for step in self.opening:
+                if step.send is not None and step.expect is not None:
+                    # Its own expectation picks the reply: the session's `match` is for the messages that follow.
+                    self.request(step.send, step.expect, match=step.expect, step=step.name)
+                elif step.send is not None:
+                    self.send(step.send, step=step.name)
+                else:
+                    assert step.expect is not None
+                    self.expect(step.expect, step=step.name)
+        except WsError:
+            self.connect_failed = True  # a server that refuses the opening is not retried in a hot loop
+            self.close()
+            raise
+
+    def login(
+        self,
+        path: str,
+        username: str,
+        password: str,
+        *,
+        cookie: str = "sessionid",
+        fields: tuple[str, str] = ("username", "password"),
+        defer: bool = False,
+        step: str | None = None,
+    ) -> None:
+        """Log in through a login form (Django's `LoginView`) at `path` on the host's http twin (ws -> http).
+
+        GETs the form, POSTs it with its CSRF token, and takes the cookies the app sets: every later
+        handshake carries them. One `HTTP login` row (named `step`, default the path); a refusal is
+        recorded, counted and raised as `LoginRefused`. `defer`: at the next `connect()` instead of now.
+        A handshake answered 401 or 403 after the login's cookies have worked makes the next `connect()` log
+        in again first (not right after a fresh login: logging in again would not help).
+        """
+        self._login = logins.form(self, path, username, password, cookie, fields, step)
+        if not defer:
+            self._login(self)
+
+    def login_token(
+        self,
+        path: str,
+        data: Mapping[str, object],
+        *,
+        field: str = "token",
+        header: str | None = "Authorization: Token {token}",
+        query: str | None = None,
+        form: bool = False,
+        defer: bool = False,
+        step: str | None = None,
+    ) -> str | None:
+        """Log in at a token endpoint (DRF's `obtain_auth_token`): POST `data` (JSON; `form`: form-encoded).
+
+        The token is `field` of the JSON reply. Every later handshake carries it in `header` (its
+        `{token}` filled), or, with `query`, in the query string under that name instead. Recorded as
+        `login` does; returns the token (None with `defer`).
+        """
+        self._login = logins.token(self, path, data, field, header, query, form, step)
+        if defer:
+            return None
+        token = self._login(self)
+        return token if isinstance(token, str) else None
 
     def close(self) -> None:
         """Close the connection politely, if one is open."""
@@ -233,6 +341,7 @@ class Session:
         message: Frame | dict | list | Payload | None = None,
         expect: Expect | str | dict | list | Matcher | None = None,
         *,
+        match: Expect | str | dict | list | Matcher | None = None,
         step: str | None = None,
         intended: float | None = None,
     ) -> Frame:
@@ -243,6 +352,9 @@ class Session:
                 (sent as JSON, the placeholders in its string values filled, keys untouched), or None
                 for the session's payload.
             expect: what the reply must be (see `Expect.of`), or None for the session's.
+            match: which frame is the reply (`Expect.of`'s forms), or None for the session's (`--ws-match`);
+                with neither, the first frame `expect` accepts. A frame that matches and fails `expect`
+                fails the step at once (`WrongReply`); frames that do not match are others (`--ws-other`).
             step: the request name of this step (default: the route template), e.g. "quote".
             intended: open model: the perf_counter time this message was due, for the corrected row.
         Returns the reply; raises the `WsError` that failed the step, after recording it (`StepError`
@@ -259,14 +371,22 @@ class Session:
         start = 0.0
         try:
             expected = self.expected if expect is None else self._compose.expect(expect)
+            matching = self.matching if match is None else self._compose.expect(match)
             text = self._render(message, seq)
-            match = expected.matcher(self.user, seq, self.group)
+            mark = self._mark
+            check = expected.matcher(self.user, seq, self.group, self.username, mark)
             start = time.perf_counter()
             if SENDS is not None and intended is not None:
                 SENDS.append((intended, start))  # CHANLOAD_SEND_STAMPS: the benchmarks' own instrument
             client = self._client()
             client.send(text)
-            reply, end = self._await(client, match, expected, seq, start, self.reply_timeout)
+            if mark >= 0:
+                self._sent(client, mark)  # the senders' side of delivery (chanload.recording.delivery)
+            if matching is None:
+                reply, end = self._await(client, check, expected, seq, start, self.reply_timeout)
+            else:
+                which = matching.matcher(self.user, seq, self.group, self.username, mark)
+                reply, end = self._await(client, which, matching, seq, start, self.reply_timeout, check, expected)
         except WsError as exc:
             ledger.in_flight -= 1
             ledger.failed += 1
@@ -298,7 +418,10 @@ class Session:
         try:
             text = self._render(message, seq)
             start = time.perf_counter()
-            self._client().send(text)
+            client = self._client()
+            client.send(text)
+            if self._mark >= 0:
+                self._sent(client, self._mark)
         except WsError as exc:
             self._failed(SEND, step or self.name, _since(start), exc)
             raise
@@ -309,13 +432,15 @@ class Session:
         self,
         expect: Expect | str | dict | list | Matcher,
         *,
+        match: Expect | str | dict | list | Matcher | None = None,
         timeout: float | None = None,
         step: str | None = None,
     ) -> Frame:
         """Wait for a frame that matches, with no message of its own (a welcome, a push).
 
         Frames that do not match are skipped and counted, or fail, as `--ws-other` says. Placeholders
-        take the values of the last message sent. With `step`, the wait is recorded as `WS receive`
+        take the values of the last message sent. With `match`, the first frame it accepts is the one, and
+        it must pass `expect` (else `WrongReply` at once). With `step`, the wait is recorded as `WS receive`
         (timed from this call); a failed wait is always recorded. Returns the frame.
         """
         seq = max(self.seq - 1, 0)
@@ -323,8 +448,15 @@ class Session:
         start = time.perf_counter()
         try:
             expected = self._compose.expect(expect)
+            mark = self.mark_seq - 1  # `own`: the copy of the last marked message sent
+            check = expected.matcher(self.user, seq, self.group, self.username, mark)
             client = self._client()
-            frame, end = self._await(client, expected.matcher(self.user, seq, self.group), expected, seq, start, wait)
+            if match is None:
+                frame, end = self._await(client, check, expected, seq, start, wait)
+            else:
+                matching = self._compose.expect(match)
+                which = matching.matcher(self.user, seq, self.group, self.username, mark)
+                frame, end = self._await(client, which, matching, seq, start, wait, check, expected)
         except WsError as exc:
             self._failed(RECEIVE, step or self.name, time.perf_counter() - start, exc)
             raise
@@ -337,11 +469,32 @@ class Session:
     # Receiving
 
     def _await(
+        self,
+        client: WsClient,
+        match: Matcher,
+        expected: Expect,
+        seq: int,
+        start: float,
+        wait: float,
+        check: Matcher | None = None,
+        checked: Expect | None = None,
+    ) -> tuple[Frame, float]:
+        """The frame that matches and when it reached the socket (perf_counter), within `wait` s of `start`.
+
+        With `check` (what `checked` describes), the matched frame must pass it too, or the step fails at once.
+        """
+        if self._reader is not None:
+            frame, arrival = self._await_queued(self._reader, match, expected, seq, start, wait)
+        else:
+            frame, arrival = self._await_direct(client, match, expected, seq, start, wait)
+        if check is not None and not check(frame):
+            assert checked is not None
+            raise checked.wrong_reply(frame, self.user, seq, self.group, self.username)
+        return frame, arrival
+
+    def _await_direct(
         self, client: WsClient, match: Matcher, expected: Expect, seq: int, start: float, wait: float
     ) -> tuple[Frame, float]:
-        """The frame that matches and when it reached the socket (perf_counter), within `wait` s of `start`."""
-        if self._reader is not None:
-            return self._await_queued(self._reader, match, expected, seq, start, wait)
         # The common case is one wait on the connection's reusable reply timer, and a match.
         reply = client.recv() if wait == self.reply_timeout else client.recv(wait)
         while True:
@@ -383,13 +536,14 @@ class Session:
         if self.other == "skip":
             self.recording.ledger.other_frames += 1
             return
-        raise WrongReply(expected.describe(self.user, seq, self.group), frame)
+        raise expected.wrong_reply(frame, self.user, seq, self.group, self.username)
 
     def _sort(self, frame: Frame, arrival_ns: int, receiver: str, group: str) -> str | None:
         """Record the deliveries a frame carries: 'delivery' (others' marks only), 'own' (this connection's), None."""
         found = marks.find(frame)
         if not found:
             return None
+        self.recording.delivery.heard(receiver, arrival_ns)  # known to be in the room from now on
         own = False
         for mark in found:
             if mark.sender == receiver:
@@ -442,9 +596,13 @@ class Session:
 
     def _listen(self, client: WsClient, user: str, group: str) -> Reader:
         """A reader that sorts marks on arrival; when they are not looked for yet, it asks on every frame."""
+        # It reads every frame until the connection ends: what others send meanwhile is owed to it.
+        book = self.recording.delivery
+        book.listening(group, getattr(client, "url", ""), user, self.reply_timeout)
+        ended = lambda: book.left(user, time.time_ns())  # noqa: E731 - the server closed it, or it broke
         if self.marks:
-            return Reader(client, lambda frame, ns: self._sort(frame, ns, user, group))
-        return Reader(client, lambda frame, ns: self._sort(frame, ns, user, group) if self.marks else None)
+            return Reader(client, lambda frame, ns: self._sort(frame, ns, user, group), ended)
+        return Reader(client, lambda frame, ns: self._sort(frame, ns, user, group) if self.marks else None, ended)
 
     def _detach(self) -> WsClient | None:
         client, self.client = self.client, None
@@ -453,15 +611,49 @@ class Session:
             reader.stop()
         if client is not None:
             self.recording.open_connections -= 1
+            self.recording.delivery.left(self.user, time.time_ns())  # owed nothing sent later (minus a grace)
         return client
 
+    def _sent(self, client: WsClient, mark: int) -> None:
+        """Note marked message number `mark` as sent (the socket took it): receivers are owed it."""
+        self.recording.delivery.sent(self.group, getattr(client, "url", ""), self.user, mark, self._mark_ns)
+
     def _render(self, message, seq: int) -> Frame:
+        """Message `seq` as sent; `_mark` is its mark's number (counted apart from {seq}), or -1 without one."""
+        sent_ns = time.time_ns()
         if message is None:  # the session's payload: the common case, no lookup
-            return self.payload.render(user=self.user, seq=seq, group=self.group, sent_ns=time.time_ns())
-        frame = self._compose.frame(message, self.user, seq, self.group)
-        if self._compose.marks:
-            self.marks = True  # a message of ours carried a mark: others' copies are deliveries from now on
+            payload = self.payload
+            if not payload.uses_mark:
+                self._mark = -1
+                return payload.render(
+                    user=self.user, seq=seq, group=self.group, sent_ns=sent_ns, username=self.username
+                )
+            marked = True
+            frame: Frame = payload.render(
+                user=self.user, seq=seq, group=self.group, sent_ns=sent_ns, username=self.username,
+                mark_seq=self.mark_seq,
+            )  # fmt: skip
+        else:
+            compose = self._compose
+            frame = compose.frame(
+                message, self.user, seq, self.group, self.username, sent_ns=sent_ns, mark_seq=self.mark_seq
+            )
+            marked = compose.marked
+            if compose.marks:
+                self.marks = True  # a message of ours carried a mark: others' copies are deliveries from now on
+        if marked:
+            self._mark, self._mark_ns = self.mark_seq, sent_ns
+            self.mark_seq += 1
+        else:
+            self._mark = -1
         return frame
+
+
+def _query(path: str, params: Mapping[str, str]) -> str:
+    """The query string that carries a login's token, after the path's own query, if any."""
+    if not params:
+        return ""
+    return ("&" if "?" in path else "?") + urlencode(params)
 
 
 def _since(start: float) -> float:

@@ -68,12 +68,67 @@ def add_arguments(parser) -> None:
     )
     _add(
         group,
+        "--ws-match",
+        default="",
+        help="Which frame is the reply, in --ws-expect's forms, e.g. 'json:{\"request_id\": {seq}}'; --ws-expect "
+        "then says what that reply must hold: a frame that matches and fails it is a wrong reply at once, and "
+        "frames that do not match are other frames (--ws-other). Default: the first frame --ws-expect accepts.",
+    )
+    _add(
+        group,
+        "--ws-open",
+        action="append",
+        default=[],
+        web_ui=False,
+        help="Opening step after every connect, repeatable, run in order: '[NAME] SEND => EXPECT' (a round trip, "
+        "the row 'WS message NAME'), '[NAME] => EXPECT' (a wait) or '[NAME] SEND' (a send). SEND and EXPECT take "
+        "--ws-payload's and --ws-expect's forms; NAME defaults to open1, open2, ... A failed step closes the "
+        "connection; the next task reconnects and runs the steps again. Default: the user class's, none built in.",
+    )
+    _add(
+        group,
         "--ws-other",
         default="",
         choices=["", "fail", "skip"],
         help="A frame that arrives while a reply is awaited and does not match: 'fail' the message, or 'skip' "
         "it (counted as an other frame) and keep waiting up to the reply timeout. Default: the user class's, "
         "fail for the built-in ones.",
+    )
+    # Logins
+    _add(
+        group,
+        "--login-url",
+        default="",
+        web_ui=False,
+        help="Path of a login form on the target's http twin (ws -> http, wss -> https), e.g. /accounts/login/ "
+        "(Django's LoginView): each user GETs it, POSTs it with the CSRF token, and connects with the session "
+        "cookie it got. Needs --credentials. Timed as the row 'HTTP login'. Default: the user class's, none.",
+    )
+    _add(
+        group,
+        "--credentials",
+        default="",
+        web_ui=False,
+        help="CSV file of username,password lines (blank and # lines, and a header line, skipped) for --login-url: "
+        "user 1 of each process takes line 1, user 2 line 2, ... (again from the top when there are more users).",
+    )
+    _add(
+        group,
+        "--login-cookie",
+        default="sessionid",
+        web_ui=False,
+        help="The cookie a successful login sets (the app's SESSION_COOKIE_NAME). Default: sessionid.",
+    )
+    _add(
+        group,
+        "--ws-trace",
+        action="store_true",
+        default=False,
+        web_ui=False,
+        help="Print one conversation frame by frame on stderr, to debug a script: the handshake, the login, each "
+        "message sent, each frame received and how it was taken (reply, other, wrong reply, delivery, own copy, "
+        "opening step), timeouts and closes, with times in ms. Only the first session of each process is traced, "
+        "at most 200 lines; cookies, tokens and passwords are written ***. Meant for -u 1.",
     )
     # Timeouts
     _add(group, "--ws-connect-timeout", type=float, default=5.0, help="Handshake timeout, seconds.")

@@ -232,6 +232,14 @@ def watch_thresholds(environment) -> None:
 
 def _parameters(environment, settings: Settings) -> dict:
     opts = environment.parsed_options
+    # What each class really ran with: the command line's values over the class's, and its own pacing
+    # (a class with its own wait_time does not run --ws-think: then `think` is null).
+    classes = {
+        u.__name__: u.describe(settings)
+        for u in sorted(environment.user_classes, key=lambda u: u.__name__)
+        if callable(getattr(u, "describe", None))
+    }
+    thinks = any(c["pacing"].startswith("think") for c in classes.values())
     return {
         "host": settings.host,
         "path": settings.path,
@@ -241,13 +249,20 @@ def _parameters(environment, settings: Settings) -> dict:
         "other": settings.other,
         "connect_timeout": settings.connect_timeout,
         "reply_timeout": settings.reply_timeout,
-        "think": list(settings.think),
+        "think": list(settings.think) if thinks else None,
         "rate": settings.rate,
         "messages_per_connection": settings.messages_per_connection,
         "users": getattr(opts, "num_users", None),
         "spawn_rate": getattr(opts, "spawn_rate", None),
         "run_time": getattr(opts, "run_time", None),
         "user_classes": sorted(u.__name__ for u in environment.user_classes),
+        # The login's path and where its accounts came from: never a password, a cookie or a token.
+        "login_url": settings.login_url,
+        "login_cookie": settings.login_cookie if settings.login_url else None,
+        "credentials": {"file": settings.accounts.source, "accounts": len(settings.accounts)}
+        if settings.accounts
+        else None,
+        "classes": classes,
     }
 
 

@@ -18,10 +18,13 @@ import functools
 
 import gevent
 
+from chanload.conversation import trace
 from chanload.conversation.groups import Groups
 from chanload.conversation.messages import Expect, Payload
+from chanload.conversation.opening import openings
 from chanload.conversation.pacing import Schedule, ThinkTime
 from chanload.conversation.session import Session
+from chanload.conversation.trace import TracingSession
 from chanload.exceptions import OptionError, WsError
 from chanload.locust import plugin  # noqa: F401 - a user class brings the wiring: options, recording, artifacts
 from chanload.run.settings import Settings
@@ -29,6 +32,7 @@ from chanload.run.state import State, state
 from chanload.wire.client import subprotocol_names
 
 RECONNECT_PAUSE = 0.2  # after a failed handshake, so a dead target is not hammered in a hot loop
+LOGIN_PAUSE = 1.0  # after a refused login: a login is heavier than a handshake (a password hash, a session)
 
 
 class WsUser(User):
@@ -37,8 +41,9 @@ class WsUser(User):
     Class attributes give the session its defaults; `--ws-path`, `--ws-payload` and `--ws-expect`
     override them: `route` (path template), `groups` (the values `{group}` takes, as `--ws-groups` writes
     them), `payload`, `expect`, `other` ("fail" or "skip" frames that do not match while a reply is
-    awaited), `listen` (read frames as they arrive; None: when the payload carries `{mark}`), and
-    `subprotocols` (offered in every handshake; `--ws-subprotocol` overrides them).
+    awaited), `listen` (read frames as they arrive; None: when the payload carries `{mark}`),
+    `subprotocols` (offered in every handshake; `--ws-subprotocol` overrides them), `match` (which frame
+    is the reply; `--ws-match`) and `opening` (steps after every connect, `--ws-open`'s texts).
     """
 
     abstract = True
@@ -49,6 +54,9 @@ class WsUser(User):
     other = "fail"
     listen: bool | None = None
     subprotocols: tuple[str, ...] = ()
+    match: str | None = None
+    opening: tuple[str, ...] = ()
+    login_url = ""  # a login form's path (Django's LoginView: "/accounts/login/"); --login-url overrides it
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -56,17 +64,45 @@ class WsUser(User):
 
     def on_start(self) -> None:
         self.ws = self.make_session(state(self.environment))
+        self.arm_login(state(self.environment).settings)
+
+    def arm_login(self, settings: Settings) -> None:
+        """With a login (`--login-url` or the class's `login_url`), take the next `--credentials` account.
+
+        The login itself runs in the first `connect()`, not here (on_start never fails): a refused one is
+        recorded, and the task ends and pauses LOGIN_PAUSE before trying again. A handshake later answered
+        401 or 403, after one that worked, makes the next connect log in again.
+        """
+        url = settings.login_url or self.login_url
+        if not url:
+            return
+        if settings.accounts is None:  # check() refuses this before any load; a class built in code may not
+            raise OptionError(f"{type(self).__name__} logs in at {url}: give --credentials FILE")
+        username, password = settings.accounts.next()
+        self.log_in(url, username, password, settings.login_cookie)
+
+    def log_in(self, url: str, username: str, password: str, cookie: str) -> None:
+        """Arm this user's login: a form login (Django's LoginView) at the first connect. Override it for
+        another kind, e.g. a token: `self.ws.login_token(url, {"username": username, "password": password},
+        defer=True)`."""
+        self.ws.login(url, username, password, cookie=cookie, defer=True)
 
     def make_session(self, st: State) -> Session:
-        """This user's Session: the class's attributes, with the command line's `--ws-*` values over them."""
+        """This user's Session: the class's attributes, with the command line's `--ws-*` values over them.
+
+        With `--ws-trace`, the first session this process makes is a `TracingSession`, which prints its conversation.
+        """
         s = st.settings
-        return Session(
+        kind = TracingSession if s.trace and trace.claim() else Session
+        return kind(
             s.host,
             recording=st,
             route=s.path or self.route,
             groups=s.groups or self.groups,
             payload=s.payload or self.payload,
             expect=s.expect or self.expect,
+            match=s.match or self.match,
+            opening=s.opening or self.opening,
             other=s.other or self.other,
             listen=self.listen,
             connect_timeout=s.connect_timeout,
@@ -81,17 +117,80 @@ class WsUser(User):
     @classmethod
     def check(cls, settings: Settings) -> None:
         """Refuse, before any load, option values this class cannot run with (raises OptionError)."""
-        if settings.groups is None:
-            Groups.parse(cls.groups, f"{cls.__name__}.groups")
+        groups = settings.groups or Groups.parse(cls.groups, f"{cls.__name__}.groups")  # the pool in effect
         if not settings.subprotocols:
             subprotocol_names(cls.subprotocols, f"{cls.__name__}.subprotocols")
+        if settings.match is None and cls.match is not None:
+            Expect.of(cls.match).check(groups)
+        for step in settings.opening or openings(cls.opening, f"{cls.__name__}.opening"):
+            for template in (step.send, step.expect):
+                if template is not None:
+                    template.check(groups)  # JSON templates, filled with the rooms in effect
+        url = settings.login_url or cls.login_url
+        if url and settings.accounts is None:
+            raise OptionError(
+                f"{cls.__name__} logs in at {url}: give --credentials FILE, the accounts to log in with "
+                "(username,password lines, taken in turn)"
+            )
+        if settings.accounts is not None and not url:
+            raise OptionError(
+                f"--credentials {settings.accounts.source}: {cls.__name__} has no login to use them for: give "
+                "--login-url PATH, the login form's path (e.g. /accounts/login/)"
+            )
         payload = settings.payload or Payload(cls.payload, f"{cls.__name__}.payload")
         expect = settings.expect or Expect.of(cls.expect)
+        payload.check(groups)  # JSON templates, filled with the rooms this class will really use
+        expect.check(groups)
         if expect.form == "own" and not payload.uses_mark:
             raise OptionError(
                 f"--ws-expect own: {cls.__name__}'s payload {payload.template!r} carries no {{mark}}, so no reply "
                 'can be recognised as its own: give --ws-payload with {mark}, e.g. \'{"message": "{mark}"}\''
             )
+
+    @classmethod
+    def describe(cls, settings: Settings) -> dict:
+        """What this class really runs with: the command line's values over the class's (summary.json)."""
+        return {
+            "route": settings.path or cls.route,
+            "groups": settings.groups.spec if settings.groups else str(cls.groups),
+            "payload": settings.payload.template if settings.payload else cls.payload,
+            "expect": settings.expect.spec if settings.expect else _spec(cls.expect),
+            "match": settings.match.spec if settings.match else _spec(cls.match),
+            "opening": [step.spec for step in settings.opening] or [str(step) for step in cls.opening],
+            "other": settings.other or cls.other,
+            "subprotocols": list(settings.subprotocols or cls.subprotocols),
+            "login_url": settings.login_url or cls.login_url or None,
+            "pacing": cls.pacing(settings),
+        }
+
+    @classmethod
+    def pacing(cls, settings: Settings) -> str:
+        """How this class paces its tasks: Locust's `wait_time` between them, described."""
+        return "wait_time " + _wait_time(cls)
+
+
+def _spec(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Expect):
+        return value.spec
+    return getattr(value, "__name__", type(value).__name__)
+
+
+def _wait_time(cls) -> str:
+    """A user class's `wait_time` as written: `between(0.5, 1.5)`, `constant(1)`, ... or the function's name."""
+    func = getattr(cls, "wait_time", None)
+    if func is None:
+        return "none (Locust's default: 0)"
+    func = getattr(func, "__func__", func)
+    outer, _, rest = getattr(func, "__qualname__", "").partition(".<locals>.")
+    cells = dict(zip(getattr(getattr(func, "__code__", None), "co_freevars", ()), func.__closure__ or (), strict=False))
+    values = {name: cell.cell_contents for name, cell in cells.items()}
+    if rest and outer == "between" and {"min_wait", "max_wait"} <= set(values):
+        return f"between({values['min_wait']:g}, {values['max_wait']:g})"
+    if rest and outer in ("constant", "constant_pacing") and isinstance(values.get("wait_time"), int | float):
+        return f"{outer}({values['wait_time']:g})"
+    return f"{getattr(func, '__qualname__', repr(func))} (a function of the class)"
 
 
 def _quiet(func):
@@ -105,7 +204,9 @@ def _quiet(func):
             return func(user, *args, **kwargs)
         except WsError:
             ws = getattr(user, "ws", None)
-            if ws is not None and ws.connect_failed:
+            if ws is not None and ws.login_failed:
+                gevent.sleep(LOGIN_PAUSE)
+            elif ws is not None and ws.connect_failed:
                 gevent.sleep(RECONNECT_PAUSE)
 
     run._chanload_quiet = True
@@ -126,6 +227,15 @@ class ChannelsUser(WsUser):
     def make_pacer(self, settings: Settings) -> Schedule | ThinkTime:
         """When messages go: on a schedule (--ws-rate), or after a think time (--ws-think)."""
         return Schedule(settings.rate) if settings.rate else ThinkTime(*settings.think)
+
+    @classmethod
+    def pacing(cls, settings: Settings) -> str:
+        if cls.make_pacer is not ChannelsUser.make_pacer:
+            return f"{cls.__name__}.make_pacer (its own)"
+        if settings.rate:
+            return f"rate {settings.rate:g}/s per connection (--ws-rate)"
+        low, high = settings.think
+        return f"think {low:g}-{high:g} s (--ws-think)" if high != low else f"think {low:g} s (--ws-think)"
 
     @task
     def converse(self) -> None:

@@ -95,7 +95,8 @@ def _delivery_row(item: str, t: dict) -> dict:
         "section": "delivery",
         "item": item,
         "count": t["delivered"],
-        "value": f"{ratio} of {t['expected']} expected; missing {t['missing']}, duplicated {t['duplicated']},"
+        "value": f"{ratio} of {t['expected']} expected; missing {t['missing']} (tail {t.get('tail', 0)}),"
+        f" duplicated {t['duplicated']},"
         f" reordered {t['reordered']}",
     }
 

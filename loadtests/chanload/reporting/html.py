@@ -7,6 +7,7 @@ from html import escape
 
 from chanload import formatting
 from chanload.formatting import format_us as fmt_us
+from chanload.reporting import summary as summaries
 from chanload.reporting import svgchart
 from chanload.reporting.charts import build_charts
 from chanload.run import capacity, policy, slo
@@ -158,10 +159,48 @@ def _counters(counters: dict, delivery: dict | None) -> str:
                 "delivery ratio": "-" if ratio is None else f"{ratio * 100:.4f}%",
                 "promise": f">= {delivery.get('promise', 0) * 100:.2f}%",
                 **{k: t.get(k) for k in ("expected", "delivered", "missing", "duplicated", "reordered")},
+                "of the missing, tail": t.get("tail", 0),
                 "rooms": len(delivery.get("rooms") or {}),
             },
         )
+        out += _rooms(delivery.get("rooms") or {})
     return out
+
+
+def _rooms(rooms: dict) -> str:
+    """Delivery per room, worst first: the tail (owed after the last message heard) apart from the gaps."""
+    if not rooms:
+        return ""
+    head = "<th>Room</th>" + "".join(
+        f'<th class="num">{h}</th>'
+        for h in (
+            "expected",
+            "delivered",
+            "missing",
+            "of which gaps",
+            "of which tail",
+            "duplicated",
+            "reordered",
+            "ratio",
+        )
+    )
+    body = []
+    for room, t in summaries.worst_rooms(rooms):
+        ratio = t.get("ratio")
+        tail = int(t.get("tail", 0))
+        missing = int(t.get("missing", 0))
+        counts = (t.get("expected", 0), t.get("delivered", 0), missing, missing - tail, tail,
+                  t.get("duplicated", 0), t.get("reordered", 0))  # fmt: skip
+        cells = "".join(f'<td class="num">{n:,}</td>' for n in counts)
+        shown = "-" if ratio is None else f"{ratio * 100:.4f}%"
+        body.append(f'<tr><td>{escape(str(room))}</td>{cells}<td class="num">{shown}</td></tr>')
+    return (
+        '<h3>Delivery per room</h3><div class="scroll"><table class="rooms"><thead><tr>'
+        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        '<p class="meta">Worst first. Missing = gaps (numbers skipped below the highest a receiver heard from a '
+        "sender) + tail (numbers the sender sent after that, or all it sent while a receiver that never heard "
+        "from it was in the room, up to the receiver's reply timeout before it left or the run stopped).</p>"
+    )
 
 
 def _charts(summary: dict) -> str:

@@ -18,9 +18,10 @@ PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99
 
 
 def metric_name(kind: str) -> str:
-    """The short metric name thresholds use: 'WS message corrected' -> 'message_corrected'."""
-    if kind.startswith("WS "):
-        kind = kind[3:]
+    """The short metric name thresholds use: 'WS message corrected' -> 'message_corrected', 'HTTP login' -> 'login'."""
+    for prefix in ("WS ", "HTTP "):
+        if kind.startswith(prefix):
+            kind = kind[len(prefix) :]
     return kind.strip().lower().replace(" ", "_")
 
 
@@ -58,6 +59,46 @@ def delivery_block(rooms: dict[str, RoomTotals]) -> dict | None:
         "total": {**vars(total), "ratio": total.ratio},
         "rooms": {room: {**vars(r), "ratio": r.ratio} for room, r in rooms.items()},
     }
+
+
+ROOM_LINES = 5  # rooms the console shows under the delivery line, worst first
+
+
+def worst_rooms(rooms: dict[str, dict]) -> list[tuple[str, dict]]:
+    """Rooms by delivery ratio, lowest first (then most missing); rooms with nothing expected last."""
+    return sorted(
+        rooms.items(),
+        key=lambda item: (
+            item[1].get("ratio") is None,
+            item[1].get("ratio") or 0.0,
+            -item[1].get("missing", 0),
+            item[0],
+        ),
+    )
+
+
+def _delivery_text(t: dict, promise: str = "") -> str:
+    ratio = "-" if t.get("ratio") is None else f"{t['ratio'] * 100:.4f}%"
+    return (
+        f"{ratio}{promise}, delivered {t['delivered']} of {t['expected']}, missing {t['missing']}"
+        f" (tail {t.get('tail', 0)}), duplicated {t['duplicated']}, reordered {t['reordered']}"
+    )
+
+
+def delivery_lines(delivery: dict) -> list[str]:
+    """The console's delivery: the total beside the promise, then the worst rooms (at most ROOM_LINES)."""
+    rooms = delivery.get("rooms") or {}
+    total = _delivery_text(delivery["total"], f" (promise >= {delivery['promise'] * 100:.2f}%)")
+    lines = [f"broadcast delivery: {total} in {len(rooms)} room{'' if len(rooms) == 1 else 's'}"]
+    if len(rooms) > 1:
+        ranked = worst_rooms(rooms)
+        lines += [f"  room {room}: {_delivery_text(t)}" for room, t in ranked[:ROOM_LINES]]
+        if len(ranked) > ROOM_LINES:
+            lines.append(
+                f"  ... and {len(ranked) - ROOM_LINES} more rooms, none worse"
+                " (summary.json and report.html have every room)"
+            )
+    return lines
 
 
 def build(
@@ -125,13 +166,7 @@ def render(summary: dict) -> str:
         lines.append("failures: " + ", ".join(f"{k} {n}" for k, n in sorted(ledger.failure_kinds.items())))
     delivery = summary.get("delivery")
     if delivery:
-        t = delivery["total"]
-        ratio = "-" if t["ratio"] is None else f"{t['ratio'] * 100:.4f}%"
-        lines.append(
-            f"broadcast delivery: {ratio} (promise >= {delivery['promise'] * 100:.2f}%), delivered {t['delivered']}"
-            f" of {t['expected']}, missing {t['missing']}, duplicated {t['duplicated']}, reordered {t['reordered']}"
-            f" in {len(delivery['rooms'])} rooms"
-        )
+        lines += delivery_lines(delivery)
     thresholds = summary.get("thresholds") or []
     if thresholds:
         passed = sum(t["passed"] for t in thresholds)

@@ -6,17 +6,22 @@ argparse namespace); `chanload.locust.options` registers them on Locust's parser
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from chanload.conversation.groups import Groups
+from chanload.conversation.login import Accounts, login_path
 from chanload.conversation.messages import Expect, Payload
+from chanload.conversation.opening import Opening, openings
 from chanload.exceptions import OptionError
 from chanload.run import slo
 from chanload.wire.client import subprotocol_names
 
 _PATH_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+log = logging.getLogger("chanload")
+_told: set[str] = set()  # --ws-groups values already described in the log (settings are read more than once)
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,8 @@ class Settings:
     groups: Groups | None = None  # None: each user class's own pool (`groups`, default 10)
     payload: Payload | None = None
     expect: Expect | None = None
+    match: Expect | None = None  # which frame is the reply; None: each user class's own (`match`, none built in)
+    opening: tuple[Opening, ...] = ()  # (): each user class's own opening steps (`opening`, none built in)
     connect_timeout: float = 5.0
     reply_timeout: float = 5.0
     think: tuple[float, float] = (0.5, 1.5)
@@ -40,6 +47,12 @@ class Settings:
     thresholds: tuple[slo.Threshold, ...] = ()
     slo_abort: bool = False
     other: str | None = None  # a frame that does not match while a reply is awaited: "fail" or "skip"
+    trace: bool = False  # --ws-trace: the first session of each process prints its conversation
+    # Logins before connecting (chanload.conversation.login): None where each user class keeps its own
+    # `login_url`; `accounts` from --credentials (its repr shows no password).
+    login_url: str | None = None
+    accounts: Accounts | None = None
+    login_cookie: str = "sessionid"
     # Watching (chanload.watch.metrics): 0 = no /metrics endpoint.
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
@@ -56,9 +69,11 @@ def settings_from(options, host: str | None) -> Settings:
     settings = Settings(
         host=_host(host),
         path=_path(str(getattr(options, "ws_path", "") or "")),
-        groups=None if getattr(options, "ws_groups", "") in (None, "") else Groups.parse(options.ws_groups),
-        payload=Payload(options.ws_payload) if getattr(options, "ws_payload", "") else None,
-        expect=Expect.parse(options.ws_expect) if getattr(options, "ws_expect", "") else None,
+        groups=(groups := _groups(getattr(options, "ws_groups", ""))),  # JSON templates are checked with its values
+        payload=Payload(options.ws_payload, groups=groups) if getattr(options, "ws_payload", "") else None,
+        expect=Expect.parse(options.ws_expect, groups=groups) if getattr(options, "ws_expect", "") else None,
+        match=Expect.parse(options.ws_match, "--ws-match", groups) if getattr(options, "ws_match", "") else None,
+        opening=openings(_listed(getattr(options, "ws_open", None))),
         connect_timeout=_positive(getattr(options, "ws_connect_timeout", 5.0), "--ws-connect-timeout"),
         reply_timeout=_positive(getattr(options, "ws_reply_timeout", 5.0), "--ws-reply-timeout"),
         think=_think(str(getattr(options, "ws_think", "0.5-1.5"))),
@@ -73,6 +88,10 @@ def settings_from(options, host: str | None) -> Settings:
         thresholds=tuple(slo.parse_all(_listed(getattr(options, "slo", None)))),
         slo_abort=bool(getattr(options, "slo_abort", False)),
         other=_other(getattr(options, "ws_other", "") or None),
+        trace=bool(getattr(options, "ws_trace", False)),
+        login_url=login_path(url, "--login-url") if (url := getattr(options, "login_url", "")) else None,
+        accounts=Accounts.read(str(creds)) if (creds := getattr(options, "credentials", "")) else None,
+        login_cookie=_cookie_name(getattr(options, "login_cookie", "") or "sessionid"),
         metrics_port=_port(getattr(options, "ws_metrics_port", 0), "--ws-metrics-port"),
         metrics_host=str(getattr(options, "ws_metrics_host", "") or "127.0.0.1"),
         capacity_slo=tuple(slo.parse_all(_listed(getattr(options, "capacity_slo", None)))),
@@ -87,7 +106,39 @@ def settings_from(options, host: str | None) -> Settings:
                 "--ws-expect own: the reply is the sender's own message relayed back, found by its mark: "
                 'put {mark} in --ws-payload, e.g. \'{"message": "{mark}"}\''
             )
+    if settings.login_url is not None and settings.accounts is None:
+        raise OptionError(
+            f"--login-url {settings.login_url}: give --credentials FILE too, the accounts to log in with "
+            "(username,password lines, taken in turn)"
+        )
     return settings
+
+
+def _cookie_name(value) -> str:
+    name = str(value)
+    if not _TOKEN.fullmatch(name):
+        raise OptionError(
+            f"--login-cookie {name!r}: expected a cookie name (the app's SESSION_COOKIE_NAME), e.g. sessionid"
+        )
+    return name
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 6265: a cookie name is an RFC 7230 token
+
+
+def _groups(value) -> Groups | None:
+    """--ws-groups, parsed; what it holds is logged once (a warning for the bare `N`, easy to take for room N)."""
+    if value in (None, ""):
+        return None
+    groups = Groups.parse(value)
+    if groups.spec not in _told:
+        _told.add(groups.spec)
+        warning = groups.warning()
+        if warning:
+            log.warning("%s", warning)
+        else:
+            log.info("--ws-groups %s: {group} takes %s", groups.spec, groups.describe())
+    return groups
 
 
 def _at_least(value, low: float, option: str) -> float:

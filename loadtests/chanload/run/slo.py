@@ -4,11 +4,11 @@ Grammar (one threshold per `--slo`; whitespace anywhere is ignored):
 
     METRIC[@NAME]:STAT OP NUMBER[UNIT]     a statistic of a latency metric
     fail_ratio OP N%                       failed / (ok + failed) message round trips, whole run
-    delivery_ratio OP N%                   broadcast deliveries received / expected, whole run
+    delivery_ratio OP N%                   broadcast deliveries received / expected (tail included), whole run
     rps OP N                               message round trips (ok + failed) per second of the run
 
 - METRIC is a latency metric as the summary names it: `connect`, `message`, `message_corrected`,
-  `delivery` (request type `WS message corrected` -> `message_corrected`).
+  `delivery`, `login` (request type `WS message corrected` -> `message_corrected`, `HTTP login` -> `login`).
 - `@NAME` keeps one route name, e.g. `message@room/[group]:p99<5ms`. Without it the threshold covers every
   name of that metric.
 - STAT is one of
@@ -45,7 +45,7 @@ from decimal import Decimal
 from chanload import formatting
 from chanload.exceptions import OptionError
 
-LATENCY_METRICS = ("connect", "message", "message_corrected", "delivery")
+LATENCY_METRICS = ("connect", "message", "message_corrected", "delivery", "login")
 SCALAR_METRICS = ("fail_ratio", "delivery_ratio", "rps")
 METRICS = LATENCY_METRICS + SCALAR_METRICS
 

@@ -21,15 +21,19 @@ Sort = Callable[[Frame, int], str | None]
 
 
 class Reader:
-    """Reads `client` in a greenlet of its own until the connection ends or `stop` is called."""
+    """Reads `client` in a greenlet of its own until the connection ends or `stop` is called.
 
-    def __init__(self, client: WsClient, sort: Sort) -> None:
+    `ended`, if given, is called when the connection ends under it (the error is queued too): from then on
+    nothing more can arrive.
+    """
+
+    def __init__(self, client: WsClient, sort: Sort, ended: Callable[[], None] | None = None) -> None:
         import gevent  # listening needs gevent, as Locust runs it
         from gevent.queue import Empty, Queue
 
         self._frames = Queue()
         self._empty = Empty
-        self._greenlet = gevent.spawn(self._run, client, sort)
+        self._greenlet = gevent.spawn(self._run, client, sort, ended)
 
     def get(self, deadline: float) -> tuple[Frame, float, bool] | None:
         """The next frame that is not a delivery, as (frame, arrival, own), or None at `deadline` (perf_counter).
@@ -48,13 +52,15 @@ class Reader:
         """End the greenlet and wait for it: a close handshake must not read the socket while it still does."""
         self._greenlet.kill(block=True, timeout=1.0)
 
-    def _run(self, client: WsClient, sort: Sort) -> None:
+    def _run(self, client: WsClient, sort: Sort, ended: Callable[[], None] | None) -> None:
         frames = self._frames
         while True:
             try:
                 frame = client.recv(timeout=None)
             except WsError as exc:
                 frames.put(exc)
+                if ended is not None:
+                    ended()
                 return
             kind = sort(frame, client.arrival_ns)
             if kind != "delivery":

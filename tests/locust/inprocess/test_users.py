@@ -32,6 +32,7 @@ def test_room_user_records_connects_and_messages_without_failures(target):
     assert connect["count"] == 5 and connect["failures"] == 0
     assert message["count"] > 50 and message["failures"] == 0
     assert run.summary["parameters"]["user_classes"] == ["RoomUser"]
+    assert run.summary["parameters"]["classes"]["RoomUser"]["pacing"] == "think 0.01-0.03 s (--ws-think)"
     # Locust's own stats (independent bookkeeping) agree with the HDR histogram counts.
     assert run.stats[("WS message", "room/[group]")]["num_requests"] == message["count"]
     assert run.stats[("WS connect", "room/[group]")]["num_requests"] == connect["count"]
@@ -251,3 +252,19 @@ def test_a_pushed_frame_taken_as_a_reply_is_never_a_negative_latency(misbehaving
     early = run.summary["counters"]["early_replies"]
     assert early > 0
     assert f"{early} replies had arrived before their message was sent" in run.output
+
+
+def test_a_class_json_payload_is_checked_with_the_rooms_in_effect():
+    """`"room": {group}`: refused with the class's names (A,B), accepted once --ws-groups gives integers."""
+
+    class JoinUser(EchoUser):
+        abstract = True
+        groups = "A,B"
+        payload = '{"command": "join", "room": {group}}'
+        expect = 'json:{"room": {group}}'
+
+    with pytest.raises(OptionError, match=r"filled in with 'A' from JoinUser.groups A,B"):
+        JoinUser.check(parse("ws://127.0.0.1:9"))
+    JoinUser.check(parse("ws://127.0.0.1:9", "--ws-groups", "1-500"))
+    with pytest.raises(OptionError, match=r"--ws-groups 1 gives the names g0..g0"):
+        JoinUser.check(parse("ws://127.0.0.1:9", "--ws-groups", "1"))

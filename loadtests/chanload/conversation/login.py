@@ -1,0 +1,186 @@
+"""Logging a session in over HTTP before it connects: timed, recorded and counted like any step.
+
+A `Session`'s `login` (a Django form login) and `login_token` (a token endpoint, DRF's
+`obtain_auth_token` shape) are made here. The whole login (the form's GET and the POST) is one
+`HTTP login` row, named by its path. What it gives goes with every later handshake of the session:
+the cookies (`Cookie:`), or the token in a header or the query string. Once a handshake has succeeded
+with them, one answered 401 or 403 makes the next `connect()` log in again first (a session the app
+has ended); right after a fresh login it does not (logging in again would not help).
+
+`Accounts` reads a `--credentials` file and hands its `username,password` lines out in turn.
+Passwords, cookies and tokens are kept in memory only: no repr, message or log line here shows one.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from chanload.exceptions import LoginRefused, OptionError, StepError, WsError
+from chanload.recording.types import LOGIN
+from chanload.wire.login import HttpTarget, form_login, token_login
+
+if TYPE_CHECKING:
+    from chanload.conversation.session import Session
+
+
+class Accounts:
+    """`username,password` pairs, handed out in turn (`next()`): the first user gets the first line, and so on.
+
+    With more users than lines, the lines are taken again from the first. Each process hands them out
+    on its own (with Locust workers, every worker starts at the first line).
+    """
+
+    def __init__(self, pairs: Iterable[tuple[str, str]], source: str = "") -> None:
+        self._pairs = list(pairs)
+        if not self._pairs:
+            raise OptionError(f"--credentials {source}: no username,password lines".replace("  ", " "))
+        self.source = source
+        self._turn = itertools.cycle(self._pairs)
+
+    @classmethod
+    def read(cls, path: str, option: str = "--credentials") -> Accounts:
+        """Read a CSV file of `username,password` lines (quoting as CSV; blank and `#` lines, and a first
+        line `username,password`, skipped); an OptionError says what is wrong, never with a password in it."""
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                lines = list(f)
+        except OSError as exc:
+            raise OptionError(f"{option} {path!r}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+        except UnicodeDecodeError:
+            raise OptionError(f"{option} {path!r}: not UTF-8 text") from None
+        pairs: list[tuple[str, str]] = []
+        for number, row in _rows(lines):
+            if not pairs and [cell.strip().lower() for cell in row] == ["username", "password"]:
+                continue  # a header line
+            if len(row) != 2 or not row[0].strip() or not row[1]:
+                raise OptionError(
+                    f"{option} {path!r} line {number}: expected 'username,password' (two non-empty CSV fields), "
+                    f"got {len(row)} field{'s' if len(row) != 1 else ''}{' with an empty one' if len(row) == 2 else ''}"
+                )
+            pairs.append((row[0].strip(), row[1]))
+        if not pairs:
+            raise OptionError(f"{option} {path!r}: no username,password lines in it")
+        return cls(pairs, path)
+
+    def next(self) -> tuple[str, str]:
+        """The next (username, password), in turn."""
+        return next(self._turn)
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __repr__(self) -> str:
+        return f"Accounts({len(self._pairs)} from {self.source!r})"  # never the passwords
+
+
+def _rows(lines: list[str]) -> Iterable[tuple[int, list[str]]]:
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        (row,) = list(csv.reader([line], skipinitialspace=True)) or [[]]
+        yield number, row
+
+
+class Login:
+    """A login a session runs before connecting (now, or at the next `connect()`), and again after a 401/403."""
+
+    def __init__(self, path: str, run: Callable[[HttpTarget, float], object], name: str | None = None) -> None:
+        self.path = path
+        self.name = name or path
+        self._run = run  # holds the secrets in its closure
+        self.due = True  # to run before the next connect
+        self.worked = False  # a handshake has succeeded since: a later 401/403 means the session ended
+
+    def __call__(self, session: Session) -> object:
+        """Log in: one `HTTP login` row; a `LoginRefused` is recorded, counted, then raised."""
+        recording = session.recording
+        start = time.perf_counter()
+        try:
+            result = self._run(HttpTarget(session.host), session.connect_timeout)
+        except Exception as exc:
+            # Anything else raised in a login is a failure of it too, named by its class alone (its message
+            # might hold what was posted).
+            error = exc if isinstance(exc, WsError) else StepError("login", exc, "")
+            session.login_failed = True
+            recording.ledger.failure_kinds[error.kind] += 1
+            if isinstance(error, LoginRefused) and error.unreachable:
+                recording.ledger.last_refused_at = time.time()
+            recording.fire(LOGIN, self.name, time.perf_counter() - start, 0, error)
+            if error is exc:
+                raise
+            raise error from exc
+        recording.fire(LOGIN, self.name, time.perf_counter() - start, 0, None)
+        session.login_failed = False
+        self.due = self.worked = False
+        return result
+
+    def __repr__(self) -> str:
+        return f"Login({self.path!r})"
+
+
+def form(
+    session: Session,
+    path: str,
+    username: str,
+    password: str,
+    cookie: str,
+    fields: tuple[str, str],
+    step: str | None,
+) -> Login:
+    """A form login whose cookies become the session's."""
+    path = login_path(path, "path")
+
+    def run(target: HttpTarget, timeout: float) -> None:
+        jar = form_login(target, path, username, password, cookie=cookie, timeout=timeout, fields=fields)
+        session.cookies.clear()
+        session.cookies.update(jar)
+
+    session.username = username
+    return Login(path, run, step)
+
+
+def token(
+    session: Session,
+    path: str,
+    data: Mapping[str, object],
+    field: str,
+    header: str | None,
+    query: str | None,
+    form_encoded: bool,
+    step: str | None,
+) -> Login:
+    """A token login whose token goes into a header or the query string of every later handshake."""
+    path = login_path(path, "path")
+    if query is None and (header is None or "{token}" not in header or ":" not in header.split("{token}")[0]):
+        raise OptionError(f"header={header!r}: expected 'Name: ...{{token}}...', e.g. 'Authorization: Token {{token}}'")
+    if query is not None and not query:
+        raise OptionError("query='': give the query parameter's name, e.g. query='token'")
+    data = dict(data)
+
+    def run(target: HttpTarget, timeout: float) -> str:
+        value = token_login(target, path, data, field=field, form=form_encoded, timeout=timeout)
+        if query is not None:
+            session.auth_query = {query: value}
+            session.auth_headers = []
+        else:
+            assert header is not None
+            session.auth_headers = [header.replace("{token}", value)]
+            session.auth_query = {}
+        return value
+
+    username = data.get("username")
+    session.username = username if isinstance(username, str) else session.username
+    return Login(path, run, step)
+
+
+def login_path(path: str, option: str) -> str:
+    """A login path on the target's server: '/accounts/login/' (a leading '/' is added)."""
+    if not isinstance(path, str) or not path.strip() or "://" in path or any(c.isspace() for c in path):
+        raise OptionError(
+            f"{option} {path!r}: expected the login page's path on the target's server, e.g. /accounts/login/"
+        )
+    return "/" + path.lstrip("/")
