@@ -54,3 +54,13 @@ def test_a_relay_chat_by_marked_dicts_per_call_measures_deliveries(tmp_path, tar
     total = run.summary["delivery"]["total"]
     assert total["delivered"] == delivery["count"] and 0 < total["ratio"] <= 1
     assert "broadcast delivery:" in run.output
+
+
+def test_messages_without_a_mark_between_marked_ones_leave_no_gap(tmp_path, target):
+    """Members alternate a marked message and an unmarked one: marks are numbered apart from {seq}, so receivers
+    count every marked message delivered and none missing (numbered by {seq}, every other one would be a gap)."""
+    run = run_locust(tmp_path, target.ws_url, "RelayMixedUser", users=3, run_time="3s", locustfile=LOCUSTFILE)
+    assert run.code == 0, run.output[-3000:]
+    assert run.row("WS message", "typing")["count"] > 10
+    total = run.summary["delivery"]["total"]
+    assert total["delivered"] > 20 and total["missing"] == 0 and total["ratio"] == 1, total

@@ -173,8 +173,7 @@ def raw_lobby(url: str, cookies: dict[str, str]) -> Iterator[Sample]:
         assert json.loads(ws.recv()[0]) == {"join": str(RAW_ROOM)}
         for seq in range(1, MAX_RAW + 1):
             mark = f"raw-{seq}"
-            sent_at = time.time_ns()
-            ws.send(json.dumps({"command": "send", "room": RAW_ROOM, "message": mark}))
+            sent_at = ws.send(json.dumps({"command": "send", "room": RAW_ROOM, "message": mark}))
             reply, stamp, in_hand = _until(ws, lambda f, m=mark: f.get("message") == m)
             yield sent_at, (stamp - sent_at) / 1000, (in_hand - sent_at) / 1000
             assert reply["room"] == str(RAW_ROOM), reply

@@ -48,3 +48,20 @@ class RelayDictUser(WsUser):
         if not ws.connected:
             ws.connect()
         ws.request({"text": "hi", "mark": "{mark}"}, step="talk")
+
+
+class RelayMixedUser(RelayDictUser):
+    """A marked message, then one without a mark (a typing notice): receivers must count no gap between them.
+
+    The room relays the typing notices too: others' copies are other frames, skipped while an OK is awaited.
+    """
+
+    other = "skip"
+
+    @task
+    def talk(self) -> None:
+        ws = self.ws
+        if not ws.connected:
+            ws.connect()
+        ws.request({"text": "hi", "mark": "{mark}"}, step="talk")
+        ws.request({"text": "typing"}, step="typing")
