@@ -99,7 +99,10 @@ def locust(argv: list[str], log: Path, env: dict) -> subprocess.Popen:
 
 def per_socket(rows: list[dict], name: str, first_at: float, full_at: float, held: int) -> tuple[float, int, int]:
     """(bytes per socket, RSS just before the first socket opened, RSS at full count) of process `name`."""
-    before = [r[name][0] for r in rows if name in r and r["t"] < first_at][-1]
+    samples = [(r["t"], r[name][0]) for r in rows if name in r]
+    earlier = [rss for t, rss in samples if t < first_at]
+    # No sample before the first socket (a loaded machine started the sampler late): the earliest one.
+    before = earlier[-1] if earlier else min(samples)[1]
     at_full = [r[name][0] for r in rows if name in r and r["t"] >= full_at]
     full = max(at_full) if at_full else max(r[name][0] for r in rows if name in r)
     return (full - before) / held, before, full
@@ -186,8 +189,12 @@ def report(summary: dict, samples: dict, rows: list[dict], args, target_names: l
     held = max((g["open"] for g in gauges), default=0)
     full_at = min((g["second"] for g in gauges if g["open"] >= held), default=0)
     first_at = min((g["second"] for g in gauges if g["open"] > 0), default=0)
-    fds = [r["worker"][1] for r in rows if "worker" in r and r["t"] < first_at]
-    fd_held = max(r["worker"][1] for r in rows if "worker" in r) - fds[-1]
+    worker_fds = [(r["t"], r["worker"][1]) for r in rows if "worker" in r]
+    fds = [n for t, n in worker_fds if t < first_at]
+    if not fds:  # no sample before the first socket opened (a loaded machine started the sampler late)
+        print("note: no descriptor sample before the first socket: growth counted from the first sample")
+        fds = [min(worker_fds)[1]] if worker_fds else [0]
+    fd_held = max((n for _, n in worker_fds), default=fds[-1]) - fds[-1]
     connects = samples[types.CONNECT]
     print(f"sockets held: {held} (suite's open-connection count); worker descriptors grew by {fd_held}")
     print(f"connects: {sum(ok for *_, ok in connects)} ok, {sum(not ok for *_, ok in connects)} failed")

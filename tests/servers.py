@@ -68,7 +68,7 @@ def daphne(
     """
     tmp = Path(tempfile.mkdtemp(prefix="chanload-daphne-"))
     try:
-        started = launch.spawn_daphne(tmp, env, application, cwd, args, timeout=20 * UNIT, module=module)
+        started = launch.spawn_daphne(tmp, env, application, cwd, args, timeout=60 * UNIT, module=module)
         try:
             yield Server(started.proc, started.port, started.log)
         finally:

@@ -67,11 +67,12 @@ def test_hundreds_of_failing_request_ids_are_one_failure_row(tmp_path, foreign):
     )  # fmt: skip
     assert run.code == 1, run.output[-3000:]
     counters = run.summary["counters"]
-    assert counters["failed"] > 400 and counters["failure_kinds"] == {"wrong reply": counters["failed"]}, counters
+    # Hundreds in 3 s on an idle machine; more than 100 distinct ids is the point, whatever the machine's load.
+    assert counters["failed"] > 100 and counters["failure_kinds"] == {"wrong reply": counters["failed"]}, counters
     failures = run.failures()
     assert len(failures) == 1, failures[:5]
     (failure,) = failures
-    assert int(failure["Occurrences"]) > 400
+    assert int(failure["Occurrences"]) > 100  # Locust's CSV, rewritten each second: it may miss the last one
     assert run.row("WS message", ROW)["failures"] == counters["failed"]
     assert failure["Error"] == (
         'wrong reply: expected json \'{"op": "price", "id": {seq}, "symbol": "NOPE"}\', got symbol: "ACME"'
