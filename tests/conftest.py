@@ -5,7 +5,8 @@ Three kinds of test, by marker and folder (`make test` runs them all, `make test
 - in-process tests (no marker): the code under test runs in the pytest process, starting no process;
   checked: such a test that starts one fails, naming the marker it needs;
 - `e2e`: starts processes (Daphne, Redis, nginx, locust, Chromium, Prometheus, a benchmark): marked per
-  module or test, or by using a server fixture (`target`, `misbehaving`, `foreign`, `echo`);
+  module or test, or by using a server fixture (`target`, `misbehaving`, `foreign`, `echo`,
+  `channels_live_server` and the plugin fixtures on it, `ws` and `ws_factory`);
 - tests/locust/inprocess/: Locust in the pytest process. Locust monkey-patches the standard library with
   gevent on import, which hangs the asyncio tests (test_consumers.py), so that folder runs in a pytest
   process of its own (`pytest tests/locust/inprocess`) and any other pytest process leaves it out.
@@ -29,8 +30,12 @@ from tests import servers
 from tests.locustrun import run_locust  # noqa: F401 - re-exported for tests
 
 INPROCESS = Path(__file__).resolve().parent / "locust" / "inprocess"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+BEHAVIOUR = Path(__file__).resolve().parent / "behaviour"  # behaviour tests of tests/apps, with the plugin's fixtures
 # Fixtures that start a server process: a test that uses one is end to end.
-SERVER_FIXTURES = {"target", "misbehaving", "foreign", "echo"}
+# channels_live_server is the pytest plugin's (chanload.pytest_plugin); ws and ws_factory use it; chanload_load
+# starts a locust process.
+SERVER_FIXTURES = {"target", "misbehaving", "foreign", "echo", "channels_live_server", "chanload_load"}
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +71,10 @@ def in_process_locust(config: pytest.Config) -> bool:
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     if collection_path.resolve() == INPROCESS and not in_process_locust(config):
         return True  # never beside the asyncio tests: it runs in a pytest process of its own
+    if collection_path.resolve() == TEMPLATES:
+        return True  # projects of users' shape, each tested in a copy with pytest of its own (test_user_project.py)
+    if collection_path.resolve() == BEHAVIOUR and not all(_inside(p, BEHAVIOUR) for p in _given(config)):
+        return True  # it needs its app served (--chanload-asgi): a pytest process of its own (test_apps_behaviour.py)
     return None
 
 

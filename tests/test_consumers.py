@@ -11,13 +11,19 @@ from typing import Any
 
 import pytest
 
+_OWN_SETTINGS = "DJANGO_SETTINGS_MODULE" not in os.environ
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatroom.settings")
 
-from channels.testing import WebsocketCommunicator
-from django.test import override_settings
+from channels.testing import WebsocketCommunicator  # noqa: E402 - after the settings are named
+from django.test import override_settings  # noqa: E402
 
-from chatroom.asgi import application
-from tests.servers import UNIT
+from chatroom.asgi import application  # noqa: E402 - sets Django up with chatroom.settings, once for this process
+from tests.servers import UNIT  # noqa: E402
+
+if _OWN_SETTINGS:
+    # Django is set up now; the variable would only leak into the processes later tests start (a user's pytest
+    # run, which pytest-django would point at our settings).
+    del os.environ["DJANGO_SETTINGS_MODULE"]
 
 ORIGIN = [(b"origin", b"http://127.0.0.1")]
 TIMEOUT = 2 * UNIT

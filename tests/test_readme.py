@@ -36,6 +36,7 @@ pytestmark = pytest.mark.e2e  # starts processes: interpreters, lint-imports, th
 
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
+TEMPLATE = ROOT / "tests" / "templates" / "userproject"  # a user's project (tests/test_user_project.py)
 PAGES = [README, *sorted(DOCS.glob("*.md"))]
 ARCHITECTURE = DOCS / "architecture.md"  # the one page that names modules in code
 README_HOST = "ws://127.0.0.1:8000"
@@ -98,6 +99,8 @@ ELSEWHERE = {
         "test_every_service_command_runs_natively_and_the_master_drives_two_workers",
         False,
     ),
+    # pytest in a user's project (docs/behaviour-tests.md): run there, on Daphne and on uvicorn.
+    "--chanload-server": ("test_user_project.py", "test_a_users_project_passes_on_uvicorn", False),
 }
 
 
@@ -345,9 +348,14 @@ def test_doc_python_block(where, block, tmp_path):
         assert set(modules) <= {"chanload", "chanload.testing"}, f"{where}: import from `chanload` only: {modules}"
     source = tmp_path / "doc_block.py"
     source.write_text(block)
+    if template_file(block) is not None:
+        return  # a file of the user's project, shown as it is (test_user_project_files_are_shown_as_they_are)
     if re.search(r"^def test_", block, re.M):
+        # As a user's pytest would run: no Django settings of ours (test_consumers.py sets them in this process,
+        # and pytest-django, installed here, would configure a project the block knows nothing of).
+        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(source)],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=120 * UNIT)  # fmt: skip
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120 * UNIT)  # fmt: skip
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     elif re.search(rf"^class \w+\((?:{'|'.join(USER_BASES)})\):", block, re.M):
         # Written for apps shaped like tests/apps/foreign (the price feed, the tutorial's chat): run there.
@@ -363,6 +371,27 @@ def test_doc_python_block(where, block, tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
 
 
+# docs/behaviour-tests.md shows the files of tests/templates/userproject/, which tests/test_user_project.py
+# runs with pytest: a block whose first line is `# PATH` of a file there is a part of that file, as it is.
+
+
+def template_file(block: str) -> Path | None:
+    """The user project's file a block shows (its first line `# PATH`), or None."""
+    first = block.split("\n", 1)[0]
+    found = re.fullmatch(r"# ([\w./-]+\.(?:py|ini|cfg|toml))", first.strip())
+    return TEMPLATE / found.group(1) if found and (TEMPLATE / found.group(1)).is_file() else None
+
+
+def test_user_project_files_are_shown_as_they_are():
+    """Each block of docs/behaviour-tests.md headed `# PATH` is that file of the user project, or a part of it."""
+    shown = [(lang, block) for lang, block in fences(DOCS / "behaviour-tests.md")[0] if template_file(block)]
+    assert {template_file(block).name for _lang, block in shown} >= {"test_chat.py", "load.py", "pytest.ini"}
+    for _lang, block in shown:
+        path = template_file(block)
+        body = block.split("\n", 1)[1].strip()
+        assert body in path.read_text(), f"docs/behaviour-tests.md shows {path.relative_to(ROOT)} otherwise:\n{body}"
+
+
 # The pages themselves
 
 
@@ -372,7 +401,8 @@ def test_readme_is_short_and_maps_every_page():
     assert len(text.splitlines()) <= MAX_README_LINES
     linked = set(re.findall(r"\]\((docs/[\w.-]+\.md)(?:#[\w-]*)?\)", text))
     assert linked == {rel(page) for page in DOCS.glob("*.md")}
-    topics = {"running", "options", "writing-users", "latency", "watching", "thresholds-ci", "scaling", "architecture"}
+    topics = {"running", "options", "writing-users", "latency", "watching", "thresholds-ci", "scaling", "architecture",
+              "behaviour-tests"}  # fmt: skip
     assert {f"docs/{topic}.md" for topic in topics} <= linked
 
 

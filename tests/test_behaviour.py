@@ -1,0 +1,36 @@
+"""chanload.behaviour without a server: what `ws_factory.run` makes of what each member saw."""
+
+from __future__ import annotations
+
+import pytest
+
+from chanload.behaviour import BehaviourSession, Crowd, MemberResult, _account
+
+
+def _member(index: int, user: str, room: str = "/chat/big") -> MemberResult:
+    session = BehaviourSession("ws://127.0.0.1:9")
+    session.joined.append((user, room, 0))
+    return MemberResult(index, session)
+
+
+def test_each_member_is_owed_every_other_members_marked_messages_once_and_in_order():
+    sender, repeats, silent, elsewhere = _member(0, "a"), _member(1, "b"), _member(2, "c"), _member(3, "d", "/chat/x")
+    sender.session.sent_marks += [("a", 0, 10), ("a", 1, 20), ("a", 2, 30)]
+    repeats.session.deliveries += [("b", "a", 0), ("b", "a", 2), ("b", "a", 2), ("b", "a", 1)]
+    late = _member(4, "e")
+    late.session.joined[0] = ("e", "/chat/big", 25)  # joined after a's first two: owed #2 only
+    late.session.deliveries.append(("e", "a", 2))
+    members = [sender, repeats, silent, elsewhere, late]
+    _account(members)
+    assert repeats.heard == {"a": [0, 2, 2, 1]} and not repeats.missing
+    assert repeats.duplicated == {"a": [2]} and repeats.reordered == {"a": [1]}
+    assert silent.missing == {"a": [0, 1, 2]}
+    assert elsewhere.complete and late.complete and sender.complete
+    crowd = Crowd(members, {}, {})
+    assert not crowd.complete
+    with pytest.raises(AssertionError) as info:
+        crowd.check()
+    text = str(info.value)
+    assert "3 delivery problems among 5 members" in text
+    assert "member 1 got twice a's #2" in text and "member 1 got out of order a's #1" in text
+    assert "member 2 missed a's #0, #1, #2" in text

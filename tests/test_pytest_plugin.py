@@ -1,0 +1,234 @@
+"""The pytest plugin (chanload.pytest_plugin), run as a user runs it: pytest on a folder of test files, in a subprocess.
+
+Against the reference target (`room/{group}` answers OK; `chat/{group}` answers OK and relays to the room) under
+Daphne and uvicorn, and the foreign app (tests/apps/foreign: Django's LoginView, a lobby behind
+AuthMiddlewareStack, models) on pytest-django's test database. Checked: a single conversation, a 20-member
+broadcast where each member gets every message in per-sender order, a failing step's note (the step, the
+expectation, what arrived, the last frames), the server's log in a failing test's report, the test database
+served (and an in-memory one refused), and no server process or port left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.servers import APPS_DIR, TARGET_DIR, UNIT
+
+pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.e2e
+
+RUN_TIMEOUT = 180 * UNIT
+
+CHAT_TESTS = """
+import json, os
+
+def test_one_conversation(ws, channels_live_server):
+    ws.connect("room/lobby")
+    assert ws.request("hi") == "OK"
+    assert ws.request({"n": 1}, "OK", step="second") == "OK"
+    assert channels_live_server.url.startswith("ws://127.0.0.1:")
+    assert channels_live_server.http_url == "http" + channels_live_server.url[2:]
+    with open(os.environ["CHANLOAD_PLUGIN_OUT"], "w") as out:
+        json.dump({"pid": channels_live_server.pid, "port": channels_live_server.port}, out)
+
+def test_twenty_members_each_get_every_message_in_order(ws_factory):
+    def talk(ws, member):
+        ws.connect("chat/big")
+        member.together()
+        for _ in range(3):
+            ws.request({"text": "{mark}"}, "OK", step="say")
+        return member.index
+
+    crowd = ws_factory.run(20, talk)
+    crowd.check()
+    assert crowd.values == list(range(20)) and list(crowd.delivery) == ["chat/big"]
+    assert crowd.complete and crowd.total["delivered"] == 20 * 19 * 3, crowd.total
+    assert crowd.total["missing"] == crowd.total["duplicated"] == crowd.total["reordered"] == 0
+    for member in crowd:
+        assert len(member.heard) == 19 and all(seqs == [0, 1, 2] for seqs in member.heard.values())
+
+def test_sessions_from_threads(ws_factory):
+    import threading
+    got = []
+    def one(i):
+        s = ws_factory()
+        s.connect(f"room/r{i}")
+        got.append(s.request("x"))
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert got == ["OK"] * 5 and len(ws_factory.sessions) == 5
+
+def test_a_member_that_fails_is_named(ws_factory):
+    import pytest
+    from chanload import WsError
+
+    def talk(ws, member):
+        ws.connect("room/crowd")
+        member.together()
+        ws.request("x", "OK" if member.index != 2 else "NOT OK", step="ask")
+
+    with pytest.raises(WsError) as info:
+        ws_factory.run(4, talk)
+    notes = " | ".join(info.value.__notes__)
+    assert "in member 2 of 4 (ws_factory.run)" in notes and "chanload step 'ask' (request)" in notes
+
+def test_wrong_reply(ws):
+    ws.connect("room/lobby")
+    ws.request("hello there", "NOPE", step="greet")
+
+def test_nothing_arrives(ws):
+    ws.connect("room/lobby")
+    ws.request("hi")
+    ws.expect({"type": "never"}, timeout=0.3, step="wait")
+"""
+
+
+def _run(pytester: pytest.Pytester, *args: str, out: Path | None = None) -> pytest.RunResult:
+    if out is not None:
+        os.environ["CHANLOAD_PLUGIN_OUT"] = str(out)
+    try:
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", *args, timeout=RUN_TIMEOUT)
+    finally:
+        os.environ.pop("CHANLOAD_PLUGIN_OUT", None)
+
+
+def _left_behind(out: Path) -> None:
+    """The server the inner run started is gone, and its port refuses connections."""
+    started = json.loads(out.read_text())
+    pid, port = started["pid"], started["port"]
+    if psutil.pid_exists(pid):
+        assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, f"server {pid} still running"
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still accepts"
+    mine = psutil.Process().children(recursive=True)
+    assert not [p for p in mine if "chanload._live_server" in " ".join(p.cmdline())], mine
+
+
+@pytest.mark.parametrize("server", ["daphne", "uvicorn"])
+def test_chat_target(pytester: pytest.Pytester, tmp_path: Path, server: str) -> None:
+    pytester.makeini(f"[pytest]\nchanload_asgi = chatroom.asgi.application\npythonpath = {TARGET_DIR}\n")
+    pytester.makepyfile(test_chat=CHAT_TESTS)
+    out = tmp_path / "server.json"
+    result = _run(pytester, "--chanload-server", server, out=out)
+    result.assert_outcomes(passed=4, failed=2)
+    text = result.stdout.str()
+    # The wrong reply: the step, its expectation, what arrived, the last frames with their times.
+    wrong = text[text.index("test_wrong_reply") :]
+    assert "wrong reply: expected 'NOPE', got 'OK'" in wrong
+    assert "chanload step 'greet' (request) failed after" in wrong
+    assert "expected: 'NOPE'" in wrong and "arrived:  1 frame, the last 'OK'" in wrong
+    assert "> sent     'hello there'" in wrong and "< received 'OK'" in wrong
+    assert " ms  " in wrong and "connect  ws://127.0.0.1:" in wrong
+    # The timeout: nothing arrived, and the expectation as written.
+    waited = text[text.index("test_nothing_arrives") :]
+    assert "reply timeout: no matching reply within 0.3s" in waited
+    assert "chanload step 'wait' (expect)" in waited and "arrived:  nothing" in waited
+    assert 'expected: json \'{"type": "never"}\'' in waited
+    # The server's log, from the failing test on, in its report.
+    assert f"chanload server log ({server} chatroom.asgi:application at http://127.0.0.1:" in text
+    assert "/room/lobby" in text[text.index("chanload server log") :]
+    _left_behind(out)
+
+
+FOREIGN_SETTINGS = """
+from pathlib import Path
+from foreign.settings import *  # noqa: F403
+
+DATABASES["default"]["TEST"] = {"NAME": str(Path(__file__).resolve().parent / "test_db.sqlite3")}  # noqa: F405
+"""
+
+FOREIGN_TESTS = """
+import json, os
+import pytest
+
+def test_login_then_the_lobby(ws, django_user_model, channels_live_server):
+    django_user_model.objects.create_user("alice", password="alice-secret-pw")  # seen by the server: committed
+    ws.login("/accounts/login/", "alice", "alice-secret-pw")
+    ws.connect("ws/lobby/")
+    ws.request({"command": "join", "room": 1}, {"join": "1"}, step="join")
+    with open(os.environ["CHANLOAD_PLUGIN_OUT"], "w") as out:
+        json.dump({"pid": channels_live_server.pid, "port": channels_live_server.port}, out)
+
+def test_a_lobby_of_five(ws_factory, django_user_model):
+    for i in range(5):
+        django_user_model.objects.create_user(f"u{i}", password="member-secret-pw")
+
+    def talk(ws, member):
+        ws.login("/accounts/login/", f"u{member.index}", "member-secret-pw")
+        ws.connect("ws/lobby/")
+        ws.request({"command": "join", "room": 7}, {"join": "7"}, step="join")
+        member.together()
+        for _ in range(2):
+            ws.send({"command": "send", "room": 7, "message": "{mark}"}, step="say")
+
+    crowd = ws_factory.run(5, talk)
+    crowd.check()
+    assert crowd.total["delivered"] == 5 * 4 * 2, crowd.total
+
+def test_opening_steps(ws_factory, django_user_model):
+    django_user_model.objects.create_user("bob", password="bob-secret-pw")
+    ws = ws_factory(opening=['[join] {"command": "join", "room": 3} => json:{"join": "3"}'])
+    ws.login("/accounts/login/", "bob", "bob-secret-pw")
+    ws.connect("ws/lobby/")
+    ws.request({"command": "send", "room": 3, "message": "hi"}, {"message": "hi", "username": "bob"}, step="say")
+    bad = ws_factory(opening=['[join] {"command": "join", "room": "x"} => json:{"join": "x"}'])
+    bad.login("/accounts/login/", "bob", "bob-secret-pw")
+    with pytest.raises(Exception) as info:
+        bad.connect("ws/lobby/")
+    notes = " | ".join(info.value.__notes__)
+    assert "chanload step 'join' (request)" in notes and "ROOM_INVALID" in notes, notes
+    assert notes.count("chanload step") == 1, notes
+
+def test_no_user_no_lobby(ws):
+    ws.connect("ws/lobby/")  # the first test's user was flushed: anonymous, refused
+
+@pytest.mark.django_db
+def test_in_a_transaction(ws):
+    pass
+"""
+
+
+def test_foreign_app_on_the_test_database(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    pytester.makeini(
+        f"[pytest]\nDJANGO_SETTINGS_MODULE = settings_test\ndjango_find_project = false\npythonpath = . {APPS_DIR}\n"
+    )
+    pytester.makepyfile(settings_test=FOREIGN_SETTINGS, test_foreign=FOREIGN_TESTS)
+    out = tmp_path / "server.json"
+    result = _run(pytester, out=out)
+    result.assert_outcomes(passed=3, failed=1, errors=1)
+    text = result.stdout.str()
+    refused = text[text.index("test_no_user_no_lobby") :]
+    assert "handshake rejected: HTTP 403" in refused and "chanload step 'ws/lobby/' (connect)" in refused
+    assert "expected: the handshake accepted (HTTP 101)" in refused
+    assert "never committed, so the server cannot see it" in text  # django_db without transaction=True
+    assert "alice-secret-pw" not in text
+    _left_behind(out)
+
+
+def test_an_in_memory_test_database_is_refused(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        f"[pytest]\nDJANGO_SETTINGS_MODULE = foreign.settings\ndjango_find_project = false\npythonpath = {APPS_DIR}\n"
+    )
+    pytester.makepyfile(test_memory="def test_it(ws):\n    ws.connect('ws/lobby/')\n")
+    result = _run(pytester)
+    result.assert_outcomes(errors=1)
+    assert "the test database of 'default' is an in-memory SQLite database" in result.stdout.str()
+    assert "DATABASES['default']['TEST']['NAME']" in result.stdout.str()
+
+
+def test_a_server_that_dies_says_why(pytester: pytest.Pytester) -> None:
+    pytester.makeini(f"[pytest]\nchanload_asgi = chatroom.nosuchmodule:application\npythonpath = {TARGET_DIR}\n")
+    pytester.makepyfile(test_dead="def test_it(ws):\n    pass\n")
+    result = _run(pytester)
+    result.assert_outcomes(errors=1)
+    text = result.stdout.str()
+    assert "channels_live_server: daphne exited with code" in text and "nosuchmodule" in text
