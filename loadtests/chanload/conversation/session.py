@@ -43,12 +43,12 @@ from chanload.conversation.messages import (
     Payload,
 )
 from chanload.conversation.opening import Opening, openings
+from chanload.conversation.receiving import Receiving
 from chanload.conversation.recording import LocalRecording, Recording
 from chanload.exceptions import (
     ConnectionLost,
     ConnectionRefused,
     OptionError,
-    ReplyTimeout,
     StepError,
     WsError,
 )
@@ -57,13 +57,15 @@ from chanload.wire.client import WsClient, subprotocol_names
 from chanload.wire.reader import Reader
 from chanload.wire.stamps import SENDS
 
+__all__ = ["CONNECT", "DELIVERY", "MESSAGE", "RECEIVE", "SEND", "Session"]  # the request types, for older imports
+
 log = logging.getLogger("chanload")
 _ids = itertools.count()
 _first_seen: set[str] = set()  # failure messages already logged with the path they were met at
 _CACHE_LIMIT = 256
 
 
-class Session:
+class Session(Receiving):
     """One user's websocket conversation. Every call that fails records the failure, then raises it (a `WsError`).
 
     Marks are looked for in what arrives from the first message carrying one that the session sends,
@@ -466,94 +468,6 @@ class Session:
             self.recording.fire(RECEIVE, step, max(end - start, 0.0), len(frame), None)
         return frame
 
-    # Receiving
-
-    def _await(
-        self,
-        client: WsClient,
-        match: Matcher,
-        expected: Expect,
-        seq: int,
-        start: float,
-        wait: float,
-        check: Matcher | None = None,
-        checked: Expect | None = None,
-    ) -> tuple[Frame, float]:
-        """The frame that matches and when it reached the socket (perf_counter), within `wait` s of `start`.
-
-        With `check` (what `checked` describes), the matched frame must pass it too, or the step fails at once.
-        """
-        if self._reader is not None:
-            frame, arrival = self._await_queued(self._reader, match, expected, seq, start, wait)
-        else:
-            frame, arrival = self._await_direct(client, match, expected, seq, start, wait)
-        if check is not None and not check(frame):
-            assert checked is not None
-            raise checked.wrong_reply(frame, self.user, seq, self.group, self.username)
-        return frame, arrival
-
-    def _await_direct(
-        self, client: WsClient, match: Matcher, expected: Expect, seq: int, start: float, wait: float
-    ) -> tuple[Frame, float]:
-        # The common case is one wait on the connection's reusable reply timer, and a match.
-        reply = client.recv() if wait == self.reply_timeout else client.recv(wait)
-        while True:
-            own = False
-            if self.marks:
-                kind = self._sort(reply, client.arrival_ns, self.user, self.group)
-                if kind == "delivery":
-                    reply = self._recv_until(client, start + wait)
-                    continue
-                own = kind == "own"
-            if match(reply):
-                return reply, client.arrival
-            if not own:
-                self._other(reply, expected, seq)
-            reply = self._recv_until(client, start + wait)
-
-    def _recv_until(self, client: WsClient, deadline: float) -> Frame:
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            client.abort()  # a late reply would put the conversation out of step
-            raise ReplyTimeout(f"reply timeout: no matching reply within {self.reply_timeout:g}s")
-        return client.recv(left)
-
-    def _await_queued(
-        self, reader: Reader, match: Matcher, expected: Expect, seq: int, start: float, wait: float
-    ) -> tuple[Frame, float]:
-        while True:
-            item = reader.get(start + wait)
-            if item is None:
-                raise ReplyTimeout(f"reply timeout: no matching reply within {wait:g}s")
-            frame, arrival, own = item
-            if match(frame):
-                return frame, arrival
-            if not own:
-                self._other(frame, expected, seq)
-
-    def _other(self, frame: Frame, expected: Expect, seq: int) -> None:
-        """A frame that is not the awaited one: counted and skipped, or the step fails (--ws-other)."""
-        if self.other == "skip":
-            self.recording.ledger.other_frames += 1
-            return
-        raise expected.wrong_reply(frame, self.user, seq, self.group, self.username)
-
-    def _sort(self, frame: Frame, arrival_ns: int, receiver: str, group: str) -> str | None:
-        """Record the deliveries a frame carries: 'delivery' (others' marks only), 'own' (this connection's), None."""
-        found = marks.find(frame)
-        if not found:
-            return None
-        self.recording.delivery.heard(receiver, arrival_ns)  # known to be in the room from now on
-        own = False
-        for mark in found:
-            if mark.sender == receiver:
-                own = True
-                continue
-            self.recording.delivery.see(group, receiver, mark.sender, mark.seq)
-            # sent_ns is the sender's CLOCK_REALTIME (one machine, or clocks kept in step); so is the stamp.
-            self.recording.fire(DELIVERY, self.name, (arrival_ns - mark.sent_ns) / 1e9, len(frame), None)
-        return "own" if own else "delivery"
-
     # Bookkeeping
 
     def _client(self) -> WsClient:
@@ -593,16 +507,6 @@ class Session:
             # module name, since this layer never imports Locust.
             raise exc
         return error
-
-    def _listen(self, client: WsClient, user: str, group: str) -> Reader:
-        """A reader that sorts marks on arrival; when they are not looked for yet, it asks on every frame."""
-        # It reads every frame until the connection ends: what others send meanwhile is owed to it.
-        book = self.recording.delivery
-        book.listening(group, getattr(client, "url", ""), user, self.reply_timeout)
-        ended = lambda: book.left(user, time.time_ns())  # noqa: E731 - the server closed it, or it broke
-        if self.marks:
-            return Reader(client, lambda frame, ns: self._sort(frame, ns, user, group), ended)
-        return Reader(client, lambda frame, ns: self._sort(frame, ns, user, group) if self.marks else None, ended)
 
     def _detach(self) -> WsClient | None:
         client, self.client = self.client, None

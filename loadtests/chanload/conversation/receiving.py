@@ -1,0 +1,134 @@
+"""The receiving half of a `Session`: waiting for the frame that is the reply, and sorting what else arrives.
+
+A frame read while a reply is awaited is one of: another member's marked message (a delivery, recorded
+with its latency from the mark's send time, never taken for a reply), this connection's own marked
+message relayed back, the reply (the first frame the matcher accepts; with `--ws-match` it must then pass
+`--ws-expect` too, or the step fails at once), or another frame (`--ws-other`: counted and skipped, or
+the step fails). Frames are read straight off the socket, or, for a listening session, from the queue its
+reader fills as they arrive.
+
+`Receiving` is a part of `Session` kept in a module of its own; it uses the session's attributes.
+"""
+
+from __future__ import annotations
+
+import time
+
+from chanload.conversation import marks
+from chanload.conversation.messages import Expect, Frame, Matcher
+from chanload.conversation.recording import Recording
+from chanload.exceptions import ReplyTimeout
+from chanload.recording.types import DELIVERY
+from chanload.wire.client import WsClient
+from chanload.wire.reader import Reader
+
+
+class Receiving:
+    """Waiting for replies and sorting frames: the part of `Session` that reads."""
+
+    # The session's, set in Session.__init__ and connect().
+    recording: Recording
+    name: str
+    other: str
+    reply_timeout: float
+    marks: bool
+    user: str
+    group: str
+    username: str
+    _reader: Reader | None
+
+    def _await(
+        self,
+        client: WsClient,
+        match: Matcher,
+        expected: Expect,
+        seq: int,
+        start: float,
+        wait: float,
+        check: Matcher | None = None,
+        checked: Expect | None = None,
+    ) -> tuple[Frame, float]:
+        """The frame that matches and when it reached the socket (perf_counter), within `wait` s of `start`.
+
+        With `check` (what `checked` describes), the matched frame must pass it too, or the step fails at once.
+        """
+        if self._reader is not None:
+            frame, arrival = self._await_queued(self._reader, match, expected, seq, start, wait)
+        else:
+            frame, arrival = self._await_direct(client, match, expected, seq, start, wait)
+        if check is not None and not check(frame):
+            assert checked is not None
+            raise checked.wrong_reply(frame, self.user, seq, self.group, self.username)
+        return frame, arrival
+
+    def _await_direct(
+        self, client: WsClient, match: Matcher, expected: Expect, seq: int, start: float, wait: float
+    ) -> tuple[Frame, float]:
+        # The common case is one wait on the connection's reusable reply timer, and a match.
+        reply = client.recv() if wait == self.reply_timeout else client.recv(wait)
+        while True:
+            own = False
+            if self.marks:
+                kind = self._sort(reply, client.arrival_ns, self.user, self.group)
+                if kind == "delivery":
+                    reply = self._recv_until(client, start + wait)
+                    continue
+                own = kind == "own"
+            if match(reply):
+                return reply, client.arrival
+            if not own:
+                self._other(reply, expected, seq)
+            reply = self._recv_until(client, start + wait)
+
+    def _recv_until(self, client: WsClient, deadline: float) -> Frame:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            client.abort()  # a late reply would put the conversation out of step
+            raise ReplyTimeout(f"reply timeout: no matching reply within {self.reply_timeout:g}s")
+        return client.recv(left)
+
+    def _await_queued(
+        self, reader: Reader, match: Matcher, expected: Expect, seq: int, start: float, wait: float
+    ) -> tuple[Frame, float]:
+        while True:
+            item = reader.get(start + wait)
+            if item is None:
+                raise ReplyTimeout(f"reply timeout: no matching reply within {wait:g}s")
+            frame, arrival, own = item
+            if match(frame):
+                return frame, arrival
+            if not own:
+                self._other(frame, expected, seq)
+
+    def _other(self, frame: Frame, expected: Expect, seq: int) -> None:
+        """A frame that is not the awaited one: counted and skipped, or the step fails (--ws-other)."""
+        if self.other == "skip":
+            self.recording.ledger.other_frames += 1
+            return
+        raise expected.wrong_reply(frame, self.user, seq, self.group, self.username)
+
+    def _sort(self, frame: Frame, arrival_ns: int, receiver: str, group: str) -> str | None:
+        """Record the deliveries a frame carries: 'delivery' (others' marks only), 'own' (this connection's), None."""
+        found = marks.find(frame)
+        if not found:
+            return None
+        self.recording.delivery.heard(receiver, arrival_ns)  # known to be in the room from now on
+        own = False
+        for mark in found:
+            if mark.sender == receiver:
+                own = True
+                continue
+            self.recording.delivery.see(group, receiver, mark.sender, mark.seq)
+            # sent_ns is the sender's CLOCK_REALTIME (one machine, or clocks kept in step); so is the stamp.
+            self.recording.fire(DELIVERY, self.name, (arrival_ns - mark.sent_ns) / 1e9, len(frame), None)
+        return "own" if own else "delivery"
+
+    def _listen(self, client: WsClient, user: str, group: str) -> Reader:
+        """A reader that sorts marks on arrival; when they are not looked for yet, it asks on every frame."""
+        # It reads every frame until the connection ends: what others send meanwhile is owed to it.
+        book = self.recording.delivery
+        book.listening(group, getattr(client, "url", ""), user, self.reply_timeout)
+        ended = lambda: book.left(user, time.time_ns())  # noqa: E731 - the server closed it, or it broke
+        if self.marks:
+            return Reader(client, lambda frame, ns: self._sort(frame, ns, user, group), ended)
+        return Reader(client, lambda frame, ns: self._sort(frame, ns, user, group) if self.marks else None, ended)
