@@ -36,6 +36,7 @@ from chanload.exceptions import ChanloadError, WsError
 from chanload.formatting import shorten
 from chanload.recording.delivery import merge_rooms
 from chanload.wire.client import WsClient
+from chanload.wire.reader import Reader
 
 FRAMES = 12  # frames (sent and received) a failure note shows
 KEEP = 100_000  # frames a session keeps in `received` (past it they are counted in `received_dropped`)
@@ -55,7 +56,7 @@ class LockedRecording(LocalRecording):
             super().fire(kind, name, seconds, length, exc)
 
 
-class ThreadReader:
+class ThreadReader(Reader):
     """A `chanload.wire.reader.Reader` with a thread instead of a greenlet: the same `get` and `stop`."""
 
     def __init__(
@@ -72,19 +73,9 @@ class ThreadReader:
         self._stop = threading.Event()
         self._lock = lock
         self._thread = threading.Thread(
-            target=self._run, args=(client, sort, ended), name="chanload-reader", daemon=True
+            target=self._loop, args=(client, sort, ended), name="chanload-reader", daemon=True
         )
         self._thread.start()
-
-    def get(self, deadline: float) -> tuple[Frame, float, bool] | None:
-        """The next frame that is not a delivery, as (frame, arrival, own), or None at `deadline` (perf_counter)."""
-        try:
-            item = self._frames.get(timeout=max(deadline - time.perf_counter(), 0.0))
-        except self._empty:
-            return None
-        if isinstance(item, WsError):
-            raise item
-        return cast(tuple[Frame, float, bool], item)
 
     def stop(self) -> None:
         """Stop reading and wait for the thread (a close handshake must not read the socket while it does)."""
@@ -109,7 +100,7 @@ class ThreadReader:
             return True  # closed under us: recv says how
         return bool(readable)
 
-    def _run(self, client: Any, sort: Callable[[Frame, int], str | None], ended: Callable[[], None]) -> None:
+    def _loop(self, client: Any, sort: Callable[[Frame, int], str | None], ended: Callable[[], None]) -> None:
         frames = self._frames
         while not self._stop.is_set():
             if not self._ready(client):
