@@ -26,7 +26,7 @@ def test_each_member_is_owed_every_other_members_marked_messages_once_and_in_ord
     assert repeats.duplicated == {"a": [2]} and repeats.reordered == {"a": [1]}
     assert silent.missing == {"a": [0, 1, 2]}
     assert elsewhere.complete and late.complete and sender.complete
-    crowd = Crowd(members, {}, {})
+    crowd = Crowd(members, {}, {}, settled=5.0)
     assert not crowd.complete
     with pytest.raises(AssertionError) as info:
         crowd.check()
@@ -34,3 +34,4 @@ def test_each_member_is_owed_every_other_members_marked_messages_once_and_in_ord
     assert "3 delivery problems among 5 members" in text
     assert "member 1 got twice a's #2" in text and "member 1 got out of order a's #1" in text
     assert "member 2 missed a's #0, #1, #2" in text
+    assert "not received 5.0 s after the last conversation returned" in text and "settle=SECONDS" in text

@@ -82,7 +82,7 @@ def test_max_pending_bounds_memory_of_a_client_that_never_reads(path: str, size:
     """Plain Daphne's RSS grows with what a non-reading client sends; with --max-pending it stays flat."""
     with daphne() as plain:
         plain_growth, plain_sent, plain_s = rss_growth_under_flood(
-            plain, path, cap=48 * MIB, seconds=10 * UNIT, size=size
+            plain, path, cap=48 * MIB, seconds=20 * UNIT, size=size
         )
     with daphne(module="chatroom.serve", args=("--max-pending", "32")) as guarded:
         guarded_growth, guarded_sent, guarded_s = rss_growth_under_flood(
@@ -94,7 +94,9 @@ def test_max_pending_bounds_memory_of_a_client_that_never_reads(path: str, size:
     )
     print(figures)
     # The reference: Daphne queues everything it reads for the consumer, so memory follows the input.
-    assert plain_sent >= 32 * MIB and plain_growth >= plain_sent / 2, figures
+    # (A loaded machine may let the flood in slowly: twice the guard's bound is enough to tell them apart;
+    # the cap ends a fast flood early, so the long limit costs nothing when the machine is idle.)
+    assert plain_sent >= 24 * MIB and plain_growth >= plain_sent / 2, figures
     # The guard: 32 queued messages plus one socket read and 64 KiB of replies, whatever was sent.
     assert guarded_growth < 12 * MIB, figures
 

@@ -443,6 +443,8 @@ class Crowd:
     members: list[MemberResult]
     delivery: dict[str, dict[str, int]]
     total: dict[str, int]
+    # how long `run` waited, after the last conversation returned, for messages still owed (its `settle`)
+    settled: float = 0.0
 
     def __iter__(self) -> Iterator[MemberResult]:
         return iter(self.members)
@@ -476,7 +478,13 @@ class Crowd:
             head = (
                 f"{len(problems)} delivery problem{'s' if len(problems) > 1 else ''} among {len(self.members)} members"
             )
-            raise AssertionError(f"{head} (totals {self.total}):\n  " + "\n  ".join(problems[:40]))
+            why = ""
+            if any(m.missing for m in self.members):
+                why = (
+                    f"\n(missed = not received {self.settled:.1f} s after the last conversation returned; a server "
+                    "slow to relay may need a longer ws_factory.run(..., settle=SECONDS))"
+                )
+            raise AssertionError(f"{head} (totals {self.total}):\n  " + "\n  ".join(problems[:40]) + why)
 
 
 class SessionFactory:
@@ -559,7 +567,8 @@ class SessionFactory:
             if late or failed:
                 raise _first_error(failed, late, n, timeout)
             wait = max(s.reply_timeout for s in sessions) if settle is None else settle
-            end = time.monotonic() + wait
+            began = time.monotonic()
+            end = began + wait
             while True:
                 _account(results)
                 if all(not r.missing for r in results) or time.monotonic() >= end:
@@ -575,7 +584,7 @@ class SessionFactory:
             for counts in rooms.values():
                 for key, value in counts.items():
                     total[key] = total.get(key, 0) + int(value)
-            return Crowd(results, rooms, total)
+            return Crowd(results, rooms, total, time.monotonic() - began)
         finally:
             for s in sessions:
                 s.close()
