@@ -5,11 +5,12 @@ APT_PACKAGES ?= redis-server chromium prometheus curl nginx gettext-base
 PIP_EXTRAS ?= target,test
 SCALED ?= 2
 REPORT_DIR ?= reports/ci
+BASELINE ?= reports/baseline
 
-.PHONY: help deps deps-python deps-system demo demo-scaled test test-fast lint format ci-load bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling
+.PHONY: help deps deps-python deps-system demo demo-scaled test test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling
 
 help:
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g' -e 's|$$(SCALED)|$(SCALED)|g'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g' -e 's|$$(SCALED)|$(SCALED)|g' -e 's|$$(BASELINE)|$(BASELINE)|g'
 
 deps: deps-system deps-python ## install everything: Debian packages (redis-server, chromium, prometheus, nginx) and Python packages
 
@@ -33,6 +34,11 @@ demo-scaled: deps ## the demo's load against $(SCALED) Daphne processes on Redis
 
 ci-load: deps-python ## the CI profile (loadtests/profiles/ci.conf) against an auto-started target; artifacts in $(REPORT_DIR)
 	$(PYTHON) scripts/with_target.py -- locust --config loadtests/profiles/ci.conf --host {host} --report-dir $(REPORT_DIR)
+
+ci-gate: deps-python ## ci-load judged against an earlier run's report folder $(BASELINE): relative thresholds, then compare.html
+	$(PYTHON) scripts/with_target.py -- locust --config loadtests/profiles/ci.conf --host {host} --report-dir $(REPORT_DIR) \
+		--baseline $(BASELINE) --slo 'message:p50<=1.1x' --slo 'message:p99<=1.1x'; \
+	code=$$?; $(PYTHON) -m chanload compare $(BASELINE) $(REPORT_DIR) --report-dir $(REPORT_DIR) >/dev/null; exit $$code
 
 # The tests (tests/conftest.py): in-process ones; `e2e` ones, which start processes (servers, locust); and
 # tests/locust/inprocess/, Locust in the pytest process (gevent), so in a pytest process of its own.
@@ -73,6 +79,10 @@ bench-cost: ## generator CPU per round trip: suite vs a bare asyncio websockets 
 
 bench-saturation: ## msg/s the suite drives the target to vs the bare asyncio client (ABBA phases)
 	$(PYTHON) -m benchmarks.saturation
+
+PAIRS ?= 20
+bench-compare: ## compare's false positives on A/A run pairs and its power on a +20% server pause (PAIRS=20: ~25 min)
+	$(PYTHON) -m benchmarks.compare --pairs $(PAIRS)
 
 bench-connections: ## one Locust worker holds 10,000 idle websockets to aroom/ (2 Daphne on Redis behind nginx)
 	$(PYTHON) -m benchmarks.connections --targets 2

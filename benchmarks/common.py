@@ -79,14 +79,15 @@ def pinned(cpus: set[int] | None, priority: int = 0):
 class Target:
     """The reference target: `daphne chatroom.asgi:application` on a free loopback port, always stopped."""
 
-    def __init__(self, cpus: set[int] | None = None) -> None:
+    def __init__(self, cpus: set[int] | None = None, env: dict[str, str] | None = None) -> None:
         self.cpus = cpus
+        self.extra_env = env or {}
         self.port = free_port()
         self.host = f"ws://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> Target:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
         env.setdefault("DJANGO_DB_PATH", str(Path(tempfile.gettempdir()) / "chanload-bench.sqlite3"))
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=TARGET, env=env, check=True)
         argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatroom.asgi:application"]

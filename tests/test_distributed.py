@@ -14,8 +14,12 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 
 import pytest
+from hdrh.histogram import HdrHistogram
+from hdrh.log import HistogramLogReader
 
+from chanload.recording import hlog
 from chanload.recording.delivery import merge_rooms
+from chanload.recording.latency import new_histogram
 from tests.servers import ROOT, UNIT, free_port
 
 pytestmark = pytest.mark.e2e
@@ -105,6 +109,19 @@ def test_merged_results_equal_the_sum_of_what_each_worker_recorded(tmp_path, tar
         assert (row["count"], row["failures"]) == (ok[key], failed[key]), key
     assert all(sum(w["ok"].values()) > 0 for w in mine), "both workers ran users"
     assert ok["WS message|room/[group]"] > 50 and ok["WS delivery|chat/[group]"] > 50, ok
+
+    # latency.hlog: HdrHistogram's own log reader reads one interval per second and tag, merged across the
+    # workers; per tag they add up to the summary's row, and each row's histogram (`hdr`) is its total.
+    reader = HistogramLogReader(str(report / "latency.hlog"), new_histogram())
+    logged: dict[str, int] = {}
+    stamps: dict[str, list[float]] = {}
+    while (h := reader.get_next_interval_histogram()) is not None:
+        logged[h.get_tag()] = logged.get(h.get_tag(), 0) + h.get_total_count()
+        stamps.setdefault(h.get_tag(), []).append(h.get_start_time_stamp())
+    assert logged == {hlog.tag(r["metric"], r["name"]): r["count"] for r in rows.values() if r["count"]}
+    assert all(len(s) == len(set(s)) for s in stamps.values()), stamps  # merged: one interval per second and tag
+    for row in rows.values():
+        assert HdrHistogram.decode(row["hdr"]).get_total_count() == row["count"]
 
     # Locust's own merged stats (--json-file) agree.
     stats = {f"{e['method']}|{e['name']}": e for e in json.loads((tmp_path / "stats.json").read_text())}

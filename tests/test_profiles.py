@@ -57,7 +57,25 @@ def test_workflow_runs_make_ci_load_and_uploads_the_artifacts():
     yaml = pytest.importorskip("yaml")
     workflow = yaml.safe_load(text)
     steps = workflow["jobs"]["load-gate"]["steps"]
-    runs = [s.get("run", "") for s in steps]
-    assert any(r.startswith("make ci-load REPORT_DIR=reports/ci") for r in runs)
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "make ci-load REPORT_DIR=reports/ci" in runs
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["with"]["path"].rstrip("/") == "reports/ci" and upload["if"] == "always()"
+
+
+def test_workflow_keeps_mains_report_and_gates_pull_requests_on_it():
+    """On main the report folder is the artifact; a pull request fetches main's last one and runs make ci-gate."""
+    yaml = pytest.importorskip("yaml")
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "load-gate.yml").read_text())
+    assert workflow[True]["push"]["branches"] == ["main"] and "pull_request" in workflow[True]  # yaml: `on` is True
+    steps = workflow["jobs"]["load-gate"]["steps"]
+    fetch = next(s for s in steps if "download-artifact" in s.get("uses", ""))
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert fetch["if"] == "github.event_name == 'pull_request'"
+    assert fetch["with"]["branch"] == "main" and fetch["with"]["name"] == upload["with"]["name"]
+    baseline = fetch["with"]["path"]
+    run = next(s["run"] for s in steps if "ci-gate" in s.get("run", ""))
+    assert f"[ -f {baseline}/summary.json ]" in run and f"make ci-gate REPORT_DIR=reports/ci BASELINE={baseline}" in run
+    rule = re.search(r"^ci-gate:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)
+    assert rule and "--baseline $(BASELINE)" in rule.group(1) and "<=1.1x" in rule.group(1)
+    assert "-m chanload compare $(BASELINE) $(REPORT_DIR) --report-dir $(REPORT_DIR)" in rule.group(1)

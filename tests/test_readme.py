@@ -101,6 +101,9 @@ ELSEWHERE = {
     ),
     # pytest in a user's project (docs/behaviour-tests.md): run there, on Daphne and on uvicorn.
     "--chanload-server": ("test_user_project.py", "test_a_users_project_passes_on_uvicorn", False),
+    # Two runs' report folders (docs/compare.md): run there, on runs of a target and of one made slower.
+    "chanload compare": ("test_compare_e2e.py", "test_the_docs_compare_commands_run", False),
+    "--baseline": ("test_compare_e2e.py", "test_the_docs_compare_commands_run", False),
 }
 
 

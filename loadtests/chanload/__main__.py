@@ -1,23 +1,37 @@
-"""`python -m chanload --help`: Locust's help including the --ws-* and --slo options.
+"""`python -m chanload`: the complete option list, or `compare BASE NEW` (two runs, judged).
 
-Locust 2.47 answers `locust --help` before it imports the locustfile, so options registered through
-`init_command_line_parser` (ours) are missing there; this prints the complete list.
+- `python -m chanload --help` (or no arguments): Locust's help including the --ws-* and --slo options.
+  Locust 2.47 answers `locust --help` before it imports the locustfile, so options registered through
+  `init_command_line_parser` (ours) are missing there; this prints the complete list.
+- `python -m chanload compare BASE NEW [--max-regression 10%] [--report-dir DIR]`: `chanload.reporting.compare`.
 """
 
 from __future__ import annotations
 
-from locust.argument_parser import get_parser
-
 import sys
 
-from chanload.locust import plugin  # noqa: F401 - registers the options
 
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["compare"]:
+        from chanload.reporting.compare import main as compare  # no Locust, no gevent: a plain CLI
 
-def main() -> None:
+        return compare(args[1:])
+    if args and args[0] not in ("-h", "--help"):
+        sys.stderr.write(
+            f"python -m chanload: unknown command {args[0]!r}; use `python -m chanload --help` for the load"
+            " options or `python -m chanload compare BASE NEW` to compare two runs\n"
+        )
+        return 2
+    from locust.argument_parser import get_parser
+
+    from chanload.locust import plugin  # noqa: F401 - registers the options
+
     parser = get_parser()
     parser.prog = "locust -f loadtests/ws.py"
     parser.print_help(sys.stdout)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

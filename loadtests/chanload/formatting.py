@@ -31,7 +31,8 @@ def format_us(us: float | None) -> str:
 
 
 def format_value(kind: str, value: float | None) -> str:
-    """A value of its kind: `latency` (us, as format_us), `ratio` (a fraction, as %), `rate` (/s), `count`."""
+    """A value of its kind: `latency` (us, as format_us), `ratio` (a fraction, as %), `rate` (/s), `count`,
+    `relative` (a factor of a baseline's value: 1.052x)."""
     if value is None:
         return "-"
     if kind == "latency":
@@ -42,7 +43,9 @@ def format_value(kind: str, value: float | None) -> str:
         return f"{_trim(value, 1)}/s"
     if kind == "count":
         return _trim(value, 0)
-    raise ValueError(f"unknown kind of value {kind!r}: latency, ratio, rate or count")
+    if kind == "relative":
+        return f"{value:.3f}x"
+    raise ValueError(f"unknown kind of value {kind!r}: latency, ratio, rate, count or relative")
 
 
 def _trim(value: float, decimals: int) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from autobahn.exception import Disconnected
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
+from django.conf import settings
 
 logger = logging.getLogger("chat")
 
@@ -18,6 +20,14 @@ logger = logging.getLogger("chat")
 # (channels.layers.BaseChannelLayer.require_valid_group_name); the route's \w also matches
 # non-ASCII letters, so the consumer checks the name before making `room_<group>` of it.
 _GROUP_NAME = re.compile(r"[A-Za-z0-9_]{1,94}")
+
+
+def hold(us: int) -> None:
+    """Busy-wait `us` microseconds (CHAT_REPLY_DELAY_US): exact to about a microsecond, where time.sleep
+    overshoots by tens of microseconds, more than the small slowdowns a regression gate must catch."""
+    end = time.perf_counter() + us / 1e6
+    while time.perf_counter() < end:
+        pass
 
 
 def printable(text: str, limit: int = 200) -> str:
@@ -34,7 +44,9 @@ class ChatConsumer(WebsocketConsumer):
         self.accept()
 
     def websocket_receive(self, message: dict[str, Any]) -> None:
-        """Called for every text or binary frame: reply with the text `OK`."""
+        """Called for every text or binary frame: reply with the text `OK` (after CHAT_REPLY_DELAY_US)."""
+        if settings.CHAT_REPLY_DELAY_US:
+            hold(settings.CHAT_REPLY_DELAY_US)
         try:
             self.send("OK")
         except Disconnected:
@@ -53,7 +65,9 @@ class AsyncChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
-        """Called for every text or binary frame: reply with the text `OK`."""
+        """Called for every text or binary frame: reply with the text `OK` (after CHAT_REPLY_DELAY_US)."""
+        if settings.CHAT_REPLY_DELAY_US:
+            hold(settings.CHAT_REPLY_DELAY_US)  # the event loop waits too: a slower server, not a longer await
         try:
             await self.send("OK")
         except Disconnected:

@@ -9,6 +9,8 @@ Environment:
     REDIS_URL             if set, a channels_redis layer on that server (needed across processes);
                           else the in-process InMemoryChannelLayer.
     CHANNEL_CAPACITY      messages a channel holds before the layer drops them; default 100.
+    CHAT_REPLY_DELAY_US   microseconds room/ and aroom/ busy-wait before each OK; default 0. A server
+                          made slower by a known amount, for regression gates (`compare`, `--baseline`).
 """
 
 from __future__ import annotations
@@ -28,17 +30,18 @@ def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def _env_positive_int(name: str, default: int) -> int:
-    """A positive integer environment variable; a bad value stops startup with a clear message."""
+def _env_positive_int(name: str, default: int, minimum: int = 1) -> int:
+    """An integer environment variable >= minimum; a bad value stops startup with a clear message."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a positive integer; unset it for {default}.")
+        value = minimum - 1
+    if value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ImproperlyConfigured(f"{name}={raw!r} is not {what}; unset it for {default}.")
     return value
 
 
@@ -137,6 +140,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # messages to a channel holding `capacity` undelivered ones (channels_redis docs, "capacity").
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 CHANNEL_CAPACITY = _env_positive_int("CHANNEL_CAPACITY", 100)
+CHAT_REPLY_DELAY_US = _env_positive_int("CHAT_REPLY_DELAY_US", 0, minimum=0)
 REDIS_SOCKET_TIMEOUT = 10  # seconds; more than channels_redis's 5 s blocking read (see below)
 if REDIS_URL:
     CHANNEL_LAYERS = {

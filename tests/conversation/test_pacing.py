@@ -51,3 +51,24 @@ def test_zero_rate_is_refused():
     """A schedule needs a positive rate."""
     with pytest.raises(ValueError):
         Schedule(0)
+
+
+def test_poisson_arrivals_have_exponential_gaps_of_mean_one_over_the_rate():
+    """--ws-arrivals poisson: independent exponential gaps (mean 1/rate, as many short as the law says), and a
+    late reply still does not re-time the slots after it."""
+    clock = Clock()
+    s = Schedule(
+        50.0, rng=random.Random(2), clock=clock, sleep_until=lambda t: setattr(clock, "t", max(clock.t, t)),
+        arrivals="poisson",
+    )  # fmt: skip
+    sends = [s.next_send() for _ in range(20_001)]
+    gaps = [b - a for a, b in zip(sends, sends[1:], strict=False)]
+    assert sum(gaps) / len(gaps) == pytest.approx(0.02, rel=0.03)
+    share_short = sum(g < 0.02 for g in gaps) / len(gaps)
+    assert share_short == pytest.approx(1 - 2.718281828**-1, abs=0.02)  # P(gap < mean) = 1 - 1/e; a grid: 0
+    assert len({round(g, 9) for g in gaps}) > 19_000  # not a grid
+    fixed = Schedule(50.0, rng=random.Random(2), clock=clock, sleep_until=lambda t: None)
+    grid = [fixed.next_send() for _ in range(100)]
+    assert {round(b - a, 9) for a, b in zip(grid, grid[1:], strict=False)} == {0.02}
+    with pytest.raises(ValueError, match="'fixed' or 'poisson'"):
+        Schedule(1.0, arrivals="uniform")

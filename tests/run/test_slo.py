@@ -390,6 +390,7 @@ def test_as_dicts_has_the_summary_fields():
         "op": "<",
         "limit": 10000,
         "unit": "us",
+        "relative": False,
         "value": 1000,
         "passed": True,
         "detail": "measured 1 ms, limit < 10 ms",

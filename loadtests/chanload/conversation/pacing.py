@@ -34,7 +34,11 @@ class ThinkTime:
 
 
 class Schedule:
-    """Open model: send at `rate` messages/s on a fixed grid with a random phase.
+    """Open model: send at `rate` messages/s, on a fixed grid with a random phase, or at Poisson arrivals.
+
+    `arrivals="poisson"`: the gaps between a connection's slots are exponential with mean 1/rate (drawn
+    one by one), as independent users' sends are; a fixed grid repeats the same phase relations between
+    connections every period.
 
     The grid never slips: when a reply comes back late, the next send goes out at once and its
     latency is counted from its intended slot (coordinated-omission correction, as wrk2 does).
@@ -49,9 +53,14 @@ class Schedule:
         rng: random.Random | None = None,
         clock=time.perf_counter,
         sleep_until=timers.sleep_until,
+        arrivals: str = "fixed",
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
+        if arrivals not in ("fixed", "poisson"):
+            raise ValueError(f"arrivals {arrivals!r}: 'fixed' or 'poisson'")
+        self.rate = rate
+        self.arrivals = arrivals
         self.period = 1.0 / rate
         self._rng = rng or random.Random()
         self._clock = clock
@@ -63,7 +72,11 @@ class Schedule:
 
     def restart(self) -> None:
         """Begin a new grid at a random phase within one period from now (e.g. after a reconnect)."""
-        self._next = self._clock() + self._rng.uniform(0, self.period)
+        phase = self._gap() if self.arrivals == "poisson" else self._rng.uniform(0, self.period)  # memoryless
+        self._next = self._clock() + phase
+
+    def _gap(self) -> float:
+        return self._rng.expovariate(self.rate) if self.arrivals == "poisson" else self.period
 
     def next_send(self) -> float:
         """Sleep until the next slot (a slot already past goes at once, spaced by the timer) and return its time."""
@@ -71,6 +84,6 @@ class Schedule:
             self.restart()
         intended = self._next
         assert intended is not None  # restart() set it
-        self._next = intended + self.period
+        self._next = intended + self._gap()
         self._sleep_until(intended)
         return intended

@@ -150,6 +150,15 @@ def add_arguments(parser) -> None:
     )
     _add(
         group,
+        "--ws-arrivals",
+        default="fixed",
+        choices=("fixed", "poisson"),
+        web_ui=False,
+        help="Open model's send times per connection: 'fixed', a grid of 1/rate with a random phase; 'poisson', "
+        "exponential gaps of mean 1/rate (independent users).",
+    )
+    _add(
+        group,
         "--ws-messages",
         type=int,
         default=0,
@@ -164,6 +173,15 @@ def add_arguments(parser) -> None:
         web_ui=False,
         help="Threshold, repeatable: 'message:p99<10ms', 'connect:p95<50ms', 'fail_ratio<0.1%%', "
         "'delivery_ratio>=99.99%%', 'rps>=500'. Any FAIL exits with code 3. Grammar: docs/thresholds-ci.md.",
+    )
+    _add(
+        group,
+        "--baseline",
+        default="",
+        metavar="DIR",
+        web_ui=False,
+        help="A previous run's --report-dir, for relative limits: --slo 'message:p99<=1.1x' fails when p99 is "
+        "significantly more than 1.1 times the baseline's. Unreadable: exit 2 before any load.",
     )
     _add(
         group,

@@ -19,14 +19,14 @@ import gevent
 from chanload.exceptions import OptionError
 from chanload.locust import bucketing, lastreport, preflight, shutdown, tally, webui
 from chanload.locust.options import add_arguments
-from chanload.recording import workers
+from chanload.recording import hlog, workers
 from chanload.recording.counters import Ledger
 from chanload.recording.delivery import merge_rooms
 from chanload.recording.timeline import HOLD_SECONDS
 from chanload.reporting import artifacts as report
-from chanload.reporting import summary
+from chanload.reporting import fingerprint, summary
 from chanload.run import live, policy, slo
-from chanload.run.settings import Settings, settings_from
+from chanload.run.settings import Settings, load_baseline, settings_from
 from chanload.run.state import State, bind, state
 from chanload.watch import metrics
 
@@ -74,10 +74,16 @@ def attach(environment, settings: Settings) -> State:
         policy.take_worker_payload(st, client_id, shipped, time.time(), HOLD_SECONDS)
 
     def tick():
-        # Once a second: sample open connections, and (locally) fold finished slices into the totals.
+        # Once a second: sample open connections and this process's CPU, and (locally) fold finished slices
+        # into the totals.
+        cpu, wall = time.process_time(), time.monotonic()
         while True:
             gevent.sleep(1.0 - time.time() % 1.0)
             second = int(time.time())
+            cpu_now, wall_now = time.process_time(), time.monotonic()
+            if wall_now - wall >= 0.5:  # a shorter window (a clock step) would overstate one second's share
+                st.cpu((cpu_now - cpu) / (wall_now - wall))
+            cpu, wall = cpu_now, wall_now
             runner = environment.runner
             if isinstance(runner, WorkerRunner):
                 st.gauges.append((second, st.open_connections))
@@ -162,7 +168,12 @@ def _finish(environment, st: State) -> dict:
     result["status"] = policy.run_status(
         interrupted=interrupted, aborted_by=st.aborted_by, ledger=ledger, lost=bool(lost)
     )
-    results = slo.evaluate(st.settings.thresholds, result)
+    result["fingerprint"] = fingerprint.build(result["parameters"], st.generator_peak_cpu)
+    results = slo.evaluate(
+        st.settings.thresholds, result, st.baseline, lambda: hlog.parse(st.timeline.hlog.text(), "this run")
+    )
+    if st.baseline is not None:
+        result["baseline"] = str(st.baseline.path)
     result["thresholds"] = slo.as_dicts(results)
     code = policy.exit_code(result)
     result["exit_code"] = code if code is not None else _locust_exit_code(environment)
@@ -170,7 +181,11 @@ def _finish(environment, st: State) -> dict:
     st.finished = result
     if st.settings.report_dir:
         outcome = report.write_all(
-            st.settings.report_dir, result, failed_code=policy.EXIT_ARTIFACTS, png_charts=st.settings.png_charts
+            st.settings.report_dir,
+            result,
+            failed_code=policy.EXIT_ARTIFACTS,
+            png_charts=st.settings.png_charts,
+            hlog=st.timeline.hlog,
         )
         _guard.written = outcome.complete
         if not outcome.complete:
@@ -210,6 +225,7 @@ def snapshot(environment, status: str = "running") -> dict:
         status=status,
         started=st.started,
         clamped=clamped,
+        histograms=status != "running",
     )
 
 
@@ -251,6 +267,7 @@ def _parameters(environment, settings: Settings) -> dict:
         "reply_timeout": settings.reply_timeout,
         "think": list(settings.think) if thinks else None,
         "rate": settings.rate,
+        "arrivals": settings.arrivals if settings.rate else None,
         "messages_per_connection": settings.messages_per_connection,
         "users": getattr(opts, "num_users", None),
         "spawn_rate": getattr(opts, "spawn_rate", None),
@@ -282,7 +299,8 @@ def _on_init(environment, **_kw) -> None:
     try:
         settings = settings_from(environment.parsed_options, host)
         check_user_classes(environment, settings)
-        attach(environment, settings)  # may bind --ws-metrics-port
+        baseline = None if isinstance(environment.runner, WorkerRunner) else load_baseline(settings)
+        attach(environment, settings).baseline = baseline  # may bind --ws-metrics-port
     except OptionError as exc:
         sys.stderr.write(f"chanload: error: {exc}\n")
         sys.exit(policy.EXIT_BAD_OPTION)

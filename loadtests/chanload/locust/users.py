@@ -226,14 +226,15 @@ class ChannelsUser(WsUser):
 
     def make_pacer(self, settings: Settings) -> Schedule | ThinkTime:
         """When messages go: on a schedule (--ws-rate), or after a think time (--ws-think)."""
-        return Schedule(settings.rate) if settings.rate else ThinkTime(*settings.think)
+        return Schedule(settings.rate, arrivals=settings.arrivals) if settings.rate else ThinkTime(*settings.think)
 
     @classmethod
     def pacing(cls, settings: Settings) -> str:
         if cls.make_pacer is not ChannelsUser.make_pacer:
             return f"{cls.__name__}.make_pacer (its own)"
         if settings.rate:
-            return f"rate {settings.rate:g}/s per connection (--ws-rate)"
+            how = ", Poisson arrivals" if settings.arrivals == "poisson" else ""
+            return f"rate {settings.rate:g}/s per connection (--ws-rate{how})"
         low, high = settings.think
         return f"think {low:g}-{high:g} s (--ws-think)" if high != low else f"think {low:g} s (--ws-think)"
 

@@ -24,6 +24,14 @@ SIGNIFICANT_DIGITS = 3
 Key = tuple[str, str]  # (request type, name), e.g. ("WS message", "room/[group]")
 
 
+def metric_name(kind: str) -> str:
+    """The short metric name thresholds use: 'WS message corrected' -> 'message_corrected', 'HTTP login' -> 'login'."""
+    for prefix in ("WS ", "HTTP "):
+        if kind.startswith(prefix):
+            kind = kind[len(prefix) :]
+    return kind.strip().lower().replace(" ", "_")
+
+
 def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 

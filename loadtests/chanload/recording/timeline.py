@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 
-from chanload.recording.latency import Key, Slice, new_histogram
+from chanload.recording.hlog import IntervalLog
+from chanload.recording.latency import Key, Slice, metric_name, new_histogram
 
 # Workers report every 3 s (Locust's WORKER_REPORT_INTERVAL); a second is final once every worker
 # has had the chance to report it.
@@ -27,9 +29,14 @@ class Point:
 
 
 class Timeline:
-    """Merges slices and gauge readings per second, then reduces each second to a `Point`."""
+    """Merges slices and gauge readings per second, then reduces each second to a `Point`.
 
-    def __init__(self) -> None:
+    Each sealed second's merged histograms also go to `hlog` (latency.hlog, `chanload.recording.hlog`),
+    the run's distributions kept whole for `compare` and `--baseline`.
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self.hlog = IntervalLog(time.time() if start is None else start)
         self._open: dict[int, dict[Key, Slice]] = {}
         self.points: list[Point] = []
         self._gauges: dict[int, dict[str, int]] = {}
@@ -52,6 +59,8 @@ class Timeline:
             for piece in self._open.pop(second).values():
                 h = piece.histogram
                 count = h.get_total_count()
+                if count:
+                    self.hlog.add(second, metric_name(piece.key[0]), piece.key[1], h)
                 self.points.append(
                     Point(
                         second,

@@ -16,6 +16,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chanload.recording.hlog import NAME as HLOG
+from chanload.recording.hlog import IntervalLog
+from chanload.recording.hlog import header as hlog_header
 from chanload.reporting.charts import PNG_NAMES, render_pngs
 from chanload.reporting.html import render_html
 from chanload.reporting.junit import render_junit
@@ -24,7 +27,7 @@ log = logging.getLogger("chanload")
 
 SUMMARY = "summary.json"
 # Every file a run may write, in the order they matter; a new run removes all of them first.
-ARTIFACTS = (SUMMARY, "junit.xml", "report.html", *(f"{name}.png" for name in PNG_NAMES))
+ARTIFACTS = (SUMMARY, "junit.xml", "report.html", HLOG, *(f"{name}.png" for name in PNG_NAMES))
 _TEMP_PREFIX = ".chanload-"
 # Temp files being written right now: an abort (a third Ctrl-C) removes them on its way out.
 pending: set[Path] = set()
@@ -77,13 +80,18 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 
 def write_all(
-    report_dir: str | Path, summary: dict, failed_code: int | None = None, png_charts: bool = True
+    report_dir: str | Path,
+    summary: dict,
+    failed_code: int | None = None,
+    png_charts: bool = True,
+    hlog: IntervalLog | None = None,
 ) -> Outcome:
     """Write the run's artifacts; summary.json records whether they are complete.
 
     Args:
         failed_code: the exit code to record in summary.json if the set cannot be written whole.
         png_charts: draw the charts as PNG files too (--ws-png-charts); report.html has them as SVG either way.
+        hlog: the run's interval log, written as latency.hlog (streamed from its spool, line by line).
     """
     folder = Path(report_dir)
     outcome = Outcome(folder)
@@ -94,7 +102,10 @@ def write_all(
         outcome.failed = {"*": f"cannot write in {folder}: {_why(exc)}"}
         summary["artifacts"] = {"complete": False, "files": [], "errors": outcome.failed}
         return outcome
-    contents = _render(summary, png_charts=png_charts)
+    contents: dict[str, str | bytes | IntervalLog] = {}
+    if hlog is not None:
+        contents[HLOG] = hlog
+    contents.update(_render(summary, png_charts=png_charts, hlog=hlog is not None))
     temps: dict[str, Path] = {}
     try:
         for name, data in contents.items():
@@ -123,10 +134,12 @@ def status_line(report_dir: str | Path, artifacts: dict | None) -> str:
 
 
 def _render(
-    summary: dict, did_not_fit: dict[str, str] | None = None, png_charts: bool = True
+    summary: dict, did_not_fit: dict[str, str] | None = None, png_charts: bool = True, hlog: bool = False
 ) -> dict[str, str | bytes]:
     """Every artifact's content; for a set that did not fit, only summary.json and junit.xml, saying so."""
     names = [SUMMARY, "junit.xml"] if did_not_fit else [SUMMARY, "junit.xml", "report.html"]
+    if hlog and not did_not_fit:
+        names.append(HLOG)
     # "complete": every file of the set is in the folder ("files" lists them).
     summary["artifacts"] = {"complete": not did_not_fit, "files": names}
     images: dict[str, bytes] = {}
@@ -169,13 +182,18 @@ def _write_incomplete(folder: Path, summary: dict, outcome: Outcome, planned: li
     return outcome
 
 
-def _write_temp(path: Path, data: str | bytes) -> Path:
+def _write_temp(path: Path, data: str | bytes | IntervalLog) -> Path:
     fd, name = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{path.name}.", dir=path.parent)
     tmp = Path(name)
     pending.add(tmp)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data.encode() if isinstance(data, str) else data)
+            if isinstance(data, IntervalLog):
+                out.write(hlog_header(data.start).encode())
+                for text in data.lines():
+                    out.write(text.encode())
+            else:
+                out.write(data.encode() if isinstance(data, str) else data)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts are for CI uploaders too

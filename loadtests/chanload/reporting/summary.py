@@ -11,21 +11,16 @@ from chanload import __version__
 from chanload.formatting import format_us
 from chanload.recording.counters import Ledger
 from chanload.recording.delivery import CHANNELS_PROMISE, RoomTotals
-from chanload.recording.latency import Aggregate, Counts
+from chanload.recording.latency import Aggregate, Counts, metric_name
+from chanload.reporting.fingerprint import GENERATOR_BUSY
 
 SCHEMA = "chanload.summary/1"
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99_9", 99.9))
 
 
-def metric_name(kind: str) -> str:
-    """The short metric name thresholds use: 'WS message corrected' -> 'message_corrected', 'HTTP login' -> 'login'."""
-    for prefix in ("WS ", "HTTP "):
-        if kind.startswith(prefix):
-            kind = kind[len(prefix) :]
-    return kind.strip().lower().replace(" ", "_")
-
-
-def latency_rows(aggregate: Aggregate) -> list[dict]:
+def latency_rows(aggregate: Aggregate, histograms: bool = False) -> list[dict]:
+    """One row per (type, name); `histograms`: each row also carries `hdr`, its whole-run histogram encoded
+    (HdrHistogram's compressed base64, as `HdrHistogram.encode()` writes it; values in us)."""
     rows = []
     for key in aggregate.keys():
         h = aggregate.histogram(key)
@@ -43,6 +38,8 @@ def latency_rows(aggregate: Aggregate) -> list[dict]:
         for label, pct in PERCENTILES:
             row[label] = fast.percentile(pct) if count else None
         row["max"] = h.get_max_value() if count else None
+        if histograms:
+            row["hdr"] = h.encode().decode() if count else None
         rows.append(row)
     return rows
 
@@ -111,6 +108,7 @@ def build(
     status: str,
     started: float,
     clamped: int = 0,
+    histograms: bool = False,
 ) -> dict:
     ended = time.time()
     return {
@@ -126,7 +124,7 @@ def build(
         },
         "parameters": parameters,
         "latency_unit": "us",
-        "latency": latency_rows(aggregate),
+        "latency": latency_rows(aggregate, histograms),
         "clamped_samples": clamped,
         "counters": {**ledger.snapshot(), "reconciles": ledger.reconciles},
         "delivery": delivery_block(rooms),
@@ -175,6 +173,12 @@ def render(summary: dict) -> str:
         lines += [f"  {'PASS' if t['passed'] else 'FAIL'}  {t['expr']:<{width}}  {t['detail']}" for t in thresholds]
     if summary.get("exit_code") is not None:
         lines.append(f"chanload exit code: {summary['exit_code']} ({summary['status']})")
+    peak = (summary.get("fingerprint") or {}).get("generator_peak_cpu")
+    if peak is not None and peak > GENERATOR_BUSY:
+        lines.append(
+            f"generator busy: a load process used {peak * 100:.0f}% of a core in its busiest second (over"
+            f" {GENERATOR_BUSY * 100:.0f}%): the latency may be partly the generator's own; add workers"
+        )
     if summary.get("clamped_samples"):
         lines.append(f"{summary['clamped_samples']} samples above 60 s were recorded as 60 s")
     return "\n".join(lines)

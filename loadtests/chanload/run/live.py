@@ -32,7 +32,7 @@ def view(st: State, snapshot: Snapshot, users: int, master: bool) -> View:
     if st.finished is not None:
         thresholds = summary.get("thresholds") or []
     else:
-        thresholds = slo.as_dicts(slo.evaluate(st.settings.thresholds, summary))
+        thresholds = slo.as_dicts(slo.evaluate(st.settings.thresholds, summary, st.baseline))
     return View(
         summary=summary,
         users=users,

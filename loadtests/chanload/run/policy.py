@@ -141,6 +141,7 @@ def worker_payload(st: State, *, final: bool) -> dict:
         "ledger": st.ledger.snapshot(),
         "delivery": st.delivery.snapshot(),
         "clamped": st.recorder.clamped,
+        "peak_cpu": st.peak_cpu,
         "final": final,
     }
     st.gauges.clear()
@@ -154,6 +155,7 @@ def take_worker_payload(st: State, client_id: str, shipped: Mapping, now: float,
         st.timeline.gauge(second, client_id, value)
     st.worker_ledgers[client_id] = {**shipped["ledger"], "clamped": shipped["clamped"]}
     st.worker_delivery[client_id] = shipped["delivery"]
+    st.worker_cpu[client_id] = max(st.worker_cpu.get(client_id, 0.0), float(shipped.get("peak_cpu", 0.0)))
     st.timeline.seal(int(now) - hold_seconds)
     st.workers.reported(client_id, now, bool(shipped.get("final", False)))
 

@@ -16,6 +16,8 @@ from chanload.conversation.login import Accounts, login_path
 from chanload.conversation.messages import Expect, Payload
 from chanload.conversation.opening import Opening, openings
 from chanload.exceptions import OptionError
+from chanload.recording import archive
+from chanload.recording.archive import Run
 from chanload.run import slo
 from chanload.wire.client import subprotocol_names
 
@@ -39,6 +41,7 @@ class Settings:
     reply_timeout: float = 5.0
     think: tuple[float, float] = (0.5, 1.5)
     rate: float = 0.0
+    arrivals: str = "fixed"  # the open model's send times: a "fixed" grid, or "poisson" (exponential gaps)
     messages_per_connection: int = 0
     headers: tuple[str, ...] = ()
     subprotocols: tuple[str, ...] = ()  # (): each user class's own (`subprotocols`, none for the built-in ones)
@@ -46,6 +49,7 @@ class Settings:
     png_charts: bool = True  # the charts also as PNG files in report_dir (report.html has them as SVG)
     thresholds: tuple[slo.Threshold, ...] = ()
     slo_abort: bool = False
+    baseline: str | None = None  # --baseline DIR: a previous run's report folder, for relative ('1.1x') limits
     other: str | None = None  # a frame that does not match while a reply is awaited: "fail" or "skip"
     trace: bool = False  # --ws-trace: the first session of each process prints its conversation
     # Logins before connecting (chanload.conversation.login): None where each user class keeps its own
@@ -78,6 +82,7 @@ def settings_from(options, host: str | None) -> Settings:
         reply_timeout=_positive(getattr(options, "ws_reply_timeout", 5.0), "--ws-reply-timeout"),
         think=_think(str(getattr(options, "ws_think", "0.5-1.5"))),
         rate=_non_negative(getattr(options, "ws_rate", 0.0), "--ws-rate"),
+        arrivals=_arrivals(getattr(options, "ws_arrivals", "fixed") or "fixed"),
         messages_per_connection=int(_non_negative(getattr(options, "ws_messages", 0), "--ws-messages")),
         headers=tuple(_header(h) for h in getattr(options, "ws_header", []) or []),
         subprotocols=tuple(
@@ -87,6 +92,7 @@ def settings_from(options, host: str | None) -> Settings:
         png_charts=_on_off(getattr(options, "ws_png_charts", "on"), "--ws-png-charts"),
         thresholds=tuple(slo.parse_all(_listed(getattr(options, "slo", None)))),
         slo_abort=bool(getattr(options, "slo_abort", False)),
+        baseline=str(getattr(options, "baseline", "") or "") or None,
         other=_other(getattr(options, "ws_other", "") or None),
         trace=bool(getattr(options, "ws_trace", False)),
         login_url=login_path(url, "--login-url") if (url := getattr(options, "login_url", "")) else None,
@@ -106,12 +112,42 @@ def settings_from(options, host: str | None) -> Settings:
                 "--ws-expect own: the reply is the sender's own message relayed back, found by its mark: "
                 'put {mark} in --ws-payload, e.g. \'{"message": "{mark}"}\''
             )
+    relative = [t.expr for t in settings.thresholds if t.relative]
+    if relative and settings.baseline is None:
+        raise OptionError(
+            f"--slo {relative[0]!r}: a limit relative to a baseline ('x') needs --baseline DIR, the report folder"
+            " of the run to compare with (e.g. the last main branch run's --report-dir)"
+        )
     if settings.login_url is not None and settings.accounts is None:
         raise OptionError(
             f"--login-url {settings.login_url}: give --credentials FILE too, the accounts to log in with "
             "(username,password lines, taken in turn)"
         )
     return settings
+
+
+def _arrivals(value) -> str:
+    text = str(value).strip().lower()
+    if text not in ("fixed", "poisson"):
+        raise OptionError(f"--ws-arrivals {value!r}: 'fixed' (a grid of 1/rate) or 'poisson' (exponential gaps)")
+    return text
+
+
+def load_baseline(settings: Settings) -> Run | None:
+    """--baseline DIR read now, before any load; OptionError (exit code 2) if it cannot be read."""
+    if settings.baseline is None:
+        return None
+    try:
+        run = archive.load(settings.baseline, "--baseline")
+    except archive.RunError as exc:
+        raise OptionError(f"{exc}; give the --report-dir folder of an earlier run") from None
+    if run.log is None:
+        log.warning(
+            "--baseline %s has no latency.hlog (a run from before chanload kept one): relative limits fail, as"
+            " there is no per-second data to judge them with",
+            settings.baseline,
+        )
+    return run
 
 
 def _cookie_name(value) -> str:

@@ -19,6 +19,13 @@ Grammar (one threshold per `--slo`; whitespace anywhere is ignored):
 - OP is one of `<`, `<=`, `>`, `>=`.
 - `fail_ratio` and `delivery_ratio` limits are `N%` (0-100) or a plain fraction (0-1).
 
+Relative to a baseline run (`--baseline DIR`, a previous run's report folder): a percentile's limit may be
+a factor with `x`, `message:p99<=1.1x` ("at most 10% slower than the baseline"), with `<` or `<=` only. It
+FAILS when this run's percentile is significantly above the baseline's times the factor, judged as
+`python -m chanload compare` judges (`chanload.recording.significance`: blocks of seconds from both runs'
+latency.hlog, one-sided Mann-Whitney, alpha 0.05 split over the names judged), and also when there are
+too few samples to judge (the detail says how many are needed). The measured value is the ratio.
+
 Examples: `connect:p95<50ms`, `message:p99 < 10 ms`, `message@room/[group]:max<=1s`,
 `message:fail_ratio<0.1%`, `fail_ratio<0.001`, `delivery_ratio>=99.99%`, `rps>=500`, `delivery:count>1000`.
 
@@ -44,6 +51,9 @@ from decimal import Decimal
 
 from chanload import formatting
 from chanload.exceptions import OptionError
+from chanload.recording import significance
+from chanload.recording.archive import Run
+from chanload.recording.hlog import Log
 
 LATENCY_METRICS = ("connect", "message", "message_corrected", "delivery", "login")
 SCALAR_METRICS = ("fail_ratio", "delivery_ratio", "rps")
@@ -62,6 +72,9 @@ LATENCY_STATS = {
 }
 STATS = (*LATENCY_STATS, "fail_ratio", "count", "failures", "rate")
 
+PERCENTILE_STATS = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
+RELATIVE_ALPHA = 0.05
+
 # What a statistic's value is; scalar metrics are their own statistic.
 KIND = {
     **dict.fromkeys(LATENCY_STATS, "latency"),
@@ -73,7 +86,7 @@ KIND = {
     "rps": "rate",
 }
 # The unit of a threshold's normalised limit and measured value, as written to summary.json.
-UNIT = {"latency": "us", "ratio": "fraction", "count": "count", "rate": "per_s"}
+UNIT = {"latency": "us", "ratio": "fraction", "count": "count", "rate": "per_s", "relative": "x"}
 TIME_UNITS = {"us": Decimal(1), "ms": Decimal(1000), "s": Decimal(1_000_000)}
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -102,10 +115,11 @@ class Threshold:
     stat: str
     op: str
     limit: float
+    relative: bool = False  # the limit is a factor of the baseline run's value (`1.1x`)
 
     @property
     def kind(self) -> str:
-        return KIND[self.stat]
+        return "relative" if self.relative else KIND[self.stat]
 
     @property
     def target(self) -> str:
@@ -169,8 +183,27 @@ def parse(expr: str, option: str = "--slo") -> Threshold:
     elif stat not in STATS:
         raise fail(f"unknown statistic {stat_text.strip()!r} (use {', '.join(STATS)})")
 
+    if rhs.lower().endswith("x") and KIND.get(stat) == "latency":
+        return _relative(text, metric, name, stat, op, rhs, fail)
     limit = _limit(rhs, stat, op, lhs, fail)
     return Threshold(expr=text, metric=metric, name=name, stat=stat, op=op, limit=limit)
+
+
+def _relative(
+    text: str, metric: str, name: str | None, stat: str, op: str, rhs: str, fail: Callable[[str], OptionError]
+) -> Threshold:
+    """A threshold relative to the baseline: 'message:p99<=1.1x'."""
+    if stat not in PERCENTILE_STATS:
+        raise fail(
+            f"a limit relative to the baseline ('x') takes a percentile ({', '.join(PERCENTILE_STATS)}), not {stat!r}:"
+            " a percentile is what can be judged against the baseline's own distribution"
+        )
+    if op not in ("<", "<="):
+        raise fail(f"a limit relative to the baseline ('x') takes '<' or '<=' (how much slower at most), not {op!r}")
+    token = rhs[:-1].strip()
+    if not _NUMBER.fullmatch(token) or not 0 < float(token) <= 100:
+        raise fail(f"bad factor {rhs!r}; write e.g. '1.1x' (at most 10% slower than the baseline)")
+    return Threshold(expr=text, metric=metric, name=name, stat=stat, op=op, limit=float(token), relative=True)
 
 
 def parse_all(exprs: Iterable[str], option: str = "--slo") -> list[Threshold]:
@@ -212,10 +245,28 @@ def _limit(rhs: str, stat: str, op: str, lhs: str, fail: Callable[[str], OptionE
     return float(number)
 
 
-def evaluate(thresholds: Iterable[Threshold], summary: dict) -> list[Result]:
-    """Each threshold's verdict on a run summary; a threshold with nothing to measure fails."""
+def evaluate(
+    thresholds: Iterable[Threshold],
+    summary: dict,
+    baseline: Run | None = None,
+    current: Callable[[], Log] | None = None,
+) -> list[Result]:
+    """Each threshold's verdict on a run summary; a threshold with nothing to measure fails.
+
+    `baseline` and `current` (this run's interval log, read when first needed) judge the relative ones; without
+    `current` (a live view during the run) they compare the whole-run percentiles so far, with no test.
+    """
     results = []
+    log: list[Log] = []
     for t in thresholds:
+        if t.relative and current is None and baseline is not None:
+            results.append(relative_so_far(t, summary, baseline))
+            continue
+        if t.relative:
+            if not log and current is not None:
+                log.append(current())
+            results.append(judge_relative(t, summary, baseline, log[0] if log else None))
+            continue
         value, note = _measure(t, summary)
         if value is None:
             results.append(Result(t, None, False, f"no data for {t.target}"))
@@ -226,9 +277,81 @@ def evaluate(thresholds: Iterable[Threshold], summary: dict) -> list[Result]:
     return results
 
 
+def judge_relative(t: Threshold, summary: dict, baseline: Run | None, log: Log | None) -> Result:
+    """A relative threshold ('message:p99<=1.1x'): this run against the baseline, with the significance rule."""
+    if baseline is None:
+        return Result(t, None, False, "no baseline: relative limits need --baseline DIR")
+    rows = [
+        r for r in summary.get("latency") or [] if r["metric"] == t.metric and (t.name is None or r["name"] == t.name)
+    ]
+    base_rows = baseline.rows()
+    pairs = [(r, base_rows[(r["type"], r["name"])]) for r in rows if (r["type"], r["name"]) in base_rows]
+    if not pairs:
+        return Result(t, None, False, f"no data for {t.target} in both this run and the baseline ({baseline.path})")
+    pct = PERCENTILE_STATS[t.stat]
+    alpha = RELATIVE_ALPHA / len(pairs)
+    judged = []
+    for row, base_row in pairs:
+        key = (row["metric"], row["name"])
+        now = [(round(i.offset), i.histogram) for i in (log.intervals.get(key, []) if log else [])]
+        total = log.total(key) if log else None
+        judged.append(
+            (
+                row,
+                significance.judge(
+                    baseline.seconds(base_row), now, pct, t.limit - 1.0, alpha, baseline.total(base_row), total
+                ),
+            )
+        )
+    few = [(r, j) for r, j in judged if j.verdict == significance.TOO_FEW]
+    slower = [(r, j) for r, j in judged if j.verdict == significance.SLOWER]
+    worst_row, worst = max(judged, key=lambda pair: pair[1].ratio or 0.0)
+    names = f" (worst of {len(judged)} names: {worst_row['name']})" if len(judged) > 1 else ""
+    shown = f"{worst.ratio:.3f}x the baseline" if worst.ratio is not None else "no ratio"
+    values = f"{formatting.format_us(worst.new)} vs {formatting.format_us(worst.base)}"
+    if slower:
+        row, j = max(slower, key=lambda pair: pair[1].ratio or 0.0)
+        detail = (
+            f"measured {j.ratio:.3f}x the baseline{names} ({formatting.format_us(j.new)} vs"
+            f" {formatting.format_us(j.base)}), significantly above {t.op} {t.limit:g}x (p={j.p_slower:.2g})"
+        )
+        return Result(t, j.ratio, False, detail)
+    if few:
+        row, j = few[0]
+        detail = f"measured {shown}{names} ({values}); too few samples to judge {row['name']}: {j.note}"
+        return Result(t, worst.ratio, False, detail)
+    p = min(j.p_slower for _, j in judged if j.p_slower is not None)
+    detail = f"measured {shown}{names} ({values}), not significantly above {t.op} {t.limit:g}x (p={p:.2g})"
+    return Result(t, worst.ratio, True, detail)
+
+
+def relative_so_far(t: Threshold, summary: dict, baseline: Run) -> Result:
+    """A relative threshold during the run: the worst name's percentile ratio so far against the limit.
+
+    Judging it with the significance rule needs the run's every second; that happens once, at the end.
+    """
+    base_rows = baseline.rows()
+    key = LATENCY_STATS[t.stat]
+    ratios = [
+        (r[key] / base_rows[(r["type"], r["name"])][key], r["name"])
+        for r in summary.get("latency") or []
+        if r["metric"] == t.metric
+        and (t.name is None or r["name"] == t.name)
+        and r.get(key) is not None
+        and (r["type"], r["name"]) in base_rows
+        and base_rows[(r["type"], r["name"])].get(key)
+    ]
+    if not ratios:
+        return Result(t, None, False, f"no data for {t.target} in both this run and the baseline yet")
+    value, name = max(ratios)
+    names = f" (worst of {len(ratios)} names: {name})" if len(ratios) > 1 else ""
+    detail = f"so far {value:.3f}x the baseline{names}, limit {t.op} {t.limit:g}x; judged for significance at the end"
+    return Result(t, value, OPS[t.op](value, t.limit), detail)
+
+
 def certain_to_fail(threshold: Threshold, summary: dict) -> bool:
     """True only when no later data can make the threshold pass (max, min, count, failures broken)."""
-    if threshold.metric in SCALAR_METRICS or (threshold.stat, threshold.op) not in _MONOTONIC:
+    if threshold.relative or threshold.metric in SCALAR_METRICS or (threshold.stat, threshold.op) not in _MONOTONIC:
         return False
     value, _ = _measure(threshold, summary)
     return value is not None and not OPS[threshold.op](value, threshold.limit)
@@ -245,6 +368,7 @@ def as_dicts(results: Iterable[Result]) -> list[dict]:
             "op": r.threshold.op,
             "limit": r.threshold.limit,
             "unit": UNIT[r.threshold.kind],
+            "relative": r.threshold.relative,
             "value": r.value,
             "passed": r.passed,
             "detail": r.detail,
@@ -261,6 +385,8 @@ def format_value(stat: str, value: float | None) -> str:
 def kind_of(threshold: dict) -> str:
     """The kind of a summary.json threshold's value and limit (latency, ratio, rate, count), from its unit."""
     unit = threshold.get("unit")
+    if threshold.get("relative"):
+        return "relative"
     for kind, written in UNIT.items():
         if unit == written:
             return kind

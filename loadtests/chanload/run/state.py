@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from chanload.conversation.recording import Fire
 from chanload.exceptions import NotSetUp
+from chanload.recording.archive import Run
 from chanload.recording.counters import Ledger
 from chanload.recording.delivery import DeliveryBook
 from chanload.recording.latency import Aggregate, Recorder, Slice
@@ -47,11 +48,18 @@ class State:
     workers: Roll = field(default_factory=Roll)
     # Called with every batch of slices merged into the run (the capacity finder judges its steps on them).
     taps: list[Callable[[list[Slice]], None]] = field(default_factory=list)
+    # The highest share of one core this process used in any second since the run started (the 1 s ticker),
+    # and on a master each worker's (shipped in its reports).
+    peak_cpu: float = 0.0
+    # --baseline, read before any load (None: none given, or a worker: the master judges thresholds)
+    baseline: Run | None = None
+    worker_cpu: dict[str, float] = field(default_factory=dict)
     # Extra top-level sections of summary.json from other modules (e.g. "capacity").
     sections: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.fire = self.record_request
+        self.timeline = Timeline(self.started)
 
     def record_request(self, kind: str, name: str, seconds: float, length: int, exc: Exception | None) -> None:
         """A request's sample (or failure) into the HDR recorder: what the request listener does."""
@@ -65,8 +73,9 @@ class State:
         self.ledger = Ledger()
         self.delivery = DeliveryBook()
         self.aggregate = Aggregate()
-        self.timeline = Timeline()
         self.started = time.time()
+        self.timeline.hlog.close()
+        self.timeline = Timeline(self.started)
         self.worker_ledgers.clear()
         self.worker_delivery.clear()
         self.gauges.clear()
@@ -74,6 +83,17 @@ class State:
         self.aborted_by = None
         self.workers = Roll()
         self.sections.clear()
+        self.peak_cpu = 0.0
+        self.worker_cpu.clear()
+
+    def cpu(self, share: float) -> None:
+        """One second's CPU of this process, as a share of one core (the ticker's reading)."""
+        self.peak_cpu = max(self.peak_cpu, share)
+
+    @property
+    def generator_peak_cpu(self) -> float:
+        """The busiest generator process's peak: this one's, or a worker's."""
+        return max([self.peak_cpu, *self.worker_cpu.values()])
 
     def take(self, pieces: list[Slice]) -> None:
         for piece in pieces:

@@ -1,0 +1,353 @@
+"""`python -m chanload compare BASE NEW`: did NEW get slower than BASE, significantly and beyond a tolerance?
+
+BASE and NEW are report folders (summary.json, and latency.hlog beside it) or summary.json files. For each
+(type, name) row in both runs it shows count, p50, p90, p99, p99.9 and max, each with NEW/BASE and a
+verdict (`chanload.recording.significance`), then the delivery ratio, failure ratio and message rate side
+by side, the rows only one run has, and where the runs' fingerprints differ.
+
+Exit code: 3 when some percentile is significantly slower by more than --max-regression (default 10%),
+2 when BASE or NEW cannot be read or an option is wrong, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hdrh.histogram import HdrHistogram
+
+from chanload.formatting import format_us, format_value
+from chanload.recording import significance, types
+from chanload.recording.archive import Run, RunError, load
+from chanload.recording.hlog import NAME as HLOG
+from chanload.recording.latency import Counts
+from chanload.reporting import fingerprint
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_REGRESSION = 0, 2, 3
+# Judged and shown, but never the gate: the generator's own lateness in sending (open model), not the
+# target's latency; a slower target shows in the message and corrected rows.
+NOT_GATED = (types.SEND_LAG,)
+TESTED = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
+DEFAULT_TOLERANCE = 0.10
+DEFAULT_ALPHA = 0.05
+
+
+@dataclass
+class RowComparison:
+    """One (type, name) in both runs: the counts, and a judgement per tested percentile."""
+
+    type: str
+    name: str
+    metric: str
+    base: dict
+    new: dict
+    judgements: list[significance.Judgement]
+    max_ratio: float | None
+    note: str = ""
+    # per-second series (second, p50, p99) of each run, for the HTML report's over-time charts
+    base_series: list[tuple[int, int, int]] = field(default_factory=list)
+    new_series: list[tuple[int, int, int]] = field(default_factory=list)
+    # the percentile spectra: (percentile, value us) of each run's whole-run histogram
+    base_spectrum: list[tuple[float, int]] = field(default_factory=list)
+    new_spectrum: list[tuple[float, int]] = field(default_factory=list)
+
+    @property
+    def gated(self) -> bool:
+        return self.type not in NOT_GATED
+
+    @property
+    def regressions(self) -> list[significance.Judgement]:
+        return [j for j in self.judgements if j.regression] if self.gated else []
+
+
+@dataclass
+class Comparison:
+    base: Run
+    new: Run
+    tolerance: float
+    alpha: float
+    tests: int  # (row, percentile) pairs tested; each at alpha / tests
+    rows: list[RowComparison]
+    only_base: list[tuple[str, str]]
+    only_new: list[tuple[str, str]]
+    scalars: list[tuple[str, str, float | None, float | None]]  # (label, kind, base, new)
+    differences: list[tuple[str, object, object]]
+    warnings: list[str]
+
+    @property
+    def regressions(self) -> list[tuple[RowComparison, significance.Judgement]]:
+        return [(row, j) for row in self.rows for j in row.regressions]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_REGRESSION if self.regressions else EXIT_OK
+
+
+def compare(base: Run, new: Run, tolerance: float = DEFAULT_TOLERANCE, alpha: float = DEFAULT_ALPHA) -> Comparison:
+    """Judge every row both runs have; `alpha` is split over the tests made (Bonferroni)."""
+    base_rows, new_rows = base.rows(), new.rows()
+    shared = [key for key in base_rows if key in new_rows]
+    rows = []
+    for key in shared:
+        b, n = base_rows[key], new_rows[key]
+        rows.append(_row(base, new, b, n, tolerance))
+    tests = sum(1 for row in rows if row.gated for j in row.judgements if j.p_slower is not None)
+    each = alpha / tests if tests else alpha
+    for row in rows:
+        row.judgements = [significance.decide(j, tolerance, each) for j in row.judgements]
+    differences = fingerprint.differences(base.summary.get("fingerprint"), new.summary.get("fingerprint"))
+    return Comparison(
+        base=base,
+        new=new,
+        tolerance=tolerance,
+        alpha=alpha,
+        tests=tests,
+        rows=rows,
+        only_base=[key for key in base_rows if key not in new_rows],
+        only_new=[key for key in new_rows if key not in base_rows],
+        scalars=_scalars(base.summary, new.summary),
+        differences=differences,
+        warnings=_warnings(base, new, differences),
+    )
+
+
+def _row(base: Run, new: Run, b: dict, n: dict, tolerance: float) -> RowComparison:
+    base_seconds, new_seconds = base.seconds(b), new.seconds(n)
+    base_total, new_total = base.total(b), new.total(n)
+    note = ""
+    judgements = []
+    if base_total is None or new_total is None:
+        note = "no histogram in summary.json (written before chanload kept them): percentiles compared without a test"
+    elif not base_seconds or not new_seconds:
+        which = " and ".join(r.label for r, s in ((base, base_seconds), (new, new_seconds)) if not s)
+        note = f"no {HLOG} for {which}: no per-second data, so no significance test"
+    for label, pct in TESTED:
+        if note:
+            bv, nv = b.get(label), n.get(label)
+            ratio = nv / bv if bv and nv is not None else None
+            judgements.append(
+                significance.Judgement(pct, bv, nv, ratio, significance.UNTESTED, None, None, None, (0, 0), note)
+            )
+        else:
+            judgements.append(significance.judge(base_seconds, new_seconds, pct, tolerance, 1.0, base_total, new_total))
+    max_ratio = n["max"] / b["max"] if b.get("max") and n.get("max") is not None else None
+    return RowComparison(
+        type=b["type"],
+        name=b["name"],
+        metric=b["metric"],
+        base=b,
+        new=n,
+        judgements=judgements,
+        max_ratio=max_ratio,
+        note=note,
+        base_series=_series(base_seconds),
+        new_series=_series(new_seconds),
+        base_spectrum=_spectrum(base_total),
+        new_spectrum=_spectrum(new_total),
+    )
+
+
+SPECTRUM = (0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0)
+
+
+def _spectrum(total: HdrHistogram | None) -> list[tuple[float, int]]:
+    if total is None or not total.get_total_count():
+        return []
+    counts = Counts(total)
+    return [(pct, counts.percentile(pct) if pct < 100 else total.get_max_value()) for pct in SPECTRUM]
+
+
+def _series(seconds: list[tuple[int, HdrHistogram]]) -> list[tuple[int, int, int]]:
+    merged: dict[int, HdrHistogram] = {}
+    for second, h in seconds:
+        if second in merged:
+            merged[second].add(h)
+        else:
+            merged[second] = h
+    out = []
+    for second in sorted(merged):
+        counts = Counts(merged[second])
+        out.append((second, counts.percentile(50.0), counts.percentile(99.0)))
+    return out
+
+
+def _scalars(base: dict, new: dict) -> list[tuple[str, str, float | None, float | None]]:
+    def figures(summary: dict) -> tuple[float | None, float | None, float | None]:
+        counters = summary.get("counters") or {}
+        trips = counters.get("ok", 0) + counters.get("failed", 0)
+        delivery = ((summary.get("delivery") or {}).get("total") or {}).get("ratio")
+        fail = counters.get("failed", 0) / trips if trips else None
+        duration = summary.get("duration_s") or 0
+        rate = trips / duration if duration > 0 and counters else None
+        return delivery, fail, rate
+
+    b, n = figures(base), figures(new)
+    return [
+        ("delivery ratio", "ratio", b[0], n[0]),
+        ("failure ratio", "ratio", b[1], n[1]),
+        ("message rate", "rate", b[2], n[2]),
+    ]
+
+
+def _warnings(base: Run, new: Run, differences: list[tuple[str, object, object]]) -> list[str]:
+    warnings = []
+    if differences:
+        fields = ", ".join(path for path, _, _ in differences)
+        warnings.append(f"the runs differ in {fields}: the comparison may be unfair")
+    for run in (base, new):
+        if fingerprint.busy(run.summary.get("fingerprint")):
+            peak = run.summary["fingerprint"]["generator_peak_cpu"]
+            warnings.append(
+                f"{run.label}'s generator used {peak * 100:.0f}% of a core in its busiest second: its latency may"
+                " be partly the generator's own"
+            )
+        if run.summary.get("fingerprint") is None:
+            warnings.append(f"{run.label} has no fingerprint (an older summary): versions and machine unknown")
+        if run.summary.get("status") not in (None, "completed"):
+            warnings.append(f"{run.label}'s run ended {run.summary.get('status')!r}, not 'completed'")
+    return warnings
+
+
+def render(c: Comparison) -> str:
+    """The comparison as the text `compare` prints."""
+    lines = [
+        f"chanload compare: BASE {c.base.path} -> NEW {c.new.path}",
+        f"tolerance {c.tolerance * 100:g}%; {c.tests} percentile tests at a family-wise alpha of {c.alpha:g}"
+        " (one-sided Mann-Whitney on blocks of seconds, Bonferroni)",
+    ]
+    for row in c.rows:
+        lines.append("")
+        lines.append(f"{row.type}  {row.name}")
+        table = [["", "BASE", "NEW", "NEW/BASE", "verdict"]]
+        table.append(["count", str(row.base["count"]), str(row.new["count"]), fmt_ratio(_div(row.new, row.base)), ""])
+        for (label, _), j in zip(TESTED, row.judgements, strict=True):
+            table.append(
+                [label.replace("_", "."), format_us(j.base), format_us(j.new), fmt_ratio(j.ratio), verdict_text(j)]
+            )
+        table.append(
+            [
+                "max",
+                format_us(row.base.get("max")),
+                format_us(row.new.get("max")),
+                fmt_ratio(row.max_ratio),
+                "not tested",
+            ]
+        )
+        widths = [max(len(r[i]) for r in table) for i in range(4)]
+        for cells in table:
+            head = [cells[0].ljust(widths[0])] + [cells[i].rjust(widths[i]) for i in (1, 2, 3)]
+            lines.append("  " + "  ".join(head + [cells[4]]).rstrip())
+        if row.note:
+            lines.append(f"  note: {row.note}")
+        if not row.gated:
+            lines.append("  not gated: the generator's own lateness in sending; the target's shows in the rows above")
+    lines.append("")
+    for label, kind, b, n in c.scalars:
+        if b is None and n is None:
+            continue
+        ratio = fmt_ratio(n / b) if b and n is not None else "-"
+        lines.append(f"{label}: BASE {format_value(kind, b)}  NEW {format_value(kind, n)}  ({ratio})")
+    for where, keys in (("only in BASE", c.only_base), ("only in NEW", c.only_new)):
+        if keys:
+            lines.append(f"{where}: " + "; ".join(f"{t} {n}" for t, n in keys))
+    for path, was, now in c.differences:
+        lines.append(f"differs: {path}: BASE {was!r}  NEW {now!r}")
+    lines += [f"warning: {w}" for w in c.warnings]
+    if c.regressions:
+        for row, j in c.regressions:
+            lines.append(
+                f"REGRESSION: {row.type} {row.name} {pct_label(j.pct)} {j.ratio:.3f}x slower"
+                f" ({format_us(j.base)} -> {format_us(j.new)}; p={j.p_slower:.2g}, tolerance {c.tolerance * 100:g}%)"
+            )
+        lines.append(f"chanload compare: exit code {EXIT_REGRESSION} (significantly slower beyond the tolerance)")
+    else:
+        lines.append(
+            f"chanload compare: no percentile significantly slower by more than {c.tolerance * 100:g}%: exit code 0"
+        )
+    return "\n".join(lines)
+
+
+def pct_label(pct: float) -> str:
+    return "p" + f"{pct:g}"
+
+
+def verdict_text(j: significance.Judgement) -> str:
+    if j.verdict in (significance.SLOWER, significance.FASTER, significance.SAME):
+        p = j.p_slower if j.verdict != significance.FASTER else j.p_faster
+        return f"{j.verdict} (p={p:.2g})"
+    return j.verdict
+
+
+def _div(new: dict, base: dict) -> float | None:
+    return new["count"] / base["count"] if base.get("count") else None
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}x"
+
+
+def parse_tolerance(text: str) -> float:
+    """'10%' or a fraction '0.1' -> 0.1; anything else raises ValueError saying what to write."""
+    raw = text.strip()
+    try:
+        if raw.endswith("%"):
+            value = float(raw[:-1]) / 100
+        else:
+            value = float(raw)
+            if value > 1:
+                raise ValueError
+    except ValueError:
+        raise ValueError(f"--max-regression {text!r}: write a percentage (10%) or a fraction (0.1)") from None
+    if not 0 <= value < 10:
+        raise ValueError(f"--max-regression {text!r}: between 0% and 1000%")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m chanload compare",
+        description="Compare two runs: each percentile's ratio and whether NEW is significantly slower than BASE.",
+    )
+    parser.add_argument("base", metavar="BASE", help="the reference run: a --report-dir folder or its summary.json")
+    parser.add_argument("new", metavar="NEW", help="the run to judge: a --report-dir folder or its summary.json")
+    parser.add_argument(
+        "--max-regression",
+        default="10%",
+        metavar="PCT",
+        help="tolerance: exit 3 only when a percentile is significantly slower by more than this (default 10%%)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help="family-wise false-positive rate, split over the percentiles tested (default 0.05)",
+    )
+    parser.add_argument("--report-dir", metavar="DIR", help="also write DIR/compare.html")
+    args = parser.parse_args(argv)
+    try:
+        tolerance = parse_tolerance(args.max_regression)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not 0 < args.alpha < 1:
+        parser.error(f"--alpha {args.alpha}: between 0 and 1, e.g. 0.05")
+    try:
+        result = compare(load(args.base, "BASE"), load(args.new, "NEW"), tolerance, args.alpha)
+    except RunError as exc:
+        sys.stderr.write(f"chanload compare: error: {exc}\n")
+        return EXIT_BAD_INPUT
+    print(render(result), flush=True)
+    if args.report_dir:
+        from chanload.reporting.artifacts import write_atomic
+        from chanload.reporting.compare_html import render_compare_html
+
+        out = Path(args.report_dir) / "compare.html"
+        try:
+            write_atomic(out, render_compare_html(result))
+        except OSError as exc:
+            sys.stderr.write(f"chanload compare: error: cannot write {out}: {exc.strerror or exc}\n")
+            return EXIT_BAD_INPUT
+        print(f"chanload compare: {out}")
+    return result.exit_code
