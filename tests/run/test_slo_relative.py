@@ -123,3 +123,8 @@ def test_during_the_run_the_ratio_so_far_is_shown_and_judged_for_significance_at
         r" at the end",
         live.detail,
     )
+
+
+def test_the_capacity_finder_takes_absolute_limits_only():
+    with pytest.raises(OptionError, match=r"--capacity-slo 'message:p99<=1.1x': each step is judged on its own"):
+        settings_from(options(capacity_slo=["message:p99<=1.1x"]), "ws://127.0.0.1:1")

@@ -112,6 +112,12 @@ def settings_from(options, host: str | None) -> Settings:
                 "--ws-expect own: the reply is the sender's own message relayed back, found by its mark: "
                 'put {mark} in --ws-payload, e.g. \'{"message": "{mark}"}\''
             )
+    stepped = [t.expr for t in settings.capacity_slo if t.relative]
+    if stepped:
+        raise OptionError(
+            f"--capacity-slo {stepped[0]!r}: each step is judged on its own seconds, not against a baseline run;"
+            " give an absolute limit, e.g. 'message:p99<50ms'"
+        )
     relative = [t.expr for t in settings.thresholds if t.relative]
     if relative and settings.baseline is None:
         raise OptionError(
