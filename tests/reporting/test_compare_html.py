@@ -129,7 +129,7 @@ def test_header_names_runs_settings_and_every_regression(result, page):
     assert len(items) == 3
     for item, (row, j) in zip(items, result.regressions, strict=True):
         assert (row.type, row.name) == MESSAGE[:2]
-        assert f'<a href="#row-0">WS message room/[group]</a> <strong>{compare._label(j.pct)}</strong>' in item
+        assert f'<a href="#row-0">WS message room/[group]</a> <strong>{compare.pct_label(j.pct)}</strong>' in item
         assert f"{j.ratio:.3f}x slower" in item and f"p={j.p_slower:.2g}" in item
         assert f"{format_us(j.base)} → {format_us(j.new)}" in item
     assert "no significant regression" not in page.lower()
@@ -153,9 +153,9 @@ def test_each_row_has_the_text_table_with_regressions_marked(result, page):
         assert labels == ["count", "p50", "p90", "p99", "p99.9", "max"]
         for j in row.judgements:
             cells = (
-                f'<th>{compare._label(j.pct)}</th><td class="num">{format_us(j.base)}</td>'
-                f'<td class="num">{format_us(j.new)}</td><td class="num">{compare._ratio(j.ratio)}</td>'
-                f"<td>{compare._verdict(j)}"
+                f'<th>{compare.pct_label(j.pct)}</th><td class="num">{format_us(j.base)}</td>'
+                f'<td class="num">{format_us(j.new)}</td><td class="num">{compare.fmt_ratio(j.ratio)}</td>'
+                f"<td>{compare.verdict_text(j)}"
             )
             marked = f'<tr class="slower">{cells}' in html
             assert marked == j.regression, (row.name, j.pct)

@@ -13,7 +13,7 @@ from pathlib import Path
 from hdrh.histogram import HdrHistogram
 
 from chanload.recording.hlog import NAME as HLOG
-from chanload.recording.hlog import Log, LogError
+from chanload.recording.hlog import Interval, Log, LogError
 from chanload.recording.hlog import read as read_hlog
 
 SCHEMA_PREFIX = "chanload.summary/"
@@ -35,11 +35,11 @@ class Run:
     def rows(self) -> dict[tuple[str, str], dict]:
         return {(r["type"], r["name"]): r for r in self.summary.get("latency") or []}
 
-    def seconds(self, row: dict) -> list[tuple[int, HdrHistogram]]:
-        """The row's per-second histograms as (second from the start, histogram)."""
+    def seconds(self, row: dict) -> list[tuple[int, Interval]]:
+        """The row's per-second histograms as (second from the start, the interval: its count, decoded on use)."""
         if self.log is None:
             return []
-        return [(round(i.offset), i.histogram) for i in self.log.intervals.get((row["metric"], row["name"]), [])]
+        return [(round(i.offset), i) for i in self.log.intervals.get((row["metric"], row["name"]), [])]
 
     def total(self, row: dict) -> HdrHistogram | None:
         """The row's whole-run histogram: summary.json's `hdr`, else merged from the log."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -120,11 +120,20 @@ class IntervalLog:
 
 @dataclass
 class Interval:
-    """One interval of a log: seconds from the run's start, its length, and the histogram."""
+    """One interval of a log: seconds from the run's start, its length, its sample count, its histogram encoded.
+
+    The histogram is kept encoded (a few hundred bytes) and decoded on each use: a decoded one holds its
+    ~16,000 buckets (128 KB), so an hour's intervals decoded at once would take gigabytes.
+    """
 
     offset: float
     length: float
-    histogram: HdrHistogram
+    payload: str
+    count: int
+
+    @property
+    def histogram(self) -> HdrHistogram:
+        return HdrHistogram.decode(self.payload)
 
 
 @dataclass
@@ -150,18 +159,23 @@ def read(source: str | Path) -> Log:
     """Parse an interval log file; raises LogError naming the file and line of a malformed interval."""
     path = Path(source)
     try:
-        text = path.read_text(encoding="ascii", errors="replace")
+        with open(path, encoding="ascii", errors="replace") as lines:
+            return parse_lines(lines, str(path))
     except OSError as exc:
         raise LogError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return parse(text, str(path))
 
 
 def parse(text: str, where: str = "latency.hlog") -> Log:
     """Parse an interval log's text (see `read`)."""
+    return parse_lines(text.splitlines(), where)
+
+
+def parse_lines(lines: Iterable[str], where: str = "latency.hlog") -> Log:
+    """Parse an interval log line by line (see `read`); each interval is decoded once, for its count."""
     start: float | None = None
     base: float | None = None
     intervals: dict[tuple[str, str], list[Interval]] = {}
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(lines, 1):
         if not raw.strip() or raw.startswith('"StartTimestamp"'):
             continue
         if raw.startswith("#"):
@@ -174,7 +188,7 @@ def parse(text: str, where: str = "latency.hlog") -> Log:
             continue
         found = _INTERVAL.fullmatch(raw.strip())
         if found is None:
-            raise LogError(f"{where}:{number}: not an interval line: {raw[:80]!r}")
+            raise LogError(f"{where}:{number}: not an interval line: {raw.strip()[:80]!r}")
         try:
             histogram = HdrHistogram.decode(found.group(5))
         except Exception as exc:  # hdrh raises several kinds for a corrupt payload
@@ -183,7 +197,10 @@ def parse(text: str, where: str = "latency.hlog") -> Log:
         if base is not None and start is not None:
             offset += base - start  # stamps relative to BaseTime; offsets from StartTime
         key = untag(found.group(1) or "")
-        intervals.setdefault(key, []).append(Interval(offset, float(found.group(3)), histogram))
+        payload = found.group(5)
+        intervals.setdefault(key, []).append(
+            Interval(offset, float(found.group(3)), payload, histogram.get_total_count())
+        )
     for found_intervals in intervals.values():
         found_intervals.sort(key=lambda i: i.offset)
     return Log(start, intervals)

@@ -23,8 +23,9 @@ catches a known slowdown, is measured on real runs (docs/compare.md, `make bench
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from hdrh.histogram import HdrHistogram
 
@@ -71,32 +72,58 @@ def block_seconds(base_counts: Sequence[int], new_counts: Sequence[int], pct: fl
     return longest + 1
 
 
-def blocks(seconds: Sequence[tuple[int, HdrHistogram]], length: int) -> list[HdrHistogram]:
-    """Per-second histograms (second, histogram) merged into blocks of `length` consecutive seconds.
+Second = tuple[int, "HdrHistogram | Held"]  # (second from the start, its histogram, or one kept encoded)
+
+
+class Held(Protocol):
+    """A second's histogram kept encoded (`chanload.recording.hlog.Interval`): its count, decoded on use."""
+
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def histogram(self) -> HdrHistogram: ...
+
+
+def _count(h: HdrHistogram | Held) -> int:
+    return h.get_total_count() if isinstance(h, HdrHistogram) else h.count
+
+
+def _histogram(h: HdrHistogram | Held) -> HdrHistogram:
+    return h if isinstance(h, HdrHistogram) else h.histogram
+
+
+def blocks(seconds: Sequence[Second], length: int) -> Iterator[HdrHistogram]:
+    """Per-second histograms (second, histogram) merged into blocks of `length` consecutive seconds, one by one.
 
     Blocks are aligned on the run's first second; the last, shorter block is dropped unless it holds at
     least half a block's seconds. A second with no samples counts toward its block's length all the same.
+    One block is held at a time (a histogram is 128 KB decoded): use each before asking for the next.
     """
     if not seconds:
-        return []
+        return
     first = min(s for s, _ in seconds)
     last = max(s for s, _ in seconds)
-    merged: dict[int, HdrHistogram] = {}
-    for second, histogram in seconds:
-        index = (second - first) // length
-        block = merged.get(index)
-        if block is None:
-            block = merged[index] = new_histogram()
-        block.add(histogram)
     full = (last - first + 1) // length
     if (last - first + 1) % length * 2 >= length:
         full += 1
-    return [merged[i] for i in sorted(merged) if i < full]
+    current, block = -1, new_histogram()
+    for second, held in sorted(seconds, key=lambda pair: pair[0]):
+        index = (second - first) // length
+        if index >= full:
+            break
+        if index != current:
+            if current >= 0:
+                yield block
+            current, block = index, new_histogram()
+        block.add(_histogram(held))
+    if current >= 0:
+        yield block
 
 
 def judge(
-    base: Sequence[tuple[int, HdrHistogram]],
-    new: Sequence[tuple[int, HdrHistogram]],
+    base: Sequence[Second],
+    new: Sequence[Second],
     pct: float,
     tolerance: float,
     alpha: float,
@@ -107,8 +134,8 @@ def judge(
 
     `base`, `new`: (second, histogram) per second of each run; the totals default to their merge.
     """
-    base_total = base_total if base_total is not None else _merge(h for _, h in base)
-    new_total = new_total if new_total is not None else _merge(h for _, h in new)
+    base_total = base_total if base_total is not None else _merge(_histogram(h) for _, h in base)
+    new_total = new_total if new_total is not None else _merge(_histogram(h) for _, h in new)
     b = Counts(base_total).percentile(pct) if base_total.get_total_count() else None
     n = Counts(new_total).percentile(pct) if new_total.get_total_count() else None
     ratio = (n / b) if b and n is not None else None
@@ -210,14 +237,14 @@ def _exact_greater(u: float, n1: int, n2: int) -> float:
     return sum(counts[start:]) / total
 
 
-def _per_second(seconds: Sequence[tuple[int, HdrHistogram]]) -> list[int]:
+def _per_second(seconds: Sequence[Second]) -> list[int]:
     """Sample counts per second, over the run's span (seconds with none are 0)."""
     if not seconds:
         return []
     first = min(s for s, _ in seconds)
     counts = [0] * (max(s for s, _ in seconds) - first + 1)
-    for second, histogram in seconds:
-        counts[second - first] += histogram.get_total_count()
+    for second, held in seconds:
+        counts[second - first] += _count(held)
     return counts
 
 

@@ -12,6 +12,7 @@ Exit code: 3 when some percentile is significantly slower by more than --max-reg
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from chanload.formatting import format_us, format_value
 from chanload.recording import significance, types
 from chanload.recording.archive import Run, RunError, load
 from chanload.recording.hlog import NAME as HLOG
-from chanload.recording.latency import Counts
+from chanload.recording.hlog import Interval
+from chanload.recording.latency import Counts, new_histogram
 from chanload.reporting import fingerprint
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_REGRESSION = 0, 2, 3
@@ -160,16 +162,15 @@ def _spectrum(total: HdrHistogram | None) -> list[tuple[float, int]]:
     return [(pct, counts.percentile(pct) if pct < 100 else total.get_max_value()) for pct in SPECTRUM]
 
 
-def _series(seconds: list[tuple[int, HdrHistogram]]) -> list[tuple[int, int, int]]:
-    merged: dict[int, HdrHistogram] = {}
-    for second, h in seconds:
-        if second in merged:
-            merged[second].add(h)
-        else:
-            merged[second] = h
+def _series(seconds: list[tuple[int, Interval]]) -> list[tuple[int, int, int]]:
+    """(second, p50, p99) per second; one second decoded at a time (a late worker's report may add a second line)."""
     out = []
-    for second in sorted(merged):
-        counts = Counts(merged[second])
+    ordered = sorted(seconds, key=lambda pair: pair[0])
+    for second, group in itertools.groupby(ordered, key=lambda pair: pair[0]):
+        merged = new_histogram()
+        for _, interval in group:
+            merged.add(interval.histogram)
+        counts = Counts(merged)
         out.append((second, counts.percentile(50.0), counts.percentile(99.0)))
     return out
 

@@ -293,7 +293,7 @@ def judge_relative(t: Threshold, summary: dict, baseline: Run | None, log: Log |
     judged = []
     for row, base_row in pairs:
         key = (row["metric"], row["name"])
-        now = [(round(i.offset), i.histogram) for i in (log.intervals.get(key, []) if log else [])]
+        now = [(round(i.offset), i) for i in (log.intervals.get(key, []) if log else [])]
         total = log.total(key) if log else None
         judged.append(
             (
