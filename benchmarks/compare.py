@@ -21,21 +21,44 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import LOCUSTFILE, Generator, Target, goal, median, placement, read_json, suite_row
+from benchmarks.common import (
+    LOCUSTFILE,
+    Generator,
+    Target,
+    cpu_seconds,
+    goal,
+    median,
+    placement,
+    read_json,
+    suite_row,
+)
 from chanload.recording import hlog
 from chanload.reporting import compare
 
 MARKER = "All users spawned"
 
 
-def run(host: str, out: Path, args: argparse.Namespace, cpus: set[int] | None) -> dict:
-    """One headless suite run into `out`; its summary."""
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU jiffies of the whole machine so far (/proc/stat's first line; iowait counts as idle)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def run(host: str, out: Path, args: argparse.Namespace, cpus: set[int] | None, target_pid: int | None = None) -> dict:
+    """One headless suite run into `out`; its summary. Beside it, `bench.json`: the CPU (in cores, averaged over
+    the run) the whole machine used, the target used, the generator used, and everything else ("others")."""
+    busy0, total0 = machine_busy()
+    target0 = cpu_seconds(target_pid) if target_pid else 0.0
+    start = time.monotonic()
     argv = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "RoomUser", "--headless", "--only-summary",
         "-u", str(args.users), "-r", str(args.users), "-t", f"{args.run_time}s", *pacing(args),
@@ -45,6 +68,14 @@ def run(host: str, out: Path, args: argparse.Namespace, cpus: set[int] | None) -
     code = gen.finish(timeout=args.run_time + 90)
     if code not in (0, 1) or not (out / "summary.json").exists():
         sys.exit(f"the suite run into {out} ended with exit code {code}; its output:\n{gen.output()}")
+    wall = time.monotonic() - start
+    busy1, total1 = machine_busy()
+    cores = (busy1 - busy0) / max(total1 - total0, 1) * (os.cpu_count() or 1)
+    target = (cpu_seconds(target_pid) - target0) / wall if target_pid else 0.0
+    generator = gen.lifetime_cpu / wall
+    figures = {"machine_cores": cores, "target_cores": target, "generator_cores": generator}
+    figures["others_cores"] = max(cores - target - generator, 0.0)
+    (out / "bench.json").write_text(json.dumps(figures))
     return read_json(out / "summary.json")
 
 
@@ -88,10 +119,10 @@ def measure(args: argparse.Namespace, keep: Path) -> None:
             warm_up(b.host, keep / "warm-up-B", args, client_cpus)  # B's start-up fell in no run of A either
             order = random.Random(args.seed)
             for i in range(args.pairs):
-                plan = [("A1", a.host), ("A2", a.host), ("B", b.host)]
+                plan = [("A1", a.host), ("A2", a.host), ("B", b.host)]  # fmt: skip
                 order.shuffle(plan)
                 for label, host in plan:
-                    run(host, keep / f"{i:02d}-{label}", args, client_cpus)
+                    run(host, keep / f"{i:02d}-{label}", args, client_cpus, (a if label != "B" else b).pid)
                 print(f"triple {i + 1}/{args.pairs} done ({' '.join(label for label, _ in plan)})", flush=True)
 
 
@@ -113,11 +144,20 @@ def log_cost(folders: list[Path]) -> None:
     )
 
 
+def others(folder: Path) -> str:
+    """The CPU the rest of the machine used during a run (bench.json), in cores; '-' for a run without it."""
+    path = folder / "bench.json"
+    return f"{json.loads(path.read_text())['others_cores']:.2f}" if path.exists() else "-"
+
+
 def analyse(keep: Path, pairs: int) -> None:
     setup = json.loads((keep / "setup.json").read_text())
     false_pos = caught = 0
     injected = []
-    print(f"\n{'pair':>4}  {'A/A p50':>8} {'A/A p99':>8}  {'A/A':<9}  {'B/A p50':>8} {'B/A p99':>8}  {'A/B':<9}")
+    print(
+        f"\n{'pair':>4}  {'A/A p50':>8} {'A/A p99':>8}  {'A/A':<9}  {'B/A p50':>8} {'B/A p99':>8}  {'A/B':<9}"
+        "  others' CPU in A1 A2 B (cores)"
+    )
     for i in range(pairs):
         a1, a2, b = (keep / f"{i:02d}-{x}" for x in ("A1", "A2", "B"))
         aa, ab = judge(a1, a2), judge(a1, b)
@@ -134,7 +174,8 @@ def analyse(keep: Path, pairs: int) -> None:
             return "FLAGGED" if found else "ok"
 
         (aa50, aa99), (ab50, ab99) = ratios(aa), ratios(ab)
-        print(f"{i + 1:>4}  {aa50:>8} {aa99:>8}  {what(aa):<9}  {ab50:>8} {ab99:>8}  {what(ab):<9}")
+        busy = " ".join(others(f) for f in (a1, a2, b))
+        print(f"{i + 1:>4}  {aa50:>8} {aa99:>8}  {what(aa):<9}  {ab50:>8} {ab99:>8}  {what(ab):<9}  {busy}")
         for c, kind in ((aa, "A/A"), (ab, "A/B")):
             for row, j in c.regressions:
                 print(f"      {kind}: {row.type} {row.name} p{j.pct:g} {j.ratio:.3f}x (p={j.p_slower:.2g})")
