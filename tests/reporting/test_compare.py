@@ -60,7 +60,7 @@ def test_the_send_lag_is_judged_and_shown_but_never_the_gate(folders):
     lag = next(r for r in c.rows if r.type == "WS send lag")
     assert lag.judgements[0].verdict == significance.SLOWER and not lag.regressions
     assert c.exit_code == compare.EXIT_OK
-    assert "not gated: the generator's own lateness" in compare.render(c)
+    assert "not gated: it holds the generator's own lateness in sending" in compare.render(c)
 
 
 def test_rows_in_one_run_only_and_fingerprint_differences_are_listed(tmp_path, folders):
@@ -141,3 +141,15 @@ def test_the_command_exits_2_on_bad_input_before_comparing_anything(tmp_path, fo
     assert bad.returncode == 2 and "write a percentage (10%) or a fraction (0.1)" in bad.stderr
     unknown = subprocess.run([sys.executable, "-m", "chanload", "comapre"], capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "unknown command 'comapre'" in unknown.stderr
+
+
+def test_a_row_with_failures_only_is_listed_not_judged(tmp_path):
+    base = write_run(tmp_path / "b", {MESSAGE: 1.0}, seed=1)
+    new = write_run(tmp_path / "n", {MESSAGE: 1.0}, seed=2)
+    summary = json.loads((new / "summary.json").read_text())
+    summary["latency"][0].update(count=0, failures=40, hdr=None, p50=None, p90=None, p99=None, p99_9=None, max=None)
+    (new / "summary.json").write_text(json.dumps(summary))
+    c = compare.compare(load(base, "BASE"), load(new, "NEW"))
+    assert c.rows[0].note == "no successful samples in NEW (failures only): nothing to compare"
+    assert all(j.verdict == significance.UNTESTED for j in c.rows[0].judgements) and c.exit_code == 0
+    assert "  note: no successful samples in NEW (failures only): nothing to compare" in compare.render(c)

@@ -10,14 +10,16 @@ the same code. The unit here is a block of consecutive seconds instead:
    TAIL samples at or above it, in both runs alike.
 2. Each block gives one value: the q-quantile of its merged histogram (HDR, exact to 3 digits).
 3. A one-sided Mann-Whitney U test asks whether NEW's block values are stochastically greater than BASE's
-   scaled by (1 + tolerance): "slower by more than the tolerance". The mirror test asks "faster by more
-   than the tolerance". Changes smaller than the tolerance are never called.
-4. A verdict also needs the whole-run percentiles to agree: `slower` only if NEW/BASE > 1 + tolerance.
+   (the mirror test: smaller). That says the change is real, not chance.
+4. The tolerance says whether it matters: `slower` needs the test (p < alpha) and the whole-run ratio
+   NEW/BASE above 1 + tolerance. A significant change smaller than the tolerance is no verdict.
 5. Fewer than MIN_BLOCKS blocks in a run: no verdict ("too few samples"), never a gate failure.
 
-`alpha` is the false-positive rate of one test; `compare` splits its family-wise alpha over every
-(row, percentile) it tests (Bonferroni). How often this flags runs of the same code, and how often it
-catches a known slowdown, is measured on real runs (docs/compare.md, `make bench-compare`).
+Runs of the same code on a shared machine also differ as wholes (a few percent here: what the machine
+did meanwhile), which no test within two runs can see: the tolerance is what absorbs it. `alpha` is the
+false-positive rate of one test; `compare` splits its family-wise alpha over every (row, percentile) it
+tests (Bonferroni). How often this flags runs of the same code, and how often it catches a known
+slowdown, is measured on real runs (docs/compare.md, `make bench-compare`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class Judgement:
     new: int | None
     ratio: float | None  # new / base
     verdict: str
-    p_slower: float | None  # Mann-Whitney p-value for "NEW above BASE x (1 + tolerance)"
+    p_slower: float | None  # one-sided Mann-Whitney p-value for "NEW's blocks above BASE's"
     p_faster: float | None
     block_seconds: int | None
     blocks: tuple[int, int]  # (BASE's, NEW's)
@@ -149,17 +151,16 @@ def judge(
             f" has {counted[0]} and {counted[1]} (blocks of {length} s)"
         )
         return Judgement(pct, b, n, ratio, TOO_FEW, None, None, length, counted, note)
-    scale = 1.0 + tolerance
-    p_slower = mann_whitney_greater(new_values, [v * scale for v in base_values])
-    p_faster = mann_whitney_greater(base_values, [v * scale for v in new_values])
+    p_slower = mann_whitney_greater(new_values, base_values)
+    p_faster = mann_whitney_greater(base_values, new_values)
     return decide(Judgement(pct, b, n, ratio, SAME, p_slower, p_faster, length, counted), tolerance, alpha)
 
 
 def decide(j: Judgement, tolerance: float, alpha: float) -> Judgement:
     """The verdict of a tested judgement at `alpha` (a judgement with too few samples, or untested, keeps its own).
 
-    `slower`: NEW's blocks significantly above BASE's x (1 + tolerance), and the whole-run ratio above it too;
-    `faster` the mirror; otherwise `no significant change`.
+    `slower`: NEW's blocks significantly above BASE's, and the whole-run ratio above 1 + tolerance; `faster`
+    the mirror; otherwise `no significant change`.
     """
     if j.p_slower is None or j.p_faster is None or j.ratio is None:
         return j

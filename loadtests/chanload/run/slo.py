@@ -201,8 +201,10 @@ def _relative(
     if op not in ("<", "<="):
         raise fail(f"a limit relative to the baseline ('x') takes '<' or '<=' (how much slower at most), not {op!r}")
     token = rhs[:-1].strip()
-    if not _NUMBER.fullmatch(token) or not 0 < float(token) <= 100:
-        raise fail(f"bad factor {rhs!r}; write e.g. '1.1x' (at most 10% slower than the baseline)")
+    if not _NUMBER.fullmatch(token) or not 1 <= float(token) <= 100:
+        raise fail(
+            f"bad factor {rhs!r}; write how much slower than the baseline at most, 1x or more: e.g. '1.1x' (10%)"
+        )
     return Threshold(expr=text, metric=metric, name=name, stat=stat, op=op, limit=float(token), relative=True)
 
 
