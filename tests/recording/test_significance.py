@@ -77,7 +77,9 @@ def test_a_shift_beyond_the_tolerance_is_called_slower_and_one_within_is_not():
     assert slower.verdict == sig.SLOWER and slower.regression
     assert 1.25 < slower.ratio < 1.35 and slower.p_slower < 0.001 and slower.blocks == (20, 20)
     within = sig.judge(base, seconds(rng, 20, 100, scale=1.04), 50.0, tolerance=0.1, alpha=0.01)
-    assert within.verdict == sig.SAME and not within.regression
+    assert within.verdict == sig.SLOWER_WITHIN and not within.regression and within.p_slower < 0.01
+    alike = sig.judge(base, seconds(rng, 20, 100), 50.0, tolerance=0.1, alpha=0.01)
+    assert alike.verdict == sig.SAME and not alike.regression
     faster = sig.judge(base, seconds(rng, 20, 100, scale=0.7), 50.0, tolerance=0.1, alpha=0.01)
     assert faster.verdict == sig.FASTER and faster.p_faster < 0.001
 
@@ -91,7 +93,9 @@ def test_too_few_blocks_is_no_verdict_and_says_what_it_needs():
 
 def test_decide_needs_both_the_test_and_the_whole_run_ratio():
     j = sig.Judgement(50.0, 100, 105, 1.05, sig.SAME, p_slower=0.0001, p_faster=1.0, block_seconds=1, blocks=(9, 9))
-    assert sig.decide(j, tolerance=0.1, alpha=0.05).verdict == sig.SAME  # significant, but within the tolerance
+    assert sig.decide(j, tolerance=0.1, alpha=0.05).verdict == sig.SLOWER_WITHIN  # significant, within tolerance
     j.ratio, j.new = 1.2, 120
     assert sig.decide(j, tolerance=0.1, alpha=0.05).verdict == sig.SLOWER
-    assert sig.decide(j, tolerance=0.1, alpha=0.00001).verdict == sig.SAME
+    assert sig.decide(j, tolerance=0.1, alpha=0.00001).verdict == sig.SAME  # not significant at that alpha
+    j.p_slower, j.p_faster, j.ratio = 1.0, 0.0001, 0.8
+    assert sig.decide(j, tolerance=0.1, alpha=0.05).verdict == sig.FASTER

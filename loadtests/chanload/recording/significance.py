@@ -37,6 +37,7 @@ TAIL = 10  # samples at or above a block's quantile, at least, on the median blo
 MIN_BLOCKS = 5  # per run: with 5 against 5 the smallest one-sided U-test p-value is 1/252 = 0.004
 SLOWER, FASTER, SAME, TOO_FEW = "slower", "faster", "no significant change", "too few samples"
 UNTESTED = "not tested"
+SLOWER_WITHIN, FASTER_WITHIN = "slower, within tolerance", "faster, within tolerance"  # significant, but small
 
 
 @dataclass
@@ -159,16 +160,17 @@ def judge(
 def decide(j: Judgement, tolerance: float, alpha: float) -> Judgement:
     """The verdict of a tested judgement at `alpha` (a judgement with too few samples, or untested, keeps its own).
 
-    `slower`: NEW's blocks significantly above BASE's, and the whole-run ratio above 1 + tolerance; `faster`
-    the mirror; otherwise `no significant change`.
+    `slower`: NEW's blocks significantly above BASE's, and the whole-run ratio above 1 + tolerance; `slower,
+    within tolerance` when the ratio is above 1 but not beyond; `faster` and `faster, within tolerance` the
+    mirror; otherwise `no significant change`. Only `slower` is a regression.
     """
     if j.p_slower is None or j.p_faster is None or j.ratio is None:
         return j
     scale = 1.0 + tolerance
-    if j.p_slower < alpha and j.ratio > scale:
-        verdict = SLOWER
-    elif j.p_faster < alpha and j.ratio < 1.0 / scale:
-        verdict = FASTER
+    if j.p_slower < alpha and j.ratio > 1.0:
+        verdict = SLOWER if j.ratio > scale else SLOWER_WITHIN
+    elif j.p_faster < alpha and j.ratio < 1.0:
+        verdict = FASTER if j.ratio < 1.0 / scale else FASTER_WITHIN
     else:
         verdict = SAME
     return replace(j, verdict=verdict)

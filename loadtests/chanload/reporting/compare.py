@@ -288,10 +288,13 @@ def pct_label(pct: float) -> str:
 
 
 def verdict_text(j: significance.Judgement) -> str:
-    if j.verdict in (significance.SLOWER, significance.FASTER, significance.SAME):
-        p = j.p_slower if j.verdict != significance.FASTER else j.p_faster
-        return f"{j.verdict} (p={p:.2g})"
-    return j.verdict
+    """The verdict with the p-value of the test it rests on (the one-sided test in its direction)."""
+    if j.p_slower is None or j.p_faster is None:
+        return j.verdict
+    faster = j.verdict in (significance.FASTER, significance.FASTER_WITHIN) or (
+        j.verdict == significance.SAME and (j.ratio or 1.0) < 1.0
+    )
+    return f"{j.verdict} (p={(j.p_faster if faster else j.p_slower):.2g})"
 
 
 def _div(new: dict, base: dict) -> float | None:
