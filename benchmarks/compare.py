@@ -92,8 +92,8 @@ def warm_up(host: str, keep: Path, args: argparse.Namespace, cpus: set[int] | No
     run(host, keep, short, cpus)
 
 
-def judge(base: Path, new: Path) -> compare.Comparison:
-    return compare.compare(compare.load(base, "BASE"), compare.load(new, "NEW"))
+def judge(base: Path, new: Path, gate: tuple[float, ...] = compare.GATE) -> compare.Comparison:
+    return compare.compare(compare.load(base, "BASE"), compare.load(new, "NEW"), gate=gate)
 
 
 def p50(folder: Path) -> int:
@@ -152,7 +152,7 @@ def others(folder: Path) -> str:
 
 def analyse(keep: Path, pairs: int) -> None:
     setup = json.loads((keep / "setup.json").read_text())
-    false_pos = caught = 0
+    false_pos = caught = p50_false = p50_caught = 0
     injected = []
     print(
         f"\n{'pair':>4}  {'A/A p50':>8} {'A/A p99':>8}  {'A/A':<9}  {'B/A p50':>8} {'B/A p99':>8}  {'A/B':<9}"
@@ -163,6 +163,8 @@ def analyse(keep: Path, pairs: int) -> None:
         aa, ab = judge(a1, a2), judge(a1, b)
         false_pos += aa.exit_code == compare.EXIT_REGRESSION
         caught += ab.exit_code == compare.EXIT_REGRESSION
+        p50_false += judge(a1, a2, (50.0,)).exit_code == compare.EXIT_REGRESSION
+        p50_caught += judge(a1, b, (50.0,)).exit_code == compare.EXIT_REGRESSION
         injected.append(p50(b) / p50(a1))
 
         def ratios(c: compare.Comparison) -> tuple[str, str]:
@@ -184,6 +186,7 @@ def analyse(keep: Path, pairs: int) -> None:
         f"\nB paused {setup['delay_us']} us per message; B/A message p50 ratio: median {median(injected):.3f},"
         f" range {min(injected):.3f}-{max(injected):.3f}"
     )
+    print(f"with --gate p50 (only the median can fail a comparison): {p50_false} flagged, {p50_caught} caught")
     allowed, needed = pairs // 20, pairs - pairs // 20
     goal(
         f"A/A pairs flagged <= {allowed} of {pairs}, +{setup['slowdown'] * 100:.0f}% server pause caught >= {needed}"

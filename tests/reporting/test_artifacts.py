@@ -112,9 +112,9 @@ def test_png_charts_off_writes_none_removes_the_old_ones_and_says_so(tmp_path, t
     (folder / "histogram.png").write_bytes(b"previous run")
     run = run_locust(tmp_path, target.ws_url, *FAST, run_time="2s", png_charts="off")
     assert run.code == 0, run.output[-3000:]
-    assert sorted(p.name for p in folder.iterdir()) == ["junit.xml", "report.html", "summary.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["junit.xml", "latency.hlog", "report.html", "summary.json"]
     assert run.summary["artifacts"] == {
-        "complete": True, "files": ["summary.json", "junit.xml", "report.html"], "png_charts": "off",
+        "complete": True, "files": ["summary.json", "junit.xml", "report.html", "latency.hlog"], "png_charts": "off",
     }  # fmt: skip
     assert f"chanload: artifacts in {folder} (no PNG charts: --ws-png-charts off)" in run.output
     assert "<svg" in (folder / "report.html").read_text()  # the charts are still in the report

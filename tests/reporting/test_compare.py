@@ -153,3 +153,14 @@ def test_a_row_with_failures_only_is_listed_not_judged(tmp_path):
     assert c.rows[0].note == "no successful samples in NEW (failures only): nothing to compare"
     assert all(j.verdict == significance.UNTESTED for j in c.rows[0].judgements) and c.exit_code == 0
     assert "  note: no successful samples in NEW (failures only): nothing to compare" in compare.render(c)
+
+
+def test_gate_names_the_percentiles_that_can_fail_the_comparison(folders):
+    c = judged(folders, "base", "slower", gate=(99.0,))
+    message = next(r for r in c.rows if r.type == "WS message")
+    assert message.judgements[0].verdict == significance.SLOWER  # still judged and shown
+    assert all(j.pct == 99.0 for _, j in c.regressions) and c.tests == 2  # message and connect at p99
+    assert "only p99 can fail it (--gate)" in compare.render(c)
+    assert compare.parse_gate("p50, p99.9") == (50.0, 99.9)
+    with pytest.raises(ValueError, match="--gate 'p95': a comma-separated list of p50, p90, p99, p99.9"):
+        compare.parse_gate("p95")

@@ -83,7 +83,7 @@ def evaluate(runs, now: str, *exprs: str) -> list[slo.Result]:
 def test_a_run_like_its_baseline_passes(runs):
     result = evaluate(runs, "same", "message:p50<=1.1x", "message:p99<1.1x")
     assert [r.passed for r in result] == [True, True]
-    assert "not significantly above <= 1.1x (p=" in result[0].detail and "(worst of 2 names" in result[0].detail
+    assert ": within <= 1.1x (p=" in result[0].detail and "(worst of 2 names" in result[0].detail
     assert 0.9 < result[0].value < 1.1
 
 
@@ -91,7 +91,7 @@ def test_a_slower_name_fails_and_is_named_with_its_ratio(runs):
     result = evaluate(runs, "slower", "message:p50<=1.1x", "message@room/[group]:p50<=1.1x", "message:p50<=1.5x")
     assert [r.passed for r in result] == [False, True, True]
     assert re.search(r"measured 1\.[23]\d\dx the baseline \(worst of 2 names: chat/\[group\]\)", result[0].detail)
-    assert "significantly above <= 1.1x (p=" in result[0].detail
+    assert "significantly slower (p=" in result[0].detail and "past <= 1.1x" in result[0].detail
     d = slo.as_dicts(result)[0]
     assert d["relative"] and d["unit"] == "x" and d["limit"] == 1.1 and 1.2 < d["value"] < 1.4
     assert slo.format_value(d["stat"], 1.0) and slo.kind_of(d) == "relative"

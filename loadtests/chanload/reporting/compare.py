@@ -37,6 +37,7 @@ NOT_GATED = (types.SEND_LAG, types.CORRECTED)
 TESTED = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
 DEFAULT_TOLERANCE = 0.10
 DEFAULT_ALPHA = 0.05
+GATE = tuple(pct for _, pct in TESTED)  # every tested percentile can fail a comparison, unless --gate says fewer
 
 
 @dataclass
@@ -57,6 +58,7 @@ class RowComparison:
     # the percentile spectra: (percentile, value us) of each run's whole-run histogram
     base_spectrum: list[tuple[float, int]] = field(default_factory=list)
     new_spectrum: list[tuple[float, int]] = field(default_factory=list)
+    gate: tuple[float, ...] = ()  # the percentiles that can fail the comparison
 
     @property
     def gated(self) -> bool:
@@ -64,7 +66,7 @@ class RowComparison:
 
     @property
     def regressions(self) -> list[significance.Judgement]:
-        return [j for j in self.judgements if j.regression] if self.gated else []
+        return [j for j in self.judgements if j.regression and j.pct in self.gate] if self.gated else []
 
 
 @dataclass
@@ -90,15 +92,25 @@ class Comparison:
         return EXIT_REGRESSION if self.regressions else EXIT_OK
 
 
-def compare(base: Run, new: Run, tolerance: float = DEFAULT_TOLERANCE, alpha: float = DEFAULT_ALPHA) -> Comparison:
-    """Judge every row both runs have; `alpha` is split over the tests made (Bonferroni)."""
+def compare(
+    base: Run,
+    new: Run,
+    tolerance: float = DEFAULT_TOLERANCE,
+    alpha: float = DEFAULT_ALPHA,
+    gate: Sequence[float] = GATE,
+) -> Comparison:
+    """Judge every row both runs have; `alpha` is split over the gated tests made (Bonferroni).
+
+    `gate`: the percentiles that can fail the comparison (the others are judged and shown)."""
     base_rows, new_rows = base.rows(), new.rows()
     shared = [key for key in base_rows if key in new_rows]
     rows = []
     for key in shared:
         b, n = base_rows[key], new_rows[key]
         rows.append(_row(base, new, b, n, tolerance))
-    tests = sum(1 for row in rows if row.gated for j in row.judgements if j.p_slower is not None)
+    for row in rows:
+        row.gate = tuple(gate)
+    tests = sum(1 for row in rows if row.gated for j in row.judgements if j.p_slower is not None and j.pct in gate)
     each = alpha / tests if tests else alpha
     for row in rows:
         row.judgements = [significance.decide(j, tolerance, each) for j in row.judgements]
@@ -227,7 +239,7 @@ def render(c: Comparison) -> str:
     lines = [
         f"chanload compare: BASE {c.base.path} -> NEW {c.new.path}",
         f"tolerance {c.tolerance * 100:g}%; {c.tests} percentile tests at a family-wise alpha of {c.alpha:g}"
-        " (one-sided Mann-Whitney on blocks of seconds, Bonferroni)",
+        " (one-sided Mann-Whitney on blocks of seconds, Bonferroni)" + _gate_note(c),
     ]
     for row in c.rows:
         lines.append("")
@@ -283,6 +295,13 @@ def render(c: Comparison) -> str:
     return "\n".join(lines)
 
 
+def _gate_note(c: Comparison) -> str:
+    gate = c.rows[0].gate if c.rows else GATE
+    if tuple(gate) == GATE:
+        return ""
+    return "; only " + ", ".join(pct_label(p) for p in gate) + " can fail it (--gate)"
+
+
 def pct_label(pct: float) -> str:
     return "p" + f"{pct:g}"
 
@@ -303,6 +322,16 @@ def _div(new: dict, base: dict) -> float | None:
 
 def fmt_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}x"
+
+
+def parse_gate(text: str) -> tuple[float, ...]:
+    """'p50,p99' -> (50.0, 99.0); an unknown name raises ValueError listing the ones there are."""
+    names = {label.replace("_", "."): pct for label, pct in TESTED}
+    chosen = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [part for part in chosen if part not in names]
+    if unknown or not chosen:
+        raise ValueError(f"--gate {text!r}: a comma-separated list of {', '.join(names)}")
+    return tuple(names[part] for part in chosen)
 
 
 def parse_tolerance(text: str) -> float:
@@ -341,8 +370,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_ALPHA,
         help="family-wise false-positive rate, split over the percentiles tested (default 0.05)",
     )
+    parser.add_argument(
+        "--gate",
+        default="p50,p90,p99,p99.9",
+        metavar="LIST",
+        help="the percentiles that can fail the comparison, comma-separated (default all: p50,p90,p99,p99.9); the"
+        " others are judged and shown. Tail percentiles differ more between runs of the same code (docs/compare.md)",
+    )
     parser.add_argument("--report-dir", metavar="DIR", help="also write DIR/compare.html")
     args = parser.parse_args(argv)
+    try:
+        gate = parse_gate(args.gate)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         tolerance = parse_tolerance(args.max_regression)
     except ValueError as exc:
@@ -350,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 < args.alpha < 1:
         parser.error(f"--alpha {args.alpha}: between 0 and 1, e.g. 0.05")
     try:
-        result = compare(load(args.base, "BASE"), load(args.new, "NEW"), tolerance, args.alpha)
+        result = compare(load(args.base, "BASE"), load(args.new, "NEW"), tolerance, args.alpha, gate)
     except RunError as exc:
         sys.stderr.write(f"chanload compare: error: {exc}\n")
         return EXIT_BAD_INPUT

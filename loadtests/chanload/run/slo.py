@@ -20,11 +20,12 @@ Grammar (one threshold per `--slo`; whitespace anywhere is ignored):
 - `fail_ratio` and `delivery_ratio` limits are `N%` (0-100) or a plain fraction (0-1).
 
 Relative to a baseline run (`--baseline DIR`, a previous run's report folder): a percentile's limit may be
-a factor with `x`, `message:p99<=1.1x` ("at most 10% slower than the baseline"), with `<` or `<=` only. It
-FAILS when this run's percentile is significantly above the baseline's times the factor, judged as
-`python -m chanload compare` judges (`chanload.recording.significance`: blocks of seconds from both runs'
-latency.hlog, one-sided Mann-Whitney, alpha 0.05 split over the names judged), and also when there are
-too few samples to judge (the detail says how many are needed). The measured value is the ratio.
+a factor with `x`, `message:p99<=1.1x` ("at most 10% slower than the baseline"), 1x or more, with `<` or
+`<=` only. It FAILS when this run is significantly slower than the baseline at that percentile and its
+ratio to the baseline's is past the factor, judged as `python -m chanload compare` judges
+(`chanload.recording.significance`: blocks of seconds from both runs' latency.hlog, one-sided Mann-Whitney,
+alpha 0.05 split over the names judged), and also when there are too few samples to judge (the detail says
+how many are needed). The measured value is the ratio.
 
 Examples: `connect:p95<50ms`, `message:p99 < 10 ms`, `message@room/[group]:max<=1s`,
 `message:fail_ratio<0.1%`, `fail_ratio<0.001`, `delivery_ratio>=99.99%`, `rps>=500`, `delivery:count>1000`.
@@ -315,15 +316,20 @@ def judge_relative(t: Threshold, summary: dict, baseline: Run | None, log: Log |
         row, j = max(slower, key=lambda pair: pair[1].ratio or 0.0)
         detail = (
             f"measured {j.ratio:.3f}x the baseline{names} ({formatting.format_us(j.new)} vs"
-            f" {formatting.format_us(j.base)}), significantly above {t.op} {t.limit:g}x (p={j.p_slower:.2g})"
+            f" {formatting.format_us(j.base)}): significantly slower (p={j.p_slower:.2g}) and past {t.op} {t.limit:g}x"
         )
         return Result(t, j.ratio, False, detail)
     if few:
         row, j = few[0]
         detail = f"measured {shown}{names} ({values}); too few samples to judge {row['name']}: {j.note}"
         return Result(t, worst.ratio, False, detail)
-    p = min(j.p_slower for _, j in judged if j.p_slower is not None)
-    detail = f"measured {shown}{names} ({values}), not significantly above {t.op} {t.limit:g}x (p={p:.2g})"
+    p = worst.p_slower if worst.p_slower is not None else 1.0
+    if worst.ratio is not None and worst.ratio > t.limit:
+        detail = (
+            f"measured {shown}{names} ({values}): past {t.op} {t.limit:g}x but not significantly slower (p={p:.2g})"
+        )
+    else:
+        detail = f"measured {shown}{names} ({values}): within {t.op} {t.limit:g}x (p={p:.2g})"
     return Result(t, worst.ratio, True, detail)
 
 
