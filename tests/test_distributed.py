@@ -146,6 +146,13 @@ def test_merged_results_equal_the_sum_of_what_each_worker_recorded(tmp_path, tar
             seen.update(room)
     assert total["delivered"] == seen["delivered"] and total["expected"] == seen["expected"] + total["tail"]
 
+    # Each load process's CPU second by second: the master's own, and each worker's, shipped with its reports.
+    generator = summary["resources"]["generator"]
+    assert "master" in generator and len(generator) == 3, sorted(generator)
+    assert all(len(g["series"]) >= 3 for g in generator.values()), generator
+    peak = max(g["peak"]["cpu"] for g in generator.values())
+    assert abs(summary["fingerprint"]["generator_peak_cpu"] - peak) < 1e-3, (summary["fingerprint"], peak)
+
     # Thresholds are judged on the merged data, and the artifacts carry the merged values.
     judged = {t["expr"]: t for t in summary["thresholds"]}
     assert judged["message@room/[group]:count>=1"]["value"] == ok["WS message|room/[group]"]

@@ -16,6 +16,7 @@ import pytest
 
 from chanload.formatting import format_us
 from chanload.locust.webui import COLUMNS, default_report_dir, rows
+from chanload.recording.resources import Resources
 from chanload.run.live import View
 from tests.locustrun import live_locust
 from tests.servers import ROOT, UNIT, free_port, stop
@@ -53,6 +54,39 @@ def test_corrected_row_sits_beside_its_round_trip():
     assert latency[1]["p50"] == "812 us" and latency[1]["max"] == "12.345 ms" and latency[1]["rate"] == "120.0"
     assert latency[0]["rate"] == "-"
     assert set().union(*out) <= {key for key, _ in COLUMNS}
+
+
+def test_resources_show_the_latest_second_of_each_watched_thing():
+    """Each watched process (or its exit), Redis and its channel layer, and each load process's CPU, busy marked."""
+    book = Resources()
+    book.declare("processes", "daphne", {"pid": 41, "cores": 2, "fd_limit": 1024})
+    book.add("processes", "daphne", {"second": 9, "cpu": 0.5, "cpu_of_cores": 0.25, "rss_bytes": 3 * 2**20,
+                                     "fds": 30, "threads": 4, "tcp_established": 12})  # fmt: skip
+    book.declare("processes", "gone", {"pid": 42, "cores": 2, "fd_limit": 1024})
+    book.add("processes", "gone", {"second": 9, "exited": True})
+    book.declare("redis", "redis", {"url": "redis://127.0.0.1:6379/0", "prefix": "asgi", "capacity": 100})
+    book.add("redis", "redis", {"second": 9, "available": True, "ops_per_second": 812.0, "used_memory_bytes": 2**21,
+                                "connected_clients": 5, "cpu": 0.12, "queued_total": 9, "queues": 2, "queued_max": 7,
+                                "groups": 3, "group_members_max": 4})  # fmt: skip
+    book.generator("local", 9, 0.95)
+    summary = {"status": "running", "latency": [], "counters": counters(), "resources": book.to_dict(series=False)}
+    shown = {r["item"]: r for r in rows(View(summary, 2, 2, []), {}) if r["section"] == "resources"}
+    assert shown["process daphne (pid 41)"]["value"] == (
+        "CPU 50% of a core (25% of 2), RSS 3.0 MiB, fds 30 of 1024, threads 4, TCP established 12"
+    )
+    assert shown["process gone (pid 42)"]["value"] == "exited (second 9)"
+    assert shown["redis redis://127.0.0.1:6379/0"]["value"] == (
+        "812 ops/s, used memory 2.0 MiB, clients 5, CPU 12% of a core"
+    )
+    assert shown["channel layer 'asgi'"]["value"] == (
+        "9 queued in 2 queues; fullest 7 of capacity 100; 3 groups, largest 4 members"
+    )
+    assert shown["generator local"]["value"] == "CPU 95% of a core (peak 95%)"
+    assert shown["generator local"]["result"] == "BUSY"
+    book.add("redis", "redis", {"second": 10, "available": False, "error": "Timeout reading from socket"})
+    summary["resources"] = book.to_dict(series=False)
+    redis = next(r for r in rows(View(summary, 2, 2, []), {}) if r["item"].startswith("redis"))
+    assert redis["value"] == "unavailable: Timeout reading from socket"
 
 
 def test_messages_in_flight_while_running_and_reconciled_at_the_end():

@@ -116,6 +116,17 @@ def test_a_completed_run_has_no_banner(summary):
     assert 'role="alert"' not in render_html(summary)
 
 
+def test_a_busy_generator_is_noted_at_the_top(summary):
+    """A generator past 90% of a core gets a note above the thresholds; one below it gets none."""
+    summary["fingerprint"] = {"generator_peak_cpu": 0.95}
+    summary["resources"] = {"generator": {"local": {"peak": {"cpu": 0.95}}}}
+    html = render_html(summary)
+    assert "generator busy: a load process used 95% of a core in its busiest second (local 95%)" in html
+    assert html.index("generator busy") < html.index("<h2>Thresholds")
+    summary["fingerprint"] = {"generator_peak_cpu": 0.5}
+    assert "generator busy" not in render_html(summary)
+
+
 def test_every_chart_is_an_svg_with_title_desc_axes_and_legend(summary):
     """Each chart is well-formed SVG carrying data-chart, <title>, <desc>, axes, a legend and data marks."""
     charts = svgs(render_html(summary))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chanload.locust.bucketing import bucket_response_time
 from chanload.recording.counters import Ledger
 from chanload.recording.latency import Aggregate, Recorder
+from chanload.recording.resources import Resources
 from chanload.reporting.summary import build, format_us, metric_name, render
 
 
@@ -84,6 +85,22 @@ def test_rendered_thresholds_show_verdict_value_and_exit_code():
     assert "thresholds: 1 of 2 passed" in text
     assert "FAIL  rps>=500" in text and "PASS  message:p99<10ms" in text
     assert "chanload exit code: 3" in text
+
+
+def test_a_busy_generator_is_named_in_the_summary():
+    """Past 90% of a core in some second: the warning names each load process that did, with its peak."""
+    book = Resources()
+    book.generator("master", 10, 0.2)
+    book.generator("worker-a", 10, 0.97)
+    s = build(
+        aggregate=Aggregate(), ledger=Ledger(), rooms={}, timeline={}, parameters={}, status="completed", started=0,
+        resources=book.to_dict(),
+    )  # fmt: skip
+    s["fingerprint"] = {"generator_peak_cpu": 0.97}
+    assert s["resources"]["generator"]["worker-a"]["series"] == [{"second": 10, "cpu": 0.97}]
+    assert "generator busy: a load process used 97% of a core in its busiest second (worker-a 97%)" in render(s)
+    s["fingerprint"] = {"generator_peak_cpu": 0.9}
+    assert "generator busy" not in render(s)
 
 
 def test_target_is_down_only_when_refusals_follow_the_last_ok():

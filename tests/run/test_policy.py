@@ -117,6 +117,29 @@ def test_worker_payload_ships_each_sample_once_and_absolute_counters():
     assert isinstance(master.aggregate, Aggregate)
 
 
+def test_a_workers_cpu_per_second_reaches_the_master_once_under_its_id(caplog):
+    """Each second of a worker's CPU is shipped once; the master keeps it as that worker's series and peak,
+    and warns on its console the first time the worker passes 90% of a core."""
+    caplog.set_level("WARNING", logger="chanload")
+    worker, master = State(Settings(host="ws://127.0.0.1:9")), State(Settings(host="ws://127.0.0.1:9"))
+    worker.cpu(0.4, 100)
+    worker.cpu(0.97, 101)
+    first = policy.worker_payload(worker, final=False)
+    assert first["cpu"] == [(100, 0.4), (101, 0.97)] and first["peak_cpu"] == 0.97
+    worker.cpu(0.5, 102)
+    second = policy.worker_payload(worker, final=True)
+    assert second["cpu"] == [(102, 0.5)]  # not the seconds shipped before
+    caplog.clear()
+    for payload in (first, second):
+        policy.take_worker_payload(master, "w1", payload, now=200.0, hold_seconds=5)
+    series = master.resources.to_dict()["generator"]["w1"]["series"]
+    assert [(s["second"], s["cpu"]) for s in series] == [(100, 0.4), (101, 0.97), (102, 0.5)]
+    assert master.generator_peak_cpu == 0.97
+    busy = [r.getMessage() for r in caplog.records if "generator busy" in r.getMessage()]
+    assert busy == ["generator busy: w1 used 97% of a core in one second (over 90%): the latency may then be the "
+                    "generator's own; add workers"]  # fmt: skip
+
+
 def test_a_worker_without_its_final_report_is_lost():
     """A worker whose last report was not final is named as lost by the master's roll."""
     master = State(Settings(host="ws://127.0.0.1:9"))

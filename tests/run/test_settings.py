@@ -163,3 +163,32 @@ def test_the_pool_is_logged_once_and_a_bare_number_warns(caplog):
 def test_ws_trace_is_off_unless_asked_for():
     assert settings_from(opts(), "ws://127.0.0.1:1234").trace is False
     assert settings_from(opts(ws_trace=True), "ws://127.0.0.1:1234").trace is True
+
+
+def test_watch_takes_named_pids_and_a_redis_url_with_the_layers_keys():
+    """--watch NAME=PID (repeatable), --watch-redis URL, its layer's prefix and capacity; defaults: channels_redis's."""
+    s = settings_from(opts(watch=["daphne=12", "worker.2=34"], watch_redis="redis://127.0.0.1:6379/0"), "ws://x:1")
+    assert s.watch == (("daphne", 12), ("worker.2", 34))
+    assert (s.watch_redis, s.watch_redis_prefix, s.watch_redis_capacity) == ("redis://127.0.0.1:6379/0", "asgi", 100)
+    s = settings_from(opts(watch_redis="unix:///run/redis.sock", watch_redis_capacity=500), "ws://x:1")
+    assert (s.watch, s.watch_redis, s.watch_redis_capacity) == ((), "unix:///run/redis.sock", 500)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"watch": ["12345"]}, "--watch '12345': expected NAME=PID"),
+        ({"watch": ["daphne=abc"]}, "--watch 'daphne=abc': expected NAME=PID"),
+        ({"watch": ["daphne=0"]}, "--watch 'daphne=0': expected NAME=PID"),
+        ({"watch": ["a b=1"]}, "--watch 'a b=1': expected NAME=PID"),
+        ({"watch": ["d=1", "d=2"]}, "--watch 'd=2': the name 'd' is given twice"),
+        ({"watch_redis": "127.0.0.1:6379"}, "--watch-redis '127.0.0.1:6379': expected a Redis URL"),
+        ({"watch_redis": "http://127.0.0.1:6379"}, "--watch-redis 'http://127.0.0.1:6379': expected a Redis URL"),
+        ({"watch_redis_capacity": 0}, "--watch-redis-capacity 0: must be greater than 0"),
+    ],
+)
+def test_a_bad_watch_option_says_what_to_give(changes, message):
+    """Each wrong form is an OptionError (exit code 2 before any load) naming the option and the form expected."""
+    with pytest.raises(OptionError) as info:
+        settings_from(opts(**changes), "ws://x:1")
+    assert str(info.value).startswith(message), str(info.value)

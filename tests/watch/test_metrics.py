@@ -13,6 +13,7 @@ import time
 import pytest
 
 from chanload.recording.latency import Aggregate, Slice, new_histogram
+from chanload.recording.resources import Resources
 from chanload.run.live import View
 from chanload.watch.metrics import BUCKETS_US, EXPORTED, buckets, families
 from tests.locustrun import live_locust, run_locust
@@ -74,7 +75,18 @@ def view_with_everything() -> tuple[View, Aggregate]:
     total = {"expected": 10, "delivered": 9, "missing": 1, "duplicated": 0, "reordered": 2, "ratio": 0.9}
     summary = {"status": "running", "counters": counters, "delivery": {"total": total, "rooms": {"r1": total}}}
     thresholds = [{"expr": "message:p99<10ms", "passed": True, "detail": "measured 900 us"}]
+    summary["resources"] = watched().to_dict(series=False)
     return View(summary, users=3, open_connections=2, thresholds=thresholds), aggregate
+
+
+def watched() -> Resources:
+    """A watched daphne, a watched process that exited, and Redis with its channel layer."""
+    book = Resources()
+    book.add("processes", "daphne", {"second": 10, "cpu": 0.5, "rss_bytes": 2**26, "fds": 40})
+    book.add("processes", "worker", {"second": 10, "exited": True})
+    layer = {"queued_total": 7, "queued_max": 5}
+    book.add("redis", "redis", {"second": 10, "available": True, "ops_per_second": 1200.0, **layer})
+    return book
 
 
 def test_every_exported_sample_is_in_the_shared_list():
@@ -98,6 +110,25 @@ def test_in_flight_and_counters_follow_the_ledger():
     assert samples[("chanload_ws_delivery_total", (("outcome", "missing"),))] == 1
     assert samples[("chanload_ws_threshold_passing", (("slo", "message:p99<10ms"),))] == 1
     assert samples[("chanload_ws_open_connections", ())] == 2
+
+
+def test_resources_are_the_latest_second_and_an_exited_process_has_none():
+    """Watched processes by name, Redis ops/s and the layer's queued total and max; nothing for an exited one."""
+    live, aggregate = view_with_everything()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families(live, aggregate) for s in f.samples}
+    assert samples[("chanload_target_cpu_ratio", (("process", "daphne"),))] == 0.5
+    assert samples[("chanload_target_rss_bytes", (("process", "daphne"),))] == 2**26
+    assert samples[("chanload_target_fds", (("process", "daphne"),))] == 40
+    assert ("chanload_target_cpu_ratio", (("process", "worker"),)) not in samples
+    assert samples[("chanload_redis_ops_per_second", ())] == 1200.0
+    assert samples[("chanload_channel_layer_queued", (("queue", "total"),))] == 7
+    assert samples[("chanload_channel_layer_queued", (("queue", "max"),))] == 5
+    # A second Redis did not answer: no ops, no queue figures (not zeros).
+    book = watched()
+    book.add("redis", "redis", {"second": 11, "available": False, "error": "Timeout"})
+    live.summary["resources"] = book.to_dict(series=False)
+    names = {s.name for f in families(live, aggregate) for s in f.samples}
+    assert "chanload_redis_ops_per_second" not in names and "chanload_channel_layer_queued" not in names
 
 
 @pytest.mark.e2e

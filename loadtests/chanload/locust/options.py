@@ -181,7 +181,7 @@ def add_arguments(parser) -> None:
         metavar="DIR",
         web_ui=False,
         help="A previous run's --report-dir, for relative limits: --slo 'message:p99<=1.1x' fails when p99 is "
-        "significantly more than 1.1 times the baseline's. Unreadable: exit 2 before any load.",
+        "significantly slower than the baseline's and more than 1.1 times it. Unreadable: exit 2 before any load.",
     )
     _add(
         group,
@@ -227,7 +227,9 @@ def add_arguments(parser) -> None:
         "load. For a container whose published port is bound to 127.0.0.1 (docker-compose.yml).",
     )
     # Watching
-    watch = parser.add_argument_group("Channels websocket: watching", "Live metrics for Prometheus (chanload).")
+    watch = parser.add_argument_group(
+        "Channels websocket: watching", "Live metrics for Prometheus; the target's resources (chanload)."
+    )
     _add(
         watch,
         "--ws-metrics-port",
@@ -242,6 +244,40 @@ def add_arguments(parser) -> None:
         default="127.0.0.1",
         web_ui=False,
         help="Address the metrics endpoint binds to; 0.0.0.0 exposes it beyond this machine.",
+    )
+    _add(
+        watch,
+        "--watch",
+        action="append",
+        default=[],
+        metavar="NAME=PID",
+        web_ui=False,
+        help="Sample a local process and its children once a second, in step with the latency (repeatable): CPU, "
+        "RSS, file descriptors against its limit, threads, established TCP connections. A PID not running: exit 2.",
+    )
+    _add(
+        watch,
+        "--watch-redis",
+        default="",
+        metavar="URL",
+        web_ui=False,
+        help="Sample this Redis once a second (INFO: ops/s, memory, clients, CPU) and its channels_redis layer "
+        "(messages queued against the capacity, groups), with a bounded SCAN. Not answering: exit 2.",
+    )
+    _add(
+        watch,
+        "--watch-redis-prefix",
+        default="asgi",
+        web_ui=False,
+        help="The channel layer's `prefix` (its CONFIG in CHANNEL_LAYERS). Default: asgi, channels_redis's.",
+    )
+    _add(
+        watch,
+        "--watch-redis-capacity",
+        type=int,
+        default=100,
+        web_ui=False,
+        help="The channel layer's `capacity`, what queued messages are held against. Default: 100, channels_redis's.",
     )
 
     _add_capacity(parser)

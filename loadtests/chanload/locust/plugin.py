@@ -28,7 +28,7 @@ from chanload.reporting import fingerprint, summary
 from chanload.run import live, policy, slo
 from chanload.run.settings import Settings, load_baseline, settings_from
 from chanload.run.state import State, bind, state
-from chanload.watch import metrics
+from chanload.watch import metrics, resources
 
 log = logging.getLogger("chanload")
 
@@ -81,10 +81,11 @@ def attach(environment, settings: Settings) -> State:
             gevent.sleep(1.0 - time.time() % 1.0)
             second = int(time.time())
             cpu_now, wall_now = time.process_time(), time.monotonic()
-            if wall_now - wall >= 0.5:  # a shorter window (a clock step) would overstate one second's share
-                st.cpu((cpu_now - cpu) / (wall_now - wall))
-            cpu, wall = cpu_now, wall_now
             runner = environment.runner
+            if wall_now - wall >= 0.5:  # a shorter window (a clock step) would overstate one second's share
+                source = "master" if isinstance(runner, MasterRunner) else "local"
+                st.cpu((cpu_now - cpu) / (wall_now - wall), second - 1, source)  # the second it covers
+            cpu, wall = cpu_now, wall_now
             if isinstance(runner, WorkerRunner):
                 st.gauges.append((second, st.open_connections))
             elif not isinstance(runner, MasterRunner):
@@ -123,7 +124,10 @@ def attach(environment, settings: Settings) -> State:
 
 
 def watch(environment, st: State, finals: lastreport.FinalReports | None = None) -> None:
-    """The live views of a master or standalone process: the web UI's WebSockets tab, and /metrics."""
+    """The live views of a master or standalone process: the web UI's WebSockets tab, /metrics, and the watched
+    resources (--watch, --watch-redis: opened now, OptionError if one cannot be)."""
+    for w in resources.open_watches(st.settings):
+        gevent.spawn(sample_resources, st, w)  # one greenlet each: a Redis slow to answer delays no other watch
 
     def read() -> live.View:
         master = isinstance(environment.runner, MasterRunner)
@@ -133,6 +137,17 @@ def watch(environment, st: State, finals: lastreport.FinalReports | None = None)
     webui.attach(environment, st, read, lambda: finish(environment), finals)
     if st.settings.metrics_port:
         metrics.serve(lambda: (read(), st.aggregate), st.settings.metrics_host, st.settings.metrics_port)
+
+
+def sample_resources(st: State, watch: resources.Watch) -> None:
+    """Once a second, just after the second turns: one sample of `watch`, labelled with the second it covers."""
+    gevent.sleep(1.0 - time.time() % 1.0 + resources.SAMPLE_OFFSET)
+    resources.sample(watch, 0)  # the window since the watch opened is part of a second: a baseline only
+    while True:
+        gevent.sleep(1.0 - time.time() % 1.0 + resources.SAMPLE_OFFSET)
+        second = int(time.time()) - 1
+        st.resources.declare(watch.group, watch.name, watch.info)
+        st.resources.add(watch.group, watch.name, resources.sample(watch, second))
 
 
 def finish(environment) -> dict:
@@ -226,6 +241,7 @@ def snapshot(environment, status: str = "running") -> dict:
         started=st.started,
         clamped=clamped,
         histograms=status != "running",
+        resources=st.resources.to_dict(series=status != "running"),
     )
 
 

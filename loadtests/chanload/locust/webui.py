@@ -83,7 +83,67 @@ def rows(live: View, rates: dict[tuple[str, str], float]) -> list[dict]:
     for t in live.thresholds:
         verdict = "PASS" if t["passed"] else "FAIL"
         out.append({"section": "threshold", "item": t["expr"], "value": t["detail"], "result": verdict})
+    return out + resource_rows(summary.get("resources"))
+
+
+def resource_rows(resources: dict | None) -> list[dict]:
+    """The watched processes, Redis and its channel layer, and each load process's CPU: their latest second."""
+    if not resources:
+        return []
+    out = []
+    for name, p in resources["processes"].items():
+        now = p.get("latest") or {}
+        if p.get("exited") is not None:
+            value = f"exited (second {p['exited']})"
+        elif "cpu" not in now:
+            value = "no sample yet" if not now else f"unavailable: {now.get('error', '?')}"
+        else:
+            limit = f" of {p['fd_limit']}" if p.get("fd_limit") else ""
+            value = (
+                f"CPU {now['cpu'] * 100:.0f}% of a core ({now['cpu_of_cores'] * 100:.0f}% of {p['cores']}),"
+                f" RSS {_mib(now['rss_bytes'])}, fds {now['fds']}{limit}, threads {now['threads']},"
+                f" TCP established {now['tcp_established']}"
+            )
+        out.append({"section": "resources", "item": f"process {name} (pid {p.get('pid')})", "value": value})
+    for _name, r in resources["redis"].items():
+        now = r.get("latest") or {}
+        if not now.get("available"):
+            value = "no sample yet" if not now else f"unavailable: {now.get('error', '?')}"
+        else:
+            value = (
+                f"{now['ops_per_second']:.0f} ops/s, used memory {_mib(now['used_memory_bytes'])},"
+                f" clients {now['connected_clients']}, CPU {now['cpu'] * 100:.0f}% of a core"
+            )
+        out.append({"section": "resources", "item": f"redis {r.get('url')}", "value": value})
+        if "queued_total" in now:
+            out.append(
+                {
+                    "section": "resources",
+                    "item": f"channel layer '{r.get('prefix')}'",
+                    "count": now["queued_total"],
+                    "value": f"{now['queued_total']} queued in {now['queues']} queues; fullest {now['queued_max']}"
+                    f" of capacity {r.get('capacity')}; {now['groups']} groups, largest {now['group_members_max']}"
+                    f" members",
+                }
+            )
+    for name, g in resources["generator"].items():
+        now = g.get("latest") or {}
+        if "cpu" in now:
+            peak = g["peak"]["cpu"]
+            busy = name in resources.get("generator_busy", {}).get("processes", ())
+            out.append(
+                {
+                    "section": "resources",
+                    "item": f"generator {name}",
+                    "value": f"CPU {now['cpu'] * 100:.0f}% of a core (peak {peak * 100:.0f}%)",
+                    "result": "BUSY" if busy else "",
+                }
+            )
     return out
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
 
 
 _PERCENTILE_COLUMNS = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99_9"), ("max", "max"))

@@ -19,9 +19,9 @@ import socket
 from importlib.metadata import PackageNotFoundError, version
 
 from chanload import __version__
+from chanload.recording.resources import GENERATOR_BUSY
 
 PACKAGES = ("locust", "django", "channels", "daphne", "uvicorn", "channels-redis")
-GENERATOR_BUSY = 0.9  # share of one core above which a generator process may be what is measured
 
 # Fields `compare` weighs: a difference in one of these may make the comparison unfair.
 UNFAIR = (

@@ -7,8 +7,8 @@ from html import escape
 
 from chanload import formatting
 from chanload.formatting import format_us as fmt_us
+from chanload.reporting import fingerprint, svgchart
 from chanload.reporting import summary as summaries
-from chanload.reporting import svgchart
 from chanload.reporting.charts import build_charts
 from chanload.run import capacity, policy, slo
 
@@ -44,6 +44,7 @@ def render_html(summary: dict) -> str:
     body = [
         _header(summary, status),
         _banner(summary, status),
+        _generator_busy(summary),
         _thresholds(summary.get("thresholds") or []),
         capacity.html(summary.get("capacity")),
         _percentiles(summary.get("latency") or []),
@@ -102,6 +103,12 @@ def _banner(summary: dict, status: str) -> str:
     known = policy.status_of(status)
     text = known.banner.replace("{host}", str(host))
     return f'<div class="banner status-{known.severity}" role="alert">{escape(text)}</div>'
+
+
+def _generator_busy(summary: dict) -> str:
+    if not fingerprint.busy(summary.get("fingerprint")):
+        return ""
+    return f'<div class="banner status-warn" role="note">{escape(summaries.generator_busy(summary))}</div>'
 
 
 def _thresholds(thresholds: list[dict]) -> str:

@@ -109,6 +109,7 @@ def build(
     started: float,
     clamped: int = 0,
     histograms: bool = False,
+    resources: dict | None = None,
 ) -> dict:
     ended = time.time()
     return {
@@ -129,6 +130,7 @@ def build(
         "counters": {**ledger.snapshot(), "reconciles": ledger.reconciles},
         "delivery": delivery_block(rooms),
         "timeline": timeline,
+        "resources": resources,
         "thresholds": [],
     }
 
@@ -175,13 +177,26 @@ def render(summary: dict) -> str:
         lines.append(f"chanload exit code: {summary['exit_code']} ({summary['status']})")
     peak = (summary.get("fingerprint") or {}).get("generator_peak_cpu")
     if peak is not None and peak > GENERATOR_BUSY:
-        lines.append(
-            f"generator busy: a load process used {peak * 100:.0f}% of a core in its busiest second (over"
-            f" {GENERATOR_BUSY * 100:.0f}%): the latency may be partly the generator's own; add workers"
-        )
+        lines.append(generator_busy(summary))
     if summary.get("clamped_samples"):
         lines.append(f"{summary['clamped_samples']} samples above 60 s were recorded as 60 s")
     return "\n".join(lines)
+
+
+def generator_busy(summary: dict) -> str:
+    """The warning for a run whose generator passed GENERATOR_BUSY of a core: which load processes did."""
+    peak = summary["fingerprint"]["generator_peak_cpu"]
+    generator = (summary.get("resources") or {}).get("generator") or {}
+    named = [
+        f"{name} {source['peak']['cpu'] * 100:.0f}%"
+        for name, source in generator.items()
+        if source.get("peak", {}).get("cpu", 0.0) > GENERATOR_BUSY
+    ]
+    who = f" ({', '.join(named)})" if named else ""
+    return (
+        f"generator busy: a load process used {peak * 100:.0f}% of a core in its busiest second{who} (over"
+        f" {GENERATOR_BUSY * 100:.0f}%): the latency may be partly the generator's own; add workers"
+    )
 
 
 @functools.cache

@@ -132,9 +132,12 @@ def locust_exit_code(*, failures: bool, exit_code_on_error: int, unhandled_excep
 def worker_payload(st: State, *, final: bool) -> dict:
     """What a worker adds to each report to the master; `final` once its users have stopped.
 
-    Slices and gauges are drained (each is shipped once); the counters are absolute snapshots, so a
+    Slices, gauges and the per-second CPU are shipped once each; the counters are absolute snapshots, so a
     lost report costs nothing but time.
     """
+    cpu = [(s["second"], s["cpu"]) for s in st.resources.source("generator", "local").since(st.cpu_shipped)]
+    if cpu:
+        st.cpu_shipped = cpu[-1][0]
     payload = {
         "slices": [piece.encode() for piece in st.recorder.drain()],
         "gauges": st.gauges[:],
@@ -142,6 +145,7 @@ def worker_payload(st: State, *, final: bool) -> dict:
         "delivery": st.delivery.snapshot(),
         "clamped": st.recorder.clamped,
         "peak_cpu": st.peak_cpu,
+        "cpu": cpu,
         "final": final,
     }
     st.gauges.clear()
@@ -156,6 +160,8 @@ def take_worker_payload(st: State, client_id: str, shipped: Mapping, now: float,
     st.worker_ledgers[client_id] = {**shipped["ledger"], "clamped": shipped["clamped"]}
     st.worker_delivery[client_id] = shipped["delivery"]
     st.worker_cpu[client_id] = max(st.worker_cpu.get(client_id, 0.0), float(shipped.get("peak_cpu", 0.0)))
+    for second, share in shipped.get("cpu", ()):
+        st.generator_cpu(client_id, int(second), float(share))
     st.timeline.seal(int(now) - hold_seconds)
     st.workers.reported(client_id, now, bool(shipped.get("final", False)))
 

@@ -60,6 +60,11 @@ class Settings:
     # Watching (chanload.watch.metrics): 0 = no /metrics endpoint.
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
+    # Resources (chanload.watch.resources): (name, pid) per --watch; --watch-redis URL and its layer's keys.
+    watch: tuple[tuple[str, int], ...] = ()
+    watch_redis: str | None = None
+    watch_redis_prefix: str = "asgi"
+    watch_redis_capacity: int = 100
     # Capacity finder (loadtests/capacity.py)
     capacity_slo: tuple[slo.Threshold, ...] = ()
     capacity_step: int = 10
@@ -100,6 +105,10 @@ def settings_from(options, host: str | None) -> Settings:
         login_cookie=_cookie_name(getattr(options, "login_cookie", "") or "sessionid"),
         metrics_port=_port(getattr(options, "ws_metrics_port", 0), "--ws-metrics-port"),
         metrics_host=str(getattr(options, "ws_metrics_host", "") or "127.0.0.1"),
+        watch=_watched(_listed(getattr(options, "watch", None))),
+        watch_redis=_redis_url(getattr(options, "watch_redis", "") or None),
+        watch_redis_prefix=str(getattr(options, "watch_redis_prefix", "") or "asgi"),
+        watch_redis_capacity=_positive_int(getattr(options, "watch_redis_capacity", 100), "--watch-redis-capacity"),
         capacity_slo=tuple(slo.parse_all(_listed(getattr(options, "capacity_slo", None)))),
         capacity_step=_positive_int(getattr(options, "capacity_step", 10), "--capacity-step"),
         capacity_start=int(_non_negative(getattr(options, "capacity_start", 0), "--capacity-start")),
@@ -277,6 +286,38 @@ def _header(value: str) -> str:
     if not sep or not name.strip() or " " in name.strip():
         raise OptionError(f"--ws-header {value!r}: expected 'Name: value'")
     return value
+
+
+_WATCH = re.compile(r"([A-Za-z0-9_.-]+)=(\d+)")
+
+
+def _watched(values: list[str]) -> tuple[tuple[str, int], ...]:
+    """--watch NAME=PID values, parsed; whether each PID runs is checked when the watch opens."""
+    watched: dict[str, int] = {}
+    for value in values:
+        found = _WATCH.fullmatch(value.strip())
+        if not found or int(found.group(2)) <= 0:
+            raise OptionError(
+                f"--watch {value!r}: expected NAME=PID, a name of letters, digits, '.', '_' or '-' and a process id, "
+                "e.g. --watch daphne=12345"
+            )
+        name = found.group(1)
+        if name in watched:
+            raise OptionError(f"--watch {value!r}: the name {name!r} is given twice; give each process its own name")
+        watched[name] = int(found.group(2))
+    return tuple(watched.items())
+
+
+def _redis_url(value) -> str | None:
+    if value is None:
+        return None
+    url = str(value)
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+        raise OptionError(
+            f"--watch-redis {url!r}: expected a Redis URL, redis://HOST:PORT/DB (rediss:// with TLS, unix:///PATH)"
+        )
+    return url
 
 
 def _port(value, option: str) -> int:

@@ -7,6 +7,7 @@ in-process unit tests.
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from collections.abc import Callable
@@ -18,9 +19,12 @@ from chanload.recording.archive import Run
 from chanload.recording.counters import Ledger
 from chanload.recording.delivery import DeliveryBook
 from chanload.recording.latency import Aggregate, Recorder, Slice
+from chanload.recording.resources import GENERATOR_BUSY, Resources
 from chanload.recording.timeline import Timeline
 from chanload.recording.workers import Roll
 from chanload.run.settings import Settings
+
+log = logging.getLogger("chanload")
 
 
 @dataclass
@@ -56,6 +60,10 @@ class State:
     worker_cpu: dict[str, float] = field(default_factory=dict)
     # Extra top-level sections of summary.json from other modules (e.g. "capacity").
     sections: dict[str, dict] = field(default_factory=dict)
+    # Per-second resources: watched processes and Redis (master or local), and every load process's CPU.
+    resources: Resources = field(default_factory=Resources)
+    # Worker: the last second of its CPU series shipped to the master.
+    cpu_shipped: int = 0
 
     def __post_init__(self) -> None:
         self.fire = self.record_request
@@ -85,10 +93,25 @@ class State:
         self.sections.clear()
         self.peak_cpu = 0.0
         self.worker_cpu.clear()
+        self.resources = Resources()
+        self.cpu_shipped = 0
 
-    def cpu(self, share: float) -> None:
-        """One second's CPU of this process, as a share of one core (the ticker's reading)."""
+    def cpu(self, share: float, second: int | None = None, source: str = "local") -> None:
+        """One second's CPU of this process, as a share of one core (the ticker's reading); with `second`, also
+        into its per-second series (`source`: "local" or "master")."""
         self.peak_cpu = max(self.peak_cpu, share)
+        if second is not None:
+            self.generator_cpu(source, second, share)
+
+    def generator_cpu(self, source: str, second: int, share: float) -> None:
+        """A load process's CPU in one second (this one's, or a worker's); a console warning the first time it
+        passes GENERATOR_BUSY of a core."""
+        if self.resources.generator(source, second, share):
+            log.warning(
+                "generator busy: %s used %.0f%% of a core in one second (over %.0f%%): the latency may then be the "
+                "generator's own; add workers",
+                source, share * 100, GENERATOR_BUSY * 100,
+            )  # fmt: skip
 
     @property
     def generator_peak_cpu(self) -> float:

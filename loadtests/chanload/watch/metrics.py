@@ -52,6 +52,11 @@ EXPORTED: dict[str, tuple[str, ...]] = {
     "chanload_ws_users": (),
     "chanload_ws_open_connections": (),
     "chanload_ws_threshold_passing": ("slo",),
+    "chanload_target_cpu_ratio": ("process",),
+    "chanload_target_rss_bytes": ("process",),
+    "chanload_target_fds": ("process",),
+    "chanload_redis_ops_per_second": (),
+    "chanload_channel_layer_queued": ("queue",),
 }
 
 Read = Callable[[], tuple[View, Aggregate]]
@@ -137,6 +142,39 @@ def families(live: View, aggregate: Aggregate) -> Iterator:
     for t in live.thresholds:
         passing.add_metric([t["expr"]], 1 if t["passed"] else 0)
     yield passing
+    yield from resource_families(live.summary.get("resources") or {})
+
+
+def resource_families(resources: dict) -> Iterator:
+    """The watched resources' latest second (--watch, --watch-redis); a process that exited, or a Redis that did
+    not answer that second, has no sample."""
+    cpu = GaugeMetricFamily(
+        "chanload_target_cpu_ratio",
+        "A watched process and its children: CPU seconds per second (1 = one core busy), last second.",
+        labels=["process"],
+    )
+    rss = GaugeMetricFamily("chanload_target_rss_bytes", "A watched process tree's RSS.", labels=["process"])
+    fds = GaugeMetricFamily("chanload_target_fds", "A watched process tree's open descriptors.", labels=["process"])
+    for name, process in (resources.get("processes") or {}).items():
+        now = process.get("latest") or {}
+        if "cpu" in now:
+            cpu.add_metric([name], now["cpu"])
+            rss.add_metric([name], now["rss_bytes"])
+            fds.add_metric([name], now["fds"])
+    ops = GaugeMetricFamily("chanload_redis_ops_per_second", "Commands Redis processed per second (--watch-redis).")
+    queued = GaugeMetricFamily(
+        "chanload_channel_layer_queued",
+        "Messages waiting in the channel layer's queues: in all of them (total), in the fullest one (max).",
+        labels=["queue"],
+    )
+    for r in (resources.get("redis") or {}).values():
+        now = r.get("latest") or {}
+        if now.get("available"):
+            ops.add_metric([], now["ops_per_second"])
+            if "queued_total" in now:
+                queued.add_metric(["total"], now["queued_total"])
+                queued.add_metric(["max"], now["queued_max"])
+    yield from (cpu, rss, fds, ops, queued)
 
 
 def serve(read: Read, host: str, port: int) -> pywsgi.WSGIServer:
