@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import psutil
@@ -27,33 +26,44 @@ from tests.servers import ROOT, UNIT, daphne, dead_port, redis_server
 NO_SUCH_PID = 4_194_305  # above Linux's largest pid_max (2**22): never a running process
 
 
-def test_this_process_is_counted_as_it_changes(monkeypatch):
-    """Open files, a thread and a loopback TCP connection show in the next sample, exactly."""
+CHANGER = """
+import socket, sys, threading
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+sys.stdin.readline()
+files = [open("/dev/null") for _ in range(20)]
+stop = threading.Event()
+threading.Thread(target=stop.wait, daemon=True).start()
+listener = socket.create_server(("127.0.0.1", 0))
+client = socket.create_connection(listener.getsockname())
+server, _ = listener.accept()
+sys.stdout.write("changed\\n"); sys.stdout.flush()
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.e2e
+def test_a_process_is_counted_as_it_changes(monkeypatch):
+    """Open files, a thread and a loopback TCP connection show in the next sample, exactly (a process of its own,
+    with no children that could change meanwhile)."""
     monkeypatch.setattr(resources, "TCP_BUDGET", 1.0)  # TCP counted every second, however busy the machine
-    watch = ProcessWatch("me", os.getpid())
-    before = watch.sample(1)
-    files = [open(os.devnull) for _ in range(20)]
-    stop = threading.Event()
-    thread = threading.Thread(target=stop.wait)
-    thread.start()
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(listener.getsockname())
-    server, _ = listener.accept()
+    proc = subprocess.Popen([sys.executable, "-c", CHANGER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline() == "ready\n"
+        watch = ProcessWatch("changer", proc.pid)
+        before = watch.sample(1)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "changed\n"
         after = watch.sample(2)
     finally:
-        stop.set()
-        thread.join()
-        for f in files:
-            f.close()
-        for s in (client, server, listener):
-            s.close()
+        proc.kill()
+        proc.wait(10 * UNIT)
     assert after["fds"] - before["fds"] == 20 + 3  # the files, the listener and both ends
     assert after["threads"] - before["threads"] == 1
     assert after["tcp_established"] - before["tcp_established"] == 2  # both ends of one connection
-    # this process, and any server a session fixture of this pytest worker started (its children)
-    assert after["processes"] == before["processes"] >= 1 and after["rss_bytes"] > 0
-    assert watch.info == {"pid": os.getpid(), "cores": len(os.sched_getaffinity(0)), "fd_limit": watch.fd_limit}
+    assert after["processes"] == before["processes"] == 1 and after["rss_bytes"] > 0
+    assert watch.info == {"pid": proc.pid, "cores": len(os.sched_getaffinity(0)), "fd_limit": watch.fd_limit}
     assert 0 < after["fd_ratio"] == round(after["fds"] / watch.fd_limit, 4)
 
 
@@ -80,6 +90,7 @@ def test_the_proc_tables_and_sock_diag_find_the_same_connections():
             s.close()
 
 
+@pytest.mark.timing  # alone: CPU of this process's tree over wall time, on a machine nothing else loads meanwhile
 def test_cpu_is_the_share_of_one_core_used_between_samples():
     """A busy loop between two samples: the sample's CPU is this process's CPU time over the wall time."""
     watch = ProcessWatch("me", os.getpid())

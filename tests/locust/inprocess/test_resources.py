@@ -22,7 +22,7 @@ def test_a_watched_process_and_the_generator_are_sampled_each_second_of_the_run(
     seconds = [s["second"] for s in me["series"]]
     assert len(seconds) >= 2 and seconds == list(range(seconds[0], seconds[0] + len(seconds))), seconds
     assert me["pid"] == os.getpid() and me["exited"] is None
-    assert all(s["processes"] == 1 and s["rss_bytes"] > 0 and s["threads"] >= 1 for s in me["series"])
+    assert all(s["processes"] >= 1 and s["rss_bytes"] > 0 and s["threads"] >= 1 for s in me["series"])  # + servers
     assert any(s.get("tcp_established", -1) >= 0 for s in me["series"])  # sock_diag under gevent's sockets
     assert me["peak"]["rss_bytes"] == max(s["rss_bytes"] for s in me["series"])
     assert me["latest"] == me["series"][-1]
