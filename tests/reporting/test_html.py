@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chanload.reporting.charts import PNG_NAMES, render_pngs
+from chanload.reporting.charts import PNG_NAMES, build_charts, render_pngs
 from chanload.reporting.html import fmt_threshold_value, render_html
 from tests.servers import UNIT
 
@@ -250,3 +250,28 @@ def colors(png: bytes) -> set[tuple[int, int, int]]:
 
     image = Image.open(io.BytesIO(png)).convert("RGB")
     return {c for _, c in image.getcolors(maxcolors=image.width * image.height)}
+
+
+def test_watched_resources_are_charted_on_the_latency_charts_time_axis(summary):
+    """--watch / --watch-redis / the generator's CPU: a chart per figure recorded, x in the same seconds."""
+    t0 = min(p["second"] for p in summary["timeline"]["latency"])
+    summary["resources"] = {
+        "processes": {"daphne": {"series": [
+            {"second": t0 + i, "cpu": 0.5, "rss_bytes": 64 << 20, "fds": 40 + i} for i in range(4)
+        ] + [{"second": t0 + 4, "exited": True}]}},
+        "redis": {"redis": {"series": [
+            {"second": t0 + i, "ops_per_second": 10.0 * i, "queued_total": 3 * i, "queued_max": i} for i in range(4)
+        ]}},
+        "generator": {"local": {"series": [{"second": t0 + i, "cpu": 0.25} for i in range(4)]}},
+    }  # fmt: skip
+    drawn = {c.name: c for c in build_charts(summary) if c.name.startswith("resources_")}
+    assert list(drawn) == ["resources_cpu", "resources_rss", "resources_fds", "resources_redis", "resources_queued"]
+    cpu = drawn["resources_cpu"]
+    assert [(line.label, line.dashed) for line in cpu.lines] == [("daphne", False), ("local (load)", True)]
+    assert cpu.lines[0].points == [(i, 0.5) for i in range(4)] and cpu.x_range == build_charts(summary)[0].x_range
+    assert drawn["resources_rss"].lines[0].points[0] == (0, 64.0)  # MiB
+    assert [line.label for line in drawn["resources_queued"].lines] == ["redis", "redis: fullest queue"]
+    html = render_html(copy.deepcopy(summary))
+    assert all(f'data-chart="{name}"' in html for name in drawn)
+    del summary["resources"]
+    assert not [c for c in build_charts(summary) if c.name.startswith("resources_")]  # nothing watched: no chart

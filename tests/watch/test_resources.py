@@ -300,6 +300,8 @@ def test_a_run_watching_daphne_its_redis_and_a_process_that_exits(tmp_path):
     assert redis_seen["capacity"] == 100 and redis_seen["prefix"] == "asgi"
     assert watched["generator"]["local"]["series"]
     assert "Traceback" not in run.output
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert all(f'data-chart="resources_{name}"' in page for name in ("cpu", "rss", "fds", "redis", "queued"))
 
 
 @pytest.mark.e2e

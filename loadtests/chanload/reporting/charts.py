@@ -75,13 +75,19 @@ def build_charts(summary: dict) -> list[Chart]:
     timeline = summary.get("timeline") or {}
     latency = timeline.get("latency") or []
     connections = timeline.get("connections") or []
-    seconds = [p["second"] for p in latency] + [c["second"] for c in connections]
+    resources = summary.get("resources") or {}
+    watched = [
+        x["second"] for group in ("processes", "redis", "generator") for data in (resources.get(group) or {}).values()
+        for x in data.get("series") or []
+    ]  # fmt: skip
+    seconds = [p["second"] for p in latency] + [c["second"] for c in connections] + watched
     t0, t_end = min(seconds, default=0), max(seconds, default=0)
     charts = [
         *latency_over_time(latency, t0),
         distribution(summary.get("latency") or []),
         open_connections(connections, t0),
         throughput(latency, t0, t_end),
+        *resource_charts(resources, t0),
     ]
     for chart in charts:
         if chart.x_label == TIME_LABEL:
@@ -144,6 +150,44 @@ def open_connections(rows: list[dict], t0: int) -> Chart:
     line = Line("open connections", pts, OPEN_COLOR)
     return Chart("connections", "Open connections over time", "Open websocket connections in each second.",
                  TIME_LABEL, "connections", [line] if pts else [])  # fmt: skip
+
+
+# (chart name, title, y label, the figure per sample, groups) of the resource charts: drawn when a series has it.
+RESOURCE_CHARTS = (
+    ("resources_cpu", "CPU over time", "share of one core", "cpu", ("processes", "generator")),
+    ("resources_rss", "Memory (RSS) over time", "MiB", "rss_bytes", ("processes",)),
+    ("resources_fds", "Open file descriptors over time", "descriptors", "fds", ("processes",)),
+    ("resources_redis", "Redis commands per second", "ops / s", "ops_per_second", ("redis",)),
+    ("resources_queued", "Channel layer: messages waiting", "messages", "queued_total", ("redis",)),
+)
+
+
+def resource_charts(resources: dict, t0: int) -> list[Chart]:
+    """summary.json's `resources` (--watch, --watch-redis, the generator's own CPU) per second, on the latency
+    charts' time axis; one chart per figure that some source recorded, none without."""
+    charts = []
+    for name, title, y_label, figure, groups in RESOURCE_CHARTS:
+        lines = []
+        for group in groups:
+            for i, (source, data) in enumerate(sorted((resources.get(group) or {}).items())):
+                pts: list[Point] = [
+                    (sample["second"] - t0, sample[figure] / (1 << 20) if figure == "rss_bytes" else sample[figure])
+                    for sample in data.get("series") or []
+                    if sample.get(figure) is not None
+                ]
+                if pts:
+                    label = f"{source} (load)" if group == "generator" else source
+                    color = METRIC_COLORS[(i + (3 if group == "generator" else 0)) % len(METRIC_COLORS)]
+                    lines.append(Line(label, pts, color, dashed=group == "generator"))
+        if figure == "queued_total":  # the fullest queue beside the total, against the layer's capacity
+            for source, data in sorted((resources.get("redis") or {}).items()):
+                pts = [(x["second"] - t0, x["queued_max"]) for x in data.get("series") or [] if "queued_max" in x]
+                if pts:
+                    lines.append(Line(f"{source}: fullest queue", pts, FAIL_COLOR, dashed=True))
+        if lines:
+            desc = f"{title} for each watched source, in each second of the run."
+            charts.append(Chart(name, title, desc, TIME_LABEL, y_label, lines))
+    return charts
 
 
 def throughput(points: list[dict], t0: int, t_end: int) -> Chart:
