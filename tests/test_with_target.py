@@ -79,3 +79,19 @@ def test_make_demo_scaled_runs_against_two_processes_behind_nginx(tmp_path):
     names = {(r["type"], r["name"]) for r in summary["latency"]}
     assert {("WS message", "room/[group]"), ("WS message", "chat/[group]"), ("WS delivery", "chat/[group]")} <= names
     assert summary["counters"]["failed"] == 0 and summary["delivery"]["total"]["missing"] == 0
+    # Watched with no option given: both Daphne processes, nginx and the Redis they share, in step.
+    watched = summary["resources"]
+    assert set(watched["processes"]) == {"daphne-1", "daphne-2", "nginx"} and list(watched["redis"]) == ["redis"]
+    assert all(w["series"] and w["exited"] is None for w in watched["processes"].values())
+    assert watched["redis"]["redis"]["peak"]["groups"] >= 1
+
+
+def test_a_locust_command_watches_what_was_started_and_others_run_as_given():
+    """--watch for each process started (--watch-redis for its Redis): for locust, if it watches nothing itself."""
+    cmd = ["locust", "-f", "loadtests/ws.py", "--host", "{host}"]
+    assert with_target.watched(cmd, {"daphne": 41}, None) == [*cmd, "--watch", "daphne=41"]
+    scaled = with_target.watched([sys.executable, "-m", "locust"], {"daphne-1": 7, "nginx": 9}, "redis://127.0.0.1:1/0")
+    assert scaled[3:] == ["--watch", "daphne-1=7", "--watch", "nginx=9", "--watch-redis", "redis://127.0.0.1:1/0"]
+    assert with_target.watched(["true"], {"daphne": 41}, None) == ["true"]
+    own = [*cmd, "--watch", "mine=1"]
+    assert with_target.watched(own, {"daphne": 41}, None) == own
