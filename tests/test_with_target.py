@@ -84,6 +84,8 @@ def test_make_demo_scaled_runs_against_two_processes_behind_nginx(tmp_path):
     assert set(watched["processes"]) == {"daphne-1", "daphne-2", "nginx"} and list(watched["redis"]) == ["redis"]
     assert all(w["series"] and w["exited"] is None for w in watched["processes"].values())
     assert watched["redis"]["redis"]["peak"]["groups"] >= 1
+    page = (report / "report.html").read_text()
+    assert all(f'data-chart="resources_{name}"' in page for name in ("cpu", "rss", "fds", "redis", "queued"))
 
 
 def test_a_locust_command_watches_what_was_started_and_others_run_as_given():
