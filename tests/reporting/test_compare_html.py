@@ -18,8 +18,7 @@ from chanload.recording import hlog, significance
 from chanload.recording.latency import new_histogram
 from chanload.reporting import compare
 from chanload.reporting.compare_html import over_time_chart, render_compare_html, spectrum_chart
-from tests.reporting.test_html import CHROMIUM, CHROMIUM_ARGS, check_chart_rendered
-from tests.servers import UNIT
+from tests.reporting.test_html import CHROMIUM, check_chart_rendered, offline_tab
 
 HOSTILE = "<script>alert(1)</script>"
 START = 1_764_684_000.25
@@ -277,44 +276,18 @@ def test_page_references_nothing_outside_itself(page):
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
 def test_compare_renders_in_chromium_offline(page, tmp_path):
     """Headless Chromium with all network refused draws every chart: visible marks, legend, no fetch attempted."""
-    from playwright.sync_api import sync_playwright
-
     page_path = tmp_path / "compare.html"
     page_path.write_text(page, encoding="utf-8")
-    page_url = page_path.as_uri()
-    attempted: list[str] = []
-    errors: list[str] = []
-
-    def only_the_page(route):
-        if route.request.url == page_url:
-            route.continue_()
-        else:
-            attempted.append(route.request.url)
-            route.abort()
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1100, "height": 900}, offline=True)
-            context.set_default_timeout(15_000 * UNIT)
-            context.route("**/*", only_the_page)
-            tab = context.new_page()
-            tab.on("request", lambda r: r.url != page_url and attempted.append(r.url))
-            tab.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-            tab.goto(page_url, wait_until="load")
-            charts = tab.locator("svg[data-chart]")
-            names = [charts.nth(i).get_attribute("data-chart") for i in range(charts.count())]
-            assert names == ["spectrum-0", "over-time-0", "spectrum-1", "over-time-1"]
-            for i in range(charts.count()):
-                check_chart_rendered(charts.nth(i))
-            assert tab.locator("tr.slower").count() == 3
-            assert tab.locator("tr.slower").first.evaluate("e => getComputedStyle(e.cells[0]).backgroundColor") == (
-                "rgb(254, 215, 215)"
-            )
-        finally:
-            browser.close()
-    assert not attempted and not errors, (attempted, errors)
+    with offline_tab(page_path) as tab:
+        charts = tab.locator("svg[data-chart]")
+        names = [charts.nth(i).get_attribute("data-chart") for i in range(charts.count())]
+        assert names == ["spectrum-0", "over-time-0", "spectrum-1", "over-time-1"]
+        for i in range(charts.count()):
+            check_chart_rendered(charts.nth(i))
+        assert tab.locator("tr.slower").count() == 3
+        assert tab.locator("tr.slower").first.evaluate("e => getComputedStyle(e.cells[0]).backgroundColor") == (
+            "rgb(254, 215, 215)"
+        )
 
 
 @pytest.mark.e2e

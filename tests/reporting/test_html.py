@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -181,10 +183,23 @@ def test_pngs_are_written_without_data(summary, tmp_path):
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
 def test_report_renders_in_chromium_offline(summary, tmp_path):
     """Headless Chromium with all network refused draws every chart: visible marks, legend, no fetch attempted."""
-    from playwright.sync_api import sync_playwright
-
     page_path = tmp_path / "report.html"
     page_path.write_text(render_html(copy.deepcopy(summary)), encoding="utf-8")
+    with offline_tab(page_path) as page:
+        charts = page.locator("svg[data-chart]")
+        names = [charts.nth(i).get_attribute("data-chart") for i in range(charts.count())]
+        assert set(names) == CHART_NAMES
+        for i in range(charts.count()):
+            check_chart_rendered(charts.nth(i))
+        shot = page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        assert len(shot) > 50_000
+
+
+@contextlib.contextmanager
+def offline_tab(page_path: Path) -> Iterator:
+    """The page in headless Chromium with all network refused; on the way out, nothing was fetched or erred."""
+    from playwright.sync_api import sync_playwright
+
     page_url = page_path.as_uri()
     attempted: list[str] = []
     errors: list[str] = []
@@ -207,13 +222,7 @@ def test_report_renders_in_chromium_offline(summary, tmp_path):
             page.on("console", lambda m: m.type == "error" and errors.append(m.text))
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(page_url, wait_until="load")
-            charts = page.locator("svg[data-chart]")
-            names = [charts.nth(i).get_attribute("data-chart") for i in range(charts.count())]
-            assert set(names) == CHART_NAMES
-            for i in range(charts.count()):
-                check_chart_rendered(charts.nth(i))
-            shot = page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-            assert len(shot) > 50_000
+            yield page
         finally:
             browser.close()
     assert not [u for u in attempted if u.startswith(("http:", "https:"))], attempted
