@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -93,11 +94,13 @@ def spawn_daphne(
     timeout: float = 20.0,
     backlog: int = 0,
     module: str = "daphne",
+    nofile: int = 0,
 ) -> Proc:
     """`daphne -b 127.0.0.1 -p PORT application`, listening when this returns; the caller stops it.
 
     `backlog`: the listen queue, instead of Twisted's default of 50 (as a Twisted endpoint string).
     `module`: another Daphne command line to run as `python -m MODULE`, e.g. the target's `chatroom.serve`.
+    `nofile`: the process's RLIMIT_NOFILE (soft and hard), a known file-descriptor limit; 0 keeps ours.
     """
     port = port or free_port()
     log = workdir / f"daphne-{port}.log"
@@ -106,13 +109,21 @@ def spawn_daphne(
         listen = ["-e", f"tcp:port={port}:interface=127.0.0.1:backlog={backlog}"]
     cmd = [sys.executable, "-m", module, *listen, *args, application]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=target_env(env, workdir), stdout=out, stderr=subprocess.STDOUT)
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
+        proc = subprocess.Popen(cmd, cwd=cwd, env=target_env(env, workdir), stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=limit)  # fmt: skip
     try:
         wait_for_port(port, proc, timeout)
     except BaseException:
         stop(proc)
         raise
     return Proc(proc, port, log)
+
+
+def watch_args(processes: Mapping[str, int], redis_url: str | None = None) -> list[str]:
+    """The locust options that watch what was started here: `--watch NAME=PID` each, `--watch-redis URL`."""
+    args = [arg for name, pid in processes.items() for arg in ("--watch", f"{name}={pid}")]
+    return args + (["--watch-redis", redis_url] if redis_url else [])
 
 
 @contextlib.contextmanager

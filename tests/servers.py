@@ -61,14 +61,16 @@ def daphne(
     env: dict[str, str] | None = None,
     args: tuple[str, ...] = (),
     module: str = "daphne",
+    nofile: int = 0,
 ) -> Iterator[Server]:
     """Run `daphne -b 127.0.0.1 -p PORT application` from cwd until the block ends.
 
-    `module` runs another Daphne command line instead, e.g. the target's `chatroom.serve`.
+    `module` runs another Daphne command line instead, e.g. the target's `chatroom.serve`; `nofile` sets its
+    file-descriptor limit (RLIMIT_NOFILE).
     """
     tmp = Path(tempfile.mkdtemp(prefix="chanload-daphne-"))
     try:
-        started = launch.spawn_daphne(tmp, env, application, cwd, args, timeout=60 * UNIT, module=module)
+        started = launch.spawn_daphne(tmp, env, application, cwd, args, timeout=60 * UNIT, module=module, nofile=nofile)
         try:
             yield Server(started.proc, started.port, started.log)
         finally:

@@ -4,7 +4,8 @@
 
 Each step starts its users, waits `settle` seconds, then opens a window of whole wall-clock seconds
 (`--capacity-hold`). The window's own samples (the slices chanload merges, on a master from every
-worker) are judged against `--capacity-slo` with chanload.run.slo. A window whose two halves disagree
+worker) are judged against `--capacity-slo` with chanload.run.slo; the step's handshakes are judged from
+the second its users began to start (they connect then, before the window). A window whose two halves disagree
 on msg/s by more than 10% is held longer (twice at most). The search stops at the first step that
 breaks a threshold, or after the step that reaches `--capacity-max`. The knee goes to the end-of-run
 table, summary.json (`capacity`) and report.html.
@@ -45,6 +46,7 @@ class Finder:
         self.phase = "spawn"
         self.until = 0.0
         self.window: tuple[int, int] = (0, 0)
+        self.began = int(time.time())  # the second this step's users began to start
         self.extensions = 0
         self.slices: list[Slice] = []
         self.steps: list[capacity.StepResult] = []
@@ -53,7 +55,7 @@ class Finder:
         environment.events.quit.add_listener(self.print_table)
 
     def tap(self, pieces: list[Slice]) -> None:
-        self.slices.extend(p for p in pieces if p.second >= self.window[0] > 0)
+        self.slices.extend(p for p in pieces if p.second >= self.began)
 
     def tick(self) -> tuple[int, float] | None:
         now = time.time()
@@ -63,7 +65,7 @@ class Finder:
                 self.phase, self.until = "settle", now + self.plan.settle
         elif self.phase == "settle" and now >= self.until:
             first = int(now) + 1
-            self.window, self.extensions, self.slices = (first, first + round(self.plan.hold)), 0, []
+            self.window, self.extensions = (first, first + round(self.plan.hold)), 0
             self.phase = "window"
         elif self.phase == "window" and now >= self.window[1] + self.lag:
             return self.judge(users)
@@ -71,7 +73,7 @@ class Finder:
 
     def judge(self, users: int) -> tuple[int, float] | None:
         first, end = self.window
-        inside = [p for p in self.slices if first <= p.second < end]
+        inside = [p for p in self.slices if first <= p.second < end or (p.key[0] == types.CONNECT and p.second < end)]
         middle = first + (end - first) // 2
         messages = [p for p in inside if p.key[0] == types.MESSAGE]
         halves = [sum(p.histogram.get_total_count() for p in messages if lo <= p.second < hi)
@@ -82,7 +84,7 @@ class Finder:
             self.window = (first, end + round(self.plan.hold))
             return users, float(max(self.plan.step, 1))
         result = capacity.judge(users, self.sockets(first, end), end - first, self.window_summary(inside, first, end),
-                                self.thresholds, is_stable)  # fmt: skip
+                                self.thresholds, is_stable, (first, end))  # fmt: skip
         self.steps.append(result)
         log.info("capacity step %d users: %s", users, "held" if result.passed else "BROKE")
         if not result.passed:
@@ -92,7 +94,7 @@ class Finder:
             self.finish(f"--capacity-max {self.plan.limit} reached")
             return None
         self.index += 1
-        self.phase = "spawn"
+        self.phase, self.began, self.slices = "spawn", int(time.time()), []
         return self.plan.users(self.index), float(max(self.plan.step, 1))
 
     def window_summary(self, inside: list[Slice], first: int, end: int) -> dict:
@@ -117,7 +119,8 @@ class Finder:
 
     def finish(self, why: str) -> None:
         self.stopped_by = why
-        self.st.sections["capacity"] = capacity.block(self.steps, self.thresholds, self.plan, why)
+        resources = self.st.resources.to_dict(series=True)
+        self.st.sections["capacity"] = capacity.block(self.steps, self.thresholds, self.plan, why, resources)
 
 
 class CapacityShape(LoadTestShape):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from chanload.formatting import format_us
-from chanload.run import slo
+from chanload.run import saturation, slo
 
 STABLE_SPREAD = 0.10  # the two halves of a step's window differ by at most this share of msg/s
 MAX_EXTENSIONS = 2  # an unstable step is held this many more windows, then judged as it is
@@ -47,6 +47,7 @@ class StepResult:
     passed: bool
     stable: bool
     thresholds: list[dict] = field(default_factory=list)
+    window: tuple[int, int] = (0, 0)  # the epoch seconds [first, end) judged
 
 
 def stable(first_half: int, second_half: int) -> bool:
@@ -56,7 +57,13 @@ def stable(first_half: int, second_half: int) -> bool:
 
 
 def judge(
-    users: int, sockets: int, seconds: float, step_summary: dict, thresholds: tuple, is_stable: bool
+    users: int,
+    sockets: int,
+    seconds: float,
+    step_summary: dict,
+    thresholds: tuple,
+    is_stable: bool,
+    window: tuple[int, int] = (0, 0),
 ) -> StepResult:
     """A step's result from the summary of its window alone (chanload.reporting.summary.build on its samples)."""
     results = slo.as_dicts(slo.evaluate(thresholds, step_summary))
@@ -76,6 +83,7 @@ def judge(
         passed=all(t["passed"] for t in results),
         stable=is_stable,
         thresholds=results,
+        window=window,
     )
 
 
@@ -89,15 +97,20 @@ def knee(steps: list[StepResult]) -> StepResult | None:
     return best
 
 
-def block(steps: list[StepResult], thresholds: tuple, plan: Plan, stopped_by: str) -> dict:
-    """The `capacity` section of summary.json."""
+def block(
+    steps: list[StepResult], thresholds: tuple, plan: Plan, stopped_by: str, resources: dict | None = None
+) -> dict:
+    """The `capacity` section of summary.json; `limit` is what saturated first (chanload.run.saturation), read
+    from `resources` (summary.json's, with its series)."""
     found = knee(steps)
+    rows = [{**vars(s), "window": list(s.window)} for s in steps]
     return {
         "thresholds": [t.expr for t in thresholds],
         "plan": {"step": plan.step, "start": plan.start, "limit": plan.limit, "hold_s": plan.hold},
-        "steps": [vars(s).copy() for s in steps],
-        "knee": vars(found).copy() if found else None,
+        "steps": rows,
+        "knee": {**vars(found), "window": list(found.window)} if found else None,
         "stopped_by": stopped_by,
+        "limit": saturation.attribute(rows, resources),
     }
 
 
@@ -132,6 +145,8 @@ def render(capacity: dict) -> str:
         )
     else:
         lines.append("knee: none (the first step already broke a threshold)")
+    if capacity.get("limit"):
+        lines.append(f"limit: {capacity['limit']['text']}")
     return "\n".join(lines)
 
 
@@ -153,8 +168,10 @@ def html(capacity: dict | None) -> str:
         if k
         else "No step held."
     )
+    limit = capacity.get("limit")
+    why = f'<p class="limit">What saturated first: {escape(limit["text"])}</p>' if limit else ""
     return (
         f"<h2>Capacity</h2><p>{escape(', '.join(capacity['thresholds']))}; stopped: "
-        f"{escape(capacity['stopped_by'])}. {verdict}</p>"
+        f"{escape(capacity['stopped_by'])}. {verdict}</p>{why}"
         f'<table class="capacity"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     )

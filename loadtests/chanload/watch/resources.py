@@ -44,7 +44,8 @@ class ProcessWatch:
     - `cpu`: CPU seconds (user + system) the tree used per wall second: a share of one core (2.0 = two cores
       busy); `cpu_of_cores` divides it by `cores`, the CPUs the process's affinity allows (a cgroup quota is
       not read). A descendant born during the second counts from its start; one that ended during it loses its
-      last second.
+      last second. `cpu_busiest`: the busiest single process's share of one core (one Python process is
+      saturated at 1.0, however many cores the machine has).
     - `rss_bytes`: resident memory summed over the tree (pages shared between processes count once per process).
     - `fds`: open file descriptors summed; `fd_ratio`: the largest share any one process holds of its own soft
       RLIMIT_NOFILE (`fd_limit` is the watched process's). 1.0 means accept() starts failing with EMFILE.
@@ -116,7 +117,7 @@ class ProcessWatch:
         tree = self._tree()
         if tree is None:
             return None
-        cpu_seconds, rss, fds, threads, ratio = 0.0, 0, 0, 0, 0.0
+        cpu_seconds, busiest, rss, fds, threads, ratio = 0.0, 0.0, 0, 0, 0, 0.0
         seen: dict[int, float] = {}
         for proc in tree:
             try:
@@ -124,10 +125,14 @@ class ProcessWatch:
                     times = proc.cpu_times()
                     used = times.user + times.system
                     before = self._cpu.get(proc.pid)
+                    own = None
                     if before is not None:
-                        cpu_seconds += used - before
+                        own = used - before
                     elif since is not None and proc.create_time() >= since:
-                        cpu_seconds += used  # born during this second
+                        own = used  # born during this second
+                    if own is not None:
+                        cpu_seconds += own
+                        busiest = max(busiest, own)
                     rss += proc.memory_info().rss
                     threads += proc.num_threads()
                 n = proc.num_fds()
@@ -147,6 +152,7 @@ class ProcessWatch:
         self._limits = {pid: limit for pid, limit in self._limits.items() if pid in seen}
         read: dict = {
             "cpu_seconds": cpu_seconds,
+            "busiest_seconds": busiest,
             "rss_bytes": rss,
             "fds": fds,
             "fd_ratio": round(ratio, 4),
@@ -181,7 +187,9 @@ class ProcessWatch:
             return {"second": second, "exited": True}
         elapsed, self._wall, self._stamp = wall - self._wall, wall, stamp
         cpu = read.pop("cpu_seconds") / elapsed if elapsed > 0 else 0.0
-        return {"second": second, "cpu": round(cpu, 4), "cpu_of_cores": round(cpu / self.cores, 4), **read}
+        busiest = read.pop("busiest_seconds") / elapsed if elapsed > 0 else 0.0
+        return {"second": second, "cpu": round(cpu, 4), "cpu_of_cores": round(cpu / self.cores, 4),
+                "cpu_busiest": round(busiest, 4), **read}  # fmt: skip
 
 
 def _fd_limit(process: psutil.Process) -> int | None:
