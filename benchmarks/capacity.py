@@ -7,7 +7,8 @@ loadtests/capacity.py (RoomUser, then AsyncRoomUser) in the open model: every us
 messages/s, so each step of STEP users adds STEP x RATE msg/s of offered load. A step holds while its
 own window's coordinated-omission-corrected p95 stays under the limit and fewer than 1% of its
 messages fail; the knee is the highest step that held. Both searches run the same plan, one after
-the other, on the same machine.
+the other, on the same machine. Each watches its Daphne (`--watch daphne=PID`), so the finder also says
+what saturated first at the knee (`capacity.limit`), printed on the last row.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def search(user_class: str, work: Path) -> dict:
     slo = [arg for expr in THRESHOLDS for arg in ("--capacity-slo", expr)]
     argv = [sys.executable, "-m", "locust", "-f", "loadtests/capacity.py", user_class, "--headless", "--only-summary",
             "--host", f"ws://127.0.0.1:{target.port}", "--ws-rate", str(RATE), "--capacity-step", str(STEP),
-            "--capacity-max", str(LIMIT), "--capacity-hold", str(HOLD), "--report-dir", str(report), *slo]  # fmt: skip
+            "--capacity-max", str(LIMIT), "--capacity-hold", str(HOLD), "--report-dir", str(report), *slo,
+            *launch.watch_args({"daphne": target.proc.pid})]  # fmt: skip
     try:
         run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
     finally:
@@ -64,6 +66,7 @@ def side_by_side(results: dict[str, dict]) -> str:
     lines += [f"{label:<14}" + "".join(f"{cell(results[n], field):>18}" for n in names) for label, field in rows]
     lines += [f"{'steps judged':<14}" + "".join(f"{len(results[n]['steps']):>18}" for n in names)]
     lines += [f"stopped, {n}: {results[n]['stopped_by']}" for n in names]
+    lines += [f"limit, {n}: {(results[n].get('limit') or {}).get('text', 'not judged')}" for n in names]
     return "\n".join(lines)
 
 

@@ -10,10 +10,12 @@ is `IdleUser` (loadtests/ws.py, one message every 20-40 s per socket) from a Loc
 worker process, spawned at SPAWN_RATE per second, then held for HOLD seconds at full count.
 
 Measured, once a second, from /proc (psutil): the resident memory (RSS) and open descriptors of
-the worker and of every target process. Per socket = (RSS at full count - RSS before the first
-socket) / sockets held; sockets held is the suite's own open-connection count, checked against
-the worker's descriptors. Connect latency per thousand and the messages at full count come from
-every `WS connect` and `WS message` sample the worker fired (benchmarks/connlocust.py).
+the worker and of every target process. The master also watches what this started (`--watch` each
+Daphne and nginx, `--watch-redis`): their peaks are printed, and their series are in its summary.json.
+Per socket = (RSS at full count - RSS before the first socket) / sockets held; sockets held is the
+suite's own open-connection count, checked against the worker's descriptors. Connect latency per
+thousand and the messages at full count come from every `WS connect` and `WS message` sample the
+worker fired (benchmarks/connlocust.py).
 Goal: SOCKETS held, at most GOAL_BYTES generator RSS per socket.
 """
 
@@ -143,11 +145,14 @@ def main() -> int:
                 env["REDIS_URL"] = stack.enter_context(launch.redis_server())
             target = launch.spawn_daphne(work, env, backlog=BACKLOG)
             stack.callback(launch.stop, target.proc, 20)
-            host, targets = f"ws://127.0.0.1:{target.port}", [target]
+            host, targets, redis_url = f"ws://127.0.0.1:{target.port}", [target], env.get("REDIS_URL")
+            watch = launch.watch_args({"daphne": target.proc.pid}, redis_url)
         else:
             layout = stack.enter_context(launch.scaled(args.targets, workdir=work))
             host, targets = layout.host, layout.daphnes
             sampler.pids["nginx"] = layout.proxy.proc.pid
+            named = {f"daphne-{i + 1}": t.proc.pid for i, t in enumerate(targets)}
+            watch = launch.watch_args({**named, "nginx": layout.proxy.proc.pid}, layout.redis_url)
         for i, t in enumerate(targets):
             sampler.pids[f"target{i}"] = t.proc.pid
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "CHANLOAD_BENCH_OUT": str(work)}
@@ -155,7 +160,8 @@ def main() -> int:
         master = locust(
             ["--master", "--headless", "--expect-workers", "1", "--master-bind-host", "127.0.0.1",
              "--master-bind-port", str(port), "--host", host, "-u", str(args.sockets), "-r", str(args.spawn_rate),
-             "-t", f"{run_time}s", "--stop-timeout", "0", "--only-summary", "--report-dir", str(work / "report")],
+             "-t", f"{run_time}s", "--stop-timeout", "0", "--only-summary", "--report-dir", str(work / "report"),
+             *watch],
             work / "master.log", env,
         )  # fmt: skip
         stack.callback(launch.stop, master, 30)
@@ -182,6 +188,26 @@ def main() -> int:
         summary = json.loads(summary_path.read_text())
         samples = json.loads(next(work.glob(f"{worker.pid}.json")).read_text())
         return report(summary, samples, sampler.rows, args, [f"target{i}" for i in range(len(targets))])
+
+
+def watched_peaks(summary: dict) -> list[str]:
+    """The peaks of what the master watched (--watch, --watch-redis), from summary.json's `resources`."""
+    found = summary.get("resources") or {}
+    lines = []
+    for name, source in sorted((found.get("processes") or {}).items()):
+        peak = source.get("peak") or {}
+        lines.append(
+            f"watched {name}: peak CPU {peak.get('cpu', 0) * 100:.0f}% of one core, "
+            f"{peak.get('fds', 0):.0f} descriptors ({peak.get('fd_ratio', 0) * 100:.1f}% of its limit), "
+            f"{peak.get('tcp_established', 0):.0f} established"
+        )
+    for name, source in sorted((found.get("redis") or {}).items()):
+        peak = source.get("peak") or {}
+        lines.append(
+            f"watched {name}: peak {peak.get('ops_per_second', 0):.0f} ops/s, CPU "
+            f"{peak.get('cpu', 0) * 100:.0f}% of one core, {peak.get('queued_total', 0):.0f} queued"
+        )
+    return lines
 
 
 def report(summary: dict, samples: dict, rows: list[dict], args, target_names: list[str]) -> int:
@@ -221,6 +247,7 @@ def report(summary: dict, samples: dict, rows: list[dict], args, target_names: l
             if name != "t" and name in ramp[0]
         }
         print("CPU during the ramp (% of one core): " + ", ".join(f"{n} {v:.0f}%" for n, v in sorted(busy.items())))
+    print("\n".join(watched_peaks(summary)))
     at_full = sorted(s for t, s, ok in samples[types.MESSAGE] if ok and t >= full_at)
     failed = sum(1 for t, _, ok in samples[types.MESSAGE] if not ok and t >= full_at)
     if at_full:

@@ -96,9 +96,7 @@ def watched(command: list[str], processes: dict[str, int], redis_url: str | None
     is_locust = Path(command[0]).name == "locust" or command[1:3] == ["-m", "locust"]
     if not is_locust or any(part.startswith("--watch") for part in command):
         return command
-    extra = [arg for name, pid in processes.items() for arg in ("--watch", f"{name}={pid}")]
-    if redis_url:
-        extra += ["--watch-redis", redis_url]
+    extra = launch.watch_args(processes, redis_url)
     print("with_target: watching " + ", ".join(processes) + (" and Redis" if redis_url else ""), flush=True)
     return [*command, *extra]
 

@@ -24,6 +24,8 @@ def test_connections_reports_every_figure_and_ends_with_the_goal_line():
     for line in ("sockets held: ", "connect latency per thousand", "sockets      1-300", "generator (the worker",
                  "target RSS per socket", "CPU during the ramp", "messages at full count"):  # fmt: skip
         assert line in out, line
+    # The master watched the Daphne and the Redis it started, with no option given.
+    assert "watched daphne: peak CPU " in out and "watched redis: peak " in out, out[-3000:]
     assert out.strip().splitlines()[-1].startswith("GOAL 300 sockets held at <= 25 KB generator RSS per socket: ")
 
 
@@ -40,7 +42,12 @@ def test_capacity_prints_the_two_knees_side_by_side():
     knee = {"users": 40, "sockets": 40, "messages_per_s": 800.0, "p50_us": 900, "p95_us": 4200, "p99_us": 9100}
     text = side_by_side(
         {
-            "room/ (sync)": {"knee": knee, "steps": [{}] * 5, "stopped_by": "50 users broke x"},
+            "room/ (sync)": {
+                "knee": knee,
+                "steps": [{}] * 5,
+                "stopped_by": "50 users broke x",
+                "limit": {"text": "daphne CPU at 99% of one core from step 5 (50 users)"},
+            },  # fmt: skip
             "aroom/ (async)": {"knee": None, "steps": [{}], "stopped_by": "10 users broke x"},
         }
     )
@@ -48,3 +55,5 @@ def test_capacity_prints_the_two_knees_side_by_side():
     assert lines[0].split() == ["room/", "(sync)", "aroom/", "(async)"]
     assert lines[1].split() == ["knee:", "users", "40", "none"]
     assert "4.2 ms" in text and "stopped, aroom/ (async): 10 users broke x" in text
+    assert "limit, room/ (sync): daphne CPU at 99% of one core from step 5 (50 users)" in text
+    assert "limit, aroom/ (async): not judged" in text
