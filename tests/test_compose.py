@@ -159,7 +159,8 @@ def suite_has_option(option: str) -> bool:
 @pytest.mark.e2e
 @pytest.mark.redis
 def test_every_service_command_runs_natively_and_the_master_drives_two_workers(tmp_path):
-    """redis, 2 targets, proxy, master (web UI) and 2 workers from their compose commands: a run through the UI."""
+    """redis, 2 targets, proxy, master (web UI) and 2 workers from their compose commands: a run through the UI;
+    the master watched the stack's Redis (--watch-redis), every second of it answered."""
     services = load()["services"]
     native = Native(tmp_path, targets=2)
     logs = tmp_path / "logs"
@@ -218,6 +219,13 @@ def test_every_service_command_runs_natively_and_the_master_drives_two_workers(t
     assert summary["parameters"]["host"] == f"ws://127.0.0.1:{native.ports['proxy']}"
     counters = summary["counters"]
     assert counters["ok"] >= 50 and counters["failed"] == 0 and counters["reconciles"], counters
+    redis_seen = summary["resources"]["redis"]["redis"]  # the master's --watch-redis, mapped to the native Redis
+    assert redis_seen["url"] == f"redis://127.0.0.1:{native.ports['redis']}/0", redis_seen
+    assert redis_seen["series"] and all(s["available"] for s in redis_seen["series"]), redis_seen["series"]
+    # Commands came (each consumer's channel-layer receive; RoomUser's route joins no group); the layer was walked.
+    assert redis_seen["peak"]["ops_per_second"] > 0 and "queued_total" in redis_seen["peak"], redis_seen["peak"]
+    page = (tmp_path / "reports" / "compose" / "report.html").read_text()
+    assert 'data-chart="resources_redis"' in page and 'data-chart="resources_queued"' in page
     output = "".join(p.read_text(errors="replace") for p in logs.iterdir())
     assert "Traceback" not in output, output[-3000:]
     for note in notes:

@@ -7,6 +7,7 @@ In-process tests read the test's own process (file descriptors, threads and TCP 
 from __future__ import annotations
 
 import asyncio
+import html
 import os
 import socket
 import subprocess
@@ -17,6 +18,8 @@ import psutil
 import pytest
 
 from chanload.exceptions import OptionError
+from chanload.recording.resources import GENERATOR_BUSY
+from chanload.reporting.summary import generator_busy
 from chanload.run.settings import Settings
 from chanload.watch import resources
 from chanload.watch.resources import SCAN_BUDGET, ProcessWatch, RedisWatch
@@ -314,6 +317,35 @@ def test_a_pid_not_running_or_a_silent_redis_stops_the_run_before_any_load(tmp_p
     assert missing.code == 2 and f"--watch daphne={NO_SUCH_PID}: no process" in missing.output, missing.output[-2000:]
     assert silent.code == 2 and "Redis does not answer" in silent.output, silent.output[-2000:]
     assert not missing.report_dir.exists() and not silent.report_dir.exists()
+
+
+@pytest.mark.timing  # the spinning process needs a core to itself: on a loaded machine it gets less than 90%
+def test_a_generator_that_overloads_itself_warns_and_a_light_one_does_not(target, tmp_path):
+    """tests/apps/spin.py (one user spinning pure Python between round trips) keeps its process at a whole core:
+    the console warns, summary.json names `local` with a second over 90%, report.html carries the banner. A
+    light run (2 RoomUsers at 5 messages/s, about 1% of a core) does none of it."""
+    (tmp_path / "busy").mkdir(), (tmp_path / "light").mkdir()
+    spin = ROOT / "tests" / "apps" / "spin.py"
+    busy = run_locust(tmp_path / "busy", target.ws_url, "SpinUser", users=1, run_time="6s", locustfile=spin)
+    assert busy.code == 0, busy.output[-3000:]
+    assert "generator busy: local used" in busy.output, busy.output[-3000:]  # the warning as the second passes
+    watched = busy.summary["resources"]
+    assert watched["generator_busy"] == {"limit": GENERATOR_BUSY, "processes": ["local"]}
+    cpu = [s["cpu"] for s in watched["generator"]["local"]["series"]]
+    assert any(share > GENERATOR_BUSY for share in cpu), cpu
+    warning = generator_busy(busy.summary)
+    assert warning.startswith("generator busy:") and "(local " in warning, warning
+    assert warning in busy.output  # the end-of-run summary repeats it
+    page = (busy.report_dir / "report.html").read_text()
+    assert f'<div class="banner status-warn" role="note">{html.escape(warning)}</div>' in page
+
+    light = run_locust(tmp_path / "light", target.ws_url, "RoomUser", "--ws-rate", "5", users=2, run_time="4s")
+    assert light.code == 0, light.output[-3000:]
+    assert "generator busy" not in light.output, light.output[-3000:]
+    watched = light.summary["resources"]
+    assert watched["generator_busy"]["processes"] == [] and watched["generator"]["local"]["series"]
+    assert all(s["cpu"] < GENERATOR_BUSY for s in watched["generator"]["local"]["series"])
+    assert "generator busy" not in (light.report_dir / "report.html").read_text()
 
 
 def own_cpu_ms(sample, count: int) -> float:
