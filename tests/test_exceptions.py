@@ -23,7 +23,7 @@ CLASSES = [v for v in vars(exceptions).values() if isinstance(v, type) and issub
 
 def test_every_error_is_a_chanload_error_and_listed():
     """`except chanload.ChanloadError` catches them all; the module's __all__ names each."""
-    assert len(CLASSES) == 15
+    assert len(CLASSES) == 17
     for cls in CLASSES:
         assert issubclass(cls, ChanloadError), cls
         assert cls.__name__ in exceptions.__all__
@@ -37,7 +37,7 @@ def test_the_documented_hierarchy():
     failures = {c.__name__ for c in CLASSES if issubclass(c, WsError) and c is not WsError}
     assert failures == {"ConnectionRefused", "HandshakeRejected", "HandshakeTimeout", "ReplyTimeout",
                         "WrongReply", "ClosedByServer", "ConnectionLost", "StepError",
-                        "SubprotocolRejected", "LoginRefused"}  # fmt: skip
+                        "SubprotocolRejected", "LoginRefused", "MessageTooBig", "CertificateRejected"}  # fmt: skip
     for name in failures | {"WsError"}:
         assert name in (exceptions.__doc__ or "")
 
@@ -45,7 +45,7 @@ def test_the_documented_hierarchy():
 def test_failures_have_stable_kinds_and_plain_reprs():
     """Locust groups failures by repr(): the plain message; each class has its own kind label."""
     kinds = {c.kind for c in CLASSES if issubclass(c, WsError) and c is not WsError}
-    assert len(kinds) == 10
+    assert len(kinds) == 12
     exc = ClosedByServer(4401, "Unauthorized")
     assert repr(exc) == str(exc) == "closed by server: code 4401 'Unauthorized'" and exc.code == 4401
     assert HandshakeRejected(403).status == 403 and "HTTP 403" in str(HandshakeRejected(403))

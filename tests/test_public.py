@@ -22,7 +22,7 @@ EXPORTS = {
     # Errors
     "ChanloadError", "OptionError", "NotSetUp", "ProtocolError", "WsError", "ConnectionRefused",
     "HandshakeRejected", "HandshakeTimeout", "ReplyTimeout", "WrongReply", "ClosedByServer", "ConnectionLost",
-    "StepError", "SubprotocolRejected", "LoginRefused",
+    "StepError", "SubprotocolRejected", "LoginRefused", "MessageTooBig", "CertificateRejected",
 }  # fmt: skip
 
 

@@ -8,10 +8,12 @@
         ├── ConnectionRefused
         ├── HandshakeRejected     (.status: the HTTP status)
         ├── HandshakeTimeout
+        ├── CertificateRejected   wss://: the server's certificate is not trusted (--ws-ca-file, --ws-insecure)
         ├── SubprotocolRejected   the server picked none of the offered subprotocols, or one not offered
         ├── ReplyTimeout
         ├── WrongReply            not fatal: the reply was consumed, the connection stays in step
         ├── ClosedByServer        (.code: the close code, or None)
+        ├── MessageTooBig         a frame or a message over --ws-max-message (.limit); closed with 1009
         ├── ConnectionLost
         ├── StepError             code inside a step raised something else (.step; the original is __cause__)
         └── LoginRefused          an HTTP login (ws.login, --login-url) did not give a session or a token (.status)
@@ -75,6 +77,18 @@ class HandshakeTimeout(WsError):
     kind = "handshake timeout"
 
 
+class CertificateRejected(WsError):
+    """wss://: the server's TLS certificate did not verify against the trusted CAs."""
+
+    kind = "certificate rejected"
+
+    def __init__(self, server: str, why: str) -> None:
+        super().__init__(
+            f"certificate rejected: {server}'s TLS certificate is not trusted ({why}); give --ws-ca-file PATH, the "
+            "PEM file of the CA that signed it, or --ws-insecure to skip verification (tests only)"
+        )
+
+
 class SubprotocolRejected(WsError):
     """Subprotocols were offered (Sec-WebSocket-Protocol) and the server accepted with none of them, or another.
 
@@ -127,6 +141,22 @@ class ClosedByServer(WsError):
         self.code = code
 
 
+class MessageTooBig(WsError):
+    """A frame, or a message reassembled from fragments, would be larger than the limit (`--ws-max-message`).
+
+    Refused as its header arrives, before its payload is read; the connection is closed with 1009 (RFC 6455
+    section 7.4.1, "message too big"). The message names the limit, never the size announced, so that Locust
+    keeps one failure row however large each one was (`.size` has it).
+    """
+
+    kind = "message too big"
+
+    def __init__(self, limit: int, size: int) -> None:
+        super().__init__(f"message too big: over the {limit}-byte limit (--ws-max-message); closed with 1009")
+        self.limit = limit
+        self.size = size
+
+
 class ConnectionLost(WsError):
     """The connection broke without a close frame (reset, EOF, a broken frame)."""
 
@@ -176,6 +206,7 @@ _DETAIL = 120  # characters of the original exception's message kept in a StepEr
 
 
 __all__ = [
+    "CertificateRejected",
     "ChanloadError",
     "ClosedByServer",
     "ConnectionLost",
@@ -183,6 +214,7 @@ __all__ = [
     "HandshakeRejected",
     "HandshakeTimeout",
     "LoginRefused",
+    "MessageTooBig",
     "NotSetUp",
     "OptionError",
     "ProtocolError",

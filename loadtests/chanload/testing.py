@@ -70,6 +70,8 @@ class FakeClient:
         reply_timeout: float = 5.0,
         headers: Iterable[str] = (),
         subprotocols: Iterable[str] = (),
+        max_message: int = 0,  # WsClient's limits and TLS: nothing to enforce on a scripted frame
+        tls: dict | None = None,
     ) -> None:
         self.server = server
         self.url = url

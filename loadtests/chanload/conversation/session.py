@@ -53,7 +53,8 @@ from chanload.exceptions import (
     WsError,
 )
 from chanload.recording.types import CONNECT, CORRECTED, DELIVERY, MESSAGE, RECEIVE, SEND, SEND_LAG
-from chanload.wire.client import WsClient, subprotocol_names
+from chanload.wire.client import WsClient, subprotocol_names, tls_options
+from chanload.wire.framing import MAX_MESSAGE
 from chanload.wire.reader import Reader
 from chanload.wire.stamps import SENDS
 
@@ -91,6 +92,10 @@ class Session(Receiving):
         listen: read frames as they come, in a greenlet of their own, so deliveries between round trips
             are read as they arrive. None: on when the payload carries `{mark}` (a relay chat).
         connect_timeout, reply_timeout: seconds.
+        max_message: bytes a frame, or a message reassembled from fragments, may have (`--ws-max-message`):
+            over it the step fails (`MessageTooBig`) and the connection is closed with 1009.
+        ca_file: wss://: a PEM file of CA certificates to trust (`--ws-ca-file`), e.g. a private CA's.
+        insecure: wss://: no certificate verification at all (`--ws-insecure`); for tests only.
         headers: 'Name: value' lines sent with every handshake.
         subprotocols: offered in every handshake (Sec-WebSocket-Protocol), after a `connect` call's own;
             a server that picks none of them, or another, fails the connect (`SubprotocolRejected`).
@@ -116,6 +121,10 @@ class Session(Receiving):
         # Timeouts
         connect_timeout: float = 5.0,
         reply_timeout: float = 5.0,
+        # Limits and TLS
+        max_message: int = MAX_MESSAGE,
+        ca_file: str | None = None,
+        insecure: bool = False,
         # Handshake
         headers: Iterable[str] = (),
         subprotocols: Iterable[str] = (),
@@ -145,6 +154,8 @@ class Session(Receiving):
         self.other = other  # fail | skip
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
+        self.max_message = max_message
+        self.tls = tls_options(ca_file, insecure)
         self.headers = tuple(headers)
         self.subprotocols = tuple(subprotocol_names(subprotocols, "subprotocols"))
         # Any object with WsClient's calls will do (chanload.testing.FakeClient).
@@ -226,6 +237,8 @@ class Session(Receiving):
                 reply_timeout=self.reply_timeout,
                 headers=[*self.headers, *extra],
                 subprotocols=list(dict.fromkeys([*subprotocol_names(subprotocols), *self.subprotocols])),
+                max_message=self.max_message,
+                tls=self.tls,
             )
             start = time.perf_counter()
             client.connect()

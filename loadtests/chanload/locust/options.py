@@ -133,6 +133,31 @@ def add_arguments(parser) -> None:
     # Timeouts
     _add(group, "--ws-connect-timeout", type=float, default=5.0, help="Handshake timeout, seconds.")
     _add(group, "--ws-reply-timeout", type=float, default=5.0, help="Reply timeout, seconds.")
+    # Limits and TLS
+    _add(
+        group,
+        "--ws-max-message",
+        default="16MiB",
+        help="The largest frame, or message reassembled from fragments, taken from the server: bytes, or with a unit "
+        "(KiB, MiB, GiB; KB, MB, GB). Over it the step fails ('message too big', refused as its header arrives) "
+        "and the connection is closed with 1009. Default: 16MiB.",
+    )
+    _add(
+        group,
+        "--ws-ca-file",
+        default="",
+        web_ui=False,
+        help="wss://: a PEM file of CA certificates to trust besides the system's, e.g. your private CA's.",
+    )
+    _add(
+        group,
+        "--ws-insecure",
+        action="store_true",
+        default=False,
+        web_ui=False,
+        help="wss://: do not verify the server's certificate at all (a warning at start, a note in the summary). "
+        "For tests only: give --ws-ca-file instead.",
+    )
     # Pacing
     _add(
         group,

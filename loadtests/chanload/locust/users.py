@@ -107,6 +107,9 @@ class WsUser(User):
             listen=self.listen,
             connect_timeout=s.connect_timeout,
             reply_timeout=s.reply_timeout,
+            max_message=s.max_message,
+            ca_file=s.ca_file,
+            insecure=s.insecure,
             headers=s.headers,
             subprotocols=s.subprotocols or self.subprotocols,
         )

@@ -20,6 +20,7 @@ from chanload.recording import archive
 from chanload.recording.archive import Run
 from chanload.run import slo
 from chanload.wire.client import subprotocol_names
+from chanload.wire.framing import MAX_MESSAGE
 
 _PATH_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 log = logging.getLogger("chanload")
@@ -39,6 +40,9 @@ class Settings:
     opening: tuple[Opening, ...] = ()  # (): each user class's own opening steps (`opening`, none built in)
     connect_timeout: float = 5.0
     reply_timeout: float = 5.0
+    max_message: int = MAX_MESSAGE  # bytes a frame or a reassembled message may have (--ws-max-message)
+    ca_file: str | None = None  # wss://: a private CA's PEM file to trust (--ws-ca-file)
+    insecure: bool = False  # wss://: no certificate verification (--ws-insecure)
     think: tuple[float, float] = (0.5, 1.5)
     rate: float = 0.0
     arrivals: str = "fixed"  # the open model's send times: a "fixed" grid, or "poisson" (exponential gaps)
@@ -85,6 +89,9 @@ def settings_from(options, host: str | None) -> Settings:
         opening=openings(_listed(getattr(options, "ws_open", None))),
         connect_timeout=_positive(getattr(options, "ws_connect_timeout", 5.0), "--ws-connect-timeout"),
         reply_timeout=_positive(getattr(options, "ws_reply_timeout", 5.0), "--ws-reply-timeout"),
+        max_message=_size(getattr(options, "ws_max_message", "") or MAX_MESSAGE, "--ws-max-message"),
+        ca_file=_ca_file(getattr(options, "ws_ca_file", "") or None),
+        insecure=bool(getattr(options, "ws_insecure", False)),
         think=_think(str(getattr(options, "ws_think", "0.5-1.5"))),
         rate=_non_negative(getattr(options, "ws_rate", 0.0), "--ws-rate"),
         arrivals=_arrivals(getattr(options, "ws_arrivals", "fixed") or "fixed"),
@@ -244,6 +251,41 @@ def _non_negative(value, option: str) -> float:
     if number < 0:
         raise OptionError(f"{option} {value!r}: must be 0 or more")
     return number
+
+
+_SIZE = re.compile(r"\s*(\d+)\s*(|b|kib|mib|gib|kb|mb|gb)\s*", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "kb": 10**3, "mb": 10**6, "gb": 10**9}
+
+
+def _size(value, option: str) -> int:
+    """A size in bytes: a whole number, or with a unit (KiB, MiB, GiB; KB, MB, GB), e.g. 16MiB."""
+    if isinstance(value, int):
+        size = value
+    else:
+        found = _SIZE.fullmatch(str(value))
+        if not found:
+            raise OptionError(f"{option} {value!r}: expected a size in bytes, e.g. 16MiB, 1048576 or 512KiB")
+        size = int(found.group(1)) * _UNITS[found.group(2).lower()]
+    if size < 125:
+        raise OptionError(f"{option} {value!r}: must be at least 125 bytes (a control frame's largest payload)")
+    return size
+
+
+def _ca_file(path: str | None) -> str | None:
+    """A PEM file of CA certificates, checked now: it must exist and load."""
+    if path is None:
+        return None
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=path)
+    except FileNotFoundError:
+        raise OptionError(
+            f"--ws-ca-file {path!r}: no such file; give the PEM file of the CA that signed the server's certificate"
+        ) from None
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise OptionError(f"--ws-ca-file {path!r}: not a PEM file of CA certificates ({exc})") from None
+    return path
 
 
 def _positive_int(value, option: str) -> int:

@@ -17,8 +17,10 @@ import errno
 import platform
 import re
 import socket
+import ssl
 import struct
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -26,11 +28,13 @@ from urllib.parse import urlsplit
 import websocket
 
 from chanload.exceptions import (
+    CertificateRejected,
     ClosedByServer,
     ConnectionLost,
     ConnectionRefused,
     HandshakeRejected,
     HandshakeTimeout,
+    MessageTooBig,
     OptionError,
     ProtocolError,
     ReplyTimeout,
@@ -72,6 +76,9 @@ class WsClient:
         # Handshake
         headers: list[str] | None = None,
         subprotocols: list[str] | None = None,
+        # Limits and TLS
+        max_message: int = framing.MAX_MESSAGE,
+        tls: dict | None = None,
     ) -> None:
         self.url = url
         # Failure messages name the server, never the path: Locust groups failures by message, and
@@ -83,8 +90,10 @@ class WsClient:
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
         self.headers = headers or []
+        self.max_message = max_message
+        self.tls = tls  # websocket-client's sslopt for wss:// (ca_certs, or cert_reqs CERT_NONE); None: its defaults
         self.ws: websocket.WebSocket | None = None
-        self._decoder = framing.Decoder()
+        self._decoder = framing.Decoder(max_message)
         self._sock: socket.socket | None = None
         self._gevent: _GeventWait | None = None
         self._recvmsg = False  # read with recvmsg() and take the kernel's stamps (not on TLS sockets)
@@ -98,25 +107,40 @@ class WsClient:
         return self.ws is not None
 
     def connect(self) -> None:
+        """The opening handshake, all of it (TCP, TLS, the upgrade) within `connect_timeout` s.
+
+        websocket-client's timeout is per socket read, so a server that trickles its answer a byte at a time
+        would never time out; here one deadline covers the whole: a gevent timer under gevent, else a timer
+        thread that shuts the socket down.
+        """
+        ws = websocket.WebSocket(sslopt=self.tls, enable_multithread=False)
+        ws.settimeout(self.connect_timeout)
+        deadline = _Deadline(ws, self.connect_timeout)
         try:
-            ws = websocket.create_connection(
-                self.url,
-                timeout=self.connect_timeout,
-                header=self._handshake_headers(),
-                enable_multithread=False,
-            )
-        except websocket.WebSocketBadStatusException as exc:
-            raise HandshakeRejected(exc.status_code, exc.status_message or "") from None
-        except (TimeoutError, websocket.WebSocketTimeoutException):
-            raise HandshakeTimeout(f"handshake timeout: no answer within {self.connect_timeout:g}s") from None
-        except ConnectionRefusedError:
-            raise ConnectionRefused(f"connection refused: nothing listens at {self.server}") from None
-        except websocket.WebSocketConnectionClosedException:
-            raise ConnectionLost("connection lost: the server closed the socket during the handshake") from None
-        except (OSError, websocket.WebSocketException) as exc:
-            if getattr(exc, "errno", None) == errno.ECONNREFUSED:
-                raise ConnectionRefused(f"connection refused: nothing listens at {self.server}") from None
-            raise ConnectionLost(f"connection lost during handshake: {exc}") from None
+            with deadline:
+                ws.connect(self.url, header=self._handshake_headers())
+        except BaseException as exc:
+            ws.shutdown()
+            raise self._handshake_error(exc, deadline.fired) from None
+        self._opened(ws)
+
+    def _handshake_error(self, exc: BaseException, expired: bool) -> BaseException:
+        """What a failed handshake raises: a WsError that says what happened (anything else as it is)."""
+        if expired or isinstance(exc, _Expired | TimeoutError | websocket.WebSocketTimeoutException):
+            return HandshakeTimeout(f"handshake timeout: no answer within {self.connect_timeout:g}s")
+        if isinstance(exc, websocket.WebSocketBadStatusException):
+            return HandshakeRejected(exc.status_code, exc.status_message or "")
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return CertificateRejected(self.server, exc.verify_message or str(exc))
+        if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+            return ConnectionRefused(f"connection refused: nothing listens at {self.server}")
+        if isinstance(exc, websocket.WebSocketConnectionClosedException):
+            return ConnectionLost("connection lost: the server closed the socket during the handshake")
+        if isinstance(exc, OSError | websocket.WebSocketException):
+            return ConnectionLost(f"connection lost during handshake: {exc}")
+        return exc  # GreenletExit, KeyboardInterrupt, a bug: not a failure of the server's
+
+    def _opened(self, ws: websocket.WebSocket) -> None:
         # websocket-client reads the handshake answer byte by byte, so nothing after it is consumed yet.
         sock = ws.sock
         if sock is None:  # websocket-client drops its socket when the handshake fails without raising
@@ -128,7 +152,7 @@ class WsClient:
                 raise SubprotocolRejected(self.subprotocols, picked)
         sock.settimeout(self.reply_timeout)
         self._sock = sock
-        self._decoder = framing.Decoder()
+        self._decoder = framing.Decoder(self.max_message)
         # wss://: the bytes must go through the TLS layer (its recv), so no raw-socket fast path, and
         # no kernel stamps (recvmsg does not exist there): arrival is read when the read returns.
         tls = hasattr(sock, "cipher")
@@ -161,9 +185,16 @@ class WsClient:
             self._send_frame(framing.TEXT, message.encode("utf-8"))
 
     def recv(self, timeout: float | None = -1.0) -> str | bytes:
-        """The next text or binary message. `timeout` -1 means the reply timeout; None waits forever."""
+        """The next text or binary message. `timeout` -1 means the reply timeout; None waits forever.
+
+        The timeout is a deadline from the call: pings, pongs and fragments arriving meanwhile do not extend
+        it. Pings are answered (section 5.5.2), but of several read together only the last (section 5.5.3
+        allows it), so a flood of them owes at most one pong.
+        """
+        began = time.perf_counter()
+        wait = timeout  # the first wait: the connection's reusable reply timer when -1
         while True:
-            opcode, payload = self._next_frame(timeout)
+            opcode, payload = self._next_frame(wait)
             if opcode == framing.TEXT:
                 return payload.decode("utf-8", "replace")
             if opcode == framing.BINARY:
@@ -171,9 +202,14 @@ class WsClient:
             if opcode == framing.CLOSE:
                 self.abort()
                 raise _closed(payload)
-            if opcode == framing.PING:
-                self._send_frame(framing.PONG, payload)  # section 5.5.2: answer with the same payload
-            # a pong: keep reading
+            if opcode == framing.PING and not self._decoder.ready():
+                self._send_frame(framing.PONG, payload)  # the latest ping read, with its payload
+            if timeout is not None:  # what is left of the deadline, for the next wait
+                full = self.reply_timeout if timeout == -1.0 else timeout
+                wait = full - (time.perf_counter() - began)
+                if wait <= 0:
+                    self.abort()  # a late reply would put the conversation out of step
+                    raise ReplyTimeout(f"reply timeout: no reply within {full:g}s")
 
     def close(self, code: int = 1000) -> None:
         """Close politely (close frame, up to CLOSE_WAIT s for the server's), never raising an Exception.
@@ -194,6 +230,19 @@ class WsClient:
             pass
         finally:
             self.abort()
+
+    def _fail(self, code: int) -> None:
+        """Fail the connection (section 7.1.7): a close frame with `code` if the socket takes it now, then drop it."""
+        frame = framing.encode(framing.CLOSE, struct.pack("!H", code))
+        try:
+            if self._gevent is not None:
+                self._gevent.send(frame)
+            elif self._sock is not None:
+                self._sock.settimeout(0.0)
+                self._sock.send(frame)
+        except OSError:
+            pass  # the server's buffer is full, or it is gone: the close frame is not owed to it then
+        self.abort()
 
     def abort(self) -> None:
         """Drop the socket without a close handshake."""
@@ -236,7 +285,11 @@ class WsClient:
         except _Expired:
             # A late reply would put the conversation out of step: drop this connection.
             self.abort()
-            raise ReplyTimeout(f"reply timeout: no reply within {wait:g}s") from None
+            full = self.reply_timeout if timeout == -1.0 or wait is None else timeout
+            raise ReplyTimeout(f"reply timeout: no reply within {full:g}s") from None
+        except MessageTooBig:
+            self._fail(1009)  # section 7.4.1: "message too big"; its payload is never read
+            raise
         except ProtocolError as exc:
             self.abort()
             raise ConnectionLost(f"connection lost: protocol error: {exc}") from None
@@ -303,6 +356,48 @@ class _Eof(Exception):
     """The server closed the TCP connection."""
 
 
+class _Deadline:
+    """`with _Deadline(ws, seconds)`: the block gets `seconds` in all. Under gevent a timer throws _Expired into
+    the greenlet; without it a timer thread shuts `ws`'s socket down, which ends the read it blocks in
+    (`fired` says so)."""
+
+    def __init__(self, ws: websocket.WebSocket, seconds: float) -> None:
+        self.ws = ws
+        self.seconds = seconds
+        self.fired = False
+        self._timer: object | None = None
+
+    def __enter__(self) -> _Deadline:
+        monkey = sys.modules.get("gevent.monkey")
+        if monkey is not None and monkey.is_module_patched("socket"):
+            import gevent
+
+            self._timer = gevent.Timeout(self.seconds, _Expired)
+            self._timer.start()
+        else:
+            thread = threading.Timer(self.seconds, self._fire)
+            thread.daemon = True
+            thread.start()
+            self._timer = thread
+        return self
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self.ws.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __exit__(self, *exc_info) -> None:
+        timer, self._timer = self._timer, None
+        if isinstance(timer, threading.Timer):
+            timer.cancel()
+        elif timer is not None:
+            timer.close()  # type: ignore[attr-defined]
+
+
 class _GeventWait:
     """Waiting on a gevent socket the cheap way: straight on its read watcher, one reusable reply timer.
 
@@ -367,6 +462,15 @@ def _closed(data: bytes) -> ClosedByServer:
         (code,) = struct.unpack("!H", data[:2])
         return ClosedByServer(code, data[2:].decode("utf-8", "replace"))
     return ClosedByServer(None)
+
+
+def tls_options(ca_file: str | None, insecure: bool) -> dict | None:
+    """websocket-client's `sslopt` for wss://: trust `ca_file`'s CAs (and the system's), or verify nothing."""
+    if insecure:
+        return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+    if ca_file:
+        return {"ca_certs": ca_file}
+    return None
 
 
 def subprotocol_names(names: Iterable[str] | str, option: str = "subprotocols") -> list[str]:

@@ -9,9 +9,15 @@ from __future__ import annotations
 import os
 import struct
 
-from chanload.exceptions import ProtocolError
+from chanload.exceptions import MessageTooBig, ProtocolError
 
 Frame = str | bytes  # a text message, or a binary one
+
+# The largest frame, or message reassembled from fragments, a client takes (--ws-max-message): what a
+# websocket message is in practice with room to spare (websockets' own default is 1 MiB, Daphne's/autobahn's
+# 1 MiB per frame and 16 MiB per message, browsers have no cap), while 1,000 connections that each hold one
+# whole still fit in a load generator's memory (16 GiB at worst, and a message is held only until it is read).
+MAX_MESSAGE = 16 * 1024 * 1024
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
@@ -57,15 +63,38 @@ class Decoder:
 
     `next` returns (opcode, payload): TEXT or BINARY with a fragmented message already reassembled,
     or a control frame (CLOSE, PING, PONG), which may arrive between a message's fragments.
+
+    Bounded: a frame whose header announces more than `max_message` bytes, or a fragment that would take
+    the message past it, raises MessageTooBig as the header is read, before its payload is buffered. So
+    the buffer never holds more than one frame up to `max_message` and the bytes of one read.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_message: int = MAX_MESSAGE) -> None:
         self.buffer = bytearray()
-        self._fragments: list[bytes] | None = None
+        self.max_message = max_message
+        self._fragments: bytearray | None = None  # one buffer: a flood of tiny fragments costs no object each
         self._fragment_opcode = 0
+        self._fragment_size = 0
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
+
+    def ready(self) -> bool:
+        """Whether a whole frame is buffered already (the next `next()` decodes it without more bytes)."""
+        buf = self.buffer
+        have = len(buf)
+        if have < 2:
+            return False
+        length, head = buf[1] & 0x7F, 2
+        if length == 126:
+            if have < 4:
+                return False
+            length, head = (buf[2] << 8) | buf[3], 4
+        elif length == 127:
+            if have < 10:
+                return False
+            length, head = int.from_bytes(buf[2:10], "big"), 10
+        return have >= head + length
 
     def next(self) -> tuple[int, bytes] | None:
         """The next message or control frame, or None until more bytes are fed."""
@@ -75,15 +104,14 @@ class Decoder:
                 return None
             fin, opcode, payload = frame
             if opcode >= CLOSE:
-                if not fin or len(payload) > 125:
-                    raise ProtocolError("control frame fragmented or longer than 125 bytes")
                 return opcode, payload
             if opcode == CONTINUATION:
                 if self._fragments is None:
                     raise ProtocolError("continuation frame with no message to continue")
-                self._fragments.append(payload)
+                self._fragments += payload
+                self._fragment_size += len(payload)
                 if fin:
-                    whole, self._fragments = b"".join(self._fragments), None
+                    whole, self._fragments, self._fragment_size = bytes(self._fragments), None, 0
                     return self._fragment_opcode, whole
                 continue
             if opcode not in (TEXT, BINARY):
@@ -92,7 +120,7 @@ class Decoder:
                 raise ProtocolError("new message before the previous one's last fragment")
             if fin:
                 return opcode, payload
-            self._fragments, self._fragment_opcode = [payload], opcode
+            self._fragments, self._fragment_opcode, self._fragment_size = bytearray(payload), opcode, len(payload)
 
     def _frame(self) -> tuple[bool, int, bytes] | None:
         buf = self.buffer
@@ -113,9 +141,15 @@ class Decoder:
             if have < 10:
                 return None
             length, head = int.from_bytes(buf[2:10], "big"), 10
+        opcode = first & 0x0F
+        if opcode >= CLOSE:  # checked on the header too: a huge "ping" is refused before it is buffered
+            if not first & 0x80 or length > 125:
+                raise ProtocolError("control frame fragmented or longer than 125 bytes")
+        elif length + (self._fragment_size if opcode == CONTINUATION else 0) > self.max_message:
+            raise MessageTooBig(self.max_message, length + (self._fragment_size if opcode == CONTINUATION else 0))
         end = head + length
         if have < end:
             return None
         payload = bytes(buf[head:end])
         del buf[:end]
-        return bool(first & 0x80), first & 0x0F, payload
+        return bool(first & 0x80), opcode, payload

@@ -5,6 +5,11 @@ receive each other's messages between their own round trips, so with `listen` a 
 reads every frame the moment it comes. Each frame goes to `sort` first, which records the deliveries
 it carries; the rest, and the error that ended the connection, are queued for the step that awaits
 them, with their arrival times.
+
+Bounded: at most READ_AHEAD frames, and at most `limit` bytes of them (the connection's --ws-max-message),
+wait in the queue. When a step does not take them (a user thinking, a slow script), the reader stops
+reading until it does, and the server's sends back up in TCP: back-pressure, never a queue without end.
+Deliveries are recorded as they are read and never queued.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from chanload.wire.framing import Frame
 
 Sort = Callable[[Frame, int], str | None]
 
+READ_AHEAD = 1000  # frames a listening connection reads ahead of the steps that take them
+
 
 class Reader:
     """Reads `client` in a greenlet of its own until the connection ends or `stop` is called.
@@ -29,10 +36,14 @@ class Reader:
 
     def __init__(self, client: WsClient, sort: Sort, ended: Callable[[], None] | None = None) -> None:
         import gevent  # listening needs gevent, as Locust runs it
+        from gevent.event import Event
         from gevent.queue import Empty, Queue
 
-        self._frames = Queue()
+        self._frames = Queue(READ_AHEAD)  # put() waits while it is full
         self._empty = Empty
+        self._limit = getattr(client, "max_message", 0) or (16 << 20)
+        self._bytes = 0  # payload bytes of the frames queued
+        self._room = Event()  # set when a get() made room under the byte limit
         self._greenlet = gevent.spawn(self._run, client, sort, ended)
 
     def get(self, deadline: float) -> tuple[Frame, float, bool] | None:
@@ -46,6 +57,8 @@ class Reader:
             return None
         if isinstance(item, WsError):
             raise item
+        self._bytes -= len(item[0])
+        self._room.set()
         return item
 
     def stop(self) -> None:
@@ -64,4 +77,8 @@ class Reader:
                 return
             kind = sort(frame, client.arrival_ns)
             if kind != "delivery":
+                while self._bytes and self._bytes + len(frame) > self._limit:
+                    self._room.clear()
+                    self._room.wait()  # until a step takes some: the socket is not read meanwhile
+                self._bytes += len(frame)
                 frames.put((frame, client.arrival, kind == "own"))
