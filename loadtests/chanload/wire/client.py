@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 import websocket
@@ -365,15 +366,16 @@ class _Deadline:
         self.ws = ws
         self.seconds = seconds
         self.fired = False
-        self._timer: object | None = None
+        self._timer: Any = None  # a gevent Timeout or a threading.Timer
 
     def __enter__(self) -> _Deadline:
         monkey = sys.modules.get("gevent.monkey")
         if monkey is not None and monkey.is_module_patched("socket"):
             import gevent
 
-            self._timer = gevent.Timeout(self.seconds, _Expired)
-            self._timer.start()
+            timeout = gevent.Timeout(self.seconds, _Expired)
+            timeout.start()
+            self._timer = timeout
         else:
             thread = threading.Timer(self.seconds, self._fire)
             thread.daemon = True
@@ -395,7 +397,7 @@ class _Deadline:
         if isinstance(timer, threading.Timer):
             timer.cancel()
         elif timer is not None:
-            timer.close()  # type: ignore[attr-defined]
+            timer.close()
 
 
 class _GeventWait:
