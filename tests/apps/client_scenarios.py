@@ -96,6 +96,75 @@ def reply_at_once(conn) -> None:
     time.sleep(1)
 
 
+def ping_flood(conn) -> None:
+    """Pings as fast as the socket takes them, for 2 s, and never a reply: the reply timeout must still fire."""
+    conn.settimeout(0.5)
+    end = time.monotonic() + 2
+    while time.monotonic() < end:
+        conn.sendall(frame(framing.PING, b"flood") * 64)
+
+
+def pings_together(conn) -> None:
+    """Five pings in one write, then the pongs that came back in 0.1 s, reported as the reply."""
+    conn.sendall(b"".join(frame(framing.PING, f"p{i}".encode()) for i in range(1, 6)))
+    conn.settimeout(0.1)
+    pongs = []
+    try:
+        while True:
+            opcode, payload = read_frame(conn)
+            if opcode == framing.PONG:
+                pongs.append(payload.decode())
+    except (TimeoutError, ConnectionError):
+        pass
+    conn.sendall(frame(framing.TEXT, " ".join(pongs).encode()))
+    time.sleep(1)
+
+
+CLOSES: dict[str, list] = {}
+
+
+def huge_header(conn) -> None:
+    """A text frame that says it holds 2^62 bytes, then a trickle of them; what the client closed with is kept."""
+    conn.sendall(bytes((0x81, 127)) + (1 << 62).to_bytes(8, "big") + b"x" * 1000)
+    conn.settimeout(1.0)
+    try:
+        CLOSES["huge"] = [read_frame(conn)]
+    except (TimeoutError, ConnectionError):
+        CLOSES["huge"] = []
+
+
+def fragment_bomb(conn) -> None:
+    """64 KiB continuation fragments that never end (bounded here: 1,000 of them, or until the client leaves)."""
+    conn.sendall(frame(framing.TEXT, b"x" * 65536, fin=False))
+    for _ in range(1000):
+        conn.sendall(frame(framing.CONTINUATION, b"x" * 65536, fin=False))
+
+
+def trickled_handshake(timeout: float) -> dict:
+    """A server that sends its 101 answer one byte every 0.1 s: the handshake timeout covers all of it."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def run() -> None:
+        conn, _ = listener.accept()
+        listener.close()
+        with conn:
+            conn.recv(4096)
+            try:
+                for byte in b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n":
+                    conn.sendall(bytes((byte,)))
+                    time.sleep(0.1)
+            except OSError:
+                pass
+
+    threading.Thread(target=run, daemon=True).start()
+    client = WsClient(f"ws://127.0.0.1:{port}/x", connect_timeout=timeout, reply_timeout=REPLY_TIMEOUT)
+    return _outcome(client.connect)
+
+
 def main() -> None:
     seen: dict[str, dict] = {}
     seen["ping"] = _outcome(_client(ping_is_answered).recv)
@@ -128,6 +197,15 @@ def main() -> None:
     read_at = time.perf_counter()
     seen["stamp"] = {"value": reply, "read_after": read_at - SENT["ok"], "arrival_after": late.arrival - SENT["ok"]}
     seen["tls"] = _outcome(_over_tls)
+    seen["ping_flood"] = _outcome(_client(ping_flood).recv)
+    seen["pings_together"] = _outcome(_client(pings_together).recv)
+    seen["huge"] = _outcome(_client(huge_header).recv)
+    time.sleep(1.2)  # the server's wait for the close frame
+    seen["huge"]["closes"] = [[opcode, payload.hex()] for opcode, payload in CLOSES.get("huge", [])]
+    bomb = WsClient(f"ws://127.0.0.1:{serve_once(fragment_bomb)}/x", reply_timeout=5.0, max_message=1 << 20)
+    bomb.connect()
+    seen["bomb"] = _outcome(bomb.recv)
+    seen["trickle"] = trickled_handshake(0.5)
     print(json.dumps(seen))
 
 

@@ -66,6 +66,11 @@ def test_http_host_becomes_ws():
         ("ws://h", {"ws_subprotocol": [""]}, "--ws-subprotocol ''"),
         ("ws://h", {"ws_reply_timeout": "soon"}, "expected a number"),
         ("ws://h", {"ws_png_charts": "no"}, "--ws-png-charts 'no': expected 'on' or 'off'"),
+        ("ws://h", {"ws_max_message": "lots"}, "--ws-max-message 'lots': expected a size in bytes, e.g. 16MiB"),
+        ("ws://h", {"ws_max_message": "16 TiB"}, "--ws-max-message '16 TiB': expected a size"),
+        ("ws://h", {"ws_max_message": "100"}, "--ws-max-message '100': must be at least 125 bytes"),
+        ("wss://h", {"ws_ca_file": "/nonexistent/ca.pem"}, "--ws-ca-file '/nonexistent/ca.pem': no such file"),
+        ("wss://h", {"ws_ca_file": __file__}, "not a PEM file of CA certificates"),
     ],
 )
 def test_bad_values_name_the_option(host, changes, message):
@@ -192,3 +197,20 @@ def test_a_bad_watch_option_says_what_to_give(changes, message):
     with pytest.raises(OptionError) as info:
         settings_from(opts(**changes), "ws://x:1")
     assert str(info.value).startswith(message), str(info.value)
+
+
+def test_max_message_takes_bytes_or_a_unit_and_defaults_to_16_mib():
+    assert settings_from(opts(), "ws://h").max_message == 16 * 1024 * 1024
+    sizes = {"1048576": 1 << 20, "512KiB": 512 << 10, "16MiB": 16 << 20, "1 GiB": 1 << 30, "2MB": 2_000_000,
+             "125": 125, "64kb": 64_000}  # fmt: skip
+    for given, size in sizes.items():
+        assert settings_from(opts(ws_max_message=given), "ws://h").max_message == size, given
+
+
+def test_a_ca_file_that_loads_is_kept_and_insecure_is_off_unless_given(tmp_path):
+    from tests.apps.rawws import self_signed
+
+    cert, _key = self_signed(tmp_path)
+    s = settings_from(opts(ws_ca_file=str(cert)), "wss://127.0.0.1:1")
+    assert s.ca_file == str(cert) and not s.insecure
+    assert settings_from(opts(ws_insecure=True), "wss://127.0.0.1:1").insecure

@@ -179,6 +179,51 @@ def test_wss_goes_through_the_tls_layer(scenarios):
     assert scenarios["tls"].get("value") == ["OK", "OK", "OK", "reply timeout"], scenarios["tls"]
 
 
+@pytest.mark.timing
+@pytest.mark.e2e
+def test_a_ping_flood_does_not_hold_off_the_reply_timeout(scenarios):
+    """Pings as fast as the socket takes them and no reply: the timeout fires on time (it was re-armed by every
+    ping before: a reply timeout that never fired)."""
+    outcome = scenarios["ping_flood"]
+    assert outcome.get("error") == "reply timeout", outcome
+    assert 0.29 <= outcome["seconds"] < 1.0, outcome
+
+
+@pytest.mark.timing
+@pytest.mark.e2e
+def test_pings_read_together_are_answered_once_with_the_last_payload(scenarios):
+    assert scenarios["pings_together"].get("value") == "p5", scenarios["pings_together"]
+
+
+@pytest.mark.timing
+@pytest.mark.e2e
+def test_a_frame_over_the_limit_fails_at_its_header_and_closes_with_1009(scenarios):
+    """A header that announces 2^62 bytes: refused at once, before any payload is buffered; the close frame says
+    1009 (message too big)."""
+    outcome = scenarios["huge"]
+    assert outcome.get("error") == "message too big", outcome
+    assert outcome["seconds"] < 0.2 and "16777216-byte limit (--ws-max-message)" in outcome["message"]
+    assert outcome["closes"] == [[framing.CLOSE, "03f1"]], outcome  # 0x03f1 = 1009
+
+
+@pytest.mark.timing
+@pytest.mark.e2e
+def test_fragments_that_never_end_fail_at_the_limit(scenarios):
+    """64 KiB continuation frames, never FIN, with a 1 MiB limit: refused when the message would pass it."""
+    outcome = scenarios["bomb"]
+    assert outcome.get("error") == "message too big", outcome
+    assert "1048576-byte limit" in outcome["message"]
+
+
+@pytest.mark.timing
+@pytest.mark.e2e
+def test_the_handshake_timeout_covers_a_trickled_answer(scenarios):
+    """An answer that comes a byte every 0.1 s: each read is quick, the whole is not; it times out at 0.5 s."""
+    outcome = scenarios["trickle"]
+    assert outcome.get("error") == "handshake timeout", outcome
+    assert 0.45 <= outcome["seconds"] < 1.5, outcome
+
+
 def _handshake(answer: bytes, offered: list[str]) -> tuple[WsClient, list[bytes]]:
     """A WsClient that offered `offered` to a raw server answering with `answer` header lines, after connect()."""
     requests: list[bytes] = []

@@ -11,7 +11,7 @@ import gevent
 import pytest
 
 from chanload.exceptions import ConnectionLost
-from chanload.wire.reader import Reader
+from chanload.wire.reader import READ_AHEAD, Reader
 
 
 class ScriptedClient:
@@ -74,3 +74,44 @@ def test_ended_is_called_when_the_connection_ends_under_it_not_when_stopped():
     gevent.sleep(0.01)
     stopped.stop()
     assert calls == ["end"]
+
+
+class FloodingClient:
+    """recv() gives a frame of `size` bytes each time, without end (a server that pushes as fast as it can)."""
+
+    def __init__(self, size: int, max_message: int = 1 << 20) -> None:
+        self.size, self.max_message = size, max_message
+        self.arrival, self.arrival_ns = 0.0, 0
+        self.reads = 0
+
+    def recv(self, timeout=-1.0):
+        gevent.sleep(0)
+        self.reads += 1
+        return "x" * self.size
+
+
+def test_frames_nobody_takes_stop_the_reading_at_read_ahead_frames():
+    """Small frames that no step takes: the reader reads READ_AHEAD of them (and the one it holds), then stops
+    reading; each frame a step takes lets it read one more."""
+    client = FloodingClient(10)
+    reader = Reader(client, sort)
+    gevent.sleep(0.2)
+    assert client.reads == READ_AHEAD + 1
+    for _ in range(5):
+        reader.get(time.perf_counter() + 1)
+    gevent.sleep(0.05)
+    assert client.reads == READ_AHEAD + 6
+    reader.stop()
+
+
+def test_frames_nobody_takes_stop_the_reading_at_max_message_bytes():
+    """Large frames: at most `max_message` bytes of them wait (here 10 frames of 100 KB in 1 MB)."""
+    client = FloodingClient(100_000, max_message=1_000_000)
+    reader = Reader(client, sort)
+    gevent.sleep(0.2)
+    assert client.reads == 11  # ten queued, the eleventh held until there is room
+    assert reader._bytes == 1_000_000
+    reader.get(time.perf_counter() + 1)
+    gevent.sleep(0.05)
+    assert client.reads == 12 and reader._bytes == 1_000_000
+    reader.stop()

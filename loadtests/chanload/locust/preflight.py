@@ -7,17 +7,28 @@
   --web-login (or --allow-remote-web-ui, e.g. in a container whose published port is on loopback); the
   master port has no authentication at all (any process that connects as a worker
   receives every option, --ws-header values included), so it needs --allow-remote-workers.
+- wss://: one TLS handshake to the host (`certificate_refusal`, from the plugin's init, once the options are
+  read) with the users' trust settings: a certificate that does not verify stops the run with exit 2 and the
+  CertificateRejected message, not one failure row per connection. Nothing else is judged there: a dead host
+  or any other failure is left to the run, which reports it as it always has (target_unreachable, exit 5).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import websocket
+from websocket._http import _ssl_socket  # websocket-client's own TLS wrapping: the users' handshake verifies this way
+
+from chanload.exceptions import CertificateRejected
 from chanload.reporting import artifacts as report
 from chanload.run.policy import EXIT_BAD_OPTION
+from chanload.wire.client import tls_options
 
 LOOPBACK = "127.0.0.1"
 _done = False
@@ -123,3 +134,31 @@ def available_user_classes(options) -> list[str] | None:
             found = True
             names.update(n for n, v in vars(module).items() if is_user_class(v))
     return sorted(names) if found else None
+
+
+def certificate_refusal(host: str, ca_file: str | None, insecure: bool, timeout: float) -> str | None:
+    """wss:// only: the CertificateRejected message if `host`'s certificate does not verify, else None.
+
+    One TCP connect and TLS handshake, no HTTP request (the app sees nothing), wrapped the way websocket-client
+    wraps each user's socket (the same `sslopt`, so the same CAs, SNI and host name check). Any other outcome
+    (nothing listens, a timeout, a server that does not speak TLS) is None: the run meets it and reports it.
+    """
+    parts = urlsplit(host)
+    if parts.scheme != "wss" or insecure or not parts.hostname:
+        return None
+    port = parts.port or 443
+    server = f"[{parts.hostname}]:{port}" if ":" in parts.hostname else f"{parts.hostname}:{port}"
+    try:
+        sock = socket.create_connection((parts.hostname, port), timeout=timeout)
+    except OSError:
+        return None
+    try:
+        sock.settimeout(timeout)
+        _ssl_socket(sock, tls_options(ca_file, False) or {}, parts.hostname).close()
+    except ssl.SSLCertVerificationError as exc:
+        return str(CertificateRejected(server, exc.verify_message or str(exc)))
+    except (OSError, websocket.WebSocketException):
+        return None
+    finally:
+        sock.close()
+    return None

@@ -98,6 +98,7 @@ class WsClient:
         self._sock: socket.socket | None = None
         self._gevent: _GeventWait | None = None
         self._recvmsg = False  # read with recvmsg() and take the kernel's stamps (not on TLS sockets)
+        self._full: float | None = None  # recv's whole timeout while it waits for what is left of it
         # When the bytes that completed the last message returned by recv() arrived: perf_counter
         # seconds and CLOCK_REALTIME ns; from the kernel's receive timestamp when there is one.
         self.arrival = 0.0
@@ -194,6 +195,7 @@ class WsClient:
         """
         began = time.perf_counter()
         wait = timeout  # the first wait: the connection's reusable reply timer when -1
+        self._full = None  # the whole timeout, for the message, once `wait` is what is left of it
         while True:
             opcode, payload = self._next_frame(wait)
             if opcode == framing.TEXT:
@@ -211,6 +213,7 @@ class WsClient:
                 if wait <= 0:
                     self.abort()  # a late reply would put the conversation out of step
                     raise ReplyTimeout(f"reply timeout: no reply within {full:g}s")
+                self._full = full
 
     def close(self, code: int = 1000) -> None:
         """Close politely (close frame, up to CLOSE_WAIT s for the server's), never raising an Exception.
@@ -286,7 +289,7 @@ class WsClient:
         except _Expired:
             # A late reply would put the conversation out of step: drop this connection.
             self.abort()
-            full = self.reply_timeout if timeout == -1.0 or wait is None else timeout
+            full = self._full or (self.reply_timeout if timeout == -1.0 or wait is None else timeout)
             raise ReplyTimeout(f"reply timeout: no reply within {full:g}s") from None
         except MessageTooBig:
             self._fail(1009)  # section 7.4.1: "message too big"; its payload is never read

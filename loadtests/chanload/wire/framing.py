@@ -13,10 +13,10 @@ from chanload.exceptions import MessageTooBig, ProtocolError
 
 Frame = str | bytes  # a text message, or a binary one
 
-# The largest frame, or message reassembled from fragments, a client takes (--ws-max-message): what a
-# websocket message is in practice with room to spare (websockets' own default is 1 MiB, Daphne's/autobahn's
-# 1 MiB per frame and 16 MiB per message, browsers have no cap), while 1,000 connections that each hold one
-# whole still fit in a load generator's memory (16 GiB at worst, and a message is held only until it is read).
+# The largest frame, or message reassembled from fragments, a client takes (--ws-max-message). uvicorn's own
+# default for what it accepts (--ws-max-size); 16 times Daphne's (--websocket-max-message-size, 1 MiB) and the
+# websockets library's (max_size): room for any message a Channels app sends in practice, while a server gone
+# wrong costs a generator process at most about three times it per connection at once (docs/running.md).
 MAX_MESSAGE = 16 * 1024 * 1024
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
