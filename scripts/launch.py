@@ -157,23 +157,53 @@ def upstream_lines(ports: list[int]) -> str:
     return " ".join(f"server 127.0.0.1:{port};" for port in ports)
 
 
-def spawn_nginx(workdir: Path, upstreams: list[int], client_timeout: float = CLIENT_TIMEOUT) -> Proc:
-    """Debian's nginx on a free loopback port, proxying to the Daphne `upstreams`; the caller stops it."""
+@dataclass(frozen=True)
+class Tls:
+    """nginx terminating TLS: its certificate (the chain, leaf first) and key as PEM files, and the port."""
+
+    cert: Path
+    key: Path
+    port: int = 0  # 0: a free one
+
+
+def with_tls(conf: str, listen: str, tls: Tls) -> str:
+    """A rendered nginx.conf whose server also listens with TLS on `tls.port`, beside its plain `listen`.
+
+    What deploy/nginx.conf's comment tells a deployer to add to the server block: `listen ... ssl` and the
+    certificate and key. nginx hands the decrypted bytes to the same location, so the proxying is unchanged.
+    """
+    line = f"        listen {listen};\n"
+    if conf.count(line) != 1:
+        raise ValueError(f"no single `listen {listen};` line to add TLS beside")
+    added = (
+        f"        listen 127.0.0.1:{tls.port} ssl;\n"
+        f"        ssl_certificate {tls.cert};\n"
+        f"        ssl_certificate_key {tls.key};\n"
+    )
+    return conf.replace(line, line + added)
+
+
+def spawn_nginx(
+    workdir: Path, upstreams: list[int], client_timeout: float = CLIENT_TIMEOUT, tls: Tls | None = None
+) -> Proc:
+    """Debian's nginx on a free loopback port, proxying to the Daphne `upstreams`; the caller stops it.
+
+    `tls`: it also listens with TLS on `tls.port` (give a port: free_port()), with that certificate.
+    """
     exe = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if exe is None:
         raise RuntimeError("nginx is not installed: apt-get install nginx (make deps does it)")
     port = free_port()
     conf = workdir / "nginx.conf"
-    conf.write_text(
-        render_nginx(
-            {
-                "CHANLOAD_LISTEN": f"127.0.0.1:{port}",
-                "CHANLOAD_UPSTREAMS": upstream_lines(upstreams),
-                "CHANLOAD_PID": str(workdir / "nginx.pid"),
-                "CHANLOAD_CLIENT_TIMEOUT": f"{client_timeout:g}",
-            }
-        )
+    text = render_nginx(
+        {
+            "CHANLOAD_LISTEN": f"127.0.0.1:{port}",
+            "CHANLOAD_UPSTREAMS": upstream_lines(upstreams),
+            "CHANLOAD_PID": str(workdir / "nginx.pid"),
+            "CHANLOAD_CLIENT_TIMEOUT": f"{client_timeout:g}",
+        }
     )
+    conf.write_text(with_tls(text, f"127.0.0.1:{port}", tls) if tls is not None else text)
     log = workdir / "nginx.log"
     # -p: relative paths (temp files) under workdir; -e: startup errors go where the rest goes.
     cmd = [exe, "-p", str(workdir), "-c", str(conf), "-e", "stderr"]
@@ -181,6 +211,8 @@ def spawn_nginx(workdir: Path, upstreams: list[int], client_timeout: float = CLI
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, proc, 10.0)
+        if tls is not None:
+            wait_for_port(tls.port, proc, 10.0)
     except BaseException:
         stop(proc)
         raise
@@ -196,10 +228,18 @@ class Scaled:
     proxy: Proc
     workdir: Path
     logs: list[Path] = field(default_factory=list)
+    tls: Tls | None = None  # nginx also terminates TLS (scaled(tls=...))
 
     @property
     def host(self) -> str:
         return f"ws://127.0.0.1:{self.proxy.port}"
+
+    @property
+    def wss_host(self) -> str:
+        """nginx's TLS port, as wss:// (the same proxy and processes as `host`)."""
+        if self.tls is None:
+            raise ValueError("this layout has no TLS port: start it with scaled(tls=Tls(cert, key))")
+        return f"wss://127.0.0.1:{self.tls.port}"
 
     def direct(self, index: int) -> str:
         """ws:// URL of one Daphne process, bypassing the proxy (to pin connections to it)."""
@@ -212,8 +252,14 @@ def scaled(
     env: Mapping[str, str] | None = None,
     client_timeout: float = CLIENT_TIMEOUT,
     workdir: Path | None = None,
+    tls: Tls | None = None,
 ) -> Iterator[Scaled]:
-    """redis-server, `processes` Daphne processes sharing it (REDIS_URL), and nginx in front, all stopped."""
+    """redis-server, `processes` Daphne processes sharing it (REDIS_URL), and nginx in front, all stopped.
+
+    `tls`: nginx also listens with TLS (`Scaled.wss_host`), with that certificate, beside its plain port.
+    """
+    if tls is not None and not tls.port:
+        tls = Tls(tls.cert, tls.key, free_port())
     own = workdir is None
     work = Path(tempfile.mkdtemp(prefix="chanload-scaled-")) if workdir is None else workdir
     daphnes: list[Proc] = []
@@ -223,8 +269,8 @@ def scaled(
             try:
                 for _ in range(processes):
                     daphnes.append(spawn_daphne(work, {**(env or {}), "REDIS_URL": url}))
-                proxy = spawn_nginx(work, [d.port for d in daphnes], client_timeout)
-                yield Scaled(url, daphnes, proxy, work, [d.log for d in daphnes] + [proxy.log])
+                proxy = spawn_nginx(work, [d.port for d in daphnes], client_timeout, tls)
+                yield Scaled(url, daphnes, proxy, work, [d.log for d in daphnes] + [proxy.log], tls)
             finally:
                 for p in ([proxy] if proxy else []) + daphnes:
                     stop(p.proc)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 from types import SimpleNamespace
 
 import psutil
 import pytest
 
-from chanload.locust.preflight import check, is_loopback
+from chanload.locust.preflight import certificate_refusal, check, is_loopback
+from tests.apps.rawws import self_signed
 from tests.locustrun import run_locust
 from tests.servers import ROOT, UNIT, free_port, stop, wait_for_port
 
@@ -51,6 +55,45 @@ def test_check_accepts_the_defaults_and_names_each_problem(tmp_path):
     [error] = check(opts(report_dir=str(tmp_path / "f")), CLASSES)
     assert error.startswith(f"--report-dir {tmp_path / 'f'}")
     assert check(opts(report_dir=str(tmp_path / "f"), worker=True), CLASSES) == []  # workers write nothing
+
+
+def tls_listener(context: ssl.SSLContext | None) -> int:
+    """A loopback listener that accepts one connection, does the TLS handshake (if `context`), and closes it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def run() -> None:
+        conn, _ = listener.accept()
+        listener.close()
+        try:
+            conn.settimeout(5 * UNIT)
+            if context is not None:
+                conn = context.wrap_socket(conn, server_side=True)
+        except OSError:
+            pass  # the client refused the certificate
+        finally:
+            conn.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def test_certificate_refusal_handshakes_wss_only_and_judges_nothing_but_the_certificate(tmp_path):
+    """wss://: an untrusted certificate gives CertificateRejected's message; trusted (--ws-ca-file), unverified
+    (--ws-insecure), ws://, a dead port or a server that does not speak TLS give None (the run deals with those)."""
+    cert, key = self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    timeout = 5 * UNIT
+    port = tls_listener(context)
+    refusal = certificate_refusal(f"wss://127.0.0.1:{port}", None, False, timeout)
+    assert refusal is not None
+    assert refusal.startswith(f"certificate rejected: 127.0.0.1:{port}'s TLS certificate is not trusted (self")
+    assert "give --ws-ca-file PATH" in refusal and "--ws-insecure" in refusal
+    assert certificate_refusal(f"wss://127.0.0.1:{tls_listener(context)}", str(cert), False, timeout) is None
+    assert certificate_refusal(f"wss://127.0.0.1:{free_port()}", None, True, timeout) is None  # not even tried
+    assert certificate_refusal(f"ws://127.0.0.1:{free_port()}", None, False, timeout) is None
+    assert certificate_refusal(f"wss://127.0.0.1:{free_port()}", None, False, timeout) is None  # nothing listens
+    assert certificate_refusal(f"wss://127.0.0.1:{tls_listener(None)}", None, False, timeout) is None  # no TLS
 
 
 @pytest.mark.e2e

@@ -118,6 +118,17 @@ def test_a_completed_run_has_no_banner(summary):
     assert 'role="alert"' not in render_html(summary)
 
 
+def test_an_unverified_certificate_is_noted_at_the_top(summary):
+    """--ws-insecure (parameters.tls.verify false): a warning above the thresholds; a verified run gets none."""
+    summary["parameters"]["tls"] = {"verify": False}
+    html = render_html(summary)
+    assert "TLS NOT VERIFIED: --ws-insecure: the server&#x27;s certificate is not verified" in html
+    assert html.index("TLS NOT VERIFIED") < html.index("<h2>Thresholds")
+    summary["parameters"]["tls"] = {"verify": True, "ca_file": "/ca.pem"}
+    html = render_html(summary)
+    assert "TLS NOT VERIFIED" not in html and "/ca.pem" in html  # the run parameters show the CA file
+
+
 def test_a_busy_generator_is_noted_at_the_top(summary):
     """A generator past 90% of a core gets a note above the thresholds; one below it gets none."""
     summary["fingerprint"] = {"generator_peak_cpu": 0.95}

@@ -6,7 +6,7 @@ from chanload.locust.bucketing import bucket_response_time
 from chanload.recording.counters import Ledger
 from chanload.recording.latency import Aggregate, Recorder
 from chanload.recording.resources import Resources
-from chanload.reporting.summary import build, format_us, metric_name, render
+from chanload.reporting.summary import build, format_us, metric_name, render, tls_parameters
 
 
 def test_units_suit_the_values():
@@ -110,3 +110,25 @@ def test_target_is_down_only_when_refusals_follow_the_last_ok():
     assert not Ledger(last_ok_at=100.0).target_down  # handshake timeouts alone never set last_refused_at
     total = Ledger.total([Ledger(last_ok_at=100.0).snapshot(), Ledger(last_refused_at=101.0).snapshot()])
     assert total.target_down  # times from several workers combine by max, not sum
+
+
+def test_tls_is_recorded_and_an_unverified_certificate_is_said_loudly():
+    """parameters.tls: None for plain ws://, the CA file with --ws-ca-file, verify false under --ws-insecure; the
+    console says the last two, the unverified one as a warning."""
+    assert tls_parameters("ws://127.0.0.1:8000", None, False) is None
+    assert tls_parameters("wss://127.0.0.1:8443", None, False) == {"verify": True, "ca_file": None}
+    assert tls_parameters("wss://127.0.0.1:8443", "/ca.pem", False) == {"verify": True, "ca_file": "/ca.pem"}
+    assert tls_parameters("wss://127.0.0.1:8443", "/ca.pem", True) == {"verify": False}
+
+    def rendered(tls):
+        s = build(
+            aggregate=Aggregate(), ledger=Ledger(), rooms={}, timeline={}, parameters={"tls": tls},
+            status="completed", started=0,
+        )  # fmt: skip
+        return render(s)
+
+    assert "TLS" not in rendered(None) and "TLS" not in rendered({"verify": True, "ca_file": None})
+    assert "TLS: the server's certificate verified against --ws-ca-file /ca.pem" in rendered(
+        {"verify": True, "ca_file": "/ca.pem"}
+    )
+    assert "TLS NOT VERIFIED: --ws-insecure: the server's certificate is not verified;" in rendered({"verify": False})

@@ -53,7 +53,7 @@ def attach(environment, settings: Settings) -> State:
     def on_test_start(environment, **_kw):
         if environment.parsed_options is not None:
             try:  # options may have changed since init (web UI form, or the master's on a worker)
-                st.settings = settings_from(environment.parsed_options, environment.host)
+                st.settings = settings_from(environment.parsed_options, environment.host or own_host(environment))
                 check_user_classes(environment, st.settings)
             except OptionError as exc:
                 log.error("%s", exc)
@@ -296,6 +296,7 @@ def _parameters(environment, settings: Settings) -> dict:
         if settings.accounts
         else None,
         "classes": classes,
+        "tls": summary.tls_parameters(settings.host, settings.ca_file, settings.insecure),
     }
 
 
@@ -309,22 +310,43 @@ def _add_options(parser) -> None:
 def _on_init(environment, **_kw) -> None:
     if environment.parsed_options is None:
         return
-    host = environment.host
+    host = environment.host or own_host(environment)
     if isinstance(environment.runner, WorkerRunner) and not host:
         host = "ws://placeholder"  # a worker gets --host from the master at test start
     try:
         settings = settings_from(environment.parsed_options, host)
         check_user_classes(environment, settings)
-        baseline = None if isinstance(environment.runner, WorkerRunner) else load_baseline(settings)
+        worker = isinstance(environment.runner, WorkerRunner)
+        baseline = None if worker else load_baseline(settings)
+        # wss://: a certificate the users would all refuse stops the run now (a master or a local process:
+        # a worker's host is the master's, checked there).
+        refusal = None if worker else preflight.certificate_refusal(
+            settings.host, settings.ca_file, settings.insecure, settings.connect_timeout
+        )  # fmt: skip
+        if refusal:
+            raise OptionError(refusal)
         attach(environment, settings).baseline = baseline  # may bind --ws-metrics-port
     except OptionError as exc:
         sys.stderr.write(f"chanload: error: {exc}\n")
         sys.exit(policy.EXIT_BAD_OPTION)
     if not isinstance(environment.runner, WorkerRunner):
+        if settings.insecure:
+            sys.stderr.write(f"chanload: {summary.INSECURE}\n")
         _guard.install()
     # gevent's loop reads the clock only when it runs, and it has not run since Locust started: after a
     # startup slower than -t (a loaded machine), the run-time timer Locust starts next would be due at once.
     gevent.get_hub().loop.update_now()
+
+
+def own_host(environment) -> str | None:
+    """Without --host: the user classes' own `host` when every one has one (the first, for the summary).
+
+    Locust gives --host to every class when it is given; otherwise each class keeps its own, and each user's
+    session connects to its class's (WsUser.make_session).
+    """
+    classes = [c for c in environment.user_classes or () if not getattr(c, "abstract", False)]
+    hosts = [getattr(c, "host", None) for c in classes]
+    return hosts[0] if hosts and all(hosts) else None
 
 
 def check_user_classes(environment, settings: Settings) -> None:

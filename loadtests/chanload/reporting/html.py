@@ -45,6 +45,7 @@ def render_html(summary: dict) -> str:
         _header(summary, status),
         _banner(summary, status),
         _generator_busy(summary),
+        _insecure(summary),
         _thresholds(summary.get("thresholds") or []),
         capacity.html(summary.get("capacity")),
         _percentiles(summary.get("latency") or []),
@@ -109,6 +110,12 @@ def _generator_busy(summary: dict) -> str:
     if not fingerprint.busy(summary.get("fingerprint")):
         return ""
     return f'<div class="banner status-warn" role="note">{escape(summaries.generator_busy(summary))}</div>'
+
+
+def _insecure(summary: dict) -> str:
+    if ((summary.get("parameters") or {}).get("tls") or {}).get("verify") is not False:
+        return ""
+    return f'<div class="banner status-warn" role="note">{escape(summaries.tls_line(summary) or "")}</div>'
 
 
 def _thresholds(thresholds: list[dict]) -> str:

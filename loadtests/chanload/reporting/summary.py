@@ -15,6 +15,11 @@ from chanload.recording.latency import Aggregate, Counts, metric_name
 from chanload.reporting.fingerprint import GENERATOR_BUSY
 
 SCHEMA = "chanload.summary/1"
+# --ws-insecure, said at the start of a run and again in its summary: what it gives up, and the way out.
+INSECURE = (
+    "--ws-insecure: the server's certificate is not verified; anyone on the path can pose as the target or read"
+    " the traffic. For tests only: give --ws-ca-file PATH, the PEM file of the CA that signed it, instead"
+)
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99_9", 99.9))
 
 
@@ -175,6 +180,9 @@ def render(summary: dict) -> str:
         lines += [f"  {'PASS' if t['passed'] else 'FAIL'}  {t['expr']:<{width}}  {t['detail']}" for t in thresholds]
     if summary.get("exit_code") is not None:
         lines.append(f"chanload exit code: {summary['exit_code']} ({summary['status']})")
+    tls = tls_line(summary)
+    if tls:
+        lines.append(tls)
     peak = (summary.get("fingerprint") or {}).get("generator_peak_cpu")
     if peak is not None and peak > GENERATOR_BUSY:
         lines.append(generator_busy(summary))
@@ -197,6 +205,29 @@ def generator_busy(summary: dict) -> str:
         f"generator busy: a load process used {peak * 100:.0f}% of a core in its busiest second{who} (over"
         f" {GENERATOR_BUSY * 100:.0f}%): the latency may be partly the generator's own; add workers"
     )
+
+
+def tls_parameters(host: str, ca_file: str | None, insecure: bool) -> dict | None:
+    """`parameters.tls`: how the target's certificate was checked. None for ws:// with no TLS option given.
+
+    {"verify": false} with --ws-insecure; else {"verify": true, "ca_file": PATH}, PATH the --ws-ca-file (None: the
+    system's CAs).
+    """
+    if insecure:
+        return {"verify": False}
+    if ca_file or host.startswith("wss://"):
+        return {"verify": True, "ca_file": ca_file}
+    return None
+
+
+def tls_line(summary: dict) -> str | None:
+    """The summary's line about TLS: a warning under --ws-insecure, the CA file with --ws-ca-file; else None."""
+    tls = (summary.get("parameters") or {}).get("tls") or {}
+    if tls.get("verify") is False:
+        return f"TLS NOT VERIFIED: {INSECURE}"
+    if tls.get("ca_file"):
+        return f"TLS: the server's certificate verified against --ws-ca-file {tls['ca_file']}"
+    return None
 
 
 @functools.cache

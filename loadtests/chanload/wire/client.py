@@ -470,7 +470,7 @@ def _closed(data: bytes) -> ClosedByServer:
 
 
 def tls_options(ca_file: str | None, insecure: bool) -> dict | None:
-    """websocket-client's `sslopt` for wss://: trust `ca_file`'s CAs (and the system's), or verify nothing."""
+    """websocket-client's `sslopt` for wss://: trust `ca_file`'s CAs (instead of the system's), or verify nothing."""
     if insecure:
         return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
     if ca_file:
