@@ -7,7 +7,7 @@ SCALED ?= 2
 REPORT_DIR ?= reports/ci
 BASELINE ?= reports/baseline
 
-.PHONY: help deps deps-python deps-system demo demo-scaled test test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling
+.PHONY: help deps deps-python deps-system demo demo-scaled test test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g' -e 's|$$(SCALED)|$(SCALED)|g' -e 's|$$(BASELINE)|$(BASELINE)|g'
@@ -92,3 +92,6 @@ bench-capacity: ## the capacity finder's knee for room/ (sync) beside aroom/ (as
 
 bench-ceiling: ## msg/s per core of one suite process vs bare asyncio and picows clients, against a picows echo server
 	$(PYTHON) -m benchmarks.ceiling
+
+bench-witness: ## the suite's round trip and handshake through proxies holding 1, 5, 20 ms read 2D more (a known delay)
+	$(PYTHON) -m benchmarks.witness

@@ -27,7 +27,7 @@ from chanload.conversation.session import Session
 from chanload.conversation.trace import TracingSession
 from chanload.exceptions import OptionError, WsError
 from chanload.locust import plugin  # noqa: F401 - a user class brings the wiring: options, recording, artifacts
-from chanload.run.settings import Settings
+from chanload.run.settings import Settings, host_url
 from chanload.run.state import State, state
 from chanload.wire.client import subprotocol_names
 
@@ -95,7 +95,7 @@ class WsUser(User):
         s = st.settings
         kind = TracingSession if s.trace and trace.claim() else Session
         return kind(
-            s.host,
+            host_url(self.host) if self.host else s.host,  # Locust's: --host, else the class's own
             recording=st,
             route=s.path or self.route,
             groups=s.groups or self.groups,

@@ -213,6 +213,11 @@ def _listed(value) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
+def host_url(host: str) -> str:
+    """A host as a session takes it: http(s):// as ws(s)://, no trailing slash (OptionError if it is neither)."""
+    return _host(host)
+
+
 def _host(host: str | None) -> str:
     if not host:
         raise OptionError("no target: pass --host ws://127.0.0.1:8000 (or set host in the config file)")
