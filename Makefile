@@ -71,8 +71,9 @@ format:
 bench: bench-fidelity bench-cost bench-saturation ## run the three instrument benchmarks (fidelity, cost, saturation)
 
 RUNS ?= 1
-bench-fidelity: ## suite p50/p99 vs an independent probe in the same seconds, and send gaps; RUNS=10 for the distribution
-	$(PYTHON) -m benchmarks.fidelity --runs $(RUNS)
+ARRIVALS ?= fixed
+bench-fidelity: ## suite p50/p99 vs an independent probe in the same seconds, and send gaps; RUNS=10 for the distribution, ARRIVALS=both
+	$(PYTHON) -m benchmarks.fidelity --runs $(RUNS) --arrivals $(ARRIVALS)
 
 bench-cost: ## generator CPU per round trip: suite vs a bare asyncio websockets client, side by side and alone (ABAB, pinned)
 	$(PYTHON) -m benchmarks.cost

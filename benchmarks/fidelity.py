@@ -70,8 +70,9 @@ def _us(value: float) -> str:
     return f"{value:.0f} us" if value < 1000 else f"{value / 1000:.2f} ms"
 
 
-def run() -> tuple[float, float, float]:
-    """One whole measurement; prints its figures; returns (p50 ratio, p99 ratio, short-gap ratio)."""
+def run(arrivals: str = "fixed") -> tuple[float, float, float]:
+    """One whole measurement (the suite's sends `arrivals`: --ws-arrivals); prints its figures; returns (p50 ratio,
+    p99 ratio, short-gap ratio)."""
     pin = os.environ.get("CHANLOAD_BENCH_PIN", "1") == "1" and len(os.sched_getaffinity(0)) >= 2
     target_cpus, client_cpus = ({0}, {1}) if pin else (None, None)
     with tempfile.TemporaryDirectory(prefix="chanload-bench-") as tmp, Target(target_cpus) as target:
@@ -101,7 +102,7 @@ def run() -> tuple[float, float, float]:
                 report,
                 users=USERS,
                 run_time=RUN_TIME,
-                extra=["--ws-rate", f"{rate:g}"],
+                extra=["--ws-rate", f"{rate:g}", "--ws-arrivals", arrivals],
                 cpus=client_cpus,
                 env={"CHANLOAD_SEND_STAMPS": str(stamps)},
             )
@@ -197,30 +198,48 @@ def short_gap_ratio(actual: float, intended: float, users: int = USERS) -> float
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1, help="whole measurements in a row (the distribution)")
-    runs = parser.parse_args().runs
-    results = []
+    parser.add_argument(
+        "--arrivals",
+        choices=("fixed", "poisson", "both"),
+        default="fixed",
+        help="the suite's send schedule (--ws-arrivals); both: each run measures fixed, then poisson",
+    )
+    args = parser.parse_args()
+    runs = args.runs
+    models = ("fixed", "poisson") if args.arrivals == "both" else (args.arrivals,)
+    by_model: dict[str, list[tuple[float, float, float]]] = {m: [] for m in models}
     for n in range(runs):
-        if runs > 1:
-            print(f"--- run {n + 1} of {runs}", flush=True)
-        results.append(run())
+        for model in models:
+            if runs > 1 or len(models) > 1:
+                print(f"--- run {n + 1} of {runs}, --ws-arrivals {model}", flush=True)
+            by_model[model].append(run(model))
+    for model in models[1:]:  # the first model's line is the goal line, last
+        report(by_model[model], f"--ws-arrivals {model}", last=False)
+    return report(by_model[models[0]], f"--ws-arrivals {models[0]}", last=True)
+
+
+def report(results: list[tuple[float, float, float]], label: str, last: bool) -> int:
+    """The distribution of one arrival model's runs; the GOAL line when `last`, else a line like it."""
+    runs = len(results)
+    show = goal if last else (lambda what, figure, passed: print(f"{what}: {figure} -> {'PASS' if passed else 'FAIL'}"))
     p50_ok = sum(1 for r50, _, _ in results if abs(r50 - 1) <= P50_TOLERANCE)
     p99_ok = sum(1 for _, r99, _ in results if abs(r99 - 1) <= P99_TOLERANCE)
     gaps_ok = sum(1 for _, _, g in results if g <= GAP_TOLERANCE)
     what = (
-        f"fidelity (suite vs independent probe, same seconds: p50 within {P50_TOLERANCE:.0%}, p99 within"
+        f"fidelity, {label} (suite vs independent probe, same seconds: p50 within {P50_TOLERANCE:.0%}, p99 within"
         f" {P99_TOLERANCE:.0%}) and smooth sends (share of send gaps < {SHORT_GAP * 1e6:.0f} us at most"
         f" {GAP_TOLERANCE:g}x the schedule's)"
     )
     if runs == 1:
         r50, r99, g = results[0]
-        goal(what, f"p50 {r50:.2f}x, p99 {r99:.2f}x, short gaps {g:.2f}x", p50_ok + p99_ok + gaps_ok == 3)
+        show(what, f"p50 {r50:.2f}x, p99 {r99:.2f}x, short gaps {g:.2f}x", p50_ok + p99_ok + gaps_ok == 3)
         return 0
     need = math.ceil(0.9 * runs)
-    for label, values in (("p50 ratio", [r[0] for r in results]), ("p99 ratio", [r[1] for r in results])):
-        print(f"{label} over {runs} runs: {' '.join(f'{v:.2f}' for v in values)} (median {median(values):.2f})")
+    for name, values in (("p50 ratio", [r[0] for r in results]), ("p99 ratio", [r[1] for r in results])):
+        print(f"{label}: {name} over {runs} runs: {' '.join(f'{v:.2f}' for v in values)} (median {median(values):.2f})")
     gap_values = [r[2] for r in results]
-    print(f"short-gap ratio over {runs} runs: {' '.join(f'{v:.2f}' for v in gap_values)}")
-    goal(
+    print(f"{label}: short-gap ratio over {runs} runs: {' '.join(f'{v:.2f}' for v in gap_values)}")
+    show(
         f"{what}, in at least {need} of {runs} runs",
         f"p50 in {p50_ok}, p99 in {p99_ok}, short gaps in {gaps_ok} of {runs}",
         min(p50_ok, p99_ok, gaps_ok) >= need,
