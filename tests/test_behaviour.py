@@ -35,3 +35,38 @@ def test_each_member_is_owed_every_other_members_marked_messages_once_and_in_ord
     assert "member 1 got twice a's #2" in text and "member 1 got out of order a's #1" in text
     assert "member 2 missed a's #0, #1, #2" in text
     assert "not received 5.0 s after the last conversation returned" in text and "settle=SECONDS" in text
+
+
+def test_the_thread_reader_stops_reading_at_its_bounds():
+    """The behaviour tests' reader (a thread, not a greenlet) is bounded as the load's is: READ_AHEAD frames and
+    `max_message` bytes wait at most; each frame taken lets one more be read."""
+    import threading
+    import time
+
+    from chanload.behaviour import ThreadReader
+    from chanload.wire.reader import READ_AHEAD
+
+    class Flooding:
+        _decoder = _sock = None  # "not connected": the reader calls recv at once
+        arrival, arrival_ns, max_message = 0.0, 0, 1_000_000
+
+        def __init__(self, size: int) -> None:
+            self.size, self.reads = size, 0
+
+        def recv(self, timeout=None):
+            self.reads += 1
+            return "x" * self.size
+
+    small = Flooding(10)
+    reader = ThreadReader(small, lambda frame, ns: None, lambda: None, threading.RLock())
+    time.sleep(0.5)
+    assert small.reads == READ_AHEAD + 1
+    reader.get(time.perf_counter() + 1)
+    time.sleep(0.3)
+    assert small.reads == READ_AHEAD + 2
+    reader.stop()
+    large = Flooding(100_000)
+    reader = ThreadReader(large, lambda frame, ns: None, lambda: None, threading.RLock())
+    time.sleep(0.5)
+    assert large.reads == 11 and reader._bytes == 1_000_000  # ten queued, one held until there is room
+    reader.stop()

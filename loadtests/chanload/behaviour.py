@@ -36,7 +36,7 @@ from chanload.exceptions import ChanloadError, WsError
 from chanload.formatting import shorten
 from chanload.recording.delivery import merge_rooms
 from chanload.wire.client import WsClient
-from chanload.wire.reader import Reader
+from chanload.wire.reader import READ_AHEAD, Reader
 
 FRAMES = 12  # frames (sent and received) a failure note shows
 KEEP = 100_000  # frames a session keeps in `received` (past it they are counted in `received_dropped`)
@@ -68,14 +68,40 @@ class ThreadReader(Reader):
     ) -> None:
         import queue
 
-        self._frames: queue.Queue[Any] = queue.Queue()
+        self._frames: queue.Queue[Any] = queue.Queue(READ_AHEAD)  # bounded as the greenlet reader's
         self._empty = queue.Empty
+        self._limit = getattr(client, "max_message", 0) or (16 << 20)
+        self._bytes = 0
+        self._space = threading.Condition()
         self._stop = threading.Event()
         self._lock = lock
         self._thread = threading.Thread(
             target=self._loop, args=(client, sort, ended), name="chanload-reader", daemon=True
         )
         self._thread.start()
+
+    def _took(self, size: int) -> None:
+        with self._space:
+            self._bytes -= size
+            self._space.notify()
+
+    def _put(self, item: Any, size: int) -> bool:
+        """Queue `item` once there is room (READ_AHEAD frames, `max_message` bytes); False if stopped meanwhile."""
+        import queue
+
+        with self._space:
+            while self._bytes and self._bytes + size > self._limit:
+                if self._stop.is_set():
+                    return False
+                self._space.wait(POLL)
+            self._bytes += size
+        while not self._stop.is_set():
+            try:
+                self._frames.put(item, timeout=POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def stop(self) -> None:
         """Stop reading and wait for the thread (a close handshake must not read the socket while it does)."""
@@ -101,7 +127,6 @@ class ThreadReader(Reader):
         return bool(readable)
 
     def _loop(self, client: Any, sort: Callable[[Frame, int], str | None], ended: Callable[[], None]) -> None:
-        frames = self._frames
         while not self._stop.is_set():
             if not self._ready(client):
                 continue
@@ -112,14 +137,14 @@ class ThreadReader(Reader):
             except WsError as exc:
                 if self._stop.is_set():
                     return  # closed by the session itself
-                frames.put(exc)
+                self._put(exc, 0)
                 with self._lock:
                     ended()
                 return
             with self._lock:
                 kind = sort(frame, client.arrival_ns)
-            if kind != "delivery":
-                frames.put((frame, client.arrival, kind == "own"))
+            if kind != "delivery" and not self._put((frame, client.arrival, kind == "own"), len(frame)):
+                return
 
 
 class BehaviourSession(Session):

@@ -57,9 +57,13 @@ class Reader:
             return None
         if isinstance(item, WsError):
             raise item
-        self._bytes -= len(item[0])
-        self._room.set()
+        self._took(len(item[0]))
         return item
+
+    def _took(self, size: int) -> None:
+        """A step took a frame of `size` bytes off the queue: room for the reader."""
+        self._bytes -= size
+        self._room.set()
 
     def stop(self) -> None:
         """End the greenlet and wait for it: a close handshake must not read the socket while it still does."""
