@@ -25,7 +25,11 @@ what to change.
 
 from __future__ import annotations
 
+import re
+
 from chanload.formatting import shorten
+
+_NUMBERED = re.compile(r"[\w.-]*\d[\w.-]*")
 
 
 class ChanloadError(Exception):
@@ -137,8 +141,12 @@ class ClosedByServer(WsError):
 
     def __init__(self, code: int | None, reason: str = "") -> None:
         what = f"code {code}" if code is not None else "no close code"
-        super().__init__(f"closed by server: {what}{' ' + shorten(reason, 40) if reason else ''}")
+        # A reason that names the connection ("session 1f2e...") would make a failure row per connection: words
+        # with a digit in them are written #. `.reason` keeps it whole.
+        said = _NUMBERED.sub("#", reason)
+        super().__init__(f"closed by server: {what}{' ' + shorten(said, 40) if reason else ''}")
         self.code = code
+        self.reason = reason
 
 
 class MessageTooBig(WsError):

@@ -267,3 +267,20 @@ def test_without_subprotocols_the_answer_is_not_checked():
         assert client.connected and b"sec-websocket-protocol" not in requests[0].lower()
     finally:
         client.abort()
+
+
+def test_a_close_frame_is_read_as_rfc_6455_says():
+    """Empty: no code; 1 byte, or a code that may not be sent (section 7.4), is a protocol error; else the code
+    and the reason, whose numbered words are written # (a reason that names the connection is one failure row)."""
+    from chanload.exceptions import ClosedByServer, ConnectionLost
+    from chanload.wire.client import _closed
+
+    assert str(_closed(b"")) == "closed by server: no close code"
+    for bad in (b"\x03", (999).to_bytes(2, "big"), (1005).to_bytes(2, "big"), (1015).to_bytes(2, "big"),
+                (2999).to_bytes(2, "big"), (5000).to_bytes(2, "big")):  # fmt: skip
+        assert isinstance(_closed(bad), ConnectionLost), bad
+    for good in (1000, 1001, 1003, 1007, 1011, 1014, 3000, 4401, 4999):
+        closed = _closed(good.to_bytes(2, "big") + b"Unauthorized")
+        assert isinstance(closed, ClosedByServer) and closed.code == good
+    named = _closed((4000).to_bytes(2, "big") + b"session 1f2e3d4c5b6a7980")
+    assert str(named) == "closed by server: code 4000 'session #'" and named.reason == "session 1f2e3d4c5b6a7980"

@@ -23,10 +23,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
 import websocket
+from websocket import _http as ws_http  # its TCP (+ proxy) and TLS set-up, before the handshake reads our socket
 
 from chanload.exceptions import (
     CertificateRejected,
@@ -44,6 +46,7 @@ from chanload.exceptions import (
 from chanload.wire import framing
 
 READ_SIZE = 16384  # bytes asked of the socket per read: one read brings a whole reply, or several
+HANDSHAKE_ANSWER = 64 * 1024  # bytes the server's answer to the upgrade may have (status line and headers)
 CLOSE_WAIT = 1.0  # seconds to wait for the server's close frame (RFC 6455 section 7.1.1)
 
 # The kernel's receive timestamp (socket(7) SO_TIMESTAMPNS, CLOCK_REALTIME in ns) says when a reply
@@ -118,11 +121,16 @@ class WsClient:
         ws = websocket.WebSocket(sslopt=self.tls, enable_multithread=False)
         ws.settimeout(self.connect_timeout)
         deadline = _Deadline(ws, self.connect_timeout)
+        sock = None
         try:
             with deadline:
-                ws.connect(self.url, header=self._handshake_headers())
+                sock, _ = ws_http.connect(self.url, ws.sock_opt, ws_http.proxy_info(), None)  # TCP, proxy, TLS
+                ws.connect(self.url, header=self._handshake_headers(), socket=_Answer(sock, deadline.at))
+                ws.sock = sock  # the socket itself from now on, not the reader of the answer
         except BaseException as exc:
             ws.shutdown()
+            if sock is not None and ws.sock is None:
+                sock.close()
             raise self._handshake_error(exc, deadline.fired) from None
         self._opened(ws)
 
@@ -131,15 +139,22 @@ class WsClient:
         if expired or isinstance(exc, _Expired | TimeoutError | websocket.WebSocketTimeoutException):
             return HandshakeTimeout(f"handshake timeout: no answer within {self.connect_timeout:g}s")
         if isinstance(exc, websocket.WebSocketBadStatusException):
-            return HandshakeRejected(exc.status_code, exc.status_message or "")
+            return HandshakeRejected(exc.status_code, _phrase(exc.status_code))  # never the server's own words
         if isinstance(exc, ssl.SSLCertVerificationError):
             return CertificateRejected(self.server, exc.verify_message or str(exc))
         if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
             return ConnectionRefused(f"connection refused: nothing listens at {self.server}")
         if isinstance(exc, websocket.WebSocketConnectionClosedException):
             return ConnectionLost("connection lost: the server closed the socket during the handshake")
-        if isinstance(exc, OSError | websocket.WebSocketException):
-            return ConnectionLost(f"connection lost during handshake: {exc}")
+        if isinstance(exc, _AnswerTooLong):
+            return ConnectionLost(f"connection lost during handshake: an answer longer than {HANDSHAKE_ANSWER} bytes")
+        if isinstance(exc, OSError):
+            return ConnectionLost(f"connection lost during handshake: {type(exc).__name__}")
+        if isinstance(exc, websocket.WebSocketException):
+            # websocket-client's words up to the server's own (which may differ on every connection: Locust would
+            # keep one failure row for each), e.g. "Invalid header line: b'...'" -> "Invalid header line".
+            said = str(exc).split(":")[0].strip()[:80] or type(exc).__name__
+            return ConnectionLost(f"connection lost during handshake: {said}")
         return exc  # GreenletExit, KeyboardInterrupt, a bug: not a failure of the server's
 
     def _opened(self, ws: websocket.WebSocket) -> None:
@@ -147,6 +162,9 @@ class WsClient:
         sock = ws.sock
         if sock is None:  # websocket-client drops its socket when the handshake fails without raising
             raise ConnectionLost("connection lost during handshake: the socket was closed")
+        if (ws.getheaders() or {}).get("sec-websocket-extensions"):  # none is offered: section 4.1, fail it
+            ws.shutdown()
+            raise ConnectionLost("connection lost during handshake: the server named an extension that was not offered")
         if self.subprotocols:
             picked = (ws.getheaders() or {}).get("sec-websocket-protocol")
             if picked not in self.subprotocols:
@@ -199,12 +217,18 @@ class WsClient:
         while True:
             opcode, payload = self._next_frame(wait)
             if opcode == framing.TEXT:
-                return payload.decode("utf-8", "replace")
+                try:
+                    return payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    self._fail(1007)  # section 8.1: invalid UTF-8 fails the connection, 1007
+                    raise ConnectionLost("connection lost: protocol error: invalid UTF-8 in a text message") from None
             if opcode == framing.BINARY:
                 return payload
             if opcode == framing.CLOSE:
-                self.abort()
-                raise _closed(payload)
+                closed = _closed(payload)
+                # Section 5.5.1: a close frame is answered with one (its code echoed), then the socket goes.
+                self._fail(1002 if isinstance(closed, ConnectionLost) else closed.code or 1000)
+                raise closed
             if opcode == framing.PING and not self._decoder.ready():
                 self._send_frame(framing.PONG, payload)  # the latest ping read, with its payload
             if timeout is not None:  # what is left of the deadline, for the next wait
@@ -360,6 +384,52 @@ class _Eof(Exception):
     """The server closed the TCP connection."""
 
 
+class _AnswerTooLong(Exception):
+    """The server's answer to the upgrade went past HANDSHAKE_ANSWER bytes."""
+
+
+class _Answer:
+    """The socket websocket-client reads the server's handshake answer through.
+
+    websocket-client reads the answer a byte per recv() and keeps each byte as an object of its own, with no end:
+    a server that sends a status line or headers without end would hold the reader in a loop (gevent's recv does
+    not yield while bytes are there, so no timer reaches it) and grow its memory by 40 bytes a byte. Here every
+    read checks the handshake's deadline and the answer's length (HANDSHAKE_ANSWER), and under gevent yields every
+    4 KiB. Everything else goes to the socket.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline  # time.monotonic()
+        self.read = 0
+        self._yield = _yielder()
+
+    def recv(self, size: int) -> bytes:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("handshake timeout")
+        self.read += size
+        if self.read > HANDSHAKE_ANSWER:
+            raise _AnswerTooLong
+        if self._yield is not None and self.read % 4096 == 0:
+            self._yield()
+        self.sock.settimeout(left)
+        return self.sock.recv(size)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
+def _yielder() -> Any:
+    """gevent.sleep when gevent runs the sockets (Locust), else None."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("socket"):
+        import gevent
+
+        return lambda: gevent.sleep(0)
+    return None
+
+
 class _Deadline:
     """`with _Deadline(ws, seconds)`: the block gets `seconds` in all. Under gevent a timer throws _Expired into
     the greenlet; without it a timer thread shuts `ws`'s socket down, which ends the read it blocks in
@@ -368,6 +438,7 @@ class _Deadline:
     def __init__(self, ws: websocket.WebSocket, seconds: float) -> None:
         self.ws = ws
         self.seconds = seconds
+        self.at = time.monotonic() + seconds
         self.fired = False
         self._timer: Any = None  # a gevent Timeout or a threading.Timer
 
@@ -461,12 +532,26 @@ class _GeventWait:
                     timer.close()
 
 
-def _closed(data: bytes) -> ClosedByServer:
-    # RFC 6455 section 5.5.1: an optional 2-byte status code, then an optional UTF-8 reason.
-    if len(data) >= 2:
-        (code,) = struct.unpack("!H", data[:2])
-        return ClosedByServer(code, data[2:].decode("utf-8", "replace"))
-    return ClosedByServer(None)
+def _closed(data: bytes) -> ClosedByServer | ConnectionLost:
+    """A close frame's meaning: RFC 6455 section 5.5.1, an optional 2-byte status code, then an optional UTF-8
+    reason. A 1-byte payload, or a code that may not be sent (section 7.4: under 1000, 1004-1006, 1015, 1016-2999,
+    5000 and over) is a protocol error."""
+    if not data:
+        return ClosedByServer(None)
+    if len(data) == 1:
+        return ConnectionLost("connection lost: protocol error: a close frame with a 1-byte payload")
+    (code,) = struct.unpack("!H", data[:2])
+    if not (1000 <= code <= 1014 and code not in (1004, 1005, 1006) or 3000 <= code <= 4999):
+        return ConnectionLost("connection lost: protocol error: a close frame with a code that may not be sent")
+    return ClosedByServer(code, data[2:].decode("utf-8", "replace"))
+
+
+def _phrase(status: int) -> str:
+    """The standard reason phrase of an HTTP status ("" for one it does not know)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def tls_options(ca_file: str | None, insecure: bool) -> dict | None:

@@ -1,0 +1,321 @@
+"""The generator against a broken or hostile server (issue 20): a matrix of misbehaving servers, one Locust run each.
+
+Each case runs `locust -f tests/apps/hostile_users.py`: 4 `HostileUser`s on tests/apps/hostile.py's
+`bad/<case>/{group}` (the path picks the misbehaviour) and 2 `GoodUser`s on the reference target's
+`room/{group}` under Daphne, in one process. Each case has one defined outcome for the hostile rows: every
+failure matches a pattern, or "served" (no failure at all). And for every case:
+
+- the generator's peak RSS (sampled every SAMPLE s) stays under RSS_BOUND;
+- the run ends by itself within its run time, the stop timeout and STARTUP;
+- the counters reconcile (sent = ok + failed + in flight), and no traceback is printed;
+- the good users are unaffected: every message OK, with a sane p50 (GOOD_P50_US).
+
+A case whose outcome is not what RFC 6455 asks of a client is marked xfail(strict): the assertion states
+the right behaviour, the reason says what the generator does instead. Each case's measurements (peak RSS,
+seconds to the end, the good users' p50) are test properties: `--junitxml FILE` has them. The matrix is
+about 2 minutes with `pytest -n 2`, one locust run of ~7 s per case.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests import servers
+from tests.locustrun import Output, latency_row, png_option
+from tests.servers import ROOT, UNIT, free_port, stop, wait_for_port
+
+pytestmark = pytest.mark.e2e
+
+USERS = servers.APPS_DIR / "hostile_users.py"
+HOSTILE, GOOD = 4, 2  # users of each class (their fixed_count in hostile_users.py)
+RUN_TIME = 6.0  # seconds, -t
+STOP_TIMEOUT = 2.0  # seconds, --stop-timeout
+REPLY_TIMEOUT = 2.0  # seconds, --ws-reply-timeout
+CONNECT_TIMEOUT = 2.0  # seconds, --ws-connect-timeout
+# Locust's start (imports, the locustfile) before -t begins, and the artifacts written after it: ~1.5 s on a quiet
+# 2-core machine; twice that, for a machine busy with the other pytest worker's case.
+STARTUP = 5.0
+SAMPLE = 0.2  # seconds between RSS samples
+KILL_GRACE = 3.0  # seconds past the time a run must end by, before the test stops it (and fails)
+# The generator's peak RSS. An idle Locust with chanload is ~75 MB; the worst a case may add is one message at the
+# --ws-max-message limit (16 MiB) per hostile user held whole before it is refused, and the buffer it was read
+# into (a bytearray grows by over-allocation, and a read's bytes are copied in): 4 x 16 MiB x 2 = 128 MiB. Before
+# the limit, an endless message grew the generator to 1.3 GB; 256 MB catches that with room for a busy machine.
+RSS_BOUND = 256 * 1024 * 1024
+# The good users' median round trip while hostile users share the process: ~1 ms alone on loopback; a case
+# that makes the generator's one event loop spin (a flood) may cost each good round trip a few reads of
+# another socket. Far under the reply timeout: a starved good user would show as 100 ms and more.
+GOOD_P50_US = 50_000
+# A fault is one failure row: Locust groups failures by message, so a message that carries what the server chose
+# (its bytes, a session id) makes a row per connection, each kept to the end of the run. A case may meet two
+# faults at most (a reset is read as a reset, or as the end of the socket); a message is a sentence, not a dump.
+MAX_ROWS = 2
+MAX_MESSAGE = 300  # characters
+LATE = 0.5  # seconds past a deadline that a timeout may be recorded (the event loop's turn, a loaded machine)
+SERVED = None  # the outcome "still served": the hostile users' messages all OK, no failure
+TOO_BIG = r"^message too big: over the 16777216-byte limit \(--ws-max-message\); closed with 1009$"
+PROTOCOL_ERROR = r"^connection lost: protocol error: "
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str  # the server's case (the path's segment) and the test id
+    expect: str | None  # a regex every hostile failure message matches (re.search), or SERVED
+    options: tuple[str, ...] = ()  # extra locust options
+    env: dict[str, str] = field(default_factory=dict)  # for hostile_users.py (HOSTILE_SUBPROTOCOLS)
+    client_close: int | None = None  # the close code the client must send the server at least once
+    within: float | None = None  # seconds within which every hostile request ends, failed or not (Locust's max)
+    xfail: str = ""  # why the generator does not do the right thing yet (the test is xfail strict)
+
+
+REPLY_TIMEOUT_FAILURE = r"^reply timeout: no reply within 2s$"
+HANDSHAKE_TIMEOUT_FAILURE = r"^handshake timeout: no answer within 2s$"
+ENDLESS_ANSWER = r"^connection lost during handshake: an answer longer than 65536 bytes$"  # HANDSHAKE_ANSWER
+AT_ONCE = 1.0  # seconds: what is refused at a header, or at a cap reached at loopback speed, is refused within it
+
+CASES = [
+    Case("ok", SERVED),  # the control: a good server on the hostile class's side
+    # Section 10.4: an implementation must limit frame and message sizes. A text message in 64 KiB fragments
+    # that never ends: refused when the fragments pass 16 MiB, closed with 1009 (section 7.4.1, "too big").
+    Case("fragbomb", TOO_BIG, client_close=1009, within=AT_ONCE),
+    Case("bigtext", TOO_BIG, client_close=1009, within=AT_ONCE),  # a valid 64 MiB text message per message
+    Case("hugeframe", TOO_BIG, client_close=1009, within=AT_ONCE),  # 2^62 bytes announced, 1 MiB/s of them
+    # Pings as fast as the socket takes them, OK to each message behind them. Section 5.5.2: each ping owes a pong
+    # (5.5.3: the latest of several will do). Two-byte pings come far faster than a Python client parses frames,
+    # so the OK never comes within the reply timeout: the deadline must fire on time all the same.
+    Case("pingflood", REPLY_TIMEOUT_FAILURE, within=REPLY_TIMEOUT + LATE),
+    # 64-byte text frames as fast as the socket takes them, skipped (--ws-other skip): each OK still arrives.
+    Case("pushflood", SERVED, options=("--ws-other", "skip"), within=REPLY_TIMEOUT),
+    # Section 8.1: a text frame that is not UTF-8 fails the connection (close 1007).
+    Case(
+        "badutf8",
+        r"^connection lost: protocol error: .*UTF-8",
+    ),
+    Case("rsv1", PROTOCOL_ERROR + "reserved bits"),  # section 5.2: RSV1 with no extension negotiated fails it
+    Case("nohandshake", HANDSHAKE_TIMEOUT_FAILURE, within=CONNECT_TIMEOUT + LATE),
+    Case("slowhandshake", HANDSHAKE_TIMEOUT_FAILURE, within=CONNECT_TIMEOUT + LATE),  # the 101 after 8 s
+    Case("trickle101", HANDSHAKE_TIMEOUT_FAILURE, within=CONNECT_TIMEOUT + LATE),  # a good 101, a byte per 0.2 s
+    Case("http200", r"^handshake rejected: HTTP 200 OK$"),  # section 4.1: anything but 101 fails the handshake
+    # Section 4.1: a status line that is not one fails the handshake; 8 KiB of it, different each time.
+    Case(
+        "junkstatus",
+        r"^connection lost during handshake: Invalid status line",
+    ),
+    Case(
+        "longreason",
+        r"^handshake rejected: HTTP 403\b",
+    ),
+    # Section 5.5.1: a close payload is empty or starts with a 2-byte code; 1 byte is a protocol error (1002).
+    Case(
+        "close1byte",
+        PROTOCOL_ERROR,
+    ),
+    # Section 7.4.1: 1005 (like 1006 and 1015) must not be sent in a close frame; 7.4.2: 0-999 are not used, and
+    # nothing is defined above 4999: a client fails the connection (1002) at such a code.
+    Case(
+        "close1005",
+        PROTOCOL_ERROR,
+    ),
+    Case(
+        "close5000",
+        PROTOCOL_ERROR,
+    ),
+    # Section 5.5.1: an endpoint that receives a close frame MUST send one in response; nothing after it is read.
+    Case(
+        "closethendata",
+        r"^closed by server: code 1000 'bye'$",
+        client_close=1000,
+    ),
+    # A close reason that names the connection: one fault, so one failure row (the reason differs every time).
+    Case(
+        "closereason",
+        r"^closed by server: code 4000\b",
+    ),
+    Case("contnostart", PROTOCOL_ERROR + "continuation frame with no message"),  # section 5.4
+    Case("textinfrag", PROTOCOL_ERROR + "new message before the previous one's last fragment"),  # section 5.4
+    Case("masked", PROTOCOL_ERROR + r"masked frame"),  # section 5.1: a masked server frame fails the connection
+    Case("bigping", PROTOCOL_ERROR + "control frame"),  # section 5.5: control payloads are 125 bytes at most
+    Case("fragping", PROTOCOL_ERROR + "control frame"),  # section 5.5: control frames are never fragmented
+    Case("opcode3", PROTOCOL_ERROR + "unknown opcode 0x3$"),  # section 5.2: 0x3-0x7 are reserved
+    # An answer without end, as fast as the socket takes it: the handshake deadline covers the whole answer, and
+    # what is read of it is bounded. A status line without end, then header lines without end (a new name each).
+    Case("endlessstatus", ENDLESS_ANSWER, within=AT_ONCE),
+    Case("endlessheaders", ENDLESS_ANSWER, within=AT_ONCE),
+    # Section 4.1: an extension in the answer that the client did not offer fails the connection.
+    Case(
+        "badextension",
+        r"^(connection lost during handshake|handshake rejected): .*(?i:extension)",
+    ),
+    # A frame before the 101: the answer's first line is not a status line (section 4.1: fail the handshake).
+    Case("early", r"^connection lost during handshake: Invalid (header|status) line"),
+    Case("eager", SERVED),  # the 101 and a ping in one write: legal; the ping answered, then served
+    Case("badaccept", r"^connection lost during handshake: Invalid WebSocket Header$"),  # section 4.1: fail it
+    # Section 4.1: a subprotocol that was not offered fails the connection (offered by the class: the good
+    # users, on the same command line, offer none).
+    Case(
+        "badsubproto",
+        r"^subprotocol rejected: offered 'chat'; the server picked 'other'$",
+        env={"HOSTILE_SUBPROTOCOLS": "chat"},
+    ),
+    # A frame's header and 10 of its 1000 bytes, then a TCP reset.
+    Case("reset", r"^connection lost: (ConnectionResetError|socket closed without a close frame)$"),
+    Case("silent", REPLY_TIMEOUT_FAILURE, within=REPLY_TIMEOUT + LATE),  # accepts, then nothing
+]
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Server]:
+    """tests/apps/hostile.py on a free loopback port for the module; its log must hold no traceback."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("hostile") / "hostile.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.apps.hostile", "--port", str(port)], cwd=ROOT, stdout=out, stderr=out
+        )
+    try:
+        wait_for_port(port, proc, 20 * UNIT)
+        yield servers.Server(proc, port, log)
+    finally:
+        stop(proc)
+    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
+
+
+def server_stats(server: servers.Server) -> dict[str, dict[str, int]]:
+    with urllib.request.urlopen(f"{server.http_url}/stats", timeout=5 * UNIT) as resp:
+        return json.load(resp)
+
+
+@dataclass
+class Run:
+    code: int
+    output: str
+    elapsed: float
+    peak_rss: int
+    report_dir: Path
+    csv_prefix: Path
+
+    @property
+    def summary(self) -> dict:
+        return json.loads((self.report_dir / "summary.json").read_text())
+
+    def failures(self) -> list[dict]:
+        """Locust's failures CSV: (Method, Name, Error, Occurrences) rows."""
+        with open(f"{self.csv_prefix}_failures.csv", newline="") as f:
+            return list(csv.DictReader(f))
+
+    def stats(self) -> list[dict]:
+        """Locust's own final stats (--json-file): failures' response times in them too, unlike summary.json's."""
+        return json.loads(Path(f"{self.csv_prefix}.json").read_text())
+
+
+def run_case(tmp_path: Path, case: Case, hostile_url: str, target_url: str) -> Run:
+    """One headless run of hostile_users.py, the locust process's RSS sampled every SAMPLE s; killed if it overstays."""
+    report_dir, csv_prefix = tmp_path / "report", tmp_path / "stats"
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(USERS), "--headless", "--host", target_url,
+        "-u", str(HOSTILE + GOOD), "-r", str(HOSTILE + GOOD), "-t", f"{RUN_TIME:g}s",
+        "--stop-timeout", f"{STOP_TIMEOUT:g}", "--only-summary", "--report-dir", str(report_dir),
+        "--csv", str(csv_prefix), "--json-file", str(csv_prefix), *png_option(),  # locust appends .json
+        "--ws-reply-timeout", f"{REPLY_TIMEOUT:g}", "--ws-connect-timeout", f"{CONNECT_TIMEOUT:g}",
+        "--ws-think", "0.2", *case.options,
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        # Locust puts the locustfile's folder first on sys.path: import this checkout's chanload and tests.
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "loadtests"), str(ROOT)]),
+        "HOSTILE_HOST": hostile_url,
+        "HOSTILE_CASE": case.id,
+        **case.env,
+    }
+    limit = (RUN_TIME + STOP_TIMEOUT + STARTUP) * UNIT
+    began = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    output = Output(proc)
+    peak = 0
+    try:
+        watched = psutil.Process(proc.pid)
+        while proc.poll() is None and time.monotonic() - began < limit + KILL_GRACE * UNIT:
+            try:
+                peak = max(peak, watched.memory_info().rss)
+            except psutil.Error:
+                pass  # it just ended
+            time.sleep(SAMPLE)
+        elapsed = time.monotonic() - began
+    finally:
+        if proc.poll() is None:
+            stop(proc, timeout=2)  # SIGTERM, then SIGKILL: a generator frozen in a loop never handles the first
+    return Run(proc.wait(), output.text(), elapsed, peak, report_dir, csv_prefix)
+
+
+def _params() -> list:
+    return [
+        pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=c.xfail)] if c.xfail else [])
+        for c in CASES
+    ]
+
+
+@pytest.mark.parametrize("case", _params())
+def test_hostile_server(
+    case: Case, hostile: servers.Server, target: servers.Server, tmp_path: Path, record_property
+) -> None:
+    run = run_case(tmp_path, case, hostile.ws_url, target.ws_url)
+    record_property("peak_rss_mib", round(run.peak_rss / 2**20, 1))  # in --junitxml: the matrix's measurements
+    record_property("elapsed_s", round(run.elapsed, 1))
+    tail = run.output[-4000:]
+    limit = (RUN_TIME + STOP_TIMEOUT + STARTUP) * UNIT
+
+    # The generator stays up and small, ends by itself, and says nothing it should not.
+    assert run.elapsed <= limit, f"ran {run.elapsed:.1f}s, over {limit:g}s\n{tail}"
+    assert run.peak_rss < RSS_BOUND, f"peak RSS {run.peak_rss / 2**20:.0f} MiB\n{tail}"
+    assert "Traceback" not in run.output, tail
+    served = case.expect is SERVED
+    counters = run.summary["counters"]
+    assert counters["reconciles"], counters
+    assert counters["sent"] == counters["ok"] + counters["failed"] + counters["in_flight"], counters
+
+    # The good users, in the same process, are unaffected.
+    good = latency_row(run.summary, "WS message", "room/[group]")
+    record_property("good_p50_us", good["p50"])
+    assert good["failures"] == 0 and good["count"] >= 2 * GOOD, good
+    assert good["p50"] < GOOD_P50_US, good
+    assert latency_row(run.summary, "WS connect", "room/[group]")["failures"] == 0
+    failures = run.failures()
+    assert [f for f in failures if f["Name"] == "room/[group]"] == [], failures
+
+    # The hostile users meet the case's outcome, and nothing else.
+    name = f"bad/{case.id}/[group]"
+    hostile_failures = [f for f in failures if f["Name"] == name]
+    assert [f for f in failures if f["Name"] not in (name, "room/[group]")] == [], failures
+    if served:
+        assert hostile_failures == [], hostile_failures
+        assert latency_row(run.summary, "WS message", name)["count"] > 0
+    else:
+        assert hostile_failures, f"no failure for {name}\n{tail}"
+        wrong = [
+            (f["Method"], f["Error"][:MAX_MESSAGE]) for f in hostile_failures if not re.search(case.expect, f["Error"])
+        ]
+        assert wrong == [], f"failures other than /{case.expect}/: {wrong}"
+    errors = sorted({f["Error"] for f in hostile_failures}, key=len)
+    assert len(errors) <= MAX_ROWS, f"{len(errors)} failure rows for one fault: {[e[:100] for e in errors[:5]]}"
+    assert all(len(e) <= MAX_MESSAGE for e in errors), f"a failure message of {len(errors[-1])} characters"
+    assert run.code == (0 if served else 1), tail  # Locust's own: 1 for failures, and nothing worse (5: down)
+    if case.within is not None:
+        slowest = max(e["max_response_time"] for e in run.stats() if e["name"] == name)
+        assert slowest <= case.within * 1000 * UNIT, f"a hostile request took {slowest:.0f} ms"
+    if case.client_close is not None:
+        closes = server_stats(hostile).get(case.id, {})
+        assert closes.get(f"close {case.client_close}", 0) > 0, closes
