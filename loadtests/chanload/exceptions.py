@@ -12,7 +12,7 @@
         ├── SubprotocolRejected   the server picked none of the offered subprotocols, or one not offered
         ├── ReplyTimeout
         ├── WrongReply            not fatal: the reply was consumed, the connection stays in step
-        ├── ClosedByServer        (.code: the close code, or None)
+        ├── ClosedByServer        (.code: the close code, or None; .reason)
         ├── MessageTooBig         a frame or a message over --ws-max-message (.limit); closed with 1009
         ├── ConnectionLost
         ├── StepError             code inside a step raised something else (.step; the original is __cause__)
