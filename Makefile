@@ -71,7 +71,7 @@ format:
 bench: bench-fidelity bench-cost bench-saturation ## run the three instrument benchmarks (fidelity, cost, saturation)
 
 RUNS ?= 1
-ARRIVALS ?= fixed
+ARRIVALS ?= poisson
 bench-fidelity: ## suite p50/p99 vs an independent probe in the same seconds, and send gaps; RUNS=10 for the distribution, ARRIVALS=both
 	$(PYTHON) -m benchmarks.fidelity --runs $(RUNS) --arrivals $(ARRIVALS)
 

@@ -201,7 +201,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--rate", type=float, default=10.0, help="messages per second per connection (open model)")
-    parser.add_argument("--arrivals", default="fixed", choices=("fixed", "poisson"), help="--ws-arrivals")
+    parser.add_argument("--arrivals", default="poisson", choices=("fixed", "poisson"), help="--ws-arrivals")
     parser.add_argument("--think", help="closed model instead: --ws-think LOW-HIGH seconds, e.g. 0.05-0.15")
     parser.add_argument("--run-time", type=int, default=20, help="seconds per run")
     parser.add_argument("--slowdown", type=float, default=0.20, help="B's pause as a share of A's p50")

@@ -70,7 +70,7 @@ def _us(value: float) -> str:
     return f"{value:.0f} us" if value < 1000 else f"{value / 1000:.2f} ms"
 
 
-def run(arrivals: str = "fixed") -> tuple[float, float, float]:
+def run(arrivals: str = "poisson") -> tuple[float, float, float]:
     """One whole measurement (the suite's sends `arrivals`: --ws-arrivals); prints its figures; returns (p50 ratio,
     p99 ratio, short-gap ratio)."""
     pin = os.environ.get("CHANLOAD_BENCH_PIN", "1") == "1" and len(os.sched_getaffinity(0)) >= 2
@@ -201,7 +201,7 @@ def main() -> int:
     parser.add_argument(
         "--arrivals",
         choices=("fixed", "poisson", "both"),
-        default="fixed",
+        default="poisson",
         help="the suite's send schedule (--ws-arrivals); both: each run measures fixed, then poisson",
     )
     args = parser.parse_args()

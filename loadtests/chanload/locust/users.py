@@ -236,7 +236,7 @@ class ChannelsUser(WsUser):
         if cls.make_pacer is not ChannelsUser.make_pacer:
             return f"{cls.__name__}.make_pacer (its own)"
         if settings.rate:
-            how = ", Poisson arrivals" if settings.arrivals == "poisson" else ""
+            how = ", Poisson arrivals" if settings.arrivals == "poisson" else ", a fixed grid"
             return f"rate {settings.rate:g}/s per connection (--ws-rate{how})"
         low, high = settings.think
         return f"think {low:g}-{high:g} s (--ws-think)" if high != low else f"think {low:g} s (--ws-think)"

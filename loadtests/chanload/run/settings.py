@@ -45,7 +45,7 @@ class Settings:
     insecure: bool = False  # wss://: no certificate verification (--ws-insecure)
     think: tuple[float, float] = (0.5, 1.5)
     rate: float = 0.0
-    arrivals: str = "fixed"  # the open model's send times: a "fixed" grid, or "poisson" (exponential gaps)
+    arrivals: str = "poisson"  # the open model's send times: "poisson" (exponential gaps), or a "fixed" grid
     messages_per_connection: int = 0
     headers: tuple[str, ...] = ()
     subprotocols: tuple[str, ...] = ()  # (): each user class's own (`subprotocols`, none for the built-in ones)
@@ -94,7 +94,7 @@ def settings_from(options, host: str | None) -> Settings:
         insecure=bool(getattr(options, "ws_insecure", False)),
         think=_think(str(getattr(options, "ws_think", "0.5-1.5"))),
         rate=_non_negative(getattr(options, "ws_rate", 0.0), "--ws-rate"),
-        arrivals=_arrivals(getattr(options, "ws_arrivals", "fixed") or "fixed"),
+        arrivals=_arrivals(getattr(options, "ws_arrivals", "poisson") or "poisson"),
         messages_per_connection=int(_non_negative(getattr(options, "ws_messages", 0), "--ws-messages")),
         headers=tuple(_header(h) for h in getattr(options, "ws_header", []) or []),
         subprotocols=tuple(

@@ -63,4 +63,4 @@ def test_summary_parameters_say_each_classs_own_pacing_and_what_overrode_it():
     assert "Own.wait_time" in Own.describe(settings)["pacing"]
     assert ChannelsUser.describe(settings)["pacing"] == "think 2 s (--ws-think)"
     rated = settings_from(get_parser().parse_args(["--ws-rate", "4"]), "ws://127.0.0.1:9")
-    assert ChannelsUser.describe(rated)["pacing"] == "rate 4/s per connection (--ws-rate)"
+    assert ChannelsUser.describe(rated)["pacing"] == "rate 4/s per connection (--ws-rate, Poisson arrivals)"
