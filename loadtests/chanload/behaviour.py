@@ -36,6 +36,7 @@ from chanload.exceptions import ChanloadError, WsError
 from chanload.formatting import shorten
 from chanload.recording.delivery import merge_rooms
 from chanload.wire.client import WsClient
+from chanload.wire.framing import MAX_MESSAGE
 from chanload.wire.reader import READ_AHEAD, Reader
 
 FRAMES = 12  # frames (sent and received) a failure note shows
@@ -70,7 +71,7 @@ class ThreadReader(Reader):
 
         self._frames: queue.Queue[Any] = queue.Queue(READ_AHEAD)  # bounded as the greenlet reader's
         self._empty = queue.Empty
-        self._limit = getattr(client, "max_message", 0) or (16 << 20)
+        self._limit = getattr(client, "max_message", 0) or MAX_MESSAGE
         self._bytes = 0
         self._space = threading.Condition()
         self._stop = threading.Event()

@@ -101,7 +101,6 @@ class WsClient:
         self._sock: socket.socket | None = None
         self._gevent: _GeventWait | None = None
         self._recvmsg = False  # read with recvmsg() and take the kernel's stamps (not on TLS sockets)
-        self._full: float | None = None  # recv's whole timeout while it waits for what is left of it
         # When the bytes that completed the last message returned by recv() arrived: perf_counter
         # seconds and CLOCK_REALTIME ns; from the kernel's receive timestamp when there is one.
         self.arrival = 0.0
@@ -213,9 +212,9 @@ class WsClient:
         """
         began = time.perf_counter()
         wait = timeout  # the first wait: the connection's reusable reply timer when -1
-        self._full = None  # the whole timeout, for the message, once `wait` is what is left of it
+        full = None  # the whole timeout, for the failure's message, once `wait` is what is left of it
         while True:
-            opcode, payload = self._next_frame(wait)
+            opcode, payload = self._next_frame(wait, full)
             if opcode == framing.TEXT:
                 try:
                     return payload.decode("utf-8")
@@ -237,7 +236,6 @@ class WsClient:
                 if wait <= 0:
                     self.abort()  # a late reply would put the conversation out of step
                     raise ReplyTimeout(f"reply timeout: no reply within {full:g}s")
-                self._full = full
 
     def close(self, code: int = 1000) -> None:
         """Close politely (close frame, up to CLOSE_WAIT s for the server's), never raising an Exception.
@@ -299,8 +297,9 @@ class WsClient:
             self.abort()
             raise ConnectionLost(f"connection lost while sending: {type(exc).__name__}") from None
 
-    def _next_frame(self, timeout: float | None) -> tuple[int, bytes]:
-        """The next message or control frame, waiting up to `timeout` s (-1: the reply timeout) for it."""
+    def _next_frame(self, timeout: float | None, full: float | None = None) -> tuple[int, bytes]:
+        """The next message or control frame, waiting up to `timeout` s (-1: the reply timeout) for it; `full`, when
+        `timeout` is what is left of a longer one, is that one (the reply timeout's message names it)."""
         try:
             frame = self._decoder.next()
             if frame is not None:
@@ -313,8 +312,8 @@ class WsClient:
         except _Expired:
             # A late reply would put the conversation out of step: drop this connection.
             self.abort()
-            full = self._full or (self.reply_timeout if timeout == -1.0 or wait is None else timeout)
-            raise ReplyTimeout(f"reply timeout: no reply within {full:g}s") from None
+            whole = full or (self.reply_timeout if timeout == -1.0 or wait is None else timeout)
+            raise ReplyTimeout(f"reply timeout: no reply within {whole:g}s") from None
         except MessageTooBig:
             self._fail(1009)  # section 7.4.1: "message too big"; its payload is never read
             raise
@@ -420,10 +419,15 @@ class _Answer:
         return getattr(self.sock, name)
 
 
-def _yielder() -> Any:
-    """gevent.sleep when gevent runs the sockets (Locust), else None."""
+def _gevent_sockets() -> bool:
+    """Whether gevent runs the sockets (Locust monkey-patches them; the pytest plugin's sessions do not)."""
     monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("socket"):
+    return monkey is not None and monkey.is_module_patched("socket")
+
+
+def _yielder() -> Any:
+    """gevent.sleep when gevent runs the sockets, else None."""
+    if _gevent_sockets():
         import gevent
 
         return lambda: gevent.sleep(0)
@@ -443,8 +447,7 @@ class _Deadline:
         self._timer: Any = None  # a gevent Timeout or a threading.Timer
 
     def __enter__(self) -> _Deadline:
-        monkey = sys.modules.get("gevent.monkey")
-        if monkey is not None and monkey.is_module_patched("socket"):
+        if _gevent_sockets():
             import gevent
 
             timeout = gevent.Timeout(self.seconds, _Expired)

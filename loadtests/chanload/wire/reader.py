@@ -20,7 +20,7 @@ from collections.abc import Callable
 # sort(frame, arrival_ns) -> "delivery" (another member's message, recorded), "own" (this connection's), None
 from chanload.exceptions import WsError
 from chanload.wire.client import WsClient
-from chanload.wire.framing import Frame
+from chanload.wire.framing import MAX_MESSAGE, Frame
 
 Sort = Callable[[Frame, int], str | None]
 
@@ -41,7 +41,7 @@ class Reader:
 
         self._frames = Queue(READ_AHEAD)  # put() waits while it is full
         self._empty = Empty
-        self._limit = getattr(client, "max_message", 0) or (16 << 20)
+        self._limit = getattr(client, "max_message", 0) or MAX_MESSAGE
         self._bytes = 0  # payload bytes of the frames queued
         self._room = Event()  # set when a get() made room under the byte limit
         self._greenlet = gevent.spawn(self._run, client, sort, ended)
