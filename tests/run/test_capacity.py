@@ -69,9 +69,13 @@ def test_the_knee_is_the_last_step_before_the_first_break():
 
 @pytest.mark.e2e
 def test_finder_steps_until_the_threshold_breaks_and_reports_the_knee(tmp_path, target):
-    """Open model, 5 msg/s per user, rate < 125/s: 10 and 20 users hold, 30 break; knee 20 everywhere."""
+    """Open model, 5 msg/s per user, rate < 125/s: 10 and 20 users hold, 30 break; knee 20 everywhere.
+
+    Fixed arrivals: the subject is the finder, and a 3 s window of Poisson sends at 50/s strays past 15% of
+    its mean about one run in fifteen (the count's deviation is sqrt(150) = 12 messages).
+    """
     run = run_locust(
-        tmp_path, target.ws_url, "RoomUser", "--ws-rate", "5", "--capacity-slo", "message:rate<125",
+        tmp_path, target.ws_url, "RoomUser", "--ws-rate", "5", "--ws-arrivals", "fixed", "--capacity-slo", "message:rate<125",
         "--capacity-step", "10", "--capacity-hold", "3", "--capacity-max", "60",
         locustfile=CAPACITY, run_time="120s",
     )  # fmt: skip
@@ -125,7 +129,8 @@ def test_finder_on_a_master_judges_the_workers_samples(tmp_path, target):
     master = subprocess.Popen(
         [*common, "--master", "--headless", "--expect-workers", "1", "--master-bind-host", "127.0.0.1",
          "--master-bind-port", str(port), "--host", target.ws_url, "--only-summary", "--ws-png-charts", "off",
-         "--ws-rate", "5", "--capacity-slo", "message:rate<125", "--capacity-step", "10", "--capacity-hold", "3",
+         "--ws-rate", "5", "--ws-arrivals", "fixed", "--capacity-slo", "message:rate<125", "--capacity-step", "10",
+         "--capacity-hold", "3",
          "--capacity-max", "60", "--report-dir", str(tmp_path / "report")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
