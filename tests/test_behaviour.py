@@ -57,16 +57,18 @@ def test_the_thread_reader_stops_reading_at_its_bounds():
             self.reads += 1
             return "x" * self.size
 
+    from tests.settle import settled
+
+    def wait(count, expected: int) -> int:
+        return settled(time.sleep, count, expected)
+
     small = Flooding(10)
     reader = ThreadReader(small, lambda frame, ns: None, lambda: None, threading.RLock())
-    time.sleep(0.5)
-    assert small.reads == READ_AHEAD + 1
+    assert wait(lambda: small.reads, READ_AHEAD + 1) == READ_AHEAD + 1
     reader.get(time.perf_counter() + 1)
-    time.sleep(0.3)
-    assert small.reads == READ_AHEAD + 2
+    assert wait(lambda: small.reads, READ_AHEAD + 2) == READ_AHEAD + 2
     reader.stop()
     large = Flooding(100_000)
     reader = ThreadReader(large, lambda frame, ns: None, lambda: None, threading.RLock())
-    time.sleep(0.5)
-    assert large.reads == 11 and reader._bytes == 1_000_000  # ten queued, one held until there is room
+    assert wait(lambda: large.reads, 11) == 11 and reader._bytes == 1_000_000  # ten queued, one held until room
     reader.stop()

@@ -75,8 +75,8 @@ def test_finder_steps_until_the_threshold_breaks_and_reports_the_knee(tmp_path, 
     its mean about one run in fifteen (the count's deviation is sqrt(150) = 12 messages).
     """
     run = run_locust(
-        tmp_path, target.ws_url, "RoomUser", "--ws-rate", "5", "--ws-arrivals", "fixed", "--capacity-slo", "message:rate<125",
-        "--capacity-step", "10", "--capacity-hold", "3", "--capacity-max", "60",
+        tmp_path, target.ws_url, "RoomUser", "--ws-rate", "5", "--ws-arrivals", "fixed",
+        "--capacity-slo", "message:rate<125", "--capacity-step", "10", "--capacity-hold", "3", "--capacity-max", "60",
         locustfile=CAPACITY, run_time="120s",
     )  # fmt: skip
     assert "Traceback" not in run.output, run.output[-3000:]

@@ -12,6 +12,7 @@ import pytest
 
 from chanload.exceptions import ConnectionLost
 from chanload.wire.reader import READ_AHEAD, Reader
+from tests.settle import settled
 
 
 class ScriptedClient:
@@ -95,12 +96,10 @@ def test_frames_nobody_takes_stop_the_reading_at_read_ahead_frames():
     reading; each frame a step takes lets it read one more."""
     client = FloodingClient(10)
     reader = Reader(client, sort)
-    gevent.sleep(0.2)
-    assert client.reads == READ_AHEAD + 1
+    assert settled(gevent.sleep, lambda: client.reads, READ_AHEAD + 1) == READ_AHEAD + 1
     for _ in range(5):
         reader.get(time.perf_counter() + 1)
-    gevent.sleep(0.05)
-    assert client.reads == READ_AHEAD + 6
+    assert settled(gevent.sleep, lambda: client.reads, READ_AHEAD + 6) == READ_AHEAD + 6
     reader.stop()
 
 
@@ -108,10 +107,8 @@ def test_frames_nobody_takes_stop_the_reading_at_max_message_bytes():
     """Large frames: at most `max_message` bytes of them wait (here 10 frames of 100 KB in 1 MB)."""
     client = FloodingClient(100_000, max_message=1_000_000)
     reader = Reader(client, sort)
-    gevent.sleep(0.2)
-    assert client.reads == 11  # ten queued, the eleventh held until there is room
+    assert settled(gevent.sleep, lambda: client.reads, 11) == 11  # ten queued, the eleventh held until there is room
     assert reader._bytes == 1_000_000
     reader.get(time.perf_counter() + 1)
-    gevent.sleep(0.05)
-    assert client.reads == 12 and reader._bytes == 1_000_000
+    assert settled(gevent.sleep, lambda: client.reads, 12) == 12 and reader._bytes == 1_000_000
     reader.stop()
