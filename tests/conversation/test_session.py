@@ -528,3 +528,24 @@ def test_marks_are_numbered_apart_from_seq_so_unmarked_messages_leave_no_gap():
         receiver.expect("never", timeout=0.05)  # reads (and sorts) the three copies, then times out
     counts = sender.recording.delivery.snapshot()["rooms"]["lobby"]
     assert counts["delivered"] == 3 and counts["missing"] == 0, counts
+
+
+@pytest.mark.parametrize("payload", ["hello", '{"text": "hi", "mark": "{mark}"}'])
+def test_a_session_keeps_few_enough_attributes_to_share_their_names(payload):
+    """A held socket's session stays under the 30 attribute names Python shares among a class's instances.
+
+    Past 29, each session keeps a dict of its own (1.3 KB more per socket): every setting at its default
+    lives on the class, and the parsed payload, reply and rooms are one object for all sessions given the
+    same text.
+    """
+    given = {"payload": payload, "headers": ["X-A: 1"], "subprotocols": ["chat"], "listen": False}
+    sessions = [SERVER.session(groups="3", **given) for _ in "ab"]
+    for ws in sessions:
+        ws.connect()
+        ws.request()
+        ws.request({"text": "per-call {seq}"}, expect="OK")
+        ws.close()
+    first, second = sessions
+    assert len(vars(first)) <= 29, sorted(vars(first))
+    assert first.payload is second.payload and first.expected is second.expected and first.groups is second.groups
+    assert first.other == "fail" and "other" not in vars(first) and first.headers == ("X-A: 1",)

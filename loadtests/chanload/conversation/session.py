@@ -25,6 +25,7 @@ uses; the Locust users pass the command line's `--ws-*` values in, where they ov
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import time
@@ -105,6 +106,24 @@ class Session(Receiving):
 
     client_class = WsClient
 
+    # Defaults, set on a session only where it differs. A Locust worker holds thousands of sessions, and
+    # Python 3.11 shares attribute names among a class's instances only up to 29 of them: past that each
+    # session keeps a dict of its own, 1.3 KB more a socket (benchmarks/README.md, "Connections").
+    matching: Expect | None = None  # which frame is the reply; None: `expected`'s
+    opening: tuple[Opening, ...] = ()
+    other = "fail"
+    max_message = MAX_MESSAGE
+    tls: dict | None = None
+    headers: tuple[str, ...] = ()
+    subprotocols: tuple[str, ...] = ()
+    marks = False
+    listen = False
+    username = ""  # the account logged in with: {username}
+    login_failed = False  # the last login was refused (users pause longer before the next)
+    _login: logins.Login | None = None
+    _reader: Reader | None = None  # with listen: reads frames as they arrive
+    _compose: Composer | None = None  # per-call messages and expectations, parsed once (made on first use)
+
     def __init__(
         self,
         host: str,
@@ -140,29 +159,42 @@ class Session(Receiving):
         self.recording: Recording = LocalRecording() if recording is None else recording
         self.route = route
         self.name = route_name(self.route)  # the default step name
-        self.groups = groups if isinstance(groups, Groups) else Groups.parse(groups, "groups")
-        self.payload = payload if isinstance(payload, Payload) else Payload(payload, "payload")
-        self.expected = Expect.of(expect)  # the default expected reply
+        # Parsed once a process for every session given the same text (they only read them).
+        self.groups = groups if isinstance(groups, Groups) else _groups(groups)
+        self.payload = payload if isinstance(payload, Payload) else _payload(payload)
+        self.expected = _expect(expect) if isinstance(expect, str) else Expect.of(expect)  # the default reply
         self.payload.check(self.groups)  # a JSON template that {group} breaks with these rooms: refused now
         self.expected.check(self.groups)
-        self.matching = None if match is None else Expect.of(match)  # which frame is the reply; None: `expected`'s
-        self.opening = openings(opening, "opening")
-        for step in self.opening:
+        # What stays at its class default is not set here: see the class attributes below.
+        if match is not None:
+            self.matching = _expect(match) if isinstance(match, str) else Expect.of(match)
+        steps = openings(opening, "opening")
+        if steps:
+            self.opening = steps
+        for step in steps:
             for template in (step.send, step.expect):
                 if template is not None:
                     template.check(self.groups)
-        self.other = other  # fail | skip
+        if other != "fail":
+            self.other = other  # fail | skip
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
-        self.max_message = max_message
-        self.tls = tls_options(ca_file, insecure)
-        self.headers = tuple(headers)
-        self.subprotocols = tuple(subprotocol_names(subprotocols, "subprotocols"))
+        if max_message != MAX_MESSAGE:
+            self.max_message = max_message
+        tls = tls_options(ca_file, insecure)
+        if tls is not None:
+            self.tls = tls
+        if headers:
+            self.headers = tuple(headers)
+        if subprotocols:
+            self.subprotocols = tuple(subprotocol_names(subprotocols, "subprotocols"))
         # Any object with WsClient's calls will do (chanload.testing.FakeClient).
         self._new_client: Callable[..., WsClient] = client_factory or self.client_class
         # Look for marks in what arrives; on for good once one is sent.
-        self.marks = self.payload.uses_mark or any(step.uses_mark for step in self.opening)
-        self.listen = self.marks if listen is None else listen
+        if self.payload.uses_mark or any(step.uses_mark for step in steps):
+            self.marks = True
+        if self.marks if listen is None else listen:
+            self.listen = True
         self.client: WsClient | None = None
         self.user = ""  # this connection's id: {user}, and the sender in its marks
         self.group = ""  # this connection's room: {group}
@@ -175,15 +207,16 @@ class Session(Receiving):
         self.connections = 0
         self.connect_failed = False  # the last connect() failed (users pause before the next)
         # Logins (chanload.conversation.login): what every handshake carries after one; never logged.
-        self.username = ""  # the account logged in with: {username}
         self.cookies: dict[str, str] = {}
         self.auth_headers: list[str] = []
         self.auth_query: dict[str, str] = {}
-        self.login_failed = False  # the last login was refused (users pause longer before the next)
-        self._login: logins.Login | None = None
         self._id = next(_ids)
-        self._reader: Reader | None = None  # with listen: reads frames as they arrive
-        self._compose = Composer()  # per-call messages and expectations, parsed once
+
+    def _composer(self) -> Composer:
+        compose = self._compose
+        if compose is None:
+            compose = self._compose = Composer()
+        return compose
 
     @property
     def state(self) -> Recording:
@@ -385,8 +418,8 @@ class Session(Receiving):
         self.seq = seq + 1
         start = 0.0
         try:
-            expected = self.expected if expect is None else self._compose.expect(expect)
-            matching = self.matching if match is None else self._compose.expect(match)
+            expected = self.expected if expect is None else self._composer().expect(expect)
+            matching = self.matching if match is None else self._composer().expect(match)
             text = self._render(message, seq)
             mark = self._mark
             check = expected.matcher(self.user, seq, self.group, self.username, mark)
@@ -462,14 +495,14 @@ class Session(Receiving):
         wait = self.reply_timeout if timeout is None else timeout
         start = time.perf_counter()
         try:
-            expected = self._compose.expect(expect)
+            expected = self._composer().expect(expect)
             mark = self.mark_seq - 1  # `own`: the copy of the last marked message sent
             check = expected.matcher(self.user, seq, self.group, self.username, mark)
             client = self._client()
             if match is None:
                 frame, end = self._await(client, check, expected, seq, start, wait)
             else:
-                matching = self._compose.expect(match)
+                matching = self._composer().expect(match)
                 which = matching.matcher(self.user, seq, self.group, self.username, mark)
                 frame, end = self._await(client, which, matching, seq, start, wait, check, expected)
         except WsError as exc:
@@ -551,7 +584,7 @@ class Session(Receiving):
                 mark_seq=self.mark_seq,
             )  # fmt: skip
         else:
-            compose = self._compose
+            compose = self._composer()
             frame = compose.frame(
                 message, self.user, seq, self.group, self.username, sent_ns=sent_ns, mark_seq=self.mark_seq
             )
@@ -564,6 +597,21 @@ class Session(Receiving):
         else:
             self._mark = -1
         return frame
+
+
+@functools.lru_cache(maxsize=_CACHE_LIMIT)
+def _groups(value: str | int) -> Groups:
+    return Groups.parse(value, "groups")
+
+
+@functools.lru_cache(maxsize=_CACHE_LIMIT)
+def _payload(template: str) -> Payload:
+    return Payload(template, "payload")
+
+
+@functools.lru_cache(maxsize=_CACHE_LIMIT)
+def _expect(spec: str) -> Expect:
+    return Expect.of(spec)
 
 
 def _query(path: str, params: Mapping[str, str]) -> str:

@@ -403,6 +403,8 @@ class _TracedClient:
     def __init__(self, client: WsClient, session: TracingSession) -> None:
         self._client = client
         self._session = session
+        if isinstance(client, WsClient):
+            client.keep_answer = True  # the trace prints the handshake's answer
         for header in getattr(client, "headers", ()):
             session._masker.add_header(header)
 

@@ -70,6 +70,8 @@ class _Expired(BaseException):
 class WsClient:
     """One websocket connection. `connect`, `send` and `recv` raise only `WsError` subclasses."""
 
+    keep_answer = False  # keep the handshake's answer after connect (`ws.getheaders()`): the trace prints it
+
     def __init__(
         self,
         url: str,
@@ -183,6 +185,8 @@ class WsClient:
             except OSError:
                 pass  # no kernel stamps: arrival is read off the clock when the read returns
         self._gevent = None if tls else _GeventWait.of(sock, self.reply_timeout)
+        if not self.keep_answer:
+            ws.handshake_response = None  # its headers: half a KB a socket, read only above
         self.ws = ws
 
     def _handshake_headers(self) -> list[str]:
