@@ -103,13 +103,14 @@ def test_async_room_replies_ok_to_every_message() -> None:
     run(body())
 
 
-def test_broadcast_reaches_the_room_and_not_another_room() -> None:
-    """A chat/ message reaches every member of its room, all keys kept plus group, and no one else."""
+@pytest.mark.parametrize("route", ["chat", "achat"])
+def test_broadcast_reaches_the_room_and_not_another_room(route: str) -> None:
+    """A chat/ (or achat/, async) message reaches every member of its room, all keys kept plus group, no one else."""
 
     async def body() -> None:
-        sender = await connected("/chat/alpha")
-        member = await connected("/chat/alpha")
-        outsider = await connected("/chat/beta")
+        sender = await connected(f"/{route}/alpha")
+        member = await connected(f"/{route}/alpha")
+        outsider = await connected(f"/{route}/beta")
         sent = {"sender": "u1", "seq": 17, "sent_ns": 1732400000123456789, "text": "hi", "extra": [1, None]}
         await sender.send_to(text_data=json.dumps(sent))
 
@@ -124,11 +125,12 @@ def test_broadcast_reaches_the_room_and_not_another_room() -> None:
     run(body())
 
 
-def test_broadcast_sender_gets_ok_before_its_own_message() -> None:
-    """On chat/ the sender's first reply is OK and its second is its own broadcast, each time."""
+@pytest.mark.parametrize("route", ["chat", "achat"])
+def test_broadcast_sender_gets_ok_before_its_own_message(route: str) -> None:
+    """On chat/ (and achat/) the sender's first reply is OK and its second is its own broadcast, each time."""
 
     async def body() -> None:
-        sender = await connected("/chat/solo")
+        sender = await connected(f"/{route}/solo")
         for seq in range(3):
             await sender.send_to(text_data=json.dumps({"sender": "u1", "seq": seq, "sent_ns": 1}))
             assert await sender.receive_from(TIMEOUT) == "OK"
@@ -260,13 +262,14 @@ def members(group: str) -> set[str]:
     return set(get_channel_layer().groups.get(group, {}))
 
 
-def test_broadcast_consumer_that_crashes_leaves_its_group(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A chat/ consumer whose handler raises is out of its group, so messages stop piling up for it."""
+@pytest.mark.parametrize("route", ["chat", "achat"])
+def test_broadcast_consumer_that_crashes_leaves_its_group(monkeypatch: pytest.MonkeyPatch, route: str) -> None:
+    """A chat/ (or achat/) consumer whose handler raises is out of its group, so messages stop piling up for it."""
     from chat import consumers
 
     async def body() -> None:
-        stayer = await connected("/chat/crash")
-        crasher = await connected("/chat/crash")
+        stayer = await connected(f"/{route}/crash")
+        crasher = await connected(f"/{route}/crash")
         assert len(members("room_crash")) == 2
 
         def explode(text: str, group: str) -> str:
@@ -284,11 +287,12 @@ def test_broadcast_consumer_that_crashes_leaves_its_group(monkeypatch: pytest.Mo
     run(body())
 
 
-def test_broadcast_consumer_cancelled_by_the_server_leaves_its_group() -> None:
+@pytest.mark.parametrize("route", ["chat", "achat"])
+def test_broadcast_consumer_cancelled_by_the_server_leaves_its_group(route: str) -> None:
     """Daphne cancels an instance that outlives its client (application_close_timeout): it leaves too."""
 
     async def body() -> None:
-        comm = await connected("/chat/cancel")
+        comm = await connected(f"/{route}/cancel")
         assert len(members("room_cancel")) == 1
         comm.future.cancel()
         with pytest.raises(asyncio.CancelledError):

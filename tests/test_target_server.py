@@ -127,6 +127,31 @@ def test_broadcast_crosses_daphne_processes_through_redis() -> None:
                 assert received == {**sent, "group": "lobby"}
 
 
+@pytest.mark.redis
+def test_async_broadcast_crosses_daphne_processes_and_shares_the_sync_route_s_room() -> None:
+    """achat/ (AsyncBroadcastConsumer) over two Daphnes on Redis: OK, then the message with group to every
+    member, one on the other process and one on the sync chat/ route of the same room; a member that
+    left first does not stop the others' broadcasts."""
+    with redis_server() as url:
+        env = {"REDIS_URL": url}
+        with daphne(env=env) as one, daphne(env=env) as two:
+            with (
+                ws_connect(one, "/achat/lobby") as sender,
+                ws_connect(two, "/achat/lobby") as member,
+                ws_connect(two, "/chat/lobby") as sync_member,
+            ):
+                with ws_connect(one, "/achat/lobby"):
+                    pass  # joined, then left
+                for seq in range(3):
+                    sent = {"sender": "u1", "seq": seq, "sent_ns": time.time_ns(), "text": "hi"}
+                    sender.send(json.dumps(sent))
+                    assert sender.recv(timeout=5 * UNIT) == "OK"
+                    assert json.loads(sender.recv(timeout=5 * UNIT)) == {**sent, "group": "lobby"}
+                    assert json.loads(member.recv(timeout=5 * UNIT)) == {**sent, "group": "lobby"}
+                    assert json.loads(sync_member.recv(timeout=5 * UNIT)) == {**sent, "group": "lobby"}
+            assert "Traceback" not in one.output() + two.output()
+
+
 def test_public_key_warning_is_one_line_in_daphnes_log() -> None:
     """Daphne with hosts beyond loopback and no DJANGO_SECRET_KEY logs the warning once and still serves."""
     env = {"DJANGO_ALLOWED_HOSTS": "127.0.0.1,chat.example.com", "DJANGO_SECRET_KEY": ""}

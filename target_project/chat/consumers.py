@@ -1,4 +1,4 @@
-"""Websocket consumers: the seed's OK echo (sync and async), a group broadcast, and a refusal."""
+"""Websocket consumers: the seed's OK echo (sync and async), a group broadcast (sync and async), and a refusal."""
 
 from __future__ import annotations
 
@@ -163,6 +163,59 @@ class BroadcastConsumer(WebsocketConsumer):
             self.send(bytes_data=event["bytes"])
 
     def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Called when the socket closes: end this consumer (__call__ then leaves the group)."""
+        raise StopConsumer()
+
+
+class AsyncBroadcastConsumer(AsyncWebsocketConsumer):
+    """BroadcastConsumer on the event loop, at `achat/<group>`: the same room, messages and replies.
+
+    The sender first gets the text `OK`, then the message reaches every member of group
+    `room_<group>`, sender included, with `"group": "<group>"` added (`broadcast_text`); binary
+    frames get `OK` too and are relayed unchanged. The group is the sync route's, so members of
+    `chat/<group>` and `achat/<group>` share a room.
+    """
+
+    group: str
+    group_name: str = ""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Run the consumer; leave the group on every way out, a crash or a cancellation included (as
+        BroadcastConsumer does, and for the same reason)."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.group_name:
+                await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        """Called when a client opens the websocket: join the room's group, then accept."""
+        self.group = self.scope["url_route"]["kwargs"]["group"]
+        if not _GROUP_NAME.fullmatch(self.group):
+            logger.warning("rejected websocket to invalid room name %s", printable(self.scope["path"]))
+            await self.close()
+            return
+        self.group_name = f"room_{self.group}"
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.accept()
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        """Called for every frame: reply `OK` to the sender, then send the message to the group."""
+        await self.send("OK")
+        if message.get("text") is not None:
+            event = {"type": "chat.message", "text": broadcast_text(message["text"], self.group)}
+        else:
+            event = {"type": "chat.message", "bytes": message["bytes"]}
+        await self.channel_layer.group_send(self.group_name, event)
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        """Called for each group message: pass it down this member's socket."""
+        if event.get("text") is not None:
+            await self.send(text_data=event["text"])
+        else:
+            await self.send(bytes_data=event["bytes"])
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """Called when the socket closes: end this consumer (__call__ then leaves the group)."""
         raise StopConsumer()
 
