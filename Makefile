@@ -7,7 +7,7 @@ SCALED ?= 2
 REPORT_DIR ?= reports/ci
 BASELINE ?= reports/baseline
 
-.PHONY: help deps deps-python deps-system demo demo-scaled test test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness
+.PHONY: help deps deps-python deps-system demo demo-scaled test test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness bench-fanout
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g' -e 's|$$(SCALED)|$(SCALED)|g' -e 's|$$(BASELINE)|$(BASELINE)|g'
@@ -85,8 +85,11 @@ PAIRS ?= 20
 bench-compare: ## compare's false positives on A/A run pairs and its power on a +20% server pause (PAIRS=20: ~25 min)
 	$(PYTHON) -m benchmarks.compare --pairs $(PAIRS)
 
-bench-connections: ## one Locust worker holds 10,000 idle websockets to aroom/ (2 Daphne on Redis behind nginx)
-	$(PYTHON) -m benchmarks.connections --targets 2
+COUNT ?= 20000
+TARGETS ?= 4
+bench-connections: ## KB per held socket and where it goes; one Locust worker holds COUNT sockets (TARGETS Daphne, Redis, nginx)
+	$(PYTHON) -m benchmarks.socketmem
+	$(PYTHON) -m benchmarks.connections --sockets $(COUNT) --targets $(TARGETS)
 
 bench-capacity: ## the capacity finder's knee for room/ (sync) beside aroom/ (async)
 	$(PYTHON) -m benchmarks.capacity
@@ -96,3 +99,6 @@ bench-ceiling: ## msg/s per core of one suite process vs bare asyncio and picows
 
 bench-witness: ## the suite's round trip and handshake through proxies holding 1, 5, 20 ms read 2D more (a known delay)
 	$(PYTHON) -m benchmarks.witness
+
+bench-fanout: ## one Locust worker accounts a 1,000-member room's deliveries on 2 Daphne/Redis/nginx, then a picows broadcaster (~3 min)
+	$(PYTHON) -m benchmarks.fanout

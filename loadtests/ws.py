@@ -52,7 +52,7 @@ class IdleUser(EchoUser):
     """Holds a socket to the async route with one message every 20-40 s: how many sockets a target holds.
 
     The pause is the class's `think` (seconds; subclass to change it), not --ws-think; --ws-rate still
-    sets a fixed rate. `make bench-connections` holds 10,000 of them.
+    sets a fixed rate. `make bench-connections` holds 20,000 of them (as many as the open-files limit allows).
     """
 
     route = "aroom/{group}"

@@ -184,11 +184,18 @@ def with_tls(conf: str, listen: str, tls: Tls) -> str:
 
 
 def spawn_nginx(
-    workdir: Path, upstreams: list[int], client_timeout: float = CLIENT_TIMEOUT, tls: Tls | None = None
+    workdir: Path,
+    upstreams: list[int],
+    client_timeout: float = CLIENT_TIMEOUT,
+    tls: Tls | None = None,
+    workers: int | None = None,
 ) -> Proc:
     """Debian's nginx on a free loopback port, proxying to the Daphne `upstreams`; the caller stops it.
 
     `tls`: it also listens with TLS on `tls.port` (give a port: free_port()), with that certificate.
+    `workers`: that many worker processes (default: one a core), each with a listening socket of its own
+    (`reuseport`), so the kernel spreads the connections evenly. A worker holds two descriptors a websocket
+    under its open-files limit, so about 9,500 websockets: 20,000 need three.
     """
     exe = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if exe is None:
@@ -203,6 +210,9 @@ def spawn_nginx(
             "CHANLOAD_CLIENT_TIMEOUT": f"{client_timeout:g}",
         }
     )
+    if workers is not None:
+        text = text.replace("worker_processes auto;", f"worker_processes {workers};", 1)
+        text = text.replace(f"listen 127.0.0.1:{port};", f"listen 127.0.0.1:{port} reuseport;", 1)
     conf.write_text(with_tls(text, f"127.0.0.1:{port}", tls) if tls is not None else text)
     log = workdir / "nginx.log"
     # -p: relative paths (temp files) under workdir; -e: startup errors go where the rest goes.
@@ -253,10 +263,13 @@ def scaled(
     client_timeout: float = CLIENT_TIMEOUT,
     workdir: Path | None = None,
     tls: Tls | None = None,
+    proxy_workers: int | None = None,
+    backlog: int | None = None,
 ) -> Iterator[Scaled]:
     """redis-server, `processes` Daphne processes sharing it (REDIS_URL), and nginx in front, all stopped.
 
     `tls`: nginx also listens with TLS (`Scaled.wss_host`), with that certificate, beside its plain port.
+    `proxy_workers`: nginx's worker processes (spawn_nginx's `workers`); `backlog`: each Daphne's listen queue.
     """
     if tls is not None and not tls.port:
         tls = Tls(tls.cert, tls.key, free_port())
@@ -268,8 +281,8 @@ def scaled(
         with redis_server() as url:
             try:
                 for _ in range(processes):
-                    daphnes.append(spawn_daphne(work, {**(env or {}), "REDIS_URL": url}))
-                proxy = spawn_nginx(work, [d.port for d in daphnes], client_timeout, tls)
+                    daphnes.append(spawn_daphne(work, {**(env or {}), "REDIS_URL": url}, backlog=backlog or 0))
+                proxy = spawn_nginx(work, [d.port for d in daphnes], client_timeout, tls, proxy_workers)
                 yield Scaled(url, daphnes, proxy, work, [d.log for d in daphnes] + [proxy.log], tls)
             finally:
                 for p in ([proxy] if proxy else []) + daphnes:

@@ -187,6 +187,8 @@ class WsClient:
         self._gevent = None if tls else _GeventWait.of(sock, self.reply_timeout)
         if not self.keep_answer:
             ws.handshake_response = None  # its headers: half a KB a socket, read only above
+        # Framing is ours from here: websocket-client's frame reader, continuation state and locks go too.
+        ws.frame_buffer = ws.cont_frame = ws.lock = ws.readlock = None  # type: ignore[assignment]
         self.ws = ws
 
     def _handshake_headers(self) -> list[str]:
