@@ -211,8 +211,13 @@ def spawn_nginx(
         }
     )
     if workers is not None:
-        text = text.replace("worker_processes auto;", f"worker_processes {workers};", 1)
-        text = text.replace(f"listen 127.0.0.1:{port};", f"listen 127.0.0.1:{port} reuseport;", 1)
+        for line, wanted in (
+            ("worker_processes auto;", f"worker_processes {workers};"),
+            (f"listen 127.0.0.1:{port};", f"listen 127.0.0.1:{port} reuseport;"),
+        ):
+            if line not in text:
+                raise ValueError(f"{NGINX_TEMPLATE.name} has no line {line!r} to set nginx's workers in")
+            text = text.replace(line, wanted, 1)
     conf.write_text(with_tls(text, f"127.0.0.1:{port}", tls) if tls is not None else text)
     log = workdir / "nginx.log"
     # -p: relative paths (temp files) under workdir; -e: startup errors go where the rest goes.

@@ -138,6 +138,22 @@ def test_nginx_spreads_websockets_over_both_processes_and_cuts_off_a_slow_handsh
             assert time.monotonic() - start < 8 * UNIT
 
 
+def test_nginx_runs_the_workers_asked_each_with_its_own_listening_socket():
+    """proxy_workers=3 (bench-connections: one per 8,000 sockets): three nginx workers, all taking connections."""
+    psutil = pytest.importorskip("psutil")
+    with launch.scaled(1, proxy_workers=3) as stack:
+        workers = psutil.Process(stack.proxy.proc.pid).children()
+        assert len(workers) == 3, workers
+        assert "reuseport" in (stack.workdir / "nginx.conf").read_text()
+        with contextlib.ExitStack() as sockets:
+            for _ in range(30):  # the kernel hashes each connection to one worker's socket: 30 reach all three
+                ws = sockets.enter_context(member(stack.host, "room/g0"))
+                ws.send("hi")
+                assert ws.recv(timeout=5 * UNIT) == "OK"
+            held = [sum(c.status == "ESTABLISHED" for c in w.net_connections("tcp")) for w in workers]
+            assert all(n >= 2 for n in held) and sum(held) == 60, held  # each a client and an upstream socket
+
+
 @pytest.mark.timing
 def test_members_on_two_processes_receive_each_others_broadcasts_and_the_suite_counts_them(tmp_path):
     """Runs pinned to process 0 and 1 each receive the other's broadcasts; a raw member counts both exactly."""

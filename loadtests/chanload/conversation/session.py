@@ -165,7 +165,7 @@ class Session(Receiving):
         self.expected = _expect(expect) if isinstance(expect, str) else Expect.of(expect)  # the default reply
         self.payload.check(self.groups)  # a JSON template that {group} breaks with these rooms: refused now
         self.expected.check(self.groups)
-        # What stays at its class default is not set here: see the class attributes below.
+        # What stays at its class default is not set here: see the class attributes above.
         if match is not None:
             self.matching = _expect(match) if isinstance(match, str) else Expect.of(match)
         steps = openings(opening, "opening")
