@@ -158,7 +158,8 @@ def main() -> int:
             f"note: the hard open-files limit is {hard} a process: one worker can hold {args.sockets} sockets "
             f"beside its own descriptors, not {wanted}; running {args.sockets} (raise ulimit -Hn for more)"
         )
-    print(raise_open_files(min(args.sockets + SPARE_FDS, hard)))
+    need = args.sockets + SPARE_FDS
+    print(raise_open_files(need if hard == resource.RLIM_INFINITY else min(need, hard)))
     run_time = math.ceil(args.sockets / args.spawn_rate) + args.hold + 3
     with tempfile.TemporaryDirectory(prefix="chanload-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)

@@ -61,6 +61,7 @@ import psutil
 
 from benchmarks.common import cpu_seconds, goal, percentile, read_json
 from chanload.recording import hlog, types
+from chanload.recording.latency import metric_name
 from scripts import launch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -301,7 +302,7 @@ def fill(steps: list[Step], summary: dict, log: hlog.Log, probe: dict, members: 
         if point["name"] == NAME:
             key = (point["kind"], point["second"])
             per_second[key] = per_second.get(key, 0) + point["count"]
-    intervals = log.intervals.get((hlog_metric(types.DELIVERY), NAME), [])
+    intervals = log.intervals.get((metric_name(types.DELIVERY), NAME), [])
     sockets = max(1, probe["sockets"])
     for step in steps:
         seconds = range(step.first, step.end)
@@ -327,12 +328,6 @@ def fill(steps: list[Step], summary: dict, log: hlog.Log, probe: dict, members: 
             lat = sorted((kernel - sent) / 1000 for kernel, _, sent in window)
             step.probe_p50, step.probe_p99 = percentile(lat, 50), percentile(lat, 99)
             step.probe_user_p50 = percentile(sorted((user - sent) / 1000 for _, user, sent in window), 50)
-
-
-def hlog_metric(kind: str) -> str:
-    from chanload.recording.latency import metric_name
-
-    return metric_name(kind)
 
 
 def ms(us: float) -> str:

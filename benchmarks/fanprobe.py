@@ -3,8 +3,8 @@
     python -m benchmarks.fanprobe URL --seconds T --out FILE      (then `open` lines on stdin)
 
 Shares no code with the suite (no Locust, no chanload, no websocket library): raw sockets in a process of
-its own, read by one `selectors` loop, the RFC 6455 handshake and the reading of frames written out below
-(as benchmarks/probe.py, the fidelity benchmark's probe, does). It opens a websocket to URL for each
+its own, read by one `selectors` loop, the RFC 6455 handshake and the reading of frames written out (here
+and in benchmarks/rawws.py, which the fidelity benchmark's probe uses too). It opens a websocket to URL for each
 `open` line on its stdin: the benchmark sends one each time the suite's member count passes another slice
 of the room, so that the probe's members join spread evenly among the suite's and sit at evenly spread
 places in the broadcaster's fan-out order (a Channels group and benchmarks/fanout_server.py both fan out
@@ -21,59 +21,30 @@ Prints `OPEN n` as each socket opens.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import re
 import selectors
 import signal
-import socket
 import struct
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from benchmarks.rawws import RawSocket
 
 MARK = re.compile(rb"cl1\.([A-Za-z0-9_-]{1,64})\.(\d{1,18})\.(\d{1,20})")
-SO_TIMESTAMPNS = 35  # socket(7); Python does not name it. SCM_TIMESTAMPNS is the same number.
-TIMEOUT = 10.0
 
 
-class Member:
+class Member(RawSocket):
     """One websocket that only receives: handshake, then frames parsed as bytes arrive."""
 
-    def __init__(self, url: str, index: int) -> None:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.index = index
-        self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self.stamp_ns = 0
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (
-            f"GET {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://{host}:{port}\r\n\r\n"
-        )
-        self.sock.sendall(request.encode())
-        self.buffer = b""
-        while b"\r\n\r\n" not in self.buffer:
-            if not self.fill():
-                raise ConnectionError("closed during the handshake")
-        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-        status = head.split(b"\r\n", 1)[0]
-        if b" 101 " not in status + b" ":
-            raise ConnectionError(f"handshake refused: {status.decode(errors='replace')}")
-        self.sock.setblocking(False)
+    READ = 262144
 
-    def fill(self) -> bool:
-        chunk, ancdata, _flags, _addr = self.sock.recvmsg(262144, socket.CMSG_SPACE(16))
-        for level, kind, data in ancdata:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                seconds, nanos = struct.unpack("@ll", data[:16])
-                self.stamp_ns = seconds * 1_000_000_000 + nanos
-        self.buffer += chunk
-        return bool(chunk)
+    def __init__(self, url: str, index: int) -> None:
+        super().__init__(url)
+        self.index = index
+        self.sock.setblocking(False)
 
     def frames(self):
         """(opcode, payload) of every whole frame in the buffer (server frames are unmasked, RFC 6455 5.1)."""
@@ -97,10 +68,8 @@ class Member:
         self.buffer = buf[at:]
 
     def send(self, opcode: int, payload: bytes) -> None:
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         self.sock.setblocking(True)
-        self.sock.sendall(bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked)
+        super().send(opcode, payload)
         self.sock.setblocking(False)
 
 

@@ -3,79 +3,43 @@
     python -m benchmarks.probe ws://127.0.0.1:PORT --rate 20 --seconds 40 --out probe.json
 
 Shares no code with the suite (no Locust, no chanload, no websocket library): a blocking socket in its
-own process, the RFC 6455 handshake and framing written out below. It sends the suite's echo message
-(`hello` to `room/<group>`, expecting `OK`) at random (Poisson) times, one message at a time. A round
-trip is timed as the suite times it, from just before the send to the reply's arrival at the socket
-(the kernel's receive timestamp, SO_TIMESTAMPNS, CLOCK_REALTIME), and also to the moment recv()
-returned in this process (which adds this process's wake-up). Every sample is written as
+own process, the RFC 6455 handshake and framing written out (here and in benchmarks/rawws.py). It sends
+the suite's echo message (`hello` to `room/<group>`, expecting `OK`) at random (Poisson) times, one
+message at a time. A round trip is timed as the suite times it, from just before the send to the
+reply's arrival at the socket (the kernel's receive timestamp, SO_TIMESTAMPNS, CLOCK_REALTIME), and
+also to the moment recv() returned in this process (which adds this process's wake-up). Every sample is written as
 [wall-clock second, round trip to the kernel stamp in us, round trip to recv() in us].
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import os
 import random
-import socket
 import struct
 import time
-from urllib.parse import urlsplit
+
+from benchmarks.rawws import TIMEOUT, RawSocket
 
 PAYLOAD = b"hello"
 EXPECT = b"OK"
-TIMEOUT = 10.0
-SO_TIMESTAMPNS = 35  # socket(7); Python does not name it. SCM_TIMESTAMPNS is the same number.
 
 
-class Probe:
+class Probe(RawSocket):
     """One websocket connection with just enough of RFC 6455 to time text round trips."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
-        # Both the suite (websocket-client) and Daphne disable Nagle: do the same.
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self.stamp_ns = 0  # kernel receive time of the bytes from the latest read (0: none given)
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (
-            f"GET {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://{host}:{port}\r\n\r\n"
-        )
-        self.sock.sendall(request.encode())
-        self.buffer = b""
-        while b"\r\n\r\n" not in self.buffer:
-            self._fill()
-        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-        status = head.split(b"\r\n", 1)[0]
-        if b" 101 " not in status + b" ":
-            raise SystemExit(f"probe: handshake refused: {status.decode(errors='replace')}")
-
-    def _fill(self) -> None:
-        chunk, ancdata, _flags, _addr = self.sock.recvmsg(65536, socket.CMSG_SPACE(16))
-        self.stamp_ns = 0
-        for level, kind, data in ancdata:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                seconds, nanos = struct.unpack("@ll", data[:16])
-                self.stamp_ns = seconds * 1_000_000_000 + nanos
-        if not chunk:
-            raise SystemExit("probe: the server closed the connection")
-        self.buffer += chunk
+        try:
+            super().__init__(url, TIMEOUT)
+        except ConnectionError as exc:
+            raise SystemExit(f"probe: {exc}") from None
 
     def _take(self, n: int) -> bytes:
         while len(self.buffer) < n:
-            self._fill()
+            if not self.fill():
+                raise SystemExit("probe: the server closed the connection")
         out, self.buffer = self.buffer[:n], self.buffer[n:]
         return out
-
-    def send(self, opcode: int, payload: bytes) -> None:
-        """One final masked frame (section 5.2); payloads here are always below 126 bytes."""
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked)
 
     def receive(self) -> tuple[int, bytes]:
         """The next frame's opcode and payload (server frames are unmasked, section 5.1)."""
