@@ -18,7 +18,6 @@ about 2 minutes with `pytest -n 2`, one locust run of ~7 s per case.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -34,7 +33,7 @@ import psutil
 import pytest
 
 from tests import servers
-from tests.locustrun import Output, latency_row, png_option
+from tests.locustrun import LocustRun, Output, latency_row, png_option
 from tests.servers import ROOT, UNIT, free_port, stop, wait_for_port
 
 pytestmark = pytest.mark.e2e
@@ -204,26 +203,9 @@ def server_stats(server: servers.Server) -> dict[str, dict[str, int]]:
 
 
 @dataclass
-class Run:
-    code: int
-    output: str
-    elapsed: float
-    peak_rss: int
-    report_dir: Path
-    csv_prefix: Path
-
-    @property
-    def summary(self) -> dict:
-        return json.loads((self.report_dir / "summary.json").read_text())
-
-    def failures(self) -> list[dict]:
-        """Locust's failures CSV: (Method, Name, Error, Occurrences) rows."""
-        with open(f"{self.csv_prefix}_failures.csv", newline="") as f:
-            return list(csv.DictReader(f))
-
-    def stats(self) -> list[dict]:
-        """Locust's own final stats (--json-file): failures' response times in them too, unlike summary.json's."""
-        return json.loads(Path(f"{self.csv_prefix}.json").read_text())
+class Run(LocustRun):
+    elapsed: float = 0.0
+    peak_rss: int = 0
 
 
 def run_case(tmp_path: Path, case: Case, hostile_url: str, target_url: str) -> Run:
@@ -263,7 +245,7 @@ def run_case(tmp_path: Path, case: Case, hostile_url: str, target_url: str) -> R
     finally:
         if proc.poll() is None:
             stop(proc, timeout=2)  # SIGTERM, then SIGKILL: a generator frozen in a loop never handles the first
-    return Run(proc.wait(), output.text(), elapsed, peak, report_dir, csv_prefix)
+    return Run(proc.wait(), output.text(), report_dir, csv_prefix, elapsed=elapsed, peak_rss=peak)
 
 
 def _params() -> list:
@@ -319,7 +301,7 @@ def test_hostile_server(
     assert all(len(e) <= MAX_MESSAGE for e in errors), f"a failure message of {len(errors[-1])} characters"
     assert run.code == (0 if served else 1), tail  # Locust's own: 1 for failures, and nothing worse (5: down)
     if case.within is not None:
-        slowest = max(e["max_response_time"] for e in run.stats() if e["name"] == name)
+        slowest = max(e["max_response_time"] for (_, n), e in run.stats().items() if n == name)
         assert slowest <= case.within * 1000 * UNIT, f"a hostile request took {slowest:.0f} ms"
     if case.client_close is not None:
         closes = server_stats(hostile).get(case.id, {})

@@ -206,42 +206,34 @@ async def bigtext(c: Conn) -> None:
             await c.send(CHUNK)
 
 
-@case("pingflood")
-async def pingflood(c: Conn) -> None:
-    """Pings as fast as the socket takes them, and OK to every message meanwhile."""
+async def serve_ok_flooding(c: Conn, one: bytes, stat: str) -> None:
+    """OK to every message while frame `one` goes out BATCH at a time, as fast as the socket takes them."""
     await c.accept()
 
     async def flood() -> None:
-        pings = frame(PING, b"") * BATCH
+        batch = one * BATCH
         with contextlib.suppress(Gone):
             while True:  # ends when a write fails (or LIFETIME)
-                await c.send(pings)
-                c.stats["pings sent"] += BATCH
+                await c.send(batch)
+                c.stats[stat] += BATCH
 
     flooding = asyncio.ensure_future(flood())
     try:
         await c.serve_ok()
     finally:
         flooding.cancel()
+
+
+@case("pingflood")
+async def pingflood(c: Conn) -> None:
+    """Pings as fast as the socket takes them, and OK to every message meanwhile."""
+    await serve_ok_flooding(c, frame(PING, b""), "pings sent")
 
 
 @case("pushflood")
 async def pushflood(c: Conn) -> None:
     """64-byte text frames (2 header bytes, 62 of payload) as fast as the socket takes them, OK to every message."""
-    await c.accept()
-
-    async def flood() -> None:
-        pushes = frame(TEXT, b"p" * 62) * BATCH
-        with contextlib.suppress(Gone):
-            while True:  # ends when a write fails (or LIFETIME)
-                await c.send(pushes)
-                c.stats["pushes sent"] += BATCH
-
-    flooding = asyncio.ensure_future(flood())
-    try:
-        await c.serve_ok()
-    finally:
-        flooding.cancel()
+    await serve_ok_flooding(c, frame(TEXT, b"p" * 62), "pushes sent")
 
 
 @case("hugeframe")
