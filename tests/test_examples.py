@@ -167,6 +167,9 @@ def test_private_example_without_credentials_stops_before_load(tmp_path, foreign
         (("--ws-other", "maybe"), "--ws-other"),
         (("--ws-expect", "json:{"), "--ws-expect"),
         (("--ws-expect", "own"), "--ws-expect own"),  # RoomUser's payload carries no {mark}
+        (("--ws-match", "own"), "--ws-match own"),
+        (("--ws-open", "[hi] hello => own"), "the step waits for its own message back"),
+        (("--ws-open", '["join", {nope}] => OK'), "unknown placeholder {nope}"),  # a JSON array SEND, not a name
         (("--ws-payload", "{mark} {oops}"), "unknown placeholder {oops}"),
     ],
 )

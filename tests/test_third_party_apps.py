@@ -150,6 +150,23 @@ def test_dcrf_missing_pk_is_one_wrong_reply_row_at_once_showing_the_404(tmp_path
     assert "404" in error, error  # the reply's status, whatever comes before it in the frame
 
 
+def test_replies_that_differ_per_message_keep_the_failure_table_a_table(tmp_path, foreign):
+    """A `re:` expectation shows the reply cut short, and here each reply starts with its own id: the first rows
+    are kept as they are, then one row stands for the rest, saying so. Every failure is still counted."""
+    args = list(GRAPHQL)
+    args[args.index("--ws-expect") + 1] = "re:.*goodbye.*"
+    run = run_locust(tmp_path, foreign.ws_url, *args, "--ws-think", "0.01", users=2, run_time="3s")
+    assert run.code == 1, run.output[-3000:]
+    counters = run.summary["counters"]
+    assert counters["failure_kinds"] == {"wrong reply": counters["failed"]} and counters["failed"] > 40, counters
+    assert counters["connects"] == 2, counters  # a wrong reply keeps the connection
+    assert run.stats()[("WS message", GRAPHQL_ROW)]["num_failures"] == counters["failed"]
+    errors = [f["Error"] for f in run.failures()]
+    assert 2 <= len(errors) <= 11, errors  # 10 kept per process, one more for the rest
+    rest = [e for e in errors if "another reply (more than 10 different ones on this row" in e]
+    assert len(rest) == 1 and rest[0].startswith("wrong reply: expected /.*goodbye.*/, got another"), errors
+
+
 # --- p50 against a raw single-connection client -----------------------------------------------------------------
 #
 # The raw client is the websockets library's protocol (sans-I/O: handshake, framing) on a plain blocking socket,

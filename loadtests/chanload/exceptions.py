@@ -123,7 +123,7 @@ class WrongReply(WsError):
     `expected` describes the expectation as written (placeholders kept, `Expect.describe`); `detail`,
     when given, is what to show of the reply (`Expect.wrong_reply` gives both, the same for every
     message, so that Locust keeps one failure row per fault); otherwise the reply is cut short.
-    `.reply` is the frame itself.
+    `.expected` is the expectation as described, `.reply` the frame itself.
     """
 
     kind = "wrong reply"
@@ -131,6 +131,7 @@ class WrongReply(WsError):
 
     def __init__(self, expected: str, got: str | bytes, detail: str | None = None) -> None:
         super().__init__(f"wrong reply: expected {expected}, got {shorten(got) if detail is None else detail}")
+        self.expected = expected
         self.reply = got
 
 

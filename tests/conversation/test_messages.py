@@ -313,6 +313,17 @@ def test_other_forms_show_the_reply_short_with_marks_and_this_connections_id_as_
     }
 
 
+def test_a_text_reply_writes_back_this_messages_values_of_the_expectations_placeholders():
+    """`pong {seq} in {group}` answered `pang 17 in room-3`: one message for every seq and room, the typo kept."""
+    expect = Expect.parse("pong {seq} in {group}")
+    shown = {str(expect.wrong_reply(f"pang {s} in room-{s % 5}", "u", s, f"room-{s % 5}")) for s in range(300)}
+    assert shown == {"wrong reply: expected 'pong {seq} in {group}', got 'pang {seq} in {group}'"}
+    # Only whole words: seq 7 in `pang 170` is not this message's value; and a value the expectation does not
+    # name is shown as it is (`ERR 404` at seq 404 stays 404).
+    assert str(expect.wrong_reply("pang 170 in g", "u", 7, "g")).endswith("got 'pang 170 in {group}'")
+    assert str(Expect.parse("OK").wrong_reply("ERR 404", "u", 404, "g")).endswith("got 'ERR 404'")
+
+
 def test_nested_and_many_differences_are_named_by_path_and_capped():
     """a.b: nested fields by path; a missing field as `no x`; more than three differences end with ..."""
     e = Expect.parse('json:{"a": {"b": 1}, "c": 2, "d": 3, "e": 4}')

@@ -44,10 +44,36 @@ def test_the_first_arrow_splits_so_a_regex_reply_may_hold_one():
 
 
 @pytest.mark.parametrize(
+    ("spec", "sent"),
+    [
+        ('["join", 1] => OK', '["join", 1]'),
+        ("[1, 2]", "[1, 2]"),
+        ('[{"room": {group}}] => OK', '[{"room": {group}}]'),
+        ("[7] => OK", "[7]"),
+    ],
+)
+def test_a_json_array_send_is_sent_never_read_as_a_name(spec, sent):
+    step = Opening.parse(spec)
+    assert step.name == "open1"
+    assert step.send is not None and step.send.template == sent
+
+
+@pytest.mark.parametrize(
+    ("spec", "name", "sent"),
+    [("[step 2.b] hi => OK", "step 2.b", "hi"), ("[join][1, 2]", "join", "[1, 2]"), ("[x] say [y]", "x", "say [y]")],
+)
+def test_a_name_is_plain_words_and_what_follows_is_sent(spec, name, sent):
+    step = Opening.parse(spec)
+    assert step.name == name
+    assert step.send is not None and step.send.template == sent
+
+
+@pytest.mark.parametrize(
     ("spec", "says"),
     [
         ("", "sends something, waits for something"),
         ("[] hello => OK", "step name in [...] is empty"),
+        ("[ ] hello => OK", "step name in [...] is empty"),
         ("[a] hello =>", "nothing after '=>'"),
         ('[a] {"room": } => OK', "not valid JSON"),
         ("[a] hi => re:(", "bad regular expression"),

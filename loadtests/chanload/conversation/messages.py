@@ -327,7 +327,8 @@ class Expect:
         if self.form == "json" and self._template is not None:
             detail = replies.json_detail(self._template, self._want(values), frame, values)
         else:
-            detail = replies.shown(frame, user)
+            names = self._template.names if self._template is not None else ()
+            detail = replies.shown(frame, user, values, names)
         return WrongReply(self.describe(), frame, detail)
 
     def _want(self, values: Mapping[str, Any]) -> Any:

@@ -7,10 +7,13 @@ subscription before it answers anything is loaded by options alone with one step
     --ws-open '[join] {"command": "join", "room": {group}} => json:{"join": "{group}"}'
 
 A step is `[NAME] SEND => EXPECT`. `SEND` takes `--ws-payload`'s forms and placeholders, `EXPECT`
-`--ws-expect`'s; `[NAME]` is optional (default `open1`, `open2`, ... by position). A step with both is
-a round trip, its own `WS message NAME` row; one with only `=> EXPECT` waits for a frame (a welcome),
-a `WS receive NAME` row; one with only `SEND` (no `=>`) sends and goes on. The text is split at the
-first `=>` that stands apart (spaces around it), so a `SEND` cannot hold one; an `EXPECT` can.
+`--ws-expect`'s. `[NAME]` is optional (default `open1`, `open2`, ... by position). A name is plain words
+(letters, digits, spaces, `-`, `_`, `.`; no quotes, commas, colons or braces), so a `SEND` that is a JSON
+array (`["join", {group}] => OK`) is sent, never read as a name; a text `SEND` that itself starts with
+a `[word]` needs a name before it. A step with both is a round trip, its own `WS message NAME` row; one
+with only `=> EXPECT` waits for a frame (a welcome), a `WS receive NAME` row; one with only `SEND` (no
+`=>`) sends and goes on. The text is split at the first `=>` that stands apart (spaces around it), so
+a `SEND` cannot hold one; an `EXPECT` can.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from chanload.conversation.messages import Expect, Payload
 from chanload.exceptions import OptionError
 from chanload.formatting import shorten
 
-_NAME = re.compile(r"\[([^\]]*)\]\s*")
+# A name in brackets: no quotes, commas, colons, braces or brackets, and at least one letter, so that a JSON
+# array SEND (`["join", 1] => OK`, `[1, 2]`, `[{group}]`) is never taken for one.
+_NAME = re.compile(r"\[([^\[\]\"',:{}]*[^\W\d][^\[\]\"',:{}]*)\]\s*")
+_EMPTY_NAME = re.compile(r"\[\s*\]")
 _ARROW = re.compile(r"(?:^|\s)=>(?:\s|$)")  # the first `=>` standing apart
 FORM = "'[NAME] SEND => EXPECT'"
 
@@ -44,11 +50,13 @@ class Opening:
             raise OptionError(f"{option}: expected a text of the form {FORM}, not {type(spec).__name__}")
         text = spec.strip()
         name = f"open{position}"
+        if _EMPTY_NAME.match(text):
+            raise OptionError(f"{option} {shorten(spec)!r}: the step name in [...] is empty; e.g. {FORM}")
         head = _NAME.match(text)
         if head:
             name = head.group(1).strip()
-            if not name or any(c in name for c in "\n\r\t"):
-                raise OptionError(f"{option} {shorten(spec)!r}: the step name in [...] is empty; e.g. {FORM}")
+            if any(c in name for c in "\n\r\t"):
+                raise OptionError(f"{option} {shorten(spec)!r}: a step name is one line; e.g. {FORM}")
             text = text[head.end() :]
         arrow = _ARROW.search(text)
         send_text = (text[: arrow.start()] if arrow else text).strip()

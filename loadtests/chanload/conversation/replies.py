@@ -12,7 +12,8 @@ short with marks and this connection's id written as placeholders.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from chanload.conversation import marks
@@ -22,6 +23,7 @@ from chanload.formatting import shorten
 _SHOWN_FIELDS = 3  # differences named in one message; more are "..."
 _VALUE = 40  # characters of one value shown
 _SENTINEL = 739_182_736_450_000  # stands for a placeholder when the template's shape is read
+_WRITTEN_BACK = ("seq", "group", "username")
 _KINDS = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
@@ -38,8 +40,14 @@ def subset(want: Any, got: Any) -> bool:
     return type(want) is type(got) and want == got
 
 
-def shown(frame: str | bytes, user: str = "") -> str:
-    """A frame cut short, its marks written `{mark}` and this connection's id `{user}`."""
+def shown(
+    frame: str | bytes, user: str = "", values: Mapping[str, Any] | None = None, names: Collection[str] = ()
+) -> str:
+    """A frame cut short, its marks written `{mark}`, this connection's id `{user}`, and this message's values
+    of the placeholders in `names` (the expectation's: `{seq}`, `{group}`, `{username}`) written back as them.
+
+    A value is written back only where it stands as a whole word (`pong 17`, not `170`).
+    """
     if isinstance(frame, bytes):
         try:
             frame = frame.decode()
@@ -48,6 +56,10 @@ def shown(frame: str | bytes, user: str = "") -> str:
     text = marks.hide(frame)
     if user:
         text = text.replace(user, "{user}")
+    for name in _WRITTEN_BACK:
+        value = (values or {}).get(name)
+        if name in names and value is not None and str(value) != "":
+            text = re.sub(rf"(?<![\w.-]){re.escape(str(value))}(?![\w.-])", f"{{{name}}}", text)
     return shorten(text)
 
 

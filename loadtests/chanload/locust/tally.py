@@ -27,6 +27,8 @@ import time
 
 import gevent
 
+from chanload.recording.failures import FailureMessages
+
 
 class _Second:
     """One (type, name)'s successful samples in one second."""
@@ -104,6 +106,7 @@ class Reporter:
         self.state = st
         self.listener = listener  # chanload's own request listener (records into the HDR recorder)
         self.tally = Tally(environment)
+        self.failures = FailureMessages()  # a row keeps its first few different failure messages
         self.fast = False  # only Locust's statistics and chanload listen: no event needed
         self.locust_listens = False
         self._checked = -1  # the number of listeners `fast` was decided for
@@ -119,6 +122,8 @@ class Reporter:
                 self.tally.add(kind, name, us, length)
             return
         self.tally.flush()
+        if exc is not None:
+            exc = self.failures.bounded(kind, name, exc)
         self.hook.fire(
             request_type=kind, name=name, response_time=us / 1000, response_length=length, exception=exc, context={}
         )

@@ -129,6 +129,12 @@ class WsUser(User):
             for template in (step.send, step.expect):
                 if template is not None:
                     template.check(groups)  # JSON templates, filled with the rooms in effect
+            if step.expect is not None and step.expect.form == "own" and not step.uses_mark:
+                raise OptionError(
+                    f"--ws-open {step.spec!r}: the step waits for its own message back, but what it sends carries "
+                    "no {mark}, so no frame can be recognised as its own: put {mark} in what it sends, e.g. "
+                    f'\'[{step.name}] {{"message": "{{mark}}"}} => own\''
+                )
         url = settings.login_url or cls.login_url
         if url and settings.accounts is None:
             raise OptionError(
@@ -144,11 +150,13 @@ class WsUser(User):
         expect = settings.expect or Expect.of(cls.expect)
         payload.check(groups)  # JSON templates, filled with the rooms this class will really use
         expect.check(groups)
-        if expect.form == "own" and not payload.uses_mark:
-            raise OptionError(
-                f"--ws-expect own: {cls.__name__}'s payload {payload.template!r} carries no {{mark}}, so no reply "
-                'can be recognised as its own: give --ws-payload with {mark}, e.g. \'{"message": "{mark}"}\''
-            )
+        match = settings.match or (Expect.of(cls.match) if cls.match is not None else None)
+        for option, form in (("--ws-expect", expect.form), ("--ws-match", match.form if match else None)):
+            if form == "own" and not payload.uses_mark:
+                raise OptionError(
+                    f"{option} own: {cls.__name__}'s payload {payload.template!r} carries no {{mark}}, so no reply "
+                    'can be recognised as its own: give --ws-payload with {mark}, e.g. \'{"message": "{mark}"}\''
+                )
 
     @classmethod
     def describe(cls, settings: Settings) -> dict:
