@@ -15,6 +15,7 @@ import secrets
 import statistics
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -98,20 +99,57 @@ def test_a_login_chat_by_options_logs_each_user_in_joins_and_talks(tmp_path, for
     assert params["credentials"]["accounts"] == 4
 
 
-def test_no_secret_reaches_the_output_or_any_artifact(tmp_path, foreign, accounts):
-    """Passwords and the session cookies the app handed out: in no log line, report, CSV or summary.json."""
+@pytest.mark.parametrize("trace", [False, True], ids=["plain", "ws-trace"])
+def test_no_secret_reaches_the_output_or_any_artifact(tmp_path, foreign, accounts, trace):
+    """Passwords and the session cookies the app handed out: in no log line, trace, report, CSV or summary.json."""
+    extra, users = (["--ws-trace"], 1) if trace else ([], 4)
     run = run_locust(tmp_path, foreign.ws_url, *LOBBY, "--credentials", credentials(tmp_path, accounts),
-                     "--loglevel", "DEBUG", users=4, run_time="3s")  # fmt: skip
+                     "--loglevel", "DEBUG", *extra, users=users, run_time="3s")  # fmt: skip
     assert run.code == 0, run.output[-3000:]
+    if trace:  # the trace did print the login, the handshake and the frames it must mask
+        assert "/accounts/login/ accepted in" in run.output and "cookies csrftoken, sessionid" in run.output
+        assert "> Cookie: ***" in run.output and "opening step join reply" in run.output, run.output[-3000:]
     keys = session_keys(foreign)
-    assert len(keys) >= 4
+    assert len(keys) >= users
+    assert_no_secret(tmp_path, run, [password for _, password in accounts] + keys)
+
+
+def assert_no_secret(tmp_path, run, secrets_: list[str]) -> None:
+    """None of `secrets_` in the run's output, nor in any file it wrote (reports, CSVs, summary.json)."""
     texts = {"output": run.output}
     texts |= {str(p): p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".csv"}
     texts |= {str(p): p.read_text(errors="replace") for p in tmp_path.glob("stats*.csv")}
     assert any("summary.json" in name for name in texts) and any(name.endswith(".html") for name in texts)
-    for secret in [password for _, password in accounts] + keys:
+    for secret in secrets_:
         leaked = [name for name, text in texts.items() if secret in text]
         assert not leaked, f"a secret leaked into {leaked}"
+
+
+def api_lobby_user() -> str:
+    """docs/writing-users.md's token example (ApiLobbyUser: DRF's obtain_auth_token, the token in a header)."""
+    page = (Path(__file__).parents[1] / "docs" / "writing-users.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "class ApiLobbyUser" in b]
+    return block
+
+
+@pytest.mark.parametrize("trace", [False, True], ids=["plain", "ws-trace"])
+def test_no_token_reaches_the_output_or_any_artifact(tmp_path, foreign, accounts, trace):
+    """The docs' token user: the DRF tokens the app handed out, and the passwords, are nowhere in what a run writes."""
+    locustfile = tmp_path / "api_lobby.py"
+    locustfile.write_text(api_lobby_user())
+    extra, users = (["--ws-trace"], 1) if trace else ([], 4)
+    run = run_locust(tmp_path, foreign.ws_url, "--credentials", credentials(tmp_path, accounts), "--loglevel",
+                     "DEBUG", *extra, users=users, run_time="3s", locustfile=locustfile)  # fmt: skip
+    assert run.code == 0, run.output[-3000:]
+    assert run.row("WS message", "talk")["count"] > 0 and run.row("HTTP login", "/api-token-auth/")["count"] == users
+    if trace:  # the trace printed the login that got the token, and the handshakes that carried it
+        assert "/api-token-auth/ accepted in" in run.output and "a token in the Authorization header" in run.output
+    tokens = re.findall(r"^[0-9a-f]{40}$", django_admin(foreign.env, "shell", "-c", (
+        "from rest_framework.authtoken.models import Token\n"
+        "print('\\n'.join(Token.objects.values_list('key', flat=True)))"
+    )), re.M)  # fmt: skip
+    assert len(tokens) >= users
+    assert_no_secret(tmp_path, run, [password for _, password in accounts] + tokens)
 
 
 def test_a_wrong_password_is_a_refused_login_and_no_websocket_traffic(tmp_path, foreign, accounts):
