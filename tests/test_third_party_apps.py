@@ -184,9 +184,7 @@ def test_replies_that_differ_per_message_keep_the_failure_table_a_table(tmp_path
 THINK_S = 0.01  # both clients pause as long between a reply and the next request
 RUN_TIME = "5s"
 ROUNDS = 3  # the median over the rounds of chanload's p50 / the raw client's p50 is compared
-TOLERANCE = 0.10  # of the raw client's p50
-FLOOR_US = 300.0  # but never tighter than 0.3 ms: both round trips are a few ms here, and a shared core's
-# scheduling jitter alone is of that order
+TOLERANCE = 0.10  # of the raw client's p50, as the issue asks; paired rounds here agreed within 2-4%, busy or not
 MAX_RAW = 5_000  # bounded: the raw client stops after this many round trips, or when chanload's run ends
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; 35 in asm-generic/socket.h
 
@@ -364,7 +362,7 @@ def _epoch(iso: str) -> float:
     ids=["graphql-transport-ws", "dcrf"],
 )
 def test_p50_agrees_with_a_raw_single_connection_client(tmp_path, foreign, args, row, raw):
-    """chanload -u 1 and a raw `websockets` client, the same conversation side by side: p50 within 10% (min 0.3 ms)."""
+    """chanload -u 1 and a raw `websockets` client, the same conversation side by side: p50 within 10%."""
     raw_p50s, chanload_p50s, in_hand_p50s = [], [], []
     for i in range(ROUNDS):
         (round_dir := tmp_path / f"round{i}").mkdir()
@@ -383,9 +381,8 @@ def test_p50_agrees_with_a_raw_single_connection_client(tmp_path, foreign, args,
         in_hand_p50s.append(in_hand)
     # Paired: each round's two p50s were measured side by side, so their ratio cancels the noise they shared.
     ratio = statistics.median(c / r for c, r in zip(chanload_p50s, raw_p50s, strict=True))
-    allowed = max(TOLERANCE, FLOOR_US / statistics.median(raw_p50s))
-    assert abs(ratio - 1) <= allowed, (
-        f"p50 chanload / raw client: {ratio:.3f} (allowed 1 +- {allowed:.3f}); "
+    assert abs(ratio - 1) <= TOLERANCE, (
+        f"p50 chanload / raw client: {ratio:.3f} (allowed 1 +- {TOLERANCE}); "
         f"rounds (us): chanload {[round(p) for p in chanload_p50s]}, raw {[round(p) for p in raw_p50s]}; "
         f"raw, timed once in hand: {[round(p) for p in in_hand_p50s]}"
     )
