@@ -120,3 +120,23 @@ def test_the_tail_is_joined_on_the_master_across_workers(tmp_path, taildrop):
     assert not any("Traceback" in o for o in (out, *outs)), out[-3000:]
     summary = json.loads((report / "summary.json").read_text())
     check(summary, out, (report / "report.html").read_text(), app_counts(taildrop))
+
+
+def test_a_relay_that_delivers_nothing_behind_its_acknowledgements_is_a_ratio_of_zero(tmp_path):
+    """TAILDROP_KEEP=0: every message acknowledged OK, none relayed, not even to its sender. No receiver hears a
+    mark, so only the senders' side can count: each member is owed what the others sent after its own first
+    message (what they sent in the same 250 ms, or before, is owed to nobody), and the ratio is 0, not absent."""
+    env = {**os.environ, "TAILDROP_KEEP": "0"}
+    with daphne("tests.apps.taildrop:application", cwd=ROOT, env=env) as app:
+        run = run_locust(tmp_path, app.ws_url, "TailUser", *OPTIONS[2:], "--slo", "delivery_ratio>=99.99%",
+                         users=USERS, run_time="6s", locustfile=LOCUSTFILE)  # fmt: skip
+        counts = app_counts(app)
+    assert run.code == 3, run.output[-3000:]  # the threshold failed, nothing else
+    assert counts["relayed"] == 0 and counts["owed"] == USERS * SEND * (USERS - 1), counts
+    c = run.summary["counters"]
+    assert c["failed"] == 0 and c["sent"] == USERS * SEND, c
+    total = run.summary["delivery"]["total"]
+    assert total["delivered"] == 0 and total["ratio"] == 0.0, total
+    # Each pair loses at most the messages sent in the 250 ms bucket of the receiver's first send (~13 at 20 ms).
+    assert counts["owed"] - USERS * (USERS - 1) * 15 <= total["missing"] == total["tail"] <= counts["owed"], total
+    assert "broadcast delivery: 0.0000% (promise >= 99.99%), delivered 0 of" in run.output, run.output[-3000:]

@@ -129,6 +129,26 @@ def test_a_receiver_that_joined_later_is_owed_only_what_came_after():
     assert (room.tail, room.expected, room.delivered) == (27, 28, 1)
 
 
+def test_a_sender_that_heard_nothing_is_owed_what_others_sent_after_its_first_send():
+    """A relay broken behind an acknowledgement: r1 sent marks from 4 s and heard none, not even its own copies.
+
+    It is in the room from its first marked send (4.0 s): owed s1's 33..99, as 30..32 share the 250 ms of that
+    send and rounding goes the way that owes less. A receiver that sent nothing and heard nothing is owed nothing.
+    """
+    book = DeliveryBook()
+    send_100(book)
+    book.listening("g0", URL, "r1", 5.0)
+    for seq in range(3):
+        book.sent("g0", URL, "r1", seq, at(4 + seq))
+    book.listening("g0", URL, "mute", 5.0)  # listened, sent nothing, heard nothing
+    book.left("r1", at(30))
+    book.left("mute", at(30))
+    room = merge_rooms([book.snapshot(at(40))])["g0"]
+    assert (room.delivered, room.tail) == (0, 99 - 32)  # s1 did not listen: it is owed nothing of r1's
+    assert room.expected == room.missing == room.tail and room.ratio == 0.0
+    assert "mute" not in book.snapshot(at(40))["receivers"]
+
+
 def test_no_tail_for_whom_was_not_there():
     """Joined after the last message, heard no mark at all, another room, another path, itself: nothing owed."""
     book = DeliveryBook()

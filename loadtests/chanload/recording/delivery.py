@@ -20,7 +20,9 @@ S is owed to receiver R, beyond R's highest number seen from S, only when all of
 - R was listening (a session with a reader, `listen`, looking for marks), and had already received a
   marked message (anyone's, its own copies included) when S sent it. That first arrival is when R is
   known to be in the room; for a sender R heard from, the numbers after one R received were sent
-  later still;
+  later still. A receiver that heard no marked message at all but sent some (a relay that is broken
+  behind an acknowledgement: its own copies never come back either) is known to be in the room from
+  its first marked send;
 - S sent it at least `grace` before R left the room: R's connection closed (or ended under its
   reader), or the snapshot was taken while R was still connected (the end of the run, or a report
   mid-run). `grace` is R's reply timeout (`--ws-reply-timeout`, 5 s by default): a message sent later
@@ -28,8 +30,8 @@ S is owed to receiver R, beyond R's highest number seen from S, only when all of
 
 Send times are known to 250 ms; every rounding goes the way that owes less. A receiver's leave time
 that falls more than 60 s before the sender's last message is older than the index: such a receiver is
-owed no tail from that sender (its gaps still count). A receiver that never received any marked
-message, or that reads frames only inside its steps (no `listen`: frames after its last step stay
+owed no tail from that sender (its gaps still count). A receiver that neither received nor sent any
+marked message, or that reads frames only inside its steps (no `listen`: frames after its last step stay
 unread), is owed no tail at all. Marks are numbered over a connection's marked messages only
 (`Session.mark_seq`, apart from `{seq}`), so messages without a mark, before or between marked ones (an
 opening step, a join, a typing notice), are neither gaps nor tail. Clocks
@@ -236,10 +238,22 @@ class DeliveryBook:
         p = self._present.get(receiver)
         if p is None or p.left_ns is not None:
             return
-        if p.start_ns is None:  # never heard a marked message: owed nothing, nothing to keep
+        if p.start_ns is None and receiver not in self._sends:  # heard no mark, sent none: owed nothing
             del self._present[receiver]
         else:
             p.left_ns = at_ns
+
+    def _since(self, receiver: str, p: Presence) -> int | None:
+        """Since when `receiver` is known to be in its room: its first marked arrival, else its first marked send.
+
+        A receiver that sent marked messages and heard none, not even its own copies (an app whose relay is
+        broken, behind an acknowledgement), is owed what others sent after its first: nothing it heard
+        would otherwise ever count it.
+        """
+        if p.start_ns is not None:
+            return p.start_ns
+        log = self._sends.get(receiver)
+        return None if log is None else log.first_ns
 
     def snapshot(self, now_ns: int | None = None) -> dict:
         """Absolute, so that several processes' snapshots can be merged (`merge_rooms`).
@@ -265,9 +279,9 @@ class DeliveryBook:
             "rooms": {room: vars(r).copy() for room, r in rooms.items()},
             "senders": {sender: log.encode() for sender, log in self._sends.items()},
             "receivers": {
-                receiver: [p.room, p.where, p.grace_ns, p.start_ns, p.left_ns, heard.get(receiver, {})]
+                receiver: [p.room, p.where, p.grace_ns, since, p.left_ns, heard.get(receiver, {})]
                 for receiver, p in present.items()
-                if p.start_ns is not None
+                if (since := self._since(receiver, p)) is not None
             },
         }
 
