@@ -72,3 +72,29 @@ def test_the_thread_reader_stops_reading_at_its_bounds():
     reader = ThreadReader(large, lambda frame, ns: None, lambda: None, threading.RLock())
     assert wait(lambda: large.reads, 11) == 11 and reader._bytes == 1_000_000  # ten queued, one held until room
     reader.stop()
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_failed_steps_note_shortens_a_long_frame():
+    """A 5,000-character reply to a failing step: the note names the step, the expectation and what arrived,
+    each frame cut to about 120 characters (`...`); the whole frame is nowhere in it, so the report stays readable."""
+    from chanload.exceptions import WrongReply
+    from chanload.testing import FakeServer
+
+    huge = '{"type": "dump", "rows": "' + "x" * 5_000 + '"}'
+    server = FakeServer(lambda text: [(huge, 0.0)])
+    ws = BehaviourSession("ws://127.0.0.1:9", client_factory=server.connect, reply_timeout=2.0)
+    try:
+        ws.connect("room/")
+        with pytest.raises(WrongReply) as failed:
+            ws.request("dump please", {"type": "small"}, step="dump")
+    finally:
+        ws.close()
+    note = "\n".join(failed.value.__notes__)
+    assert "chanload step 'dump' (request) failed" in note and 'expected: json \'{"type": "small"}\'' in note
+    arrived = next(line for line in note.splitlines() if line.strip().startswith("arrived:"))
+    assert arrived.startswith('  arrived:  1 frame, the last \'{"type": "dump", "rows": "xxx') and arrived.endswith(
+        "..."
+    )
+    assert max(len(line) for line in note.splitlines()) < 200, note  # the arrived line, the received frame too
+    assert "x" * 200 not in note and len(note) < 2_000, note

@@ -2,10 +2,13 @@
 
 Against the reference target (`room/{group}` answers OK; `chat/{group}` answers OK and relays to the room) under
 Daphne and uvicorn, and the foreign app (tests/apps/foreign: Django's LoginView, a lobby behind
-AuthMiddlewareStack, models) on pytest-django's test database. Checked: a single conversation, a 20-member
+AuthMiddlewareStack, models) on pytest-django's test database (the plugin's machinery: a user made in the test
+seen by the server, flushed after it, a non-transactional test refused; the foreign app's own behaviour is
+tests/behaviour/'s). Checked: a single conversation, a 20-member
 broadcast where each member gets every message in per-sender order, a failing step's note (the step, the
 expectation, what arrived, the last frames), the server's log in a failing test's report, the test database
-served (and an in-memory one refused), and no server process or port left behind.
+served (and an in-memory one refused), no server process or port left behind, and neither gevent nor Locust
+in the test process after `ws` and `ws_factory.run`.
 """
 
 from __future__ import annotations
@@ -83,6 +86,25 @@ def test_a_member_that_fails_is_named(ws_factory):
     notes = " | ".join(info.value.__notes__)
     assert "in member 2 of 4 (ws_factory.run)" in notes and "chanload step 'ask' (request)" in notes
 
+def test_no_gevent_and_no_locust_came_in(ws, ws_factory):
+    import socket
+    import sys
+
+    ws.connect("chat/quiet")
+    assert ws.listen and ws._reader is not None  # a reader (a thread) reads as frames arrive
+    ws.request({"text": "{mark}"}, "OK", step="say")
+
+    def talk(s, member):
+        s.connect("chat/small")
+        member.together()
+        s.request({"text": "{mark}"}, "OK", step="say")
+
+    ws_factory.run(3, talk).check()
+    assert "gevent" not in sys.modules and "locust" not in sys.modules, "gevent or Locust came into pytest"
+    assert socket.socket.__module__ == "socket", socket.socket  # not monkey-patched
+    import threading
+    assert threading.Thread.__module__ == "threading"
+
 def test_wrong_reply(ws):
     ws.connect("room/lobby")
     ws.request("hello there", "NOPE", step="greet")
@@ -121,7 +143,7 @@ def test_chat_target(pytester: pytest.Pytester, tmp_path: Path, server: str) -> 
     pytester.makepyfile(test_chat=CHAT_TESTS)
     out = tmp_path / "server.json"
     result = _run(pytester, "--chanload-server", server, out=out)
-    result.assert_outcomes(passed=4, failed=2)
+    result.assert_outcomes(passed=5, failed=2)
     text = result.stdout.str()
     # The wrong reply: the step, its expectation, what arrived, the last frames with their times.
     wrong = text[text.index("test_wrong_reply") :]
@@ -160,36 +182,6 @@ def test_login_then_the_lobby(ws, django_user_model, channels_live_server):
     with open(os.environ["CHANLOAD_PLUGIN_OUT"], "w") as out:
         json.dump({"pid": channels_live_server.pid, "port": channels_live_server.port}, out)
 
-def test_a_lobby_of_five(ws_factory, django_user_model):
-    for i in range(5):
-        django_user_model.objects.create_user(f"u{i}", password="member-secret-pw")
-
-    def talk(ws, member):
-        ws.login("/accounts/login/", f"u{member.index}", "member-secret-pw")
-        ws.connect("ws/lobby/")
-        ws.request({"command": "join", "room": 7}, {"join": "7"}, step="join")
-        member.together()
-        for _ in range(2):
-            ws.send({"command": "send", "room": 7, "message": "{mark}"}, step="say")
-
-    crowd = ws_factory.run(5, talk)
-    crowd.check()
-    assert crowd.total["delivered"] == 5 * 4 * 2, crowd.total
-
-def test_opening_steps(ws_factory, django_user_model):
-    django_user_model.objects.create_user("bob", password="bob-secret-pw")
-    ws = ws_factory(opening=['[join] {"command": "join", "room": 3} => json:{"join": "3"}'])
-    ws.login("/accounts/login/", "bob", "bob-secret-pw")
-    ws.connect("ws/lobby/")
-    ws.request({"command": "send", "room": 3, "message": "hi"}, {"message": "hi", "username": "bob"}, step="say")
-    bad = ws_factory(opening=['[join] {"command": "join", "room": "x"} => json:{"join": "x"}'])
-    bad.login("/accounts/login/", "bob", "bob-secret-pw")
-    with pytest.raises(Exception) as info:
-        bad.connect("ws/lobby/")
-    notes = " | ".join(info.value.__notes__)
-    assert "chanload step 'join' (request)" in notes and "ROOM_INVALID" in notes, notes
-    assert notes.count("chanload step") == 1, notes
-
 def test_no_user_no_lobby(ws):
     ws.connect("ws/lobby/")  # the first test's user was flushed: anonymous, refused
 
@@ -206,13 +198,14 @@ def test_foreign_app_on_the_test_database(pytester: pytest.Pytester, tmp_path: P
     pytester.makepyfile(settings_test=FOREIGN_SETTINGS, test_foreign=FOREIGN_TESTS)
     out = tmp_path / "server.json"
     result = _run(pytester, out=out)
-    result.assert_outcomes(passed=3, failed=1, errors=1)
+    result.assert_outcomes(passed=1, failed=1, errors=1)
     text = result.stdout.str()
     refused = text[text.index("test_no_user_no_lobby") :]
     assert "handshake rejected: HTTP 403" in refused and "chanload step 'ws/lobby/' (connect)" in refused
     assert "expected: the handshake accepted (HTTP 101)" in refused
     assert "never committed, so the server cannot see it" in text  # django_db without transaction=True
     assert "alice-secret-pw" not in text
+    assert "RealDatabaseWarning" not in text  # pytest-django's test database: nothing to warn of
     _left_behind(out)
 
 
@@ -234,3 +227,43 @@ def test_a_server_that_dies_says_why(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(errors=1)
     text = result.stdout.str()
     assert "channels_live_server: daphne exited with code" in text and "nosuchmodule" in text
+
+
+def test_without_pytest_django_the_real_database_is_served_with_a_warning(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Django settings with a database, pytest-django not active: the server serves that database, and says so."""
+    db = tmp_path / "real.sqlite3"
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "foreign.settings")
+    monkeypatch.setenv("DJANGO_DB_PATH", str(db))
+    pytester.makeini(f"[pytest]\npythonpath = {APPS_DIR}\n")
+    pytester.makepyfile(test_real="def test_it(ws):\n    ws.connect('ws/chat/real/')\n")
+    result = _run(pytester, "-p", "no:django")
+    result.assert_outcomes(passed=1, warnings=1)
+    text = " ".join(result.stdout.str().split())  # the warnings summary wraps nothing, but be safe
+    assert (
+        f"RealDatabaseWarning: channels_live_server serves the real DATABASES of foreign.settings (sqlite3 '{db}')"
+        in text
+    )
+    assert "Install pytest-django" in text
+
+
+def test_a_failing_test_that_only_loads_gets_the_servers_log(pytester: pytest.Pytester) -> None:
+    """chanload_load asks for channels_live_server mid-test (its static fixture names do not include it): a failing
+    test's report still gets the server's log, with the load's connections, beside the load's own section."""
+    pytester.makeini(f"[pytest]\nchanload_asgi = chatroom.asgi.application\npythonpath = {TARGET_DIR}\n")
+    pytester.makepyfile(
+        room_load="from chanload import EchoUser\n\n\nclass Room(EchoUser):\n    route = 'room/{group}'\n",
+        test_load="""
+def test_load_only(chanload_load):
+    result = chanload_load("room_load.py", users=1, spawn_rate=1, run_time="2s")
+    assert result.counters["connects"] == 1, result.output
+    assert False, "made to fail"
+""",
+    )
+    result = _run(pytester)
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "made to fail" in text and "chanload load 1" in text
+    log = text[text.index("chanload server log (daphne chatroom.asgi:application at http://127.0.0.1:") :]
+    assert '"WSCONNECT /room/' in log, log[:3000]

@@ -1,21 +1,24 @@
 """A user's project outside this repository (tests/templates/userproject/), run with pytest as its user would.
 
-`installed_chanload` lays chanload out the way `pip install` leaves it (the package on the path, its
-`pytest11` entry point in its metadata); `user_project` copies the template to a temporary folder;
-`run_pytest` runs `python -m pytest` there in a process of its own, with nothing else of this repository
-on the path, and watches every process of that run's tree and every port they listen on (`Run.left_behind`).
+`installed_chanload` does what a user does and nothing more: `pip install` chanload (a wheel built from this
+repository, installed with pip into a fresh virtualenv; the virtualenv sees the system's site-packages for
+Django, Channels, Daphne and pytest, so no network is needed); `user_project` copies the template to a
+temporary folder; `run_pytest` runs that virtualenv's `python -m pytest --trace-config` there in a process of
+its own, with nothing of this repository on PYTHONPATH, and watches every process of that run's tree and every
+port they listen on (`Run.left_behind`). `Run.plugin_files` says where pytest loaded chanload's plugin from:
+the virtualenv, not this repository's editable install (its site-packages come after the virtualenv's own).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,24 +31,51 @@ from tests.servers import ROOT, UNIT
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "userproject"
 # What a user's shell would not have: this repository's paths, another project's settings, pytest options.
 NOT_A_USERS = ("PYTHONPATH", "DJANGO_SETTINGS_MODULE", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_XDIST_WORKER")
+INSTALL_TIMEOUT = 120  # seconds for each of: the wheel's build, the virtualenv, pip install
 
 
-def installed_chanload(folder: Path) -> Path:
-    """A folder holding chanload as `pip install` leaves it: the package, and metadata with its entry points."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "chanload").symlink_to(ROOT / "loadtests" / "chanload", target_is_directory=True)
-    meta = folder / f"chanload-{project['version']}.dist-info"
-    meta.mkdir()
-    (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: chanload\nVersion: {project['version']}\n")
-    groups = project.get("entry-points", {})
-    assert "chanload" in groups.get("pytest11", {}), "pyproject.toml registers no pytest11 entry point `chanload`"
-    text = "".join(
-        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in points.items()) + "\n"
-        for group, points in groups.items()
-    )
-    (meta / "entry_points.txt").write_text(text)
-    return folder
+@dataclass(frozen=True)
+class Installed:
+    """chanload installed with pip into a virtualenv: its interpreter and its site-packages."""
+
+    python: Path
+    site_packages: Path
+
+
+def _step(command: list[str], what: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT * UNIT)
+    assert done.returncode == 0, f"{what} failed: {' '.join(command)}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+
+
+def installed_chanload(folder: Path) -> Installed:
+    """`pip install chanload` into a new virtualenv under `folder`, from a wheel of this repository's source.
+
+    The wheel is built from a copy of the sources (the build writes into its source folder), with the build
+    tools already installed (--no-build-isolation: no network); installed with --no-deps, since the virtualenv
+    sees the system's site-packages, where the dependencies are.
+    """
+    source = folder / "source"
+    source.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "loadtests" / "chanload", source / "loadtests" / "chanload",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+    )  # fmt: skip
+    wheels = folder / "wheels"
+    pip_quiet = ["--disable-pip-version-check", "--no-input", "-q"]
+    _step([sys.executable, "-m", "pip", "wheel", *pip_quiet, "--no-deps", "--no-build-isolation", "--no-index",
+           "-w", str(wheels), str(source)], "building chanload's wheel")  # fmt: skip
+    [wheel] = wheels.glob("chanload-*.whl")
+    venv = folder / "venv"
+    _step([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], "making the virtualenv")
+    python = venv / "bin" / "python"
+    _step([str(python), "-m", "pip", "install", *pip_quiet, "--no-deps", "--no-index", str(wheel)], "pip install")
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+    return Installed(python, Path(site))
 
 
 def user_project(tmp_path: Path) -> Path:
@@ -61,6 +91,11 @@ class Run:
     output: str
     processes: dict[int, float] = field(default_factory=dict)  # pid -> create time, of every process in the tree
     ports: set[int] = field(default_factory=set)  # every port a process of the tree listened on
+
+    def plugin_files(self) -> dict[str, str]:
+        """Where pytest loaded chanload's plugin modules from (module -> file), from --trace-config's lines."""
+        found = re.findall(r"PLUGIN registered: <module '(chanload\.[\w.]+)' from '([^']+)'>", self.output)
+        return dict(found)
 
     def left_behind(self) -> list[str]:
         """Processes of the run's tree still alive, and ports still accepting connections, after it ended."""
@@ -105,20 +140,20 @@ def _watch(proc: subprocess.Popen, run: Run) -> None:
 
 def run_pytest(
     project: Path,
-    site: Path,
+    installed: Installed,
     *args: str,
     timeout: float = 240,
     pythonpath: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
 ) -> Run:
-    """`python -m pytest ARGS` in the project's folder, as its user runs it; watched (see `Run`).
-
-    The import path is the installed chanload (`site`), then `pythonpath`; `env` adds variables.
-    """
+    """The virtualenv's `python -m pytest --trace-config ARGS` in the project's folder, as its user runs it;
+    watched (see `Run`). `pythonpath` goes on PYTHONPATH (nothing else does); `env` adds variables."""
     env = {**{k: v for k, v in os.environ.items() if k not in NOT_A_USERS}, **(env or {})}
-    env["PYTHONPATH"] = os.pathsep.join([str(site), *pythonpath])  # the site-packages chanload would be in
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(pythonpath)
+    env.pop("VIRTUAL_ENV", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", *args],
+        [str(installed.python), "-m", "pytest", "-p", "no:cacheprovider", "--trace-config", "-rA", *args],
         cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     run = Run(-1, "")

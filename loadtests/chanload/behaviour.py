@@ -112,6 +112,9 @@ class ThreadReader(Reader):
 
     def _ready(self, client: Any) -> bool:
         """Whether a frame can be read now without blocking for long (bytes buffered, or the socket readable)."""
+        ready = getattr(client, "ready", None)
+        if ready is not None:
+            return bool(ready(POLL))  # a client with no socket to select (chanload.testing.FakeClient) says itself
         decoder = getattr(client, "_decoder", None)
         if decoder is not None and decoder.buffer:
             return True

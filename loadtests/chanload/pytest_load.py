@@ -3,11 +3,13 @@
 Part of the pytest plugin (`chanload.pytest_plugin` registers this module). Locust never runs in the pytest
 process: it monkey-patches the standard library with gevent on import. The load goes to the test's
 `channels_live_server`, or to a `host=` given, on loopback only; the subprocess is bounded by a timeout
-derived from `run_time`, and its whole process group is stopped if it overruns.
+derived from `run_time`, and its whole process group is stopped if it overruns. It dies with the pytest
+process too, even one killed with no teardown (Linux: PR_SET_PDEATHSIG, see `_dies_with`).
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -184,6 +186,20 @@ def _stop_group(proc: subprocess.Popen) -> None:
             continue
 
 
+def _dies_with(parent: int) -> Callable[[], object] | None:
+    """A preexec_fn: the load gets SIGTERM when the pytest process dies, even with no teardown (kill -9).
+
+    Linux's PR_SET_PDEATHSIG, which fires when the parent *thread* that started the load exits: pytest runs
+    tests, and so this, in its main thread. None (nothing to do) elsewhere.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    from chanload._live_server import _prctl, die_with_parent
+
+    _prctl()  # looked up here: the child, between fork and exec, only calls it
+    return functools.partial(die_with_parent, parent)
+
+
 def run_load(
     target: str | os.PathLike,
     *,
@@ -224,6 +240,7 @@ def run_load(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stopped whole on a timeout
+            preexec_fn=_dies_with(os.getpid()),
         )
         try:
             code = proc.wait(timeout)
@@ -285,11 +302,13 @@ def chanload_load(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
 def _live_server(request: pytest.FixtureRequest) -> Any:
     """The plugin's channels_live_server, asked for now; with a Django database, this test's is transactional
     first (what it writes is committed, so that the server, another process, sees it), as for its other users."""
-    from chanload.pytest_plugin import _django_db
+    from chanload.pytest_plugin import _django_db, log_from_now
 
     if _django_db(request.config):
         request.getfixturevalue("transactional_db")
-    return request.getfixturevalue("channels_live_server")
+    live = request.getfixturevalue("channels_live_server")
+    log_from_now(request.node, live)  # a failing test's report shows the server's log during its loads
+    return live
 
 
 def _import_path() -> list[str]:

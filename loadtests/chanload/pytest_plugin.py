@@ -7,11 +7,13 @@ Fixtures:
   `--chanload-asgi module:attr` (ini `chanload_asgi`), else Django's `ASGI_APPLICATION` from the settings
   (`DJANGO_SETTINGS_MODULE`, or pytest-django's `--ds`); the server is `--chanload-server daphne|uvicorn`
   (ini `chanload_server`). `.url` is `ws://127.0.0.1:PORT`, `.http_url` its http twin, `.log()` the
-  server's output; a failing test's report gets the log lines written during the test.
+  server's output; a failing test's report gets the log lines written during the test. The server dies with
+  the pytest process, even one killed with no teardown (kill -9, a crashed xdist worker): see `_live_server`.
   With pytest-django and Django settings that have a database, the server serves the TEST database (as
   `ChannelsLiveServerTestCase` does) and every test that uses it runs with a transactional database
   (`django_db(transaction=True)`), so that what a test writes is committed and the server sees it. An
   in-memory SQLite test database cannot be shared with another process: it is refused, with what to set.
+  Without pytest-django, the server serves the settings' own DATABASES: a `RealDatabaseWarning` says so.
 - `ws`: a `chanload.behaviour.BehaviourSession` on that server (`Session`'s calls: connect, request, send,
   expect, login, login_token; opening steps), closed at teardown. A failed step's error carries a note:
   the step, what was expected, what arrived and the last frames.
@@ -31,6 +33,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -258,6 +261,32 @@ def _django_db(config: pytest.Config) -> bool:
     return bool(default) and not str(default.get("ENGINE", "")).endswith("dummy")
 
 
+class RealDatabaseWarning(UserWarning):
+    """channels_live_server serves the settings' own database: no test database (pytest-django is not active)."""
+
+
+def _real_database(config: pytest.Config) -> str | None:
+    """What to warn of when Django settings name a database but pytest-django is not active, else None."""
+    module = os.environ.get("DJANGO_SETTINGS_MODULE")
+    if not module or config.pluginmanager.hasplugin("django"):
+        return None
+    try:
+        from django.conf import settings
+
+        default = dict(settings.DATABASES.get("default") or {})
+    except Exception:  # settings that do not import: the server says why when it starts
+        return None
+    engine = str(default.get("ENGINE", ""))
+    if not default or engine.endswith("dummy"):
+        return None
+    return (
+        f"channels_live_server serves the real DATABASES of {module} ({engine.rpartition('.')[2]} "
+        f"{default.get('NAME')!r}), not a test database: pytest-django is not active, so what the tests and the "
+        "server write stays there. Install pytest-django (it makes, serves and removes a test database), or point "
+        "these settings at a throwaway database"
+    )
+
+
 def _test_databases(request: pytest.FixtureRequest) -> dict[str, str]:
     """The test databases pytest-django made (alias -> name), set up first; an in-memory SQLite one refused."""
     request.getfixturevalue("django_db_setup")
@@ -298,6 +327,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.django_db(transaction=True))
 
 
+def log_from_now(item: pytest.Item, live: LiveServer) -> None:
+    """If `item` fails, its report gets the server's log from here on (a test that asks for the server mid-way,
+    as chanload_load does, too: its static fixture names do not say it uses the server)."""
+    item.stash.setdefault(_LOG_FROM, live.log_size())
+
+
 def _transactional(marker: pytest.Mark) -> bool:
     if "transaction" in marker.kwargs:
         return bool(marker.kwargs["transaction"])
@@ -311,7 +346,7 @@ def _chanload_live_server_test(request: pytest.FixtureRequest) -> Iterator[None]
         yield
         return
     live: LiveServer = request.getfixturevalue(FIXTURE)
-    request.node.stash[_LOG_FROM] = live.log_size()
+    log_from_now(request.node, live)
     if _django_db(request.config):
         marker = request.node.get_closest_marker("django_db")
         if marker is not None and not _transactional(marker) and "transactional_db" not in request.fixturenames:
@@ -338,6 +373,11 @@ def channels_live_server(
         from chanload._live_server import DATABASES_ENV
 
         extra[DATABASES_ENV] = json.dumps(_test_databases(request))
+    elif warning := _real_database(config):
+        warnings.warn(RealDatabaseWarning(warning), stacklevel=1)
+    from chanload._live_server import PARENT_ENV
+
+    extra[PARENT_ENV] = str(os.getpid())  # it dies with this process, even one killed with no teardown
     live = LiveServer(
         app, kind, cwd=config.rootpath, log_dir=tmp_path_factory.mktemp("chanload-server"), env=_child_env(extra)
     )
@@ -378,7 +418,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if report.failed and FIXTURE in getattr(item, "fixturenames", ()):
+    if report.failed and (_LOG_FROM in item.stash or FIXTURE in getattr(item, "fixturenames", ())):
         _attach_log(item, report)
     return report
 
