@@ -6,6 +6,8 @@ quotes by id after a server-side delay, among ticks it pushes every few ms.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.locustrun import run_locust
@@ -46,6 +48,23 @@ def test_an_opening_step_runs_once_per_connection_as_its_own_row(tmp_path, price
     assert counters["reconciles"] and counters["sent"] == subscribe["count"] + quote["count"] + counters["in_flight"]
     classes = run.summary["parameters"]["classes"]
     assert classes["RoomUser"]["opening"] == [SUBSCRIBE]
+
+
+def test_steps_from_a_config_files_list_run_in_order_each_its_own_row(tmp_path, prices):
+    """`ws-open = [...]` in a config file: two steps whose JSON holds commas and colons, run after every connect."""
+    hello = '[hello] {"op": "subscribe", "symbol": "ZETA"} => json:{"op": "subscribed", "symbol": "ZETA"}'
+    config = tmp_path / "steps.conf"
+    config.write_text(f"ws-open = {json.dumps([hello, SUBSCRIBE])}\n")
+    run = run_locust(
+        tmp_path, prices.ws_url, "--config", str(config), *ROUTE, *QUOTE, "--ws-messages", "5",
+        "--ws-match", 'json:{"op": "price", "id": {seq}}', "--ws-expect", 'json:{"symbol": "ACME"}',
+        users=2, run_time="3s",
+    )  # fmt: skip
+    assert run.code == 0, run.output[-3000:]
+    hello_row, subscribe = run.row("WS message", "hello"), run.row("WS message", "subscribe")
+    assert hello_row["failures"] == subscribe["failures"] == 0
+    assert hello_row["count"] >= subscribe["count"] >= hello_row["count"] - 2 > 0  # in order: hello, then subscribe
+    assert run.summary["parameters"]["classes"]["RoomUser"]["opening"] == [hello, SUBSCRIBE]
 
 
 def test_a_matched_reply_that_fails_the_expectation_is_a_wrong_reply_at_once_in_one_row(tmp_path, prices):

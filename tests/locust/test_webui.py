@@ -295,3 +295,78 @@ def test_tab_merges_two_workers_in_chromium(tmp_path, target):
     assert "Traceback" not in locust.output(), locust.output()[-3000:]
     for log in tmp_path.glob("worker*.log"):
         assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
+
+
+CLI_STEP = '[cli] {"op": "join", "rooms": [1, 2]} => OK'  # commas: a list field would be split at them
+FORM_STEPS = ['[hello] {"text": "hi, you"} => OK', "[again] hi => OK"]
+
+
+def start_from_the_form(page, web_url: str, steps: str | None) -> None:
+    """Open the start form, set the opening steps' field (None: leave what it shows) and start a 3 s run."""
+    page.goto(web_url)
+    form = page.locator("input[name=userCount]")
+    new = page.get_by_role("button", name="New")
+    form.or_(new).first.wait_for()
+    if not form.is_visible():  # after a run: the form is behind "New"
+        new.click()
+    page.fill("input[name=userCount]", "2")
+    page.fill("input[name=spawnRate]", "2")
+    page.get_by_text("Advanced options").click()
+    page.fill("input[name=runTime]", "3s")
+    page.get_by_text("Custom parameters").click()
+    if steps is not None:
+        page.fill("input[name=wsOpen]", steps)
+    page.locator("form button[type=submit]").click()
+
+
+def opening_rows(locust, previous: float) -> dict[str, dict] | None:
+    """The WS message rows of a summary.json written after `previous` (its mtime), by name; None before."""
+    path = locust.report_dir / "summary.json"
+    if not path.exists() or path.stat().st_mtime <= previous:
+        return None
+    return {r["name"]: r for r in locust.summary()["latency"] if r["type"] == "WS message"}
+
+
+@pytest.mark.e2e
+@pytest.mark.browser
+@needs_chromium
+def test_opening_steps_from_the_command_line_and_from_the_form_run_whole_in_chromium(tmp_path, target):
+    """--ws-open on the web UI's form: the command line's step is shown as a JSON list and runs when the form
+    keeps it; a JSON list typed in the form, commas inside a step, runs each step whole; a broken list is
+    refused with the form's message and starts nothing."""
+    from playwright.sync_api import sync_playwright
+
+    with live_locust(tmp_path, "--host", target.ws_url, *FAST, "--ws-open", CLI_STEP) as locust:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1500, "height": 1000})
+                page.set_default_timeout(20_000 * UNIT)
+                page.goto(locust.web_url)
+                page.get_by_text("Custom parameters").click()
+                assert page.input_value("input[name=wsOpen]") == json.dumps([CLI_STEP])
+
+                start_from_the_form(page, locust.web_url, None)
+                rows = wait_for(lambda: opening_rows(locust, 0), 30, "the first run's summary.json")
+                assert rows["cli"]["count"] > 0 and rows["cli"]["failures"] == 0, rows
+                assert locust.summary()["parameters"]["classes"]["RoomUser"]["opening"] == [CLI_STEP]
+                first = (locust.report_dir / "summary.json").stat().st_mtime
+
+                start_from_the_form(page, locust.web_url, json.dumps(FORM_STEPS))
+                rows = wait_for(lambda: opening_rows(locust, first), 30, "the second run's summary.json")
+                assert "cli" not in rows, rows
+                for name in ("hello", "again"):
+                    assert rows[name]["count"] > 0 and rows[name]["failures"] == 0, rows
+                assert locust.summary()["parameters"]["classes"]["RoomUser"]["opening"] == FORM_STEPS
+                second = (locust.report_dir / "summary.json").stat().st_mtime
+
+                start_from_the_form(page, locust.web_url, '["[a] hi => OK", ')
+                alert = page.get_by_role("alert").filter(has_text="not valid JSON")
+                alert.wait_for()
+                assert alert.inner_text().startswith("--ws-open"), alert.inner_text()
+                assert (locust.report_dir / "summary.json").stat().st_mtime == second
+                with urllib.request.urlopen(f"{locust.web_url}/stats/requests", timeout=5 * UNIT) as resp:
+                    assert json.load(resp)["state"] != "running"
+            finally:
+                browser.close()
+    assert "Traceback" not in locust.output(), locust.output()[-3000:]

@@ -5,9 +5,39 @@ They are validated by `chanload.run.settings.settings_from` before any load star
 
 from __future__ import annotations
 
+import argparse
+import json
+
 from chanload.run.settings import Settings, settings_from
 
-__all__ = ["Settings", "add_arguments", "settings_from"]
+__all__ = ["FORM_FIELDS", "Settings", "StepsText", "TokensText", "add_arguments", "settings_from"]
+
+# The options the web UI's form shows (their `dest`s, as the form posts them), filled in by add_arguments.
+FORM_FIELDS: dict[str, str] = {}  # dest -> the option as the command line spells it, e.g. "--ws-open"
+
+
+class StepsText(argparse._AppendAction):
+    """A repeatable option kept as one text, a JSON list of the values given: `["[init] ... => ...", ...]`.
+
+    Locust's web UI shows an option's value in a one-line text field and takes back what is typed there; a list
+    would be shown joined with commas and split at every comma when the form is sent, cutting a JSON step in
+    pieces. As text, the field shows the command line's or config file's steps as a JSON list, and the form's
+    value comes back whole (`chanload.run.settings` reads the list, or one step). An `_AppendAction`, so that a
+    config file's list gives one value per element, as for `action="append"`.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        text = getattr(namespace, self.dest, None) or ""
+        given = json.loads(text) if text else []
+        setattr(namespace, self.dest, json.dumps([*given, values]))
+
+
+class TokensText(argparse._AppendAction):
+    """A repeatable option of tokens (no commas in one), kept as one comma-separated text, as the web UI shows it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        text = getattr(namespace, self.dest, None) or ""
+        setattr(namespace, self.dest, f"{text},{values}" if text else str(values))
 
 
 def add_arguments(parser) -> None:
@@ -28,8 +58,10 @@ def add_arguments(parser) -> None:
         group,
         "--ws-groups",
         default="",
-        help="Values {group} takes, one at random per connection: N (g0..gN-1), LOW-HIGH (integers, e.g. 1-500), "
-        "A,B,C (names) or @FILE (one name per line). Default: the user class's own, 10 for the built-in ones.",
+        help="Values {group} takes, one at random per connection: LOW-HIGH (integers, e.g. 1-500), "
+        "PREFIXLOW-PREFIXHIGH (names, e.g. g0-g9, room1-room50), A,B,C (names), @FILE (one name per line), or N: "
+        "N rooms named g0..gN-1 (not room N: for integer rooms give LOW-HIGH, e.g. 1-1). Default: the user "
+        "class's own, 10 for the built-in ones.",
     )
     _add(
         group,
@@ -42,20 +74,20 @@ def add_arguments(parser) -> None:
     _add(
         group,
         "--ws-subprotocol",
-        action="append",
-        default=[],
-        web_ui=False,
-        help="Subprotocol offered in every handshake (Sec-WebSocket-Protocol), repeatable, in order after a "
-        "connect() call's own, e.g. graphql-transport-ws. A server that picks none of them, or another, fails "
-        "the connect (subprotocol rejected). Default: the user class's, none for the built-in ones.",
+        action=TokensText,
+        default="",
+        help="Subprotocol offered in every handshake (Sec-WebSocket-Protocol), repeatable or comma-separated, in "
+        "order after a connect() call's own, e.g. graphql-transport-ws. A server that picks none of them, or "
+        "another, fails the connect (subprotocol rejected). Default: the user class's, none for the built-in ones.",
     )
     # Messages
     _add(
         group,
         "--ws-payload",
         default="",
-        help="Message text or JSON template; {user} {seq} {group} {sent_ns} {mark} are filled per message "
-        "({mark}: a token receivers measure delivery from). Default: 'hello' (echo users), "
+        help="Message text or JSON template; {user} {seq} {group} {username} {sent_ns} {mark} {random:LOW-HIGH} "
+        "{choice:A|B|C} {uuid} are filled per message, raw ({mark}: a token receivers measure delivery from; "
+        "{random:...}, {choice:...} and {uuid}: new for each message). Default: 'hello' (echo users), "
         "a marked JSON message (broadcast users).",
     )
     _add(
@@ -63,8 +95,8 @@ def add_arguments(parser) -> None:
         "--ws-expect",
         default="",
         help="Expected reply: exact text, 're:PATTERN' (whole reply), 'json:TEMPLATE' (a JSON reply holding "
-        "these fields), or 'own' (the sender's own {mark}ed message relayed back); {user} {seq} {group} are "
-        "those of the message answered. Default: OK.",
+        "these fields), or 'own' (the sender's own {mark}ed message relayed back); {user} {seq} {group} "
+        "{username} are those of the message answered. Default: OK.",
     )
     _add(
         group,
@@ -77,13 +109,14 @@ def add_arguments(parser) -> None:
     _add(
         group,
         "--ws-open",
-        action="append",
-        default=[],
-        web_ui=False,
+        action=StepsText,
+        default="[]",  # the form shows a JSON list even when it is empty
         help="Opening step after every connect, repeatable, run in order: '[NAME] SEND => EXPECT' (a round trip, "
         "the row 'WS message NAME'), '[NAME] => EXPECT' (a wait) or '[NAME] SEND' (a send). SEND and EXPECT take "
         "--ws-payload's and --ws-expect's forms; NAME defaults to open1, open2, ... A failed step closes the "
-        "connection; the next task reconnects and runs the steps again. Default: the user class's, none built in.",
+        "connection; the next task reconnects and runs the steps again. In the web UI's form: a JSON list of "
+        'steps, ["[a] ... => ...", "[b] ..."], or one step that does not start with [" (a text that does is read as '
+        "the list). Default: the user class's, none built in.",
     )
     _add(
         group,
@@ -332,4 +365,6 @@ def _add(group, *flags: str, web_ui: bool = True, **kwargs):
     # Locust's web UI lists actions flagged include_in_web_ui; argument groups do not take the flag.
     action = group.add_argument(*flags, **kwargs)
     action.include_in_web_ui = web_ui
+    if web_ui:
+        FORM_FIELDS[action.dest] = flags[0]
     return action

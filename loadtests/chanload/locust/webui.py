@@ -8,21 +8,28 @@ from the live view (`chanload.run.live`) that the Prometheus exporter reads too.
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import gevent
-from flask import request
+from flask import jsonify, request
 
+from chanload.exceptions import OptionError
 from chanload.formatting import format_us
+from chanload.locust.options import FORM_FIELDS
 from chanload.recording.latency import Aggregate
 from chanload.run.live import View, in_flight
+from chanload.run.settings import settings_from
 
 if TYPE_CHECKING:  # lastreport imports locust; this module serves unit tests without it
     from chanload.locust.lastreport import FinalReports
+
+log = logging.getLogger("chanload")
 
 TAB = "websockets"
 COLUMNS = (
@@ -161,6 +168,38 @@ def _delivery_row(item: str, t: dict) -> dict:
     }
 
 
+def form_refusal(parsed, form, host: str | None) -> str | None:
+    """What is wrong with the options a start form (`/swarm`) would set, or None: checked before Locust takes them.
+
+    Each field is read as Locust's swarm handler reads it (as the type the option already has: text, a number,
+    a checkbox's "true"), over a copy of `parsed`, and the whole is validated as a run's start would; a refusal is
+    the form's message and nothing starts (a wrong value found at test start would stop the process). Without a
+    host to check with, the check is left to the start.
+    """
+    if parsed is None or not host:
+        return None
+    options = argparse.Namespace(**vars(parsed))
+    for dest, option in FORM_FIELDS.items():
+        if dest not in form:
+            continue
+        value, current = form[dest], getattr(options, dest, None)
+        if isinstance(current, bool):
+            setattr(options, dest, value == "true")
+        elif current is None or isinstance(current, str):
+            setattr(options, dest, value)
+        else:
+            try:
+                setattr(options, dest, type(current)(value))
+            except (TypeError, ValueError):
+                whole = isinstance(current, int)
+                return f"{option} {value!r}: expected {'a whole number' if whole else 'a number'}"
+    try:
+        settings_from(options, host)
+    except OptionError as exc:
+        return str(exc)
+    return None
+
+
 def default_report_dir(now: float) -> str:
     """A fresh folder per web-UI run: reports/webui/20260124-051502 (UTC)."""
     return f"{DEFAULT_REPORT_ROOT}/{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}"
@@ -178,6 +217,17 @@ def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict]
     web_ui.template_args["extended_tables"] = [
         {"key": TAB, "structure": [{"key": key, "title": title} for key, title in COLUMNS]}
     ]
+
+    @web_ui.app.before_request
+    def check_form():
+        # A start form's options, refused with a message the form shows rather than stopping at test start.
+        if request.method != "POST" or not request.path.endswith("/swarm"):
+            return None
+        refusal = form_refusal(environment.parsed_options, request.form, request.form.get("host") or environment.host)
+        if refusal is None:
+            return None
+        log.error("web UI form: %s", refusal)
+        return jsonify({"success": False, "message": refusal, "host": environment.host})
 
     @web_ui.app.after_request
     def add_rows(response):

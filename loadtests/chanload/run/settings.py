@@ -6,6 +6,7 @@ argparse namespace); `chanload.locust.options` registers them on Locust's parser
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ def settings_from(options, host: str | None) -> Settings:
         payload=Payload(options.ws_payload, groups=groups) if getattr(options, "ws_payload", "") else None,
         expect=Expect.parse(options.ws_expect, groups=groups) if getattr(options, "ws_expect", "") else None,
         match=Expect.parse(options.ws_match, "--ws-match", groups) if getattr(options, "ws_match", "") else None,
-        opening=openings(_listed(getattr(options, "ws_open", None))),
+        opening=openings(_steps(getattr(options, "ws_open", None))),
         connect_timeout=_positive(getattr(options, "ws_connect_timeout", 5.0), "--ws-connect-timeout"),
         reply_timeout=_positive(getattr(options, "ws_reply_timeout", 5.0), "--ws-reply-timeout"),
         max_message=_size(getattr(options, "ws_max_message", "") or MAX_MESSAGE, "--ws-max-message"),
@@ -98,7 +99,7 @@ def settings_from(options, host: str | None) -> Settings:
         messages_per_connection=int(_non_negative(getattr(options, "ws_messages", 0), "--ws-messages")),
         headers=tuple(_header(h) for h in getattr(options, "ws_header", []) or []),
         subprotocols=tuple(
-            dict.fromkeys(subprotocol_names(_listed(getattr(options, "ws_subprotocol", None)), "--ws-subprotocol"))
+            dict.fromkeys(subprotocol_names(_tokens(getattr(options, "ws_subprotocol", None)), "--ws-subprotocol"))
         ),
         report_dir=str(getattr(options, "report_dir", "") or "") or None,
         png_charts=_on_off(getattr(options, "ws_png_charts", "on"), "--ws-png-charts"),
@@ -211,6 +212,42 @@ def _listed(value) -> list[str]:
     if not value:
         return []
     return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+_JSON_LIST = re.compile(r"\s*\[\s*(\"|\])")  # a text that opens a JSON list of strings, or the empty list
+
+
+def _steps(value) -> list[str]:
+    """--ws-open: a list (a namespace built in code), or one text (`chanload.locust.options.StepsText`: the
+    command line's and config file's steps as a JSON list; the web UI's form: that list, or one step)."""
+    if not isinstance(value, str):
+        return _listed(value)
+    if not value.strip():
+        return []
+    if not _JSON_LIST.match(value):
+        return [value]
+    try:
+        steps = json.loads(value)
+    except ValueError as exc:
+        raise OptionError(
+            f'--ws-open {value!r}: a text that starts with [" is read as a JSON list of steps, and this is not '
+            f'valid JSON ({exc}): give ["[NAME] SEND => EXPECT", ...], each step in double quotes with \\" for a '
+            'quote inside it; a step that sends a JSON array goes in the list too, ["[join] [\\"join\\", 1] => OK"]'
+        ) from None
+    if not isinstance(steps, list) or not all(isinstance(step, str) for step in steps):
+        raise OptionError(
+            f"--ws-open {value!r}: a JSON list of steps holds only strings, e.g. "
+            '["[init] {\\"type\\": \\"init\\"} => OK", "[hello] hi => OK"]'
+        )
+    return steps
+
+
+def _tokens(value) -> list[str]:
+    """--ws-subprotocol: a list (a namespace built in code: each one name), or one comma-separated text
+    (`chanload.locust.options.TokensText`, and the web UI's form): a name has no comma (RFC 7230 token)."""
+    if not isinstance(value, str):
+        return _listed(value)
+    return [name.strip() for name in value.split(",")] if value.strip() else []
 
 
 def host_url(host: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from locust.argument_parser import get_parser
 
 import json
+import re
 
 import chanload.locust.plugin  # noqa: F401 - registers the options on Locust's parser
 from chanload.run.settings import settings_from
@@ -64,3 +65,104 @@ def test_summary_parameters_say_each_classs_own_pacing_and_what_overrode_it():
     assert ChannelsUser.describe(settings)["pacing"] == "think 2 s (--ws-think)"
     rated = settings_from(get_parser().parse_args(["--ws-rate", "4"]), "ws://127.0.0.1:9")
     assert ChannelsUser.describe(rated)["pacing"] == "rate 4/s per connection (--ws-rate, Poisson arrivals)"
+
+
+STEPS = [INIT, '[hello] {"text": "hi, you", "n": [1, 2]} => OK']
+
+
+def test_repeated_opening_steps_are_one_json_list_text_as_the_web_form_shows_it():
+    """--ws-open twice: one text, a JSON list the form's field shows whole; read back as the steps, in order."""
+    from locust.argument_parser import ui_extra_args_dict
+
+    args = ["--ws-open", STEPS[0], "--ws-open", STEPS[1], "--ws-subprotocol", "graphql-transport-ws"]
+    parsed = get_parser().parse_args([*args, "--ws-subprotocol", "chat.v2"])
+    assert parsed.ws_open == json.dumps(STEPS) and parsed.ws_subprotocol == "graphql-transport-ws,chat.v2"
+    settings = settings_from(parsed, "ws://127.0.0.1:9")
+    assert [step.spec for step in settings.opening] == STEPS
+    assert settings.subprotocols == ("graphql-transport-ws", "chat.v2")
+    shown = ui_extra_args_dict(args)
+    assert shown["ws_open"]["default_value"] == json.dumps(STEPS)  # a text: the form does not join a list at commas
+    assert shown["ws_subprotocol"]["default_value"] == "graphql-transport-ws"
+    assert ui_extra_args_dict([])["ws_open"]["default_value"] == "[]"  # shown as a list even when empty
+    assert "ws_header" not in shown  # its values are credentials the page would show: command line or config only
+
+
+def test_a_config_files_steps_are_what_the_web_forms_field_shows(tmp_path):
+    """The form's field is filled from the config file too (Locust reads it again for the page), as one JSON list."""
+    from locust.argument_parser import ui_extra_args_dict
+
+    conf = tmp_path / "app.conf"
+    conf.write_text(f'ws-open = {json.dumps(STEPS)}\nws-subprotocol = ["graphql-transport-ws", "chat.v2"]\n')
+    shown = ui_extra_args_dict(["--config", str(conf)])
+    assert json.loads(shown["ws_open"]["default_value"]) == STEPS
+    assert shown["ws_subprotocol"]["default_value"] == "graphql-transport-ws,chat.v2"
+
+
+def start_form(monkeypatch, extra: list[str], form: dict) -> tuple[dict, object]:
+    """POST `form` to the web UI's /swarm, as the browser's form sends it, on Locust's own handler with
+    chanload's check before it; the answer and the options a run would start with."""
+    from locust import User, constant, task
+    from locust.env import Environment
+    from locust.web import WebUI
+
+    import sys
+
+    from chanload.locust import webui
+    from chanload.run.settings import Settings
+
+    class Idle(User):
+        wait_time = constant(1)
+
+        @task
+        def nothing(self):
+            pass
+
+    argv = ["locust", "--host", "ws://127.0.0.1:9", *extra]
+    monkeypatch.setattr(sys, "argv", argv)  # the page's fields show the command line's values
+    parsed = get_parser().parse_args(argv[1:])
+    env = Environment(user_classes=[Idle], parsed_options=parsed, host=parsed.host)
+    env.create_local_runner()
+    web = WebUI(env, "127.0.0.1", 0)
+    env.web_ui = web
+    st = type("St", (), {"settings": Settings(host=parsed.host), "started": 0.0})()
+    webui.attach(env, st, lambda: None, lambda: {}, None)
+    try:
+        answer = web.app.test_client().post("/swarm", data={"user_count": "0", "spawn_rate": "1", **form})
+        return answer.get_json(), env.parsed_options
+    finally:
+        env.runner.quit()
+
+
+def test_the_web_forms_steps_reach_the_run_whole_and_the_command_lines_stay_when_the_form_keeps_them(monkeypatch):
+    """Through Locust's own swarm handler: a JSON list of steps with commas in it stays whole; the field as
+    shown (the command line's steps) keeps them; one step alone is one step; the subprotocols split at commas."""
+    cli = ["--ws-open", "[cli] hi => OK"]
+    answer, options = start_form(monkeypatch, cli, {"ws_open": json.dumps(STEPS), "ws_subprotocol": "a, b"})
+    assert answer["success"], answer
+    settings = settings_from(options, "ws://127.0.0.1:9")
+    assert [step.spec for step in settings.opening] == STEPS and settings.subprotocols == ("a", "b")
+    answer, options = start_form(monkeypatch, cli, {"ws_open": json.dumps(["[cli] hi => OK"])})
+    assert answer["success"] and [s.name for s in settings_from(options, "ws://h:1").opening] == ["cli"]
+    answer, options = start_form(monkeypatch, cli, {"user_count": "0"})  # a POST without the field: the command line's
+    assert answer["success"] and [s.name for s in settings_from(options, "ws://h:1").opening] == ["cli"]
+    answer, options = start_form(monkeypatch, [], {"ws_open": '[hello] {"a": 1, "b": 2} => OK', "ws_subprotocol": ""})
+    assert [s.spec for s in settings_from(options, "ws://h:1").opening] == ['[hello] {"a": 1, "b": 2} => OK']
+    assert settings_from(options, "ws://h:1").subprotocols == ()
+    answer, options = start_form(monkeypatch, cli, {"ws_open": "[]"})  # emptied: the class's own steps
+    assert answer["success"] and settings_from(options, "ws://h:1").opening == ()
+
+
+def test_a_form_value_that_cannot_be_read_whole_is_refused_with_the_fix_and_nothing_starts(monkeypatch):
+    """A broken JSON list, a subprotocol with a space, a rate that is no number: the form's message says what
+    to give; the options stay as they were and no run starts."""
+    cases = [
+        ({"ws_open": '["[a] {\\"x\\": 1} => OK", '}, r"--ws-open .*not valid JSON.*\[\"\[NAME\] SEND => EXPECT\""),
+        ({"ws_open": '["[a] hi => OK", 3]'}, "a JSON list of steps holds only strings"),
+        ({"ws_open": '["join", 1] => OK'}, r"read as a JSON list of steps.*a step that sends a JSON array goes in"),
+        ({"ws_subprotocol": "graphql ws"}, "--ws-subprotocol 'graphql ws'"),
+        ({"ws_rate": "fast"}, "--ws-rate 'fast': expected a number"),
+    ]
+    for form, message in cases:
+        answer, options = start_form(monkeypatch, ["--ws-open", "[cli] hi => OK"], form)
+        assert answer["success"] is False and re.search(message, answer["message"]), (form, answer)
+        assert options.ws_open == json.dumps(["[cli] hi => OK"]) and options.ws_rate == 0.0
