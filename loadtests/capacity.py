@@ -5,7 +5,9 @@
 
 Users go up by --capacity-step; each step is held --capacity-hold seconds (longer while unstable)
 and judged on its own samples. The knee (highest step that held) is printed as a table and written
-to summary.json (`capacity`) and report.html with --report-dir. -u, -r and -t do not apply.
+to summary.json (`capacity`) and report.html with --report-dir. -u and -r do not apply; -t bounds the
+search (it ends there, its section saying where and that its knee is a lower bound), and so do Ctrl-C
+and SIGTERM (the run is then interrupted, exit code 4).
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -14,7 +16,7 @@ from chanload.recording.counters import Ledger
 from chanload.recording.latency import Aggregate, Slice, new_histogram
 from chanload.reporting.summary import build
 from chanload.run import capacity, slo
-from tests.locustrun import run_locust
+from tests.locustrun import Output, run_locust
 from tests.servers import ROOT, UNIT, free_port
 
 CAPACITY = ROOT / "loadtests" / "capacity.py"
@@ -91,6 +93,68 @@ def test_finder_steps_until_the_threshold_breaks_and_reports_the_knee(tmp_path, 
     assert re.search(r"knee: 20 users, 20 sockets, [\d.]+ msg/s", run.output)
     html = (tmp_path / "report" / "report.html").read_text()
     assert "<h2>Capacity</h2>" in html and "<strong>20 users</strong>" in html
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_search_cut_short_by_a_signal_still_reports_what_it_found(tmp_path, target, sig):
+    """Ctrl-C or SIGTERM after the first step held (a shape ignores -t: the search sets the run's length; and
+    Locust takes SIGTERM only after a headless shape's run, which it would have killed with nothing written):
+    status interrupted, exit code 4; summary.json, the table and report.html say where the search was cut, the
+    knee is the last step that held, named a lower bound."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(CAPACITY), "--headless", "--host", target.ws_url, "--only-summary",
+         "--report-dir", str(tmp_path / "report"), "--ws-png-charts", "off", "RoomUser", "--ws-rate", "2",
+         "--capacity-slo", "message:p95<1s", "--capacity-step", "5", "--capacity-hold", "2",
+         "--capacity-max", "1000"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    output = Output(proc)
+    try:
+        assert output.wait_for(r"capacity step 5 users: held", 60), "".join(output.lines)[-3000:]
+        # Once the next step's users are all started: a signal while Locust's spawning greenlet runs lands in it,
+        # and Locust prints that greenlet's traceback (its own, for any run) before the run stops all the same.
+        assert output.wait_for(r'All users spawned: \{"RoomUser": 10\}', 30), "".join(output.lines)[-3000:]
+        time.sleep(1)
+    finally:
+        proc.send_signal(sig)
+    out = output.text()
+    assert proc.returncode == 4 and "Traceback" not in out, out[-3000:]  # interrupted
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    found = summary["capacity"]
+    assert found["steps"] and all(s["passed"] for s in found["steps"]), found
+    held = found["steps"][-1]["users"]
+    assert found["knee"]["users"] == held
+    assert found["stopped_by"].startswith("the run ended during the step of ")
+    assert found["stopped_by"].endswith(f"before any step broke; {held} users held, a lower bound on the knee")
+    assert f"stopped: {found['stopped_by']}" in out and f"knee: {held} users" in out
+    assert summary["status"] == "interrupted" and summary["counters"]["reconciles"], summary["counters"]
+    assert "<h2>Capacity</h2>" in (tmp_path / "report" / "report.html").read_text()
+
+
+@pytest.mark.e2e
+def test_run_time_bounds_the_search(tmp_path, target):
+    """-t (which Locust ignores for a shape) ends the search where it is: completed, its section saying so."""
+    run = run_locust(
+        tmp_path, target.ws_url, "RoomUser", "--ws-rate", "2", "--capacity-slo", "message:p95<1s",
+        "--capacity-step", "5", "--capacity-hold", "2", "--capacity-max", "1000",
+        locustfile=CAPACITY, run_time="12s",
+    )  # fmt: skip
+    assert run.code == 0 and "Traceback" not in run.output, run.output[-3000:]
+    assert "-t 12s bounds the capacity search" in run.output
+    found = run.summary["capacity"]
+    assert found["stopped_by"].startswith("-t 12s ended the search during the step of "), found["stopped_by"]
+    assert found["steps"] and found["knee"]["users"] == found["steps"][-1]["users"], found
+    assert run.summary["status"] == "completed" and run.summary["counters"]["reconciles"]
+    assert 12 <= run.summary["duration_s"] < 30, run.summary["duration_s"]
+
+
+def test_a_search_with_no_step_judged_says_so():
+    """Cut short before its first window closed: no knee, and not "the first step already broke"."""
+    block = capacity.block([], tuple(slo.parse_all(["message:p95<5ms"])), capacity.Plan(step=5, start=5, limit=50,
+                           hold=2), "the run ended during the step of 5 users, before any step broke")  # fmt: skip
+    assert "knee: none (no step was judged before the run ended)" in capacity.render(block)
+    assert "No step was judged before the run ended." in capacity.html(block)
 
 
 @pytest.mark.e2e

@@ -163,8 +163,10 @@ def finish(environment) -> dict:
 
 def _finish(environment, st: State) -> dict:
     runner = environment.runner
-    interrupted = runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING)
-    if interrupted:
+    running = runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING)
+    # A signal stopped it (a shape's run: Locust has stopped its runner before it quits, on Ctrl-C too).
+    interrupted = running or _guard.signalled is not None
+    if running:
         # Stop the users (in-flight messages are counted) and, on a master, collect the workers'
         # final reports, before anything is summed up.
         runner.quit()
@@ -332,7 +334,8 @@ def _on_init(environment, **_kw) -> None:
     if not isinstance(environment.runner, WorkerRunner):
         if settings.insecure:
             sys.stderr.write(f"chanload: {summary.INSECURE}\n")
-        _guard.install()
+        # A headless shape (the capacity finder) runs inside Locust's start, before Locust takes SIGTERM: take it now.
+        _guard.install(sigterm=bool(environment.shape_class and getattr(environment.parsed_options, "headless", False)))
     # gevent's loop reads the clock only when it runs, and it has not run since Locust started: after a
     # startup slower than -t (a loaded machine), the run-time timer Locust starts next would be due at once.
     gevent.get_hub().loop.update_now()

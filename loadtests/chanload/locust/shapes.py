@@ -51,8 +51,15 @@ class Finder:
         self.slices: list[Slice] = []
         self.steps: list[capacity.StepResult] = []
         self.stopped_by = ""
+        # -t bounds the search (Locust leaves a shape's run time to the shape, and says it ignores -t).
+        run_time = getattr(environment.parsed_options, "run_time", None)
+        self.run_time = float(run_time) if run_time else None
+        self.deadline = time.time() + self.run_time if self.run_time else None
+        if self.run_time:
+            log.warning("chanload: -t %gs bounds the capacity search: it ends there, with what it found", self.run_time)
         self.st.taps.append(self.tap)
         environment.events.quit.add_listener(self.print_table)
+        environment.events.test_stop.add_listener(self.interrupted)  # -t, Ctrl-C, SIGTERM, the web UI's stop
 
     def tap(self, pieces: list[Slice]) -> None:
         self.slices.extend(p for p in pieces if p.second >= self.began)
@@ -60,6 +67,9 @@ class Finder:
     def tick(self) -> tuple[int, float] | None:
         now = time.time()
         users = self.plan.users(self.index)
+        if self.deadline is not None and now >= self.deadline:
+            self.finish(self.cut_short(f"-t {self.run_time:g}s ended the search"))
+            return None
         if self.phase == "spawn":
             if self.environment.runner.user_count >= users:
                 self.phase, self.until = "settle", now + self.plan.settle
@@ -116,6 +126,18 @@ class Finder:
         """After chanload's own table (the quit listener registered first): the capacity table."""
         if self.st.finished and self.st.finished.get("capacity"):
             print(capacity.render(self.st.finished["capacity"]), flush=True)
+
+    def interrupted(self, **_kw) -> None:
+        """The run ended before the search did: its section still says what was found, and that it is a lower bound."""
+        if self.stopped_by:
+            return
+        self.finish(self.cut_short("the run ended"))
+
+    def cut_short(self, what: str) -> str:
+        """Why the search stopped before a step broke: where it was, and what the knee then is."""
+        held = [s for s in self.steps if s.passed]
+        bound = f"; {held[-1].users} users held, a lower bound on the knee" if held else ""
+        return f"{what} during the step of {self.plan.users(self.index)} users, before any step broke{bound}"
 
     def finish(self, why: str) -> None:
         self.stopped_by = why

@@ -25,10 +25,18 @@ class Guard:
         self.extra = 0
         self.what = "the summary"
         self.written: bool | None = None  # None: not written yet; then whether the artifacts are complete
+        self.signalled: str | None = None  # the signal that stopped the run (SIGINT, SIGTERM), if one did
 
-    def install(self) -> None:
-        """Take over SIGINT now (the first still raises KeyboardInterrupt), so a quick second is caught too."""
+    def install(self, sigterm: bool = False) -> None:
+        """Take over SIGINT now (the first still raises KeyboardInterrupt), so a quick second is caught too.
+
+        With `sigterm`, SIGTERM too, the same way. Locust takes SIGTERM only once its headless start has
+        returned, and a headless run with a load shape (the capacity finder) runs to its end inside that
+        start: until then a SIGTERM would kill it with nothing written.
+        """
         import gevent
+
+        self.signalled = None
 
         # Raised from a Python handler, gevent's hub would print the KeyboardInterrupt with a traceback
         # before passing it to the main greenlet (where Locust catches it); Python's own handler is C,
@@ -36,6 +44,8 @@ class Guard:
         hub = gevent.get_hub()
         hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
         _handle(signal.SIGINT, self._on_signal)
+        if sigterm:
+            _handle(signal.SIGTERM, self._on_signal)
 
     @contextlib.contextmanager
     def ending(self, what: str) -> Iterator[None]:
@@ -49,6 +59,7 @@ class Guard:
     def _on_signal(self, signum, _frame) -> None:
         if not self.stopping:
             self.stopping = True
+            self.signalled = signal.Signals(signum).name
             _handle(signal.SIGTERM, self._on_signal)  # a SIGTERM from now on is a second signal too
             raise KeyboardInterrupt  # the first Ctrl-C: what Python's own handler does
         self.extra += 1

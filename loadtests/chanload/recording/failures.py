@@ -10,7 +10,11 @@ grows a row per message. Counts are untouched: every failure is still a failure 
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from chanload.exceptions import WrongReply
+
+E = TypeVar("E", bound=BaseException)
 
 LIMIT = 10  # different messages kept as they are per (request type, name, kind of failure)
 _KEYS = 4096  # (request type, name, kind) triples remembered; a run with more rows than this shares the rest
@@ -23,7 +27,7 @@ class FailureMessages:
         self.limit = limit
         self._seen: dict[tuple[str, str, str], set[str]] = {}
 
-    def bounded(self, kind: str, name: str, exc: BaseException) -> BaseException:
+    def bounded(self, kind: str, name: str, exc: E) -> E:
         """`exc` itself while its row and kind have fewer than `limit` other messages; else the row's overflow."""
         failure = getattr(exc, "kind", type(exc).__name__)
         key = (kind, name, str(failure))
@@ -37,7 +41,7 @@ class FailureMessages:
         return overflow(exc, self.limit)
 
 
-def overflow(exc: BaseException, limit: int) -> BaseException:
+def overflow(exc: E, limit: int) -> E:
     """A copy of `exc` whose message stands for every message past the first `limit` of its row and kind."""
     more = f"more than {limit} different ones on this row; --ws-trace shows each"
     if isinstance(exc, WrongReply):

@@ -143,8 +143,10 @@ def render(capacity: dict) -> str:
             f"knee: {k['users']} users, {k['sockets']} sockets, {k['messages_per_s']:.1f} msg/s, "
             f"p50 {format_us(k['p50_us'])}, p95 {format_us(k['p95_us'])}, p99 {format_us(k['p99_us'])}"
         )
-    else:
+    elif capacity["steps"]:
         lines.append("knee: none (the first step already broke a threshold)")
+    else:
+        lines.append("knee: none (no step was judged before the run ended)")
     if capacity.get("limit"):
         lines.append(f"limit: {capacity['limit']['text']}")
     return "\n".join(lines)
@@ -166,7 +168,7 @@ def html(capacity: dict | None) -> str:
         f"Knee: <strong>{k['users']} users</strong>, {k['sockets']} sockets, {k['messages_per_s']:.1f} msg/s, "
         f"p95 {escape(format_us(k['p95_us']))}"
         if k
-        else "No step held."
+        else ("No step held." if capacity["steps"] else "No step was judged before the run ended.")
     )
     limit = capacity.get("limit")
     why = f'<p class="limit">What saturated first: {escape(limit["text"])}</p>' if limit else ""
