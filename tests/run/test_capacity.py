@@ -144,7 +144,11 @@ def test_run_time_bounds_the_search(tmp_path, target):
     assert "-t 12s bounds the capacity search" in run.output
     found = run.summary["capacity"]
     assert found["stopped_by"].startswith("-t 12s ended the search during the step of "), found["stopped_by"]
-    assert found["steps"] and found["knee"]["users"] == found["steps"][-1]["users"], found
+    # Whatever a loaded machine let it judge by then: the knee is the last step that held, or none yet.
+    held = [s["users"] for s in found["steps"] if s["passed"]]
+    assert len(held) == len(found["steps"]), found  # nothing broke: -t ended it
+    assert (found["knee"] or {}).get("users") == (held[-1] if held else None), found
+    assert (f"knee: {held[-1]} users" if held else "no step was judged before the run ended") in run.output
     assert run.summary["status"] == "completed" and run.summary["counters"]["reconciles"]
     assert 12 <= run.summary["duration_s"] < 30, run.summary["duration_s"]
 
