@@ -23,6 +23,7 @@ from chanload.wire.login import HttpTarget, form_login
 from tests.locustrun import run_locust
 from tests.servers import django_admin, foreign_app
 from tests.test_third_party_apps import (
+    FLOOR_US,
     MAX_RAW,
     ROUNDS,
     RUN_TIME,
@@ -221,7 +222,8 @@ def raw_lobby(url: str, cookies: dict[str, str]) -> Iterator[Sample]:
 
 @pytest.mark.timing
 def test_p50_agrees_with_a_raw_single_connection_client(tmp_path, foreign, accounts):
-    """chanload -u 1 by options (login, join, relay) and a raw `websockets` client side by side: p50 within 10%."""
+    """chanload -u 1 by options (login, join, relay) and a raw `websockets` client side by side: p50 within 10%, or
+    0.1 ms on these sub-millisecond round trips (tests/test_third_party_apps.py, FLOOR_US, says why)."""
     name, password = accounts[0]
     cookies = form_login(HttpTarget(foreign.ws_url), "/accounts/login/", *accounts[1])
     creds = credentials(tmp_path, [(name, password)])
@@ -241,7 +243,8 @@ def test_p50_agrees_with_a_raw_single_connection_client(tmp_path, foreign, accou
         chanload_p50s.append(message["p50"])
         raw_p50s.append(client.p50s_within(_epoch(run.summary["started"]), _epoch(run.summary["ended"]))[0])
     ratio = statistics.median(c / r for c, r in zip(chanload_p50s, raw_p50s, strict=True))
-    assert abs(ratio - 1) <= TOLERANCE, (
-        f"p50 chanload / raw client: {ratio:.3f} (allowed 1 +- {TOLERANCE}); "
+    allowed = max(TOLERANCE, FLOOR_US / statistics.median(raw_p50s))  # why: tests/test_third_party_apps.py
+    assert abs(ratio - 1) <= allowed, (
+        f"p50 chanload / raw client: {ratio:.3f} (allowed 1 +- {allowed:.3f}); "
         f"rounds (us): chanload {[round(p) for p in chanload_p50s]}, raw {[round(p) for p in raw_p50s]}"
     )
