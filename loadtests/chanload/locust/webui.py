@@ -168,11 +168,12 @@ def _delivery_row(item: str, t: dict) -> dict:
     }
 
 
-def form_refusal(parsed, form, host: str | None) -> str | None:
+def form_refusal(parsed, form, host: str | None, user_classes: tuple = ()) -> str | None:
     """What is wrong with the options a start form (`/swarm`) would set, or None: checked before Locust takes them.
 
     Each field is read as Locust's swarm handler reads it (as the type the option already has: text, a number,
-    a checkbox's "true"), over a copy of `parsed`, and the whole is validated as a run's start would; a refusal is
+    a checkbox's "true"), over a copy of `parsed`, and the whole is validated as a run's start would (each of
+    `user_classes` checks it too: a `json:` step with the class's own rooms, ...); a refusal is
     the form's message and nothing starts (a wrong value found at test start would stop the process). Without a
     host to check with, the check is left to the start.
     """
@@ -194,7 +195,11 @@ def form_refusal(parsed, form, host: str | None) -> str | None:
                 whole = isinstance(current, int)
                 return f"{option} {value!r}: expected {'a whole number' if whole else 'a number'}"
     try:
-        settings_from(options, host)
+        settings = settings_from(options, host)
+        for user_class in user_classes:  # and each user class's own check (its rooms, its payload), as at start
+            check = getattr(user_class, "check", None)
+            if callable(check):
+                check(settings)
     except OptionError as exc:
         return str(exc)
     return None
@@ -223,7 +228,12 @@ def attach(environment, st, read: Callable[[], View], finish: Callable[[], dict]
         # A start form's options, refused with a message the form shows rather than stopping at test start.
         if request.method != "POST" or not request.path.endswith("/swarm"):
             return None
-        refusal = form_refusal(environment.parsed_options, request.form, request.form.get("host") or environment.host)
+        refusal = form_refusal(
+            environment.parsed_options,
+            request.form,
+            request.form.get("host") or environment.host,
+            tuple(environment.user_classes or ()),
+        )
         if refusal is None:
             return None
         log.error("web UI form: %s", refusal)

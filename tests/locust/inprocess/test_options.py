@@ -98,7 +98,7 @@ def test_a_config_files_steps_are_what_the_web_forms_field_shows(tmp_path):
     assert shown["ws_subprotocol"]["default_value"] == "graphql-transport-ws,chat.v2"
 
 
-def start_form(monkeypatch, extra: list[str], form: dict) -> tuple[dict, object]:
+def start_form(monkeypatch, extra: list[str], form: dict, user_classes: list | None = None) -> tuple[dict, object]:
     """POST `form` to the web UI's /swarm, as the browser's form sends it, on Locust's own handler with
     chanload's check before it; the answer and the options a run would start with."""
     from locust import User, constant, task
@@ -120,7 +120,7 @@ def start_form(monkeypatch, extra: list[str], form: dict) -> tuple[dict, object]
     argv = ["locust", "--host", "ws://127.0.0.1:9", *extra]
     monkeypatch.setattr(sys, "argv", argv)  # the page's fields show the command line's values
     parsed = get_parser().parse_args(argv[1:])
-    env = Environment(user_classes=[Idle], parsed_options=parsed, host=parsed.host)
+    env = Environment(user_classes=user_classes or [Idle], parsed_options=parsed, host=parsed.host)
     env.create_local_runner()
     web = WebUI(env, "127.0.0.1", 0)
     env.web_ui = web
@@ -131,6 +131,22 @@ def start_form(monkeypatch, extra: list[str], form: dict) -> tuple[dict, object]
         return answer.get_json(), env.parsed_options
     finally:
         env.runner.quit()
+
+
+def test_a_form_value_a_user_class_cannot_run_with_is_refused_in_the_form(monkeypatch):
+    """Each user class checks the form's values too, as at a run's start: RoomUser's payload has no {mark}, so
+    `own` can never be its reply; a JSON step that the class's rooms (names) make invalid."""
+    from chanload.locust.users import EchoUser
+
+    class RoomUser(EchoUser):  # loadtests/ws.py's
+        route = "room/{group}"
+
+    answer, options = start_form(monkeypatch, [], {"ws_expect": "own"}, [RoomUser])
+    assert answer["success"] is False and answer["message"].startswith("--ws-expect own: RoomUser's payload"), answer
+    assert options.ws_expect == ""
+    step = '[join] {"room": {group}} => OK'  # RoomUser's rooms are g0..g9: names, so not JSON without quotes
+    answer, _ = start_form(monkeypatch, [], {"ws_open": step}, [RoomUser])
+    assert answer["success"] is False and "not valid JSON" in answer["message"], answer
 
 
 def test_the_web_forms_steps_reach_the_run_whole_and_the_command_lines_stay_when_the_form_keeps_them(monkeypatch):
