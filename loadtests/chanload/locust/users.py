@@ -120,6 +120,7 @@ class WsUser(User):
     @classmethod
     def check(cls, settings: Settings) -> None:
         """Refuse, before any load, option values this class cannot run with (raises OptionError)."""
+        _shadowed(cls)
         groups = settings.groups or Groups.parse(cls.groups, f"{cls.__name__}.groups")  # the pool in effect
         if not settings.subprotocols:
             subprotocol_names(cls.subprotocols, f"{cls.__name__}.subprotocols")
@@ -178,6 +179,26 @@ class WsUser(User):
     def pacing(cls, settings: Settings) -> str:
         """How this class paces its tasks: Locust's `wait_time` between them, described."""
         return "wait_time " + _wait_time(cls)
+
+
+# The class attributes a session is made from; `expect` and `match` may be predicates (functions of a frame).
+_SESSION_ATTRIBUTES = ("route", "groups", "payload", "expect", "other", "listen", "subprotocols", "match", "opening",
+                       "login_url")  # fmt: skip
+_PREDICATES = ("expect", "match")
+
+
+def _shadowed(cls: type) -> None:
+    """Refuse a task or method that hides one of WsUser's session attributes (`def other(self)`, a `@task` named
+    `expect`): the session would be made from the function, and fail in a way that does not say why."""
+    for name in _SESSION_ATTRIBUTES:
+        value = getattr(cls, name, None)
+        is_task = hasattr(value, "locust_task_weight")
+        if is_task or (callable(value) and not isinstance(value, type) and name not in _PREDICATES):
+            what = "a task" if is_task else "a method"
+            raise OptionError(
+                f"{cls.__name__}.{name} is {what}: it hides WsUser.{name}, which the session is made from "
+                f"(see WsUser's attributes); give the {what.split()[1]} another name"
+            )
 
 
 def _spec(value) -> str | None:

@@ -181,6 +181,38 @@ def test_a_class_subprotocol_that_is_not_a_token_is_refused_unless_the_option_re
     GraphqlUser.check(parse("ws://127.0.0.1:9", "--ws-subprotocol", "graphql-transport-ws"))
 
 
+def test_a_task_or_method_that_hides_a_session_attribute_is_refused_naming_it():
+    """`@task def other(self)` would make the session's `other` a function: refused before any load, saying so.
+    A predicate `expect` (a function of the frame) is a session attribute's own form, and stays allowed."""
+
+    class Shadowing(EchoUser):
+        abstract = True
+
+        @task
+        def other(self):
+            pass
+
+    class Method(EchoUser):
+        abstract = True
+
+        def route(self):
+            return "room/1"
+
+    class Predicate(EchoUser):
+        abstract = True
+
+        @staticmethod
+        def expect(frame):
+            return frame == "OK"
+
+    settings = parse("ws://127.0.0.1:9")
+    with pytest.raises(OptionError, match=r"^Shadowing.other is a task: it hides WsUser.other.*give the task another"):
+        Shadowing.check(settings)
+    with pytest.raises(OptionError, match=r"^Method.route is a method: it hides WsUser.route"):
+        Method.check(settings)
+    Predicate.check(settings)
+
+
 def test_corrected_latency_shows_a_stall_that_raw_latency_hides(misbehaving):
     """Open model at 100 msg/s; the endpoint stalls 1 s once: corrected p90 shows it, raw p90 does not."""
     run = run_users(misbehaving.ws_url, "--ws-path", "stall/{group}", "--ws-rate", "100", users=1, seconds=3.5)
