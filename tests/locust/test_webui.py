@@ -302,7 +302,12 @@ FORM_STEPS = ['[hello] {"text": "hi, you"} => OK', "[again] hi => OK"]
 
 
 def start_from_the_form(page, web_url: str, steps: str | None) -> None:
-    """Open the start form, set the opening steps' field (None: leave what it shows) and start a 3 s run."""
+    """Open the start form, set the opening steps' field (None: leave what it shows) and start a 3 s run.
+
+    Once the runner is ready or stopped: a run's summary.json is written a moment before Locust's runner leaves
+    `stopping`, and a page loaded then shows neither the form nor a "New" that opens it.
+    """
+    wait_for(lambda: runner_state(web_url) in ("ready", "stopped"), 30, lambda: f"runner {runner_state(web_url)}")
     page.goto(web_url)
     form = page.locator("input[name=userCount]")
     new = page.get_by_role("button", name="New")
@@ -317,6 +322,11 @@ def start_from_the_form(page, web_url: str, steps: str | None) -> None:
     if steps is not None:
         page.fill("input[name=wsOpen]", steps)
     page.locator("form button[type=submit]").click()
+
+
+def runner_state(web_url: str) -> str:
+    with urllib.request.urlopen(f"{web_url}/stats/requests", timeout=5 * UNIT) as resp:
+        return str(json.load(resp)["state"])
 
 
 def opening_rows(locust, previous: float) -> dict[str, dict] | None:
