@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import servers
+from tests import reaper, servers
 from tests.locustrun import run_locust  # noqa: F401 - re-exported for tests
 
 INPROCESS = Path(__file__).resolve().parent / "locust" / "inprocess"
@@ -36,6 +36,11 @@ BEHAVIOUR = Path(__file__).resolve().parent / "behaviour"  # behaviour tests of 
 # channels_live_server is the pytest plugin's (chanload.pytest_plugin); ws and ws_factory use it; chanload_load
 # starts a locust process.
 SERVER_FIXTURES = {"target", "misbehaving", "foreign", "echo", "channels_live_server", "chanload_load"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Mark this run's processes, and start the watchdog that kills what a killed run leaves (tests/reaper.py).
+    reaper.start()
 
 
 @pytest.fixture(scope="session")
