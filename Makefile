@@ -7,7 +7,7 @@ SCALED ?= 2
 REPORT_DIR ?= reports/ci
 BASELINE ?= reports/baseline
 
-.PHONY: help deps deps-python deps-system demo demo-scaled test test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness bench-fanout
+.PHONY: help deps deps-python deps-system demo demo-scaled test test-tiers test-repeat test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness bench-fanout
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g' -e 's|$$(SCALED)|$(SCALED)|g' -e 's|$$(BASELINE)|$(BASELINE)|g'
@@ -42,15 +42,27 @@ ci-gate: deps-python ## ci-load judged against an earlier run's report folder $(
 
 # The tests (tests/conftest.py): in-process ones; `e2e` ones, which start processes (servers, locust); and
 # tests/locust/inprocess/, Locust in the pytest process (gevent), so in a pytest process of its own.
-# `timing` tests measure time or rates: they run alone, after the parallel run.
-TEST_WORKERS ?= 8
+# `timing` tests measure time or rates: they run alone, after the parallel run. The parallel run asserts behaviour
+# only (docs/architecture.md, "The tiers"; tests/test_tiers.py checks it).
+# TEST_WORKERS: the parallel tier's pytest-xdist workers, measured on a 2-core machine (docs/architecture.md).
+TEST_WORKERS ?= 4
+# JUNIT=PREFIX: each tier also writes PREFIX-parallel.xml, PREFIX-timing.xml, PREFIX-inprocess.xml (test-repeat).
+JUNIT ?=
+junit = $(if $(JUNIT),--junitxml=$(JUNIT)-$(1).xml)
 # pytest's exit code 5 (no tests collected) is a failure too.
 PYTEST_STATUS = code=$$?; if [ $$code -eq 5 ]; then echo "pytest collected no tests: treating as failure"; exit 1; fi; exit $$code
 
 test: deps ## run the whole test suite: in parallel, then the timing tests alone, then Locust in-process (pytest; exit 5 fails)
-	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not timing"; $(PYTEST_STATUS)
-	$(PYTHON) -m pytest -m timing; $(PYTEST_STATUS)
-	$(PYTHON) -m pytest tests/locust/inprocess; $(PYTEST_STATUS)
+	@$(MAKE) --no-print-directory test-tiers
+
+test-tiers: ## the three tiers of `make test`, without installing anything first
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not timing" $(call junit,parallel); $(PYTEST_STATUS)
+	$(PYTHON) -m pytest -m timing $(call junit,timing); $(PYTEST_STATUS)
+	$(PYTHON) -m pytest tests/locust/inprocess $(call junit,inprocess); $(PYTEST_STATUS)
+
+N ?= 5
+test-repeat: deps ## the flake finder: make test N times (N=5), each in a fresh clone of HEAD; prints every test that failed, and how often
+	$(PYTHON) scripts/test_repeat.py --runs $(N) $(if $(filter command line environment,$(origin TEST_WORKERS)),--workers $(TEST_WORKERS))
 
 test-fast: ## run the in-process tests only (no server, no locust process; under a minute)
 	$(PYTHON) -m pytest -m "not e2e"; $(PYTEST_STATUS)
