@@ -120,12 +120,25 @@ def _read(path: Path) -> str:
         return ""
 
 
+def _module_scoped(item: pytest.Item) -> bool:
+    """Whether the item uses a fixture of module (or package) scope: one made once per module, per process."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    return any(d[-1].scope in ("module", "package") for d in defs if d)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
         if _timing_by_what_it_runs(item):
             item.add_marker(pytest.mark.timing)
+        # An end-to-end module whose module-scoped fixture starts servers or runs loads (a foreign app, a TLS stack,
+        # three compared runs, a venv with chanload installed) makes it once per xdist worker that runs one of its
+        # tests: its tests go to one worker together, so it is made once (`--dist loadgroup`).
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("xdist_group") and _module_scoped(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
     def rank(item: pytest.Item) -> int:
         return next((i for i, start in enumerate(LONG_FIRST) if item.nodeid.startswith(start)), len(LONG_FIRST))

@@ -1,6 +1,6 @@
 """A websocket server that misbehaves on purpose, one way per path: the generator's hostile-server matrix.
 
-    python -m tests.apps.hostile --port PORT        (loopback only; tests/test_hostile.py starts it)
+    python -m tests.apps.hostile --port PORT [--lifetime S]   (loopback only; tests/test_hostile.py starts it)
 
 `GET /bad/<case>/<group>` (or `/<case>/<group>`): the websocket handshake, then the case's misbehaviour, on
 asyncio, every connection served at once. The RFC 6455 handshake is done here (the accept key and the
@@ -8,7 +8,8 @@ frames are tests/apps/rawws.py's). `GET /stats` answers JSON: per case, the conn
 read, the pongs read, and the close codes the client sent ("close 1009": 3).
 
 Nothing runs without end: a case that streams (a message without end, a ping flood) stops when a write
-fails or the client's side of the socket ends, and every connection is cut after LIFETIME seconds anyway.
+fails or the client's side of the socket ends, and every connection is cut after LIFETIME seconds anyway
+(--lifetime: longer than the run that uses it, so that a served connection is never cut mid-run).
 """
 
 from __future__ import annotations
@@ -137,10 +138,10 @@ class Conn:
             raise Gone
         return message
 
-    async def until_gone(self, seconds: float = LIFETIME) -> None:
-        """Drop whatever the client sends until it goes (or `seconds` pass)."""
+    async def until_gone(self) -> None:
+        """Drop whatever the client sends until it goes (or LIFETIME passes)."""
         with contextlib.suppress(Gone, TimeoutError):
-            async with asyncio.timeout(seconds):
+            async with asyncio.timeout(LIFETIME):
                 while True:
                     await self.next_message()
 
@@ -491,4 +492,7 @@ async def main(port: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    asyncio.run(main(parser.parse_args().port))
+    parser.add_argument("--lifetime", type=float, default=LIFETIME, help="seconds a connection lives at most")
+    args = parser.parse_args()
+    LIFETIME = args.lifetime
+    asyncio.run(main(args.port))
