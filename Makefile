@@ -7,7 +7,7 @@ SCALED ?= 2
 REPORT_DIR ?= reports/ci
 BASELINE ?= reports/baseline
 
-.PHONY: help deps deps-python deps-system demo demo-scaled test test-tiers test-repeat test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness bench-fanout
+.PHONY: help deps deps-python deps-system demo demo-scaled test test-tiers test-repeat test-for test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness bench-fanout
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g' -e 's|$$(SCALED)|$(SCALED)|g' -e 's|$$(BASELINE)|$(BASELINE)|g'
@@ -63,6 +63,14 @@ test-tiers: ## the three tiers of `make test`, without installing anything first
 N ?= 5
 test-repeat: deps ## the flake finder: make test N times (N=5), each in a fresh clone of HEAD; prints every test that failed, and how often
 	$(PYTHON) scripts/test_repeat.py --runs $(N) $(if $(filter command line environment,$(origin TEST_WORKERS)),--workers $(TEST_WORKERS))
+
+MODULE ?=
+test-for: ## MODULE=chanload.wire.client (or a layer, chanload.wire): only the tests that import it, both tiers
+	@test -n "$(MODULE)" || { echo "give MODULE=chanload.<layer>[.<module>], e.g. make test-for MODULE=chanload.wire.client"; exit 2; }
+	@files="$$($(PYTHON) scripts/tests_for.py $(MODULE))"; inproc="$$($(PYTHON) scripts/tests_for.py $(MODULE) --tier inprocess)"; \
+	if [ -z "$$files$$inproc" ]; then echo "no test file imports $(MODULE)"; exit 1; fi; \
+	if [ -n "$$files" ]; then $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup $$files || exit $$?; fi; \
+	if [ -n "$$inproc" ]; then $(PYTHON) -m pytest $$inproc || exit $$?; fi
 
 test-fast: ## run the in-process tests only (no server, no locust process; under a minute)
 	$(PYTHON) -m pytest -m "not e2e"; $(PYTEST_STATUS)
