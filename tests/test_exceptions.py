@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 
 from chanload import exceptions
@@ -145,3 +148,25 @@ def test_a_message_written_whole_by_an_older_caller_is_kept():
         "connection refused: nothing listens at h:1"
     )
     assert str(HandshakeTimeout("handshake timeout: no answer within 5s")) == "handshake timeout: no answer within 5s"
+
+
+def test_an_error_survives_pickling_and_copying_with_its_fields():
+    """Rebuilt from its message and fields, not by calling the constructor with the message."""
+    errors = [
+        LoginRefused("GET /x/", "answered HTTP 404", 404, fix="give the path of the form"),
+        NotSetUp(),
+        ClosedByServer(4401, "Unauthorized"),
+        ReplyTimeout(1.5),
+        HandshakeRejected(403, "Forbidden"),
+        StepError("request", KeyError("id")),
+        OptionError("--ws-path: give a path"),
+    ]
+    for error in errors:
+        for again in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+            assert type(again) is type(error) and str(again) == str(error) and vars(again) == vars(error)
+
+
+def test_a_timeout_given_as_text_is_kept_with_its_kind():
+    """An older caller's text where a number of seconds goes: kept, the kind put first when missing."""
+    assert str(ReplyTimeout("after 5 s")) == "reply timeout: after 5 s"
+    assert str(HandshakeTimeout("handshake timeout: no answer")) == "handshake timeout: no answer"

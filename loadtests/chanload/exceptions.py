@@ -36,6 +36,11 @@ _NUMBERED = re.compile(r"[\w.-]*\d[\w.-]*")
 class ChanloadError(Exception):
     """The base of every error chanload raises."""
 
+    def __reduce__(self) -> tuple:
+        # Pickled (and copied) as its message and fields, not by calling the constructor again with the message:
+        # the constructors take facts, not the text they build.
+        return _restore, (type(self), str(self), self.__dict__)
+
 
 class OptionError(ChanloadError, ValueError):
     """An option's value is wrong; the message names the option and what to change."""
@@ -75,6 +80,11 @@ class WsError(ChanloadError):
         # their own: kept word for word until every caller passes facts.
         return given if isinstance(given, str) and given.startswith(cls.kind) else None
 
+    @classmethod
+    def _text(cls, given: str) -> str:
+        # A text where a timeout was expected (an older caller): the kind is put first if it is not there.
+        return given if given.startswith(cls.kind) else f"{cls.kind}: {given}"
+
     def __repr__(self) -> str:
         # Locust shows and groups failures by repr(exception): keep it the plain message.
         return str(self)
@@ -107,8 +117,9 @@ class HandshakeTimeout(WsError):
     kind = "handshake timeout"
 
     def __init__(self, timeout: float | str) -> None:
-        written = self._written(timeout)
-        super().__init__(written or f"handshake timeout: no answer within {timeout:g}s")
+        super().__init__(
+            self._text(timeout) if isinstance(timeout, str) else f"handshake timeout: no answer within {timeout:g}s"
+        )
         self.timeout = None if isinstance(timeout, str) else timeout
 
 
@@ -148,8 +159,9 @@ class ReplyTimeout(WsError):
     kind = "reply timeout"
 
     def __init__(self, timeout: float | str) -> None:
-        written = self._written(timeout)
-        super().__init__(written or f"reply timeout: no reply within {timeout:g}s")
+        super().__init__(
+            self._text(timeout) if isinstance(timeout, str) else f"reply timeout: no reply within {timeout:g}s"
+        )
         self.timeout = None if isinstance(timeout, str) else timeout
 
 
@@ -271,6 +283,13 @@ class LoginRefused(WsError):
 
 
 _DETAIL = 120  # characters of the original exception's message kept in a StepError's
+
+
+def _restore(cls: type[ChanloadError], message: str, fields: dict) -> ChanloadError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(fields)
+    return error
 
 
 __all__ = [
