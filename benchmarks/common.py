@@ -28,6 +28,7 @@ import psutil
 # `python -m benchmarks.X` from the repository root, as the Makefile runs them: chanload lives in loadtests/.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "loadtests"))
 
+from chanload.processes import stop_group
 from chanload.recording.types import MESSAGE  # the suite's request type for one echo round trip
 from scripts.with_target import TARGET, free_port, wait_for
 
@@ -49,14 +50,8 @@ def _children_cpu() -> float:
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within `timeout`."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` (its process group too, if it leads one)."""
+    stop_group(proc, timeout, kill_timeout=None)
 
 
 def pinned(cpus: set[int] | None, priority: int = 0):

@@ -12,7 +12,6 @@ import os
 import re
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# chanload lives in loadtests/ (as for the benchmarks): the one process stopper is there.
+sys.path.insert(0, str(ROOT / "loadtests"))
+
+from chanload.processes import stop_group  # noqa: E402 - after the path it is found on
+
 TARGET = ROOT / "target_project"
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf"
 APPLICATION = "chatroom.asgi:application"
@@ -51,14 +55,8 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> N
 
 
 def stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL after `timeout` seconds; a process that already ended is left alone."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """SIGTERM, then SIGKILL after `timeout` seconds (its process group too, if it leads one); an ended one is left."""
+    stop_group(proc, timeout, kill_timeout=None)
 
 
 def _name(proc: subprocess.Popen) -> str:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 
 from chanload import exceptions
 from chanload.exceptions import (
     ChanloadError,
     ClosedByServer,
+    ConnectionLost,
+    ConnectionRefused,
     HandshakeRejected,
+    HandshakeTimeout,
+    LoginRefused,
     NotSetUp,
     OptionError,
     ProtocolError,
+    ReplyTimeout,
     StepError,
     SubprotocolRejected,
     WrongReply,
@@ -86,3 +94,79 @@ def test_a_rejected_subprotocol_names_what_was_offered_and_what_the_server_picke
     other = SubprotocolRejected(("graphql-ws",), "x" * 500)
     assert "the server picked 'xxx" in str(other) and len(str(other)) < 120
     assert other.offered == ("graphql-ws",) and other.picked == "x" * 500
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (ConnectionRefused("127.0.0.1:9"), "connection refused: nothing listens at 127.0.0.1:9"),
+        (HandshakeTimeout(5.0), "handshake timeout: no answer within 5s"),
+        (ReplyTimeout(0.25), "reply timeout: no reply within 0.25s"),
+        (ConnectionLost("socket closed without a close frame"), "connection lost: socket closed without a close frame"),
+        (ConnectionLost("BrokenPipeError", during="while sending"), "connection lost while sending: BrokenPipeError"),
+        (ProtocolError("masked frame from the server", "5.1"), "masked frame from the server (section 5.1)"),
+        (ProtocolError("unknown opcode 0x3"), "unknown opcode 0x3"),
+        (
+            LoginRefused("POST /login/", "answered HTTP 401", 401, hint="a wrong username or password?"),
+            "login refused: POST /login/ answered HTTP 401 (a wrong username or password?)",
+        ),
+        (
+            LoginRefused("GET /x/", "answered HTTP 302", 302, hint="a redirect", fix="give the path of the form"),
+            "login refused: GET /x/ answered HTTP 302 (a redirect): give the path of the form",
+        ),
+        (
+            LoginRefused("GET /x/", "nothing listens at 127.0.0.1:9", unreachable=True),
+            "login refused: GET /x/: nothing listens at 127.0.0.1:9",
+        ),
+    ],
+)
+def test_an_error_builds_its_message_from_its_fields(error, text):
+    """Callers pass facts; the error writes the one text (Locust's failure row), the same for every caller."""
+    assert str(error) == text
+    assert repr(error) == text or not isinstance(error, WsError)  # a WsError's repr is its message too
+
+
+def test_the_fields_stay_on_the_error():
+    """What the message was built from can be read back, not parsed out of the text."""
+    assert ConnectionRefused("h:1").server == "h:1"
+    assert HandshakeTimeout(2.0).timeout == 2.0 and ReplyTimeout(0.5).timeout == 0.5
+    lost = ConnectionLost("EOF", during="during handshake")
+    assert (lost.why, lost.during) == ("EOF", "during handshake")
+    assert ProtocolError("x", "5.2").section == "5.2"
+    refused = LoginRefused("GET /x/", "nothing listens at h:1", unreachable=True)
+    assert refused.request == "GET /x/" and refused.status is None and refused.unreachable
+    assert str(NotSetUp()).startswith("chanload is not set up for this Locust environment")
+
+
+def test_a_message_written_whole_by_an_older_caller_is_kept():
+    """Callers that still write the whole text (starting with the kind) get it word for word."""
+    assert str(ReplyTimeout("reply timeout: no matching reply within 5s")) == (
+        "reply timeout: no matching reply within 5s"
+    )
+    assert str(ConnectionLost("connection lost: not connected")) == "connection lost: not connected"
+    assert str(ConnectionRefused("connection refused: nothing listens at h:1")) == (
+        "connection refused: nothing listens at h:1"
+    )
+    assert str(HandshakeTimeout("handshake timeout: no answer within 5s")) == "handshake timeout: no answer within 5s"
+
+
+def test_an_error_survives_pickling_and_copying_with_its_fields():
+    """Rebuilt from its message and fields, not by calling the constructor with the message."""
+    errors = [
+        LoginRefused("GET /x/", "answered HTTP 404", 404, fix="give the path of the form"),
+        NotSetUp(),
+        ClosedByServer(4401, "Unauthorized"),
+        ReplyTimeout(1.5),
+        HandshakeRejected(403, "Forbidden"),
+        StepError("request", KeyError("id")),
+        OptionError("--ws-path: give a path"),
+    ]
+    for error in errors:
+        for again in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+            assert type(again) is type(error) and str(again) == str(error) and vars(again) == vars(error)
+
+
+def test_a_timeout_given_as_text_is_kept_with_its_kind():
+    """An older caller's text where a number of seconds goes: kept, the kind put first when missing."""
+    assert str(ReplyTimeout("after 5 s")) == "reply timeout: after 5 s"
+    assert str(HandshakeTimeout("handshake timeout: no answer")) == "handshake timeout: no answer"

@@ -1,19 +1,38 @@
-"""The layers hold: `lint-imports` (run by `make lint`) keeps them, and fails on an import that points up."""
+"""The layers hold: `lint-imports` (run by `make lint`) keeps them, and fails on an import that points up.
+
+Besides the contracts: every module is in a layer, no two modules import each other (directly or round a longer
+circle, imports inside functions or for type checkers included), and no module is over 400 lines. The temporary
+exceptions below fail the test once they no longer apply, so that they are removed when the work lands.
+"""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+import grimp
 import pytest
+
+import chanload
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "loadtests" / "chanload"
-pytestmark = pytest.mark.e2e  # starts processes: interpreters, lint-imports, the pages' commands
 
 LAYERS = ["locust", "reporting", "watch", "run", "conversation", "recording", "wire"]
+MAX_LINES = 400
+
+# TEMPORARY, issue 28: the pytest side is moving under chanload/pytest/ (a layer of its own, "chanload.pytest"),
+# and these modules are being split below 400 lines, in another branch. Remove each name as it lands.
+PYTEST_SIDE_NOT_YET_IN_A_LAYER = {"chanload.behaviour", "chanload.pytest_plugin", "chanload.pytest_load",
+                                  "chanload._live_server"}  # fmt: skip
+OVER_400_LINES_UNTIL_SPLIT = {"behaviour.py", "conversation/session.py", "wire/client.py", "conversation/trace.py",
+                              "pytest_plugin.py", "run/settings.py"}  # fmt: skip
+# TEMPORARY, issue 28: Login writes the session's cookies and headers (conversation/login.py imports Session for type
+# checkers; session.py imports login); another branch makes Login return what it obtained. Remove it then.
+KNOWN_CYCLES = {frozenset({"chanload.conversation.login", "chanload.conversation.session"})}
 
 
 def lint_imports(package_parent: Path) -> subprocess.CompletedProcess:
@@ -26,6 +45,123 @@ def lint_imports(package_parent: Path) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+def modules_on_disk() -> list[str]:
+    """Every module of the package, as its dotted name (a package as its own name), from the files."""
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def contract_layers() -> list[str]:
+    """The modules and packages named in the "Layers point down" contract, independent siblings split."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (contract,) = [c for c in config["contracts"] if c["name"] == "Layers point down"]
+    return [name.strip() for layer in contract["layers"] for name in layer.replace(":", "|").split("|")]
+
+
+def cycles(graph: grimp.ImportGraph, modules: list[str]) -> list[list[str]]:
+    """The import cycles between `modules` (imports of others are left out): one shortest circle per tangle."""
+    among = set(modules)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in graph.find_modules_directly_imported_by(module) & among:
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = set()
+            while True:
+                member = stack.pop()
+                component.add(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for module in modules:
+        if module not in index:
+            visit(module)
+    circles = []
+    for component in found:
+        start = min(component)
+        importers = [m for m in component if start in graph.find_modules_directly_imported_by(m)]
+        ways = [graph.find_shortest_chain(start, importer, as_packages=False) for importer in importers]
+        circles.append(min(([*way, start] for way in ways if way), key=len))
+    return circles
+
+
+def test_no_import_cycles():
+    """No module imports one that (directly or round a circle) imports it back; a cycle is named, module by module.
+
+    Imports for type checkers count: a cycle hidden behind TYPE_CHECKING, or inside a function, is still two modules
+    sharing what belongs in a third. The public face is left out: it names every layer for type checkers only.
+    """
+    assert Path(chanload.__file__).parent == PACKAGE, f"chanload is imported from {chanload.__file__}: set PYTHONPATH"
+    graph = grimp.build_graph("chanload", exclude_type_checking_imports=False)
+    for imported in graph.find_modules_directly_imported_by("chanload"):
+        graph.remove_import(importer="chanload", imported=imported)
+    circles = cycles(graph, modules_on_disk())
+    gone = KNOWN_CYCLES - {frozenset(circle) for circle in circles}
+    assert not gone, f"no longer a cycle: remove it from KNOWN_CYCLES: {[sorted(c) for c in gone]}"
+    found = [circle for circle in circles if frozenset(circle) not in KNOWN_CYCLES]
+    assert not found, "import cycles (move what both sides share into a module they both import):\n" + "\n".join(
+        " -> ".join(circle) for circle in found
+    )
+
+
+def test_the_cycle_finder_names_a_cycle():
+    """The finder sees a circle of three and one of two, and names their modules in import order."""
+    graph = grimp.ImportGraph()
+    for module in ("p.a", "p.b", "p.c", "p.d", "p.e"):
+        graph.add_module(module)
+    for importer, imported in (("p.a", "p.b"), ("p.b", "p.c"), ("p.c", "p.a"), ("p.d", "p.e"), ("p.e", "p.d")):
+        graph.add_import(importer=importer, imported=imported)
+    graph.add_module("p.f")
+    graph.add_import(importer="p.f", imported="p.a")  # into a circle, not part of it
+    assert sorted(cycles(graph, ["p.a", "p.b", "p.c", "p.d", "p.e", "p.f"])) == [
+        ["p.a", "p.b", "p.c", "p.a"],
+        ["p.d", "p.e", "p.d"],
+    ]
+
+
+def test_no_module_is_over_400_lines():
+    """A room under 400 lines: a module past it holds two ideas; split it along that seam."""
+    lines = {path.relative_to(PACKAGE).as_posix(): len(path.read_text().splitlines()) for path in PACKAGE.rglob("*.py")}
+    long = {name: n for name, n in lines.items() if n > MAX_LINES and name not in OVER_400_LINES_UNTIL_SPLIT}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+    split = sorted(name for name in OVER_400_LINES_UNTIL_SPLIT if lines.get(name, 0) <= MAX_LINES)
+    assert not split, f"split or gone: remove them from OVER_400_LINES_UNTIL_SPLIT: {split}"
+
+
+def test_every_module_is_in_a_layer():
+    """The "Layers point down" contract claims every module on disk, so no module can import upward unchecked."""
+    layers = contract_layers()
+    unclaimed = [
+        module
+        for module in modules_on_disk()
+        if module != "chanload"  # the public face: at run time it imports lazily, nothing (checked by test_public)
+        and module not in PYTEST_SIDE_NOT_YET_IN_A_LAYER
+        and not any(module == layer or module.startswith(layer + ".") for layer in layers)
+    ]
+    assert not unclaimed, f"modules in no layer of pyproject.toml's 'Layers point down': {unclaimed}"
+    stale = [
+        module
+        for module in sorted(PYTEST_SIDE_NOT_YET_IN_A_LAYER)
+        if module not in modules_on_disk() or any(module == layer or module.startswith(layer + ".") for layer in layers)
+    ]
+    assert not stale, f"moved or in a layer now: remove them from PYTEST_SIDE_NOT_YET_IN_A_LAYER: {stale}"
+
+
 def test_the_tree_shows_the_layers():
     """A folder per layer, each with a docstring saying what it holds."""
     for layer in LAYERS:
@@ -33,6 +169,7 @@ def test_the_tree_shows_the_layers():
         assert init.exists() and init.read_text().startswith('"""'), layer
 
 
+@pytest.mark.e2e  # starts lint-imports
 def test_the_contracts_are_kept():
     """As on main: every layer imports only those below it, and only chanload.locust imports locust."""
     proc = lint_imports(ROOT / "loadtests")
@@ -40,12 +177,19 @@ def test_the_contracts_are_kept():
     assert "Layers point down KEPT" in proc.stdout and "Only the Locust wiring imports locust KEPT" in proc.stdout
 
 
+@pytest.mark.e2e  # starts lint-imports
 @pytest.mark.parametrize(
     ("module", "line", "broken"),
     [
         ("wire/framing.py", "from chanload.conversation import marks", "Layers point down BROKEN"),
         ("recording/counters.py", "import chanload.reporting.summary", "Layers point down BROKEN"),
         ("run/slo.py", "import locust", "Only the Locust wiring imports locust BROKEN"),
+        # the root modules are layers too: the bottom ones, the test double, the commands and the old names
+        ("formatting.py", "import chanload.wire.framing", "Layers point down BROKEN"),
+        ("processes.py", "import chanload.exceptions", "Layers point down BROKEN"),
+        ("testing.py", "import chanload.run.settings", "Layers point down BROKEN"),
+        ("locust/users.py", "import chanload.users", "Layers point down BROKEN"),
+        ("reporting/summary.py", "import chanload.__main__", "Layers point down BROKEN"),
     ],
 )
 def test_an_import_pointing_up_fails_the_lint(tmp_path, module, line, broken):

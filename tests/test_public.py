@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
+from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +40,22 @@ def test_exports_are_pinned():
     """Adding or removing a public name is a decision: this list changes with it."""
     assert set(chanload.__all__) == EXPORTS
     assert len(chanload.__all__) == len(EXPORTS)  # no name twice
+
+
+def test_the_names_for_type_checkers_are_the_exported_ones():
+    """The TYPE_CHECKING imports of chanload/__init__.py name each export from the module _EXPORTS gives, no other."""
+    tree = ast.parse(Path(chanload.__file__).read_text())
+    (block,) = [node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"]
+    named = {alias.name: node.module for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert named == chanload._EXPORTS
+    assert chanload.__all__ == list(chanload._EXPORTS)
+
+
+def test_the_version_is_the_installed_one():
+    """`chanload.__version__` is the distribution's (pyproject.toml's `version`), as the reports write it."""
+    from chanload.reporting import fingerprint, summary
+
+    assert chanload.__version__ == metadata.version("chanload") == summary.__version__ == fingerprint.__version__
 
 
 def test_every_error_class_is_exported():

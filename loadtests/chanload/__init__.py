@@ -17,10 +17,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
-# name -> the module that defines it. Locust-bound names are in chanload.locust; the rest are not.
+# name -> the module that defines it: the one list. `__all__` is derived from it, and the imports below name the same
+# modules for type checkers (tests/test_public.py checks that they agree). Locust-bound names are in
+# chanload.locust; the rest are not.
 _EXPORTS = {
+    "__version__": "chanload.version",
     # Locust users (importing them wires chanload into Locust's events)
     "WsUser": "chanload.locust.users",
     "ChannelsUser": "chanload.locust.users",
@@ -31,8 +32,8 @@ _EXPORTS = {
     "Session": "chanload.conversation.session",
     "TracingSession": "chanload.conversation.trace",
     "Recording": "chanload.conversation.recording",
-    "Payload": "chanload.conversation.messages",
-    "Expect": "chanload.conversation.messages",
+    "Payload": "chanload.conversation.payload",
+    "Expect": "chanload.conversation.expect",
     "Groups": "chanload.conversation.groups",
     "ThinkTime": "chanload.conversation.pacing",
     "Schedule": "chanload.conversation.pacing",
@@ -57,70 +58,41 @@ _EXPORTS = {
     "LoginRefused": "chanload.exceptions",
 }
 
-__all__ = [
-    "__version__",
-    "WsUser",
-    "ChannelsUser",
-    "EchoUser",
-    "BroadcastUser",
-    "CapacityShape",
-    "Session",
-    "TracingSession",
-    "Recording",
-    "Payload",
-    "Expect",
-    "Groups",
-    "ThinkTime",
-    "Schedule",
-    "Settings",
-    "ChanloadError",
-    "OptionError",
-    "NotSetUp",
-    "ProtocolError",
-    "WsError",
-    "ConnectionRefused",
-    "HandshakeRejected",
-    "HandshakeTimeout",
-    "CertificateRejected",
-    "SubprotocolRejected",
-    "ReplyTimeout",
-    "WrongReply",
-    "ClosedByServer",
-    "MessageTooBig",
-    "ConnectionLost",
-    "StepError",
-    "LoginRefused",
-]
+__all__ = list(_EXPORTS)
 
-if TYPE_CHECKING:
-    from chanload.conversation.groups import Groups
-    from chanload.conversation.messages import Expect, Payload
-    from chanload.conversation.pacing import Schedule, ThinkTime
-    from chanload.conversation.recording import Recording
-    from chanload.conversation.session import Session
-    from chanload.conversation.trace import TracingSession
-    from chanload.exceptions import (
-        CertificateRejected,
-        ChanloadError,
-        ClosedByServer,
-        ConnectionLost,
-        ConnectionRefused,
-        HandshakeRejected,
-        HandshakeTimeout,
-        LoginRefused,
-        MessageTooBig,
-        NotSetUp,
-        OptionError,
-        ProtocolError,
-        ReplyTimeout,
-        StepError,
-        SubprotocolRejected,
-        WrongReply,
-        WsError,
-    )
-    from chanload.locust.shapes import CapacityShape
-    from chanload.locust.users import BroadcastUser, ChannelsUser, EchoUser, WsUser
-    from chanload.run.settings import Settings
+if TYPE_CHECKING:  # for type checkers: each name of _EXPORTS from its module (`as`: a re-export, PEP 484)
+    from chanload.conversation.expect import Expect as Expect
+    from chanload.conversation.groups import Groups as Groups
+    from chanload.conversation.pacing import Schedule as Schedule
+    from chanload.conversation.pacing import ThinkTime as ThinkTime
+    from chanload.conversation.payload import Payload as Payload
+    from chanload.conversation.recording import Recording as Recording
+    from chanload.conversation.session import Session as Session
+    from chanload.conversation.trace import TracingSession as TracingSession
+    from chanload.exceptions import CertificateRejected as CertificateRejected
+    from chanload.exceptions import ChanloadError as ChanloadError
+    from chanload.exceptions import ClosedByServer as ClosedByServer
+    from chanload.exceptions import ConnectionLost as ConnectionLost
+    from chanload.exceptions import ConnectionRefused as ConnectionRefused
+    from chanload.exceptions import HandshakeRejected as HandshakeRejected
+    from chanload.exceptions import HandshakeTimeout as HandshakeTimeout
+    from chanload.exceptions import LoginRefused as LoginRefused
+    from chanload.exceptions import MessageTooBig as MessageTooBig
+    from chanload.exceptions import NotSetUp as NotSetUp
+    from chanload.exceptions import OptionError as OptionError
+    from chanload.exceptions import ProtocolError as ProtocolError
+    from chanload.exceptions import ReplyTimeout as ReplyTimeout
+    from chanload.exceptions import StepError as StepError
+    from chanload.exceptions import SubprotocolRejected as SubprotocolRejected
+    from chanload.exceptions import WrongReply as WrongReply
+    from chanload.exceptions import WsError as WsError
+    from chanload.locust.shapes import CapacityShape as CapacityShape
+    from chanload.locust.users import BroadcastUser as BroadcastUser
+    from chanload.locust.users import ChannelsUser as ChannelsUser
+    from chanload.locust.users import EchoUser as EchoUser
+    from chanload.locust.users import WsUser as WsUser
+    from chanload.run.settings import Settings as Settings
+    from chanload.version import __version__ as __version__
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,8 @@
 
 `except chanload.ChanloadError` catches all of them; `except chanload.WsError` the failures that a
 `Session` records before raising. Each message says what happened and, where an option is at fault,
-what to change.
+what to change. An error builds its message from its fields: callers pass facts, not sentences, so that
+one error has one text (and Locust one failure row per fault).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ _NUMBERED = re.compile(r"[\w.-]*\d[\w.-]*")
 class ChanloadError(Exception):
     """The base of every error chanload raises."""
 
+    def __reduce__(self) -> tuple:
+        # Pickled (and copied) as its message and fields, not by calling the constructor again with the message:
+        # the constructors take facts, not the text they build.
+        return _restore, (type(self), str(self), self.__dict__)
+
 
 class OptionError(ChanloadError, ValueError):
     """An option's value is wrong; the message names the option and what to change."""
@@ -43,9 +49,23 @@ class OptionError(ChanloadError, ValueError):
 class NotSetUp(ChanloadError, RuntimeError):
     """A Locust environment chanload was not attached to (no `chanload` user class, no `attach()` call)."""
 
+    def __init__(self) -> None:
+        super().__init__(
+            "chanload is not set up for this Locust environment: run a chanload user class (from chanload import "
+            "WsUser), or call chanload.locust.plugin.attach(environment, settings) for an Environment built in code"
+        )
+
 
 class ProtocolError(ChanloadError):
-    """The peer broke the websocket protocol (RFC 6455) in a frame it sent."""
+    """The peer broke the websocket protocol (RFC 6455) in a frame it sent; `.problem` says how (the message).
+
+    `section`, when given, is the RFC 6455 section the frame broke, named in the message.
+    """
+
+    def __init__(self, problem: str, section: str | None = None) -> None:
+        super().__init__(f"{problem} (section {section})" if section else problem)
+        self.problem = problem
+        self.section = section
 
 
 class WsError(ChanloadError):
@@ -54,15 +74,31 @@ class WsError(ChanloadError):
     kind = "error"
     fatal = True
 
+    @classmethod
+    def _written(cls, given: object) -> str | None:
+        # A whole message written by hand (starting with the kind), as callers wrote them before the errors built
+        # their own: kept word for word until every caller passes facts.
+        return given if isinstance(given, str) and given.startswith(cls.kind) else None
+
+    @classmethod
+    def _text(cls, given: str) -> str:
+        # A text where a timeout was expected (an older caller): the kind is put first if it is not there.
+        return given if given.startswith(cls.kind) else f"{cls.kind}: {given}"
+
     def __repr__(self) -> str:
         # Locust shows and groups failures by repr(exception): keep it the plain message.
         return str(self)
 
 
 class ConnectionRefused(WsError):
-    """The TCP connection (or the proxy's) was refused, or the host could not be reached."""
+    """The TCP connection (or the proxy's) was refused, or the host could not be reached; `.server` is host:port."""
 
     kind = "connection refused"
+
+    def __init__(self, server: str) -> None:
+        written = self._written(server)
+        super().__init__(written or f"connection refused: nothing listens at {server}")
+        self.server = None if written else server
 
 
 class HandshakeRejected(WsError):
@@ -76,9 +112,15 @@ class HandshakeRejected(WsError):
 
 
 class HandshakeTimeout(WsError):
-    """No answer to the opening handshake within the connect timeout."""
+    """No answer to the opening handshake within the connect timeout (`.timeout`, seconds)."""
 
     kind = "handshake timeout"
+
+    def __init__(self, timeout: float | str) -> None:
+        super().__init__(
+            self._text(timeout) if isinstance(timeout, str) else f"handshake timeout: no answer within {timeout:g}s"
+        )
+        self.timeout = None if isinstance(timeout, str) else timeout
 
 
 class CertificateRejected(WsError):
@@ -112,9 +154,15 @@ class SubprotocolRejected(WsError):
 
 
 class ReplyTimeout(WsError):
-    """No frame that matched arrived within the reply timeout."""
+    """No frame that matched arrived within the time waited (`.timeout`, seconds: what this wait was given)."""
 
     kind = "reply timeout"
+
+    def __init__(self, timeout: float | str) -> None:
+        super().__init__(
+            self._text(timeout) if isinstance(timeout, str) else f"reply timeout: no reply within {timeout:g}s"
+        )
+        self.timeout = None if isinstance(timeout, str) else timeout
 
 
 class WrongReply(WsError):
@@ -167,9 +215,19 @@ class MessageTooBig(WsError):
 
 
 class ConnectionLost(WsError):
-    """The connection broke without a close frame (reset, EOF, a broken frame)."""
+    """The connection broke without a close frame (reset, EOF, a broken frame).
+
+    `.why` is what happened (`socket closed without a close frame`, an exception's class name); `.during`, when
+    given, the phase (`during handshake`, `while sending`). No ids, no sizes: one failure row per fault.
+    """
 
     kind = "connection lost"
+
+    def __init__(self, why: str, *, during: str | None = None) -> None:
+        written = self._written(why) if during is None else None
+        super().__init__(written or f"connection lost{' ' + during if during else ''}: {why}")
+        self.why = why
+        self.during = during
 
 
 class StepError(WsError):
@@ -205,13 +263,33 @@ class LoginRefused(WsError):
 
     kind = "login refused"
 
-    def __init__(self, detail: str, status: int | None = None, *, unreachable: bool = False) -> None:
-        super().__init__(f"login refused: {detail}")
+    def __init__(
+        self,
+        request: str,
+        what: str,
+        status: int | None = None,
+        *,
+        hint: str = "",
+        fix: str = "",
+        unreachable: bool = False,
+    ) -> None:
+        # `request`: "POST /accounts/login/"; `what`: what it got ("answered HTTP 403", "no answer within 5s");
+        # `hint`: a likely cause, in parentheses; `fix`: what to change.
+        said = f"{request} {what}" if status is not None else f"{request}: {what}"
+        super().__init__(f"login refused: {said}{f' ({hint})' if hint else ''}{f': {fix}' if fix else ''}")
+        self.request = request
         self.status = status
         self.unreachable = unreachable  # nothing listened: the target is down, as a refused connect says
 
 
 _DETAIL = 120  # characters of the original exception's message kept in a StepError's
+
+
+def _restore(cls: type[ChanloadError], message: str, fields: dict) -> ChanloadError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(fields)
+    return error
 
 
 __all__ = [

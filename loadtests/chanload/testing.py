@@ -100,7 +100,7 @@ class FakeClient:
     def connect(self) -> None:
         if self.server.refuse:
             # As WsClient: the message names the host, never the path (it may carry ids or a token).
-            raise ConnectionRefused(f"connection refused: nothing listens at {urlsplit(self.url).netloc}")
+            raise ConnectionRefused(urlsplit(self.url).netloc)
 
     def send(self, text: Frame) -> None:
         self.sent.append(text)
@@ -120,11 +120,11 @@ class FakeClient:
         if timeout is None:
             self._wait(None)
             if not self.inbox:
-                raise ConnectionLost("connection lost: the fake connection was closed")
+                raise ConnectionLost("the fake connection was closed")
         elif not self.inbox:
             self.abort()
             wait = self.reply_timeout if timeout < 0 else timeout
-            raise ReplyTimeout(f"reply timeout: no reply within {wait:g}s")
+            raise ReplyTimeout(wait)
         with self._changed:
             frame, arrival = self.inbox.pop(0)
         self.arrival = arrival

@@ -21,7 +21,7 @@ from chanload.exceptions import OptionError
 from chanload.recording.resources import GENERATOR_BUSY
 from chanload.reporting.summary import generator_busy
 from chanload.run.settings import Settings
-from chanload.watch import resources
+from chanload.watch import proctree, redisinfo, resources
 from chanload.watch.resources import SCAN_BUDGET, ProcessWatch, RedisWatch
 from tests.locustrun import SPAWNED, LocustRun, Output, run_locust
 from tests.servers import ROOT, UNIT, daphne, dead_port, redis_server
@@ -48,7 +48,7 @@ sys.stdin.readline()
 def test_a_process_is_counted_as_it_changes(monkeypatch):
     """Open files, a thread and a loopback TCP connection show in the next sample, exactly (a process of its own,
     with no children that could change meanwhile)."""
-    monkeypatch.setattr(resources, "TCP_BUDGET", 1.0)  # TCP counted every second, however busy the machine
+    monkeypatch.setattr(proctree, "TCP_BUDGET", 1.0)  # TCP counted every second, however busy the machine
     proc = subprocess.Popen([sys.executable, "-c", CHANGER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdin is not None
@@ -72,7 +72,7 @@ def test_a_process_is_counted_as_it_changes(monkeypatch):
 
 def test_tcp_is_counted_less_often_when_counting_costs_more_than_its_budget(monkeypatch):
     """Past TCP_BUDGET of CPU, the next seconds carry no tcp_established (a gap, not a zero); the rest still comes."""
-    monkeypatch.setattr(resources, "TCP_BUDGET", 1e-9)
+    monkeypatch.setattr(proctree, "TCP_BUDGET", 1e-9)
     with socket.create_server(("127.0.0.1", 0)):
         watch = ProcessWatch("me", os.getpid())  # counts once (second 0), at a cost far over the budget
         sample = watch.sample(1)
@@ -85,9 +85,9 @@ def test_the_proc_tables_and_sock_diag_find_the_same_connections():
     client = socket.create_connection(listener.getsockname())
     server, _ = listener.accept()
     try:
-        mine = resources._socket_inodes(os.getpid())
-        from_proc = resources._established_from_proc(os.getpid()) & mine
-        assert len(from_proc) == 2 and from_proc == resources._established_inodes() & mine
+        mine = proctree._socket_inodes(os.getpid())
+        from_proc = proctree._established_from_proc(os.getpid()) & mine
+        assert len(from_proc) == 2 and from_proc == proctree._established_inodes() & mine
     finally:
         for s in (client, server, listener):
             s.close()
@@ -131,9 +131,9 @@ def test_the_options_open_one_watch_each_and_none_without_them():
 
 def test_a_password_never_shows():
     """The URL is shown without its password, in the facts of the series and in errors."""
-    assert resources._safe("redis://user:secret@127.0.0.1:6379/0") == "redis://user:***@127.0.0.1:6379/0"
-    assert resources._safe("redis://:secret@127.0.0.1:6379/0") == "redis://***@127.0.0.1:6379/0"
-    assert resources._safe("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redisinfo._safe("redis://user:secret@127.0.0.1:6379/0") == "redis://user:***@127.0.0.1:6379/0"
+    assert redisinfo._safe("redis://:secret@127.0.0.1:6379/0") == "redis://***@127.0.0.1:6379/0"
+    assert redisinfo._safe("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 
 
 def test_a_sampler_that_raises_records_the_second_unavailable(caplog):
@@ -151,7 +151,7 @@ def test_a_sampler_that_raises_records_the_second_unavailable(caplog):
 
 def test_a_walk_adds_its_steps_up():
     """Sums over the steps, the largest group over them, and the fullest queue with its key (None: none found)."""
-    walk = resources._Walk()
+    walk = redisinfo._Walk()
     walk.add([7, 2, 0, 2, 8, 5, 5, b"asgispecific.a!"])  # queued, queues, inflight, groups, members, largest...
     walk.add([40, 1, 2, 1, 3, 3, 40, b"asgichat.b"])
     walk.add([0, 0, 0, 1, 1, 1, 0, None])
@@ -161,7 +161,7 @@ def test_a_walk_adds_its_steps_up():
         "queues": 3, "inflight": 2, "groups": 4, "group_members_total": 12, "group_members_max": 5,
         "scan_seconds": 3, "scan_keys": 2500,
     }  # fmt: skip
-    assert resources._Walk().figures(capacity=10)["queue_fullest"] is None
+    assert redisinfo._Walk().figures(capacity=10)["queue_fullest"] is None
 
 
 @pytest.mark.e2e

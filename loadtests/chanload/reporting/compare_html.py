@@ -13,8 +13,9 @@ from html import escape
 from chanload.formatting import format_us, format_value
 from chanload.recording import significance
 from chanload.recording.hlog import NAME as HLOG
-from chanload.reporting import compare, svgchart
+from chanload.reporting import comparison, svgchart
 from chanload.reporting.charts import TIME_LABEL, Chart, Line, Point
+from chanload.reporting.comparison import EXIT_REGRESSION
 from chanload.reporting.html import CSP, CSS
 
 BASE_COLOR, NEW_COLOR = "#2b6cb0", "#c53030"
@@ -33,7 +34,7 @@ tr.slower :is(th,td){background:#fed7d7;color:#742a2a;font-weight:600}tr.faster 
 """
 
 
-def render_compare_html(result: compare.Comparison) -> str:
+def render_compare_html(result: comparison.Comparison) -> str:
     """The whole compare.html for a comparison."""
     regressions = result.regressions
     verdict = f"{len(regressions)} regression{'s' if len(regressions) != 1 else ''}" if regressions else "no regression"
@@ -60,7 +61,7 @@ def render_compare_html(result: compare.Comparison) -> str:
     )
 
 
-def spectrum_chart(row: compare.RowComparison, index: int) -> Chart:
+def spectrum_chart(row: comparison.RowComparison, index: int) -> Chart:
     """Both runs' whole-run latency by percentile, x = log10(1 / (1 - q)); max one decade past the last finite x."""
     finite = [_nines(pct) for pct, _ in row.base_spectrum + row.new_spectrum if pct < 100.0]
     top = max(finite, default=0.0)
@@ -93,7 +94,7 @@ def spectrum_chart(row: compare.RowComparison, index: int) -> Chart:
     )
 
 
-def over_time_chart(row: compare.RowComparison, index: int) -> Chart:
+def over_time_chart(row: comparison.RowComparison, index: int) -> Chart:
     """p50 and p99 in each second of both runs, BASE dashed; x = seconds since each run's start."""
     lines = []
     for label, series, dashed in (("BASE", row.base_series, True), ("NEW", row.new_series, False)):
@@ -140,7 +141,7 @@ def _gapped(points: list[tuple[int, int]]) -> list[Point]:
     return out
 
 
-def _missing(row: compare.RowComparison, *, spectrum: bool) -> str:
+def _missing(row: comparison.RowComparison, *, spectrum: bool) -> str:
     """Why a chart has no data at all."""
     if spectrum:
         return f"neither run has a whole-run histogram with samples for this row (no `hdr` in summary.json, no {HLOG})."
@@ -154,7 +155,7 @@ def _absent(base: list, new: list, what: str) -> list[str]:
     return [f"{'NEW' if base else 'BASE'} has no {what} for this row: only {'BASE' if base else 'NEW'} is drawn."]
 
 
-def _header(c: compare.Comparison) -> str:
+def _header(c: comparison.Comparison) -> str:
     if c.regressions:
         n = len(c.regressions)
         badge = f'<span class="badge fail">{n} regression{"s" if n != 1 else ""}</span>'
@@ -170,7 +171,7 @@ def _header(c: compare.Comparison) -> str:
     )
 
 
-def _verdict(c: compare.Comparison) -> str:
+def _verdict(c: comparison.Comparison) -> str:
     if not c.regressions:
         return (
             f'<div class="banner status-ok verdict">No significant regression beyond {c.tolerance * 100:g}%:'
@@ -181,12 +182,12 @@ def _verdict(c: compare.Comparison) -> str:
     for row, j in c.regressions:
         items.append(
             f'<li><a href="#row-{index[id(row)]}">{escape(f"{row.type} {row.name}")}</a>'
-            f" <strong>{compare.pct_label(j.pct)}</strong>: {j.ratio:.3f}x slower"
+            f" <strong>{comparison.pct_label(j.pct)}</strong>: {j.ratio:.3f}x slower"
             f" ({escape(format_us(j.base))} → {escape(format_us(j.new))}; p={j.p_slower:.2g})</li>"
         )
     return (
         '<div class="banner status-fail verdict" role="alert">NEW is significantly slower than BASE by more than'
-        f' {c.tolerance * 100:g}% (exit code {compare.EXIT_REGRESSION}):<ul class="regressions">{"".join(items)}</ul>'
+        f' {c.tolerance * 100:g}% (exit code {EXIT_REGRESSION}):<ul class="regressions">{"".join(items)}</ul>'
         "</div>"
     )
 
@@ -198,21 +199,21 @@ def _warnings(warnings: list[str]) -> str:
     return f'<div class="banner status-warn warnings">Warnings:<ul>{items}</ul></div>'
 
 
-def _rows(c: compare.Comparison) -> str:
+def _rows(c: comparison.Comparison) -> str:
     if not c.rows:
         return "<h2>Rows compared</h2><p>No (type, name) row is in both runs: nothing to compare.</p>"
     return "<h2>Rows compared</h2>" + "\n".join(_row(row, i) for i, row in enumerate(c.rows))
 
 
-def _row(row: compare.RowComparison, index: int) -> str:
+def _row(row: comparison.RowComparison, index: int) -> str:
     body = []
     count_ratio = row.new["count"] / row.base["count"] if row.base.get("count") else None
     body.append(_tr("count", f"{row.base['count']:,}", f"{row.new['count']:,}", count_ratio, "", ""))
-    for (label, _), j in zip(compare.TESTED, row.judgements, strict=True):
+    for (label, _), j in zip(comparison.TESTED, row.judgements, strict=True):
         css = "slower" if j.regression else "faster" if j.verdict == significance.FASTER else ""
         why = j.note if j.verdict == significance.TOO_FEW else ""
         shown = label.replace("_", ".")
-        body.append(_tr(shown, format_us(j.base), format_us(j.new), j.ratio, compare.verdict_text(j), why, css))
+        body.append(_tr(shown, format_us(j.base), format_us(j.new), j.ratio, comparison.verdict_text(j), why, css))
     body.append(
         _tr("max", format_us(row.base.get("max")), format_us(row.new.get("max")), row.max_ratio, "not tested", "")
     )
@@ -235,7 +236,7 @@ def _tr(label: str, base: str, new: str, ratio: float | None, verdict: str, why:
     detail = f'<span class="why">{escape(why)}</span>' if why else ""
     return (
         f'<tr{cls}><th>{escape(label)}</th><td class="num">{escape(base)}</td><td class="num">{escape(new)}</td>'
-        f'<td class="num">{escape(compare.fmt_ratio(ratio))}</td><td>{escape(verdict)}{detail}</td></tr>'
+        f'<td class="num">{escape(comparison.fmt_ratio(ratio))}</td><td>{escape(verdict)}{detail}</td></tr>'
     )
 
 
@@ -244,7 +245,7 @@ def _scalars(scalars: list[tuple[str, str, float | None, float | None]]) -> str:
     for label, kind, b, n in scalars:
         if b is None and n is None:
             continue
-        ratio = compare.fmt_ratio(n / b) if b and n is not None else "-"
+        ratio = comparison.fmt_ratio(n / b) if b and n is not None else "-"
         rows.append(
             f'<tr><th>{escape(label)}</th><td class="num">{escape(format_value(kind, b))}</td>'
             f'<td class="num">{escape(format_value(kind, n))}</td><td class="num">{escape(ratio)}</td></tr>'
@@ -257,7 +258,7 @@ def _scalars(scalars: list[tuple[str, str, float | None, float | None]]) -> str:
     )
 
 
-def _only(c: compare.Comparison) -> str:
+def _only(c: comparison.Comparison) -> str:
     parts = []
     for where, css, keys in (("Only in BASE", "only-base", c.only_base), ("Only in NEW", "only-new", c.only_new)):
         if keys:

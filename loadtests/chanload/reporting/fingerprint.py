@@ -18,8 +18,8 @@ import platform
 import socket
 from importlib.metadata import PackageNotFoundError, version
 
-from chanload import __version__
 from chanload.recording.resources import GENERATOR_BUSY
+from chanload.version import __version__
 
 PACKAGES = ("locust", "django", "channels", "daphne", "uvicorn", "channels-redis")
 

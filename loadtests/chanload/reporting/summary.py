@@ -7,12 +7,12 @@ import platform
 import time
 from importlib.metadata import version
 
-from chanload import __version__
 from chanload.formatting import format_us
 from chanload.recording.counters import Ledger
 from chanload.recording.delivery import CHANNELS_PROMISE, RoomTotals
 from chanload.recording.latency import Aggregate, Counts, metric_name
 from chanload.reporting.fingerprint import GENERATOR_BUSY
+from chanload.version import __version__
 
 SCHEMA = "chanload.summary/1"
 # --ws-insecure, said at the start of a run and again in its summary: what it gives up, and the way out.

@@ -144,7 +144,4 @@ def state(environment) -> State:
     try:
         return _states[environment]
     except KeyError:
-        raise NotSetUp(
-            "chanload is not set up for this Locust environment: run a chanload user class (from chanload import "
-            "WsUser), or call chanload.locust.plugin.attach(environment, settings) for an Environment built in code"
-        ) from None
+        raise NotSetUp() from None

@@ -129,7 +129,7 @@ class Decoder:
             return None
         first, length = buf[0], buf[1]
         if length & 0x80:
-            raise ProtocolError("masked frame from the server (section 5.1)")
+            raise ProtocolError("masked frame from the server", "5.1")
         if first & 0x70:
             raise ProtocolError("reserved bits set with no extension negotiated")
         head = 2

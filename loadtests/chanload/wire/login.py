@@ -80,10 +80,12 @@ def form_login(
     elif page.status == 405:
         form = {}
     else:
-        where = " (a redirect)" if page.status in _REDIRECTS else ""
         raise LoginRefused(
-            f"GET {path} answered HTTP {page.status}{where}: give the path of the page with the login form",
+            f"GET {path}",
+            f"answered HTTP {page.status}",
             page.status,
+            hint="a redirect" if page.status in _REDIRECTS else "",
+            fix="give the path of the page with the login form",
         )
     if "csrfmiddlewaretoken" not in form and "csrftoken" in jar:
         form["csrfmiddlewaretoken"] = jar["csrftoken"]
@@ -103,26 +105,31 @@ def form_login(
         return jar
     if answer.status == 200:
         raise LoginRefused(
-            f"POST {path} answered 200 without setting the {cookie} cookie: the form came back (a wrong username "
-            f"or password?); if the app's SESSION_COOKIE_NAME is another, give it as --login-cookie",
+            f"POST {path}",
+            f"answered 200 without setting the {cookie} cookie",
             200,
+            fix="the form came back (a wrong username or password?); if the app's SESSION_COOKIE_NAME is another, "
+            "give it as --login-cookie",
         )
     if answer.status in _REDIRECTS:
         raise LoginRefused(
-            f"POST {path} answered {answer.status} without setting the {cookie} cookie (a redirect back to the "
-            "form?): check the credentials, and --login-cookie against the app's SESSION_COOKIE_NAME",
+            f"POST {path}",
+            f"answered {answer.status} without setting the {cookie} cookie",
             answer.status,
+            hint="a redirect back to the form?",
+            fix="check the credentials, and --login-cookie against the app's SESSION_COOKIE_NAME",
         )
     if answer.status == 403 and b"CSRF" in answer.body:
         raise LoginRefused(
-            f"POST {path} answered HTTP 403, CSRF verification failed: give the path of the page that shows the "
-            "form (it sets the csrftoken cookie and the csrfmiddlewaretoken field); over https, the app's "
-            "CSRF_TRUSTED_ORIGINS must hold the host",
+            f"POST {path}",
+            "answered HTTP 403, CSRF verification failed",
             403,
+            fix="give the path of the page that shows the form (it sets the csrftoken cookie and the "
+            "csrfmiddlewaretoken field); over https, the app's CSRF_TRUSTED_ORIGINS must hold the host",
         )
-    if answer.status in (400, 401, 403):
-        raise LoginRefused(f"POST {path} answered HTTP {answer.status} (a wrong username or password?)", answer.status)
-    raise LoginRefused(f"POST {path} answered HTTP {answer.status}", answer.status)
+    raise LoginRefused(
+        f"POST {path}", f"answered HTTP {answer.status}", answer.status, hint=_credentials(answer.status)
+    )
 
 
 def token_login(
@@ -147,8 +154,9 @@ def token_login(
     headers = {"Content-Type": kind, "Accept": "application/json", "Origin": target.origin}
     answer = _request(target, "POST", path, body=body, headers=headers, timeout=timeout)
     if answer.status not in (200, 201):
-        hint = " (a wrong username or password?)" if answer.status in (400, 401, 403) else ""
-        raise LoginRefused(f"POST {path} answered HTTP {answer.status}{hint}", answer.status)
+        raise LoginRefused(
+            f"POST {path}", f"answered HTTP {answer.status}", answer.status, hint=_credentials(answer.status)
+        )
     try:
         reply = json.loads(answer.body)
     except ValueError:
@@ -156,11 +164,17 @@ def token_login(
     token = reply.get(field) if isinstance(reply, dict) else None
     if not isinstance(token, str) or not token:
         raise LoginRefused(
-            f"POST {path} answered {answer.status} without a {field!r} string in a JSON object: give field= the key "
-            "the token is under",
+            f"POST {path}",
+            f"answered {answer.status} without a {field!r} string in a JSON object",
             answer.status,
+            fix="give field= the key the token is under",
         )
     return token
+
+
+def _credentials(status: int) -> str:
+    """The likely cause of a refused POST: the credentials, for the statuses an app answers wrong ones with."""
+    return "a wrong username or password?" if status in (400, 401, 403) else ""
 
 
 def _request(
@@ -174,13 +188,13 @@ def _request(
         cookies = _set_cookies(resp.headers.get_all("Set-Cookie") or [])
         return _Answer(resp.status, cookies, data)
     except ConnectionRefusedError:
-        raise LoginRefused(f"{method} {path}: nothing listens at {target.server}", unreachable=True) from None
+        raise LoginRefused(f"{method} {path}", f"nothing listens at {target.server}", unreachable=True) from None
     except TimeoutError:
-        raise LoginRefused(f"{method} {path}: no answer within {timeout:g}s") from None
+        raise LoginRefused(f"{method} {path}", f"no answer within {timeout:g}s") from None
     except ssl.SSLError as exc:
-        raise LoginRefused(f"{method} {path}: TLS failed ({exc.reason or type(exc).__name__})") from None
+        raise LoginRefused(f"{method} {path}", "TLS failed", hint=exc.reason or type(exc).__name__) from None
     except (OSError, http.client.HTTPException) as exc:
-        raise LoginRefused(f"{method} {path}: the connection failed ({type(exc).__name__})") from None
+        raise LoginRefused(f"{method} {path}", "the connection failed", hint=type(exc).__name__) from None
     finally:
         conn.close()
 

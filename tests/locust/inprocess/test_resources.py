@@ -7,7 +7,7 @@ import socket
 
 import gevent.socket
 
-from chanload.watch import resources
+from chanload.watch import proctree
 from tests.locust.inprocess.locustenv import run_users
 from tests.servers import dead_port
 
@@ -43,8 +43,8 @@ def test_sock_diag_answers_through_gevents_sockets():
     server, _ = listener.accept()
     try:
         assert isinstance(client, gevent.socket.socket)
-        mine = resources._socket_inodes(os.getpid())
-        assert len(resources._established_inodes() & mine) == 2
+        mine = proctree._socket_inodes(os.getpid())
+        assert len(proctree._established_inodes() & mine) == 2
     finally:
         for s in (client, server, listener):
             s.close()
