@@ -110,13 +110,23 @@ def _one(wrapper: Any) -> dict[str, Any]:
     name = type(wrapper).__name__
     if ORIGIN in mro:
         allowed = list(getattr(wrapper, "allowed_origins", []) or [])
-        settings = _settings()
-        hosts = list(getattr(settings, "ALLOWED_HOSTS", []) or []) if settings is not None else None
-        shown = "AllowedHostsOriginValidator" if name == "OriginValidator" and allowed == hosts else name
+        shown = "AllowedHostsOriginValidator" if name == "OriginValidator" and _from_allowed_hosts(allowed) else name
         return {"name": shown, "auth": False, "origin": True, "allowed_origins": [str(a) for a in allowed]}
     lowered = name.lower()
     auth = "auth" in lowered or "token" in lowered or any(n.endswith("auth.AuthMiddleware") for n in mro)
     return {"name": name, "auth": auth, "origin": False}
+
+
+def _from_allowed_hosts(allowed: list[Any]) -> bool:
+    """Whether these origins are what AllowedHostsOriginValidator takes from the settings (its own rule)."""
+    settings = _settings()
+    if settings is None:
+        return False
+    hosts = list(getattr(settings, "ALLOWED_HOSTS", []) or [])
+    if getattr(settings, "DEBUG", False) and not hosts:
+        hosts = ["localhost", "127.0.0.1", "[::1]"]
+    # Django's test environment (pytest-django, manage.py test) adds "testserver" once the app is built.
+    return allowed == hosts or allowed == [h for h in hosts if h != "testserver"]
 
 
 def describe_route(route: Route, websocket: Any) -> dict[str, Any]:
@@ -156,6 +166,11 @@ def describe_route(route: Route, websocket: Any) -> dict[str, Any]:
 def _login(entry: dict[str, Any], kind: consumers.Kind) -> list[str] | None:
     """The login options a route behind AuthMiddlewareStack needs when its consumer reads scope["user"]."""
     if not kind.reads_user or not any(m["name"] == "AuthMiddlewareStack" for m in entry["middleware"]):
+        return None
+    if kind.sets_user:
+        entry["notes"].append(
+            "sets scope['user'] itself (from a token?): log in the way it reads (--ws-header, a query string)"
+        )
         return None
     settings = _settings()
     url = str(getattr(settings, "LOGIN_URL", "") or "") if settings is not None else ""

@@ -26,6 +26,7 @@ STRAWBERRY = "strawberry.channels.handlers.ws_handler.GraphQLWSConsumer"
 GRAPHQL_INIT = '[init] {"type": "connection_init"} => json:{"type": "connection_ack"}'
 # Text in a consumer's own source that says it reads the logged-in user.
 USER_READS = ('scope["user"]', "scope['user']", "is_authenticated")
+USER_SETS = ('scope["user"] =', "scope['user'] =")  # ... and that it finds the user itself (a token, say)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Kind:
     actions: list[str] = field(default_factory=list)  # DCRF: its actions
     subprotocols: list[str] = field(default_factory=list)  # the subprotocols it speaks, preferred first
     reads_user: bool = False  # its own code reads scope["user"]: it expects a login
+    sets_user: bool = False  # its own code sets scope["user"]: not the session's login, its own (a token?)
     options: list[str] = field(default_factory=list)  # suggested --ws-* options beyond path and groups (argv)
     notes: list[str] = field(default_factory=list)
 
@@ -54,7 +56,8 @@ def read(cls: type, initkwargs: dict[str, Any]) -> Kind:
     base = next((name for name in mro if name.startswith("channels.")), "?")
     mode, format_ = CHANNELS_BASES.get(base, ("?", "?"))
     kind = Kind(dotted(cls), base.rpartition(".")[2], mode, format_)
-    kind.reads_user = _reads_user(cls)
+    kind.reads_user = _source_has(cls, USER_READS)
+    kind.sets_user = _source_has(cls, USER_SETS)
     if DCRF in mro:
         _dcrf(kind, cls)
     elif STRAWBERRY in mro or any(n.startswith("strawberry.") and n.endswith("GraphQLWSConsumer") for n in mro):
@@ -62,8 +65,8 @@ def read(cls: type, initkwargs: dict[str, Any]) -> Kind:
     return kind
 
 
-def _reads_user(cls: type) -> bool:
-    """Whether the app's own classes of its MRO (not Channels' or a library's) read scope["user"]."""
+def _source_has(cls: type, texts: tuple[str, ...]) -> bool:
+    """Whether the source of the app's own classes of its MRO (not Channels' or a library's) holds one of `texts`."""
     for klass in inspect.getmro(cls):
         module = klass.__module__.split(".")[0]
         if module in ("channels", "djangochannelsrestframework", "strawberry", "builtins", "abc", "typing"):
@@ -72,7 +75,7 @@ def _reads_user(cls: type) -> bool:
             source = inspect.getsource(klass)
         except (OSError, TypeError):
             continue
-        if any(text in source for text in USER_READS):
+        if any(text in source for text in texts):
             return True
     return False
 
