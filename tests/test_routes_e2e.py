@@ -133,3 +133,68 @@ def test_the_tutorial_chat_on_startproject_loads_with_its_printed_options(tmp_pa
     env["PYTHONPATH"] = str(project)
     with daphne("mysite.asgi:application", cwd=project, env=env) as server:
         load(tmp_path, server.ws_url, route)
+
+
+PAGE = ROOT / "docs" / "start-from-your-app.md"
+
+
+def _sh_blocks_and_outputs(page: Path) -> list[tuple[str, str | None]]:
+    """Each ```sh block of a page, with the plain ``` block right after it (the output the page shows), if any."""
+    found: list[tuple[str, str | None]] = []
+    for match in re.finditer(r"```sh\n(.*?)```\n(?:\n```\n(.*?)```\n)?", page.read_text(), re.S):
+        found.append((match.group(1), match.group(2)))
+    return found
+
+
+def _words(block: str) -> list[str]:
+    return shlex.split(block.replace("\\\n", " "), comments=True)
+
+
+def test_the_docs_routes_commands_run(tmp_path):
+    """docs/start-from-your-app.md on the tutorial's chat, as written: the output it shows, and its two runs."""
+    project = tutorial_project(tmp_path)
+    blocks = _sh_blocks_and_outputs(PAGE)
+    assert [_words(b)[:4] for b, _ in blocks] == [
+        ["python", "-m", "chanload", "routes"], ["python", "-m", "chanload", "routes"],
+        ["locust", "-f", "loadtests/ws.py", "IdleUser"], ["locust", "-f", "loadtests/ws.py", "--host"],
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "loadtests")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    for block, shown in blocks[:2]:
+        done = subprocess.run([sys.executable, *_words(block)[1:]], cwd=project, env=env, capture_output=True,
+                              text=True, timeout=60 * UNIT)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        if "--json" in block:
+            [route] = json.loads(done.stdout)["routes"]
+            assert route["options"] == ["--ws-path", "ws/chat/{group}/", "--ws-groups", "g0-g9"]
+        else:
+            assert shown is not None and done.stdout.strip() == shown.strip(), done.stdout
+    served = {**os.environ, "DJANGO_SETTINGS_MODULE": "mysite.settings", "PYTHONPATH": str(project)}
+    with daphne("mysite.asgi:application", cwd=project, env=served) as server:
+        for n, (block, _) in enumerate(blocks[2:]):
+            words = _words(block)
+            assert words[words.index("--host") + 1] == "ws://127.0.0.1:8000" and words[words.index("-t") + 1] == "30s"
+            words[words.index("--host") + 1] = server.ws_url
+            words[words.index("-t") + 1] = "3s"
+            report = tmp_path / f"run{n}"
+            done = subprocess.run([sys.executable, "-m", *words, "--report-dir", str(report), "--ws-png-charts", "off"],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=120 * UNIT)  # fmt: skip
+            assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+            rows = json.loads((report / "summary.json").read_text())["latency"]
+            assert rows and all(r["failures"] == 0 for r in rows), rows
+            messages = sum(r["count"] for r in rows if r["type"] == "WS message")
+            assert (messages > 0) == ("--ws-payload" in words), rows
+
+
+def test_the_readme_routes_command_runs():
+    """The README's tour: `routes` on the target, from the repository root as the tour runs it."""
+    [block] = [b for b, _ in _sh_blocks_and_outputs(ROOT / "README.md") if "chanload routes" in b]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "loadtests"),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(["bash", "-c", block], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60 * UNIT)
+    assert done.returncode == 0, done.stderr
+    assert "options     --ws-path 'room/{group}' --ws-groups g0-g9" in done.stdout, done.stdout

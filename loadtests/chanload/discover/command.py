@@ -139,6 +139,7 @@ def describe_route(route: Route, websocket: Any) -> dict[str, Any]:
         "consumer": None,
         "unreadable": route.unreadable,
         "options": None,
+        "login": None,
         "notes": [],
     }
     entry["auth"] = any(m["auth"] for m in entry["middleware"])
