@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "loadtests" / "chanload"
 pytestmark = pytest.mark.e2e  # starts processes: interpreters, lint-imports, the pages' commands
 
-LAYERS = ["locust", "reporting", "watch", "run", "conversation", "recording", "wire"]
+LAYERS = ["locust", "reporting", "watch", "discover", "run", "conversation", "recording", "wire"]
 
 
 def lint_imports(package_parent: Path) -> subprocess.CompletedProcess:
@@ -46,6 +46,9 @@ def test_the_contracts_are_kept():
         ("wire/framing.py", "from chanload.conversation import marks", "Layers point down BROKEN"),
         ("recording/counters.py", "import chanload.reporting.summary", "Layers point down BROKEN"),
         ("run/slo.py", "import locust", "Only the Locust wiring imports locust BROKEN"),
+        ("discover/paths.py", "import chanload.locust.plugin", "Layers point down BROKEN"),
+        ("discover/routes.py", "import locust", "Only the Locust wiring imports locust BROKEN"),
+        ("run/settings.py", "import chanload.discover.routes", "Layers point down BROKEN"),
     ],
 )
 def test_an_import_pointing_up_fails_the_lint(tmp_path, module, line, broken):
