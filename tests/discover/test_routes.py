@@ -283,3 +283,14 @@ def test_an_application_that_cannot_be_imported_is_refused(capsys: pytest.Captur
 def test_describe_route_keeps_unreadable_routes_whole() -> None:
     [route] = walk(URLRouter([path("x/", Dispatcher())])).routes
     assert describe_route(route, None)["unreadable"].endswith("or an as_asgi() consumer")
+
+
+def test_strawberrys_own_protocol_type_router_is_read() -> None:
+    """GraphQLProtocolTypeRouter, a ProtocolTypeRouter subclass with its own websocket URLRouter."""
+    from strawberry.channels import GraphQLProtocolTypeRouter
+
+    found = data(GraphQLProtocolTypeRouter(SCHEMA, subscription_protocols=("graphql-transport-ws",)))
+    [route] = found["routes"]
+    assert found["protocols"] == ["http", "websocket"] and route["pattern"] == "^graphql"
+    assert route["consumer"]["subprotocols"] == ["graphql-transport-ws"]
+    assert route["options"][:4] == ["--ws-path", "graphql", "--ws-subprotocol", "graphql-transport-ws"]
