@@ -294,3 +294,28 @@ def test_strawberrys_own_protocol_type_router_is_read() -> None:
     assert found["protocols"] == ["http", "websocket"] and route["pattern"] == "^graphql"
     assert route["consumer"]["subprotocols"] == ["graphql-transport-ws"]
     assert route["options"][:4] == ["--ws-path", "graphql", "--ws-subprotocol", "graphql-transport-ws"]
+
+
+def test_a_router_entry_without_a_pattern_and_a_consumer_that_breaks_the_reading() -> None:
+    """An entry that is no path() in a router's list, and a consumer class whose reading raises: both unreadable."""
+
+    class Meta(type):
+        def __getattribute__(cls, name):
+            if name == "__mro__":
+                raise RuntimeError("no MRO today")
+            return super().__getattribute__(name)
+
+    class Broken(Room, metaclass=Meta):
+        pass
+
+    router = URLRouter([path("ok/", Room.as_asgi())])
+    router.routes = [object(), *router.routes]
+
+    def app(scope, receive, send):
+        return None
+
+    app.consumer_class = Broken  # as as_asgi() would set it
+    odd, fine = data(router)["routes"]
+    assert "among a router's routes: no pattern and callback" in odd["unreadable"] and fine["options"]
+    [broken] = data(URLRouter([path("b/", app)]))["routes"]
+    assert broken["unreadable"] and broken["unreadable"].startswith("reading it failed"), broken

@@ -184,8 +184,20 @@ def report(name: str, found: Walk) -> dict[str, Any]:
     return {
         "application": name,
         "protocols": found.protocols,
-        "routes": [describe_route(route, found.websocket) for route in found.routes],
+        "routes": [_described(route, found.websocket) for route in found.routes],
     }
+
+
+def _described(route: Route, websocket: Any) -> dict[str, Any]:
+    """describe_route, or the route as unreadable with what went wrong: one odd route never stops the listing."""
+    try:
+        return describe_route(route, websocket)
+    except Refused:
+        raise
+    except Exception as exc:
+        route.unreadable = f"reading it failed: {type(exc).__name__}: {exc}"
+        route.consumer = None
+        return describe_route(route, websocket)
 
 
 def render(data: dict[str, Any]) -> str:
@@ -236,9 +248,9 @@ def main(argv: list[str]) -> int:
         os.environ["DJANGO_SETTINGS_MODULE"] = args.settings
     try:
         name, application = load(args.application)
+        data = report(name, walk(application))
     except Refused as exc:
         sys.stderr.write(f"python -m chanload routes: {exc}\n")
         return 2
-    data = report(name, walk(application))
     sys.stdout.write(json.dumps(data, indent=2) + "\n" if args.json else render(data) + "\n")
     return 0

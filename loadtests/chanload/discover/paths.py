@@ -114,7 +114,7 @@ def _resolve(app: Any, path: str, depth: int) -> Any:
         if is_router(app):
             for route in app.routes:
                 try:
-                    match = route.pattern.match(path)
+                    match = route.pattern.match(path) if hasattr(route, "callback") else None
                 except Exception:  # a converter's to_python() raising anything else
                     match = None
                 if match:

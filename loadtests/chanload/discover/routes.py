@@ -94,7 +94,7 @@ def wrapped(obj: Any) -> Any | None:
 def is_router(obj: Any) -> bool:
     """A URLRouter, or anything shaped like one (a subclass, a look-alike): a list of routes with patterns."""
     routes = getattr(obj, "routes", None) if not inspect.isclass(obj) else None
-    return isinstance(routes, (list, tuple)) and all(hasattr(r, "pattern") and hasattr(r, "callback") for r in routes)
+    return isinstance(routes, (list, tuple))
 
 
 def walk(application: Any) -> Walk:
@@ -123,6 +123,10 @@ def _walk(app: Any, levels: list[Level], middleware: list[Any], out: list[Route]
         return
     if is_router(app):
         for route in app.routes:
+            if not (hasattr(route, "pattern") and hasattr(route, "callback")):
+                why = f"{describe(route)} among a router's routes: no pattern and callback (path() or re_path())"
+                out.append(Route(levels, middleware, route, unreadable=why))
+                continue
             try:
                 level = read_level(route.pattern)
             except ValueError as exc:
