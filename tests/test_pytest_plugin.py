@@ -7,8 +7,8 @@ seen by the server, flushed after it, a non-transactional test refused; the fore
 tests/behaviour/'s). Checked: a single conversation, a 20-member
 broadcast where each member gets every message in per-sender order, a failing step's note (the step, the
 expectation, what arrived, the last frames), the server's log in a failing test's report, the test database
-served (and an in-memory one refused), no server process or port left behind, and neither gevent nor Locust
-in the test process after `ws` and `ws_factory.run`.
+served (an in-memory one made a temporary file, or refused when that hook is overridden), no server process or
+port left behind, and neither gevent nor Locust in the test process after `ws` and `ws_factory.run`.
 """
 
 from __future__ import annotations
@@ -209,15 +209,53 @@ def test_foreign_app_on_the_test_database(pytester: pytest.Pytester, tmp_path: P
     _left_behind(out)
 
 
-def test_an_in_memory_test_database_is_refused(pytester: pytest.Pytester) -> None:
-    pytester.makeini(
-        f"[pytest]\nDJANGO_SETTINGS_MODULE = foreign.settings\ndjango_find_project = false\npythonpath = {APPS_DIR}\n"
+FOREIGN_IN_MEMORY = (
+    f"[pytest]\nDJANGO_SETTINGS_MODULE = foreign.settings\ndjango_find_project = false\npythonpath = {APPS_DIR}\n"
+)
+# The foreign app's settings with no DJANGO_DB_PATH: NAME ':memory:', no TEST NAME, so an in-memory test database.
+SERVED_DB = """
+import os
+from django.db import connection
+
+def test_it(ws):
+    ws.connect('ws/api/items/')
+    ws.request({"action": "list", "request_id": 1}, 'json:{"response_status": 200}')  # the served test database
+    name = connection.settings_dict["NAME"]
+    assert name.endswith("test_default.sqlite3") and os.path.exists(name), name
+    with open(os.environ["CHANLOAD_PLUGIN_OUT"], "w") as out:
+        out.write(name)
+"""
+
+
+def test_an_in_memory_test_database_becomes_a_temporary_file(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """startproject's SQLite settings: the test database is a temporary file the server shares, said once, removed."""
+    os.environ.pop("DJANGO_DB_PATH", None)
+    pytester.makeini(FOREIGN_IN_MEMORY)
+    pytester.makepyfile(test_memory=SERVED_DB)
+    out = tmp_path / "db-name"
+    result = _run(pytester, out=out)
+    result.assert_outcomes(passed=1)
+    text = result.stdout.str()
+    assert text.count("would be in-memory SQLite") == 1, text
+    assert "chanload: the test database ('default' -> " in text, text
+    name = Path(out.read_text())
+    assert not name.exists() and not name.parent.exists(), f"{name} left behind"
+
+
+def test_an_in_memory_test_database_is_refused_when_the_hook_is_overridden(pytester: pytest.Pytester) -> None:
+    """A conftest.py that overrides django_db_modify_db_settings without requesting it: refused, saying what to do."""
+    os.environ.pop("DJANGO_DB_PATH", None)
+    pytester.makeini(FOREIGN_IN_MEMORY)
+    pytester.makeconftest(
+        "import pytest\n\n@pytest.fixture(scope='session')\ndef django_db_modify_db_settings():\n    pass\n"
     )
-    pytester.makepyfile(test_memory="def test_it(ws):\n    ws.connect('ws/lobby/')\n")
+    pytester.makepyfile(test_memory="def test_it(ws):\n    ws.connect('ws/chat/x/')\n")
     result = _run(pytester)
     result.assert_outcomes(errors=1)
-    assert "the test database of 'default' is an in-memory SQLite database" in result.stdout.str()
-    assert "DATABASES['default']['TEST']['NAME']" in result.stdout.str()
+    text = " ".join(result.stdout.str().split())
+    assert "the test database of 'default' is an in-memory SQLite database" in text, text
+    assert "request django_db_modify_db_settings in your override" in text, text
+    assert "DATABASES['default']['TEST']['NAME']" in text, text
 
 
 def test_a_server_that_dies_says_why(pytester: pytest.Pytester) -> None:

@@ -29,6 +29,7 @@ import pytest
 from tests.servers import ROOT, UNIT
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "userproject"
+TUTORIAL = Path(__file__).resolve().parent / "templates" / "tutorial"
 # What a user's shell would not have: this repository's paths, another project's settings, pytest options.
 NOT_A_USERS = ("PYTHONPATH", "DJANGO_SETTINGS_MODULE", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_XDIST_WORKER")
 INSTALL_TIMEOUT = 120  # seconds for each of: the wheel's build, the virtualenv, pip install
@@ -82,6 +83,32 @@ def user_project(tmp_path: Path) -> Path:
     """A copy of the template project under tmp_path."""
     project = tmp_path / "userproject"
     shutil.copytree(TEMPLATE, project, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
+    return project
+
+
+def tutorial_project(tmp_path: Path) -> Path:
+    """The Channels tutorial's chat on an unmodified `django-admin startproject mysite` (its SQLite settings).
+
+    startproject and startapp write the project; tests/templates/tutorial/ adds the tutorial's files (chat's
+    consumer and routing, mysite/asgi.py, a test using `ws`); the settings get only the tutorial's additions.
+    """
+    project = tmp_path / "mysite"
+    project.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in NOT_A_USERS}
+    for command in (["django", "startproject", "mysite", "."], ["django", "startapp", "chat"]):
+        done = subprocess.run([sys.executable, "-m", *command], cwd=project, env=env, capture_output=True, text=True,
+                              timeout=60 * UNIT)  # fmt: skip
+        assert done.returncode == 0, f"{' '.join(command)}: {done.stderr}"
+    shutil.copytree(TUTORIAL, project, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "README.md"))
+    settings = project / "mysite" / "settings.py"
+    text = settings.read_text()
+    assert "django.db.backends.sqlite3" in text and "INSTALLED_APPS = [\n" in text, "startproject changed: update"
+    text = text.replace("INSTALLED_APPS = [\n", 'INSTALLED_APPS = [\n    "daphne",\n    "chat",\n', 1)
+    text += (
+        '\nASGI_APPLICATION = "mysite.asgi.application"\n'
+        'CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}\n'
+    )
+    settings.write_text(text)
     return project
 
 

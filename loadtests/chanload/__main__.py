@@ -1,9 +1,11 @@
-"""`python -m chanload`: the complete option list, or `compare BASE NEW` (two runs, judged).
+"""`python -m chanload`: the complete option list, `compare BASE NEW` (two runs, judged), or `routes`.
 
 - `python -m chanload --help` (or no arguments): Locust's help including the --ws-* and --slo options.
   Locust 2.47 answers `locust --help` before it imports the locustfile, so options registered through
   `init_command_line_parser` (ours) are missing there; this prints the complete list.
 - `python -m chanload compare BASE NEW [--max-regression 10%] [--report-dir DIR]`: `chanload.reporting.compare`.
+- `python -m chanload routes [module:application] [--settings MODULE] [--json]`: a Channels app's websocket
+  routes with ready --ws-* options (`chanload.discover.command`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ def main(argv: list[str] | None = None) -> int:
         from chanload.reporting.compare import main as compare  # no Locust, no gevent: a plain CLI
 
         return compare(args[1:])
+    if args[:1] == ["routes"]:
+        from chanload.discover.command import main as routes  # no Locust either; Django imported from the app
+
+        return routes(args[1:])
     if args and args[0] not in ("-h", "--help"):
         sys.stderr.write(
             f"python -m chanload: unknown command {args[0]!r}; use `python -m chanload --help` for the load"
-            " options or `python -m chanload compare BASE NEW` to compare two runs\n"
+            " options, `python -m chanload compare BASE NEW` to compare two runs or `python -m chanload routes`"
+            " to list an app's websocket routes\n"
         )
         return 2
     from locust.argument_parser import get_parser

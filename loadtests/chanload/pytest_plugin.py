@@ -12,7 +12,9 @@ Fixtures:
   With pytest-django and Django settings that have a database, the server serves the TEST database (as
   `ChannelsLiveServerTestCase` does) and every test that uses it runs with a transactional database
   (`django_db(transaction=True)`), so that what a test writes is committed and the server sees it. An
-  in-memory SQLite test database cannot be shared with another process: it is refused, with what to set.
+  in-memory SQLite test database (`startproject`'s settings) cannot be shared with another process: it is
+  made a temporary file for the session (`chanload.pytest_database`), or, where that cannot be done,
+  refused with what to set.
   Without pytest-django, the server serves the settings' own DATABASES: a `RealDatabaseWarning` says so.
 - `ws`: a `chanload.behaviour.BehaviourSession` on that server (`Session`'s calls: connect, request, send,
   expect, login, login_token; opening steps), closed at teardown. A failed step's error carries a note:
@@ -304,8 +306,11 @@ def _test_databases(request: pytest.FixtureRequest) -> dict[str, str]:
                 continue
             raise pytest.UsageError(
                 f"channels_live_server: the test database of {alias!r} is an in-memory SQLite database, which a "
-                f"server in another process cannot share. Give it a file: DATABASES[{alias!r}]['TEST']['NAME'] = "
-                "BASE_DIR / 'test_db.sqlite3' in your settings (pytest-django creates and removes it)"
+                "server in another process cannot share. chanload makes it a temporary file through pytest-django's "
+                "django_db_modify_db_settings fixture, but that fixture is overridden here without requesting it "
+                "(a conftest.py?): request django_db_modify_db_settings in your override, or give it a file: "
+                f"DATABASES[{alias!r}]['TEST']['NAME'] = BASE_DIR / 'test_db.sqlite3' in your settings "
+                "(pytest-django creates and removes it)"
             )
         if (test and name == test) or Path(name).name.startswith(TEST_DATABASE_PREFIX):
             names[alias] = name
@@ -315,6 +320,13 @@ def _test_databases(request: pytest.FixtureRequest) -> dict[str, str]:
             f"{settings.DATABASES['default'].get('NAME')!r}): set DATABASES['default']['TEST']['NAME']"
         )
     return names
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With pytest-django: an in-memory SQLite test database becomes a temporary file (`chanload.pytest_database`)."""
+    from chanload.pytest_database import register
+
+    register(config)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
