@@ -4,6 +4,8 @@
   Locust 2.47 answers `locust --help` before it imports the locustfile, so options registered through
   `init_command_line_parser` (ours) are missing there; this prints the complete list.
 - `python -m chanload compare BASE NEW [--max-regression 10%] [--report-dir DIR]`: `chanload.reporting.compare`.
+- `python -m chanload har FILE.har [-o run.conf] [--url TEXT] [--python loadfile.py]`: a browser recording as a
+  config file or a WsUser locustfile (`chanload.discover.cli`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
         from chanload.reporting.compare import main as compare  # no Locust, no gevent: a plain CLI
 
         return compare(args[1:])
+    if args[:1] == ["har"]:
+        from chanload.discover.cli import main as har  # no Locust either
+
+        return har(args[1:])
     if args and args[0] not in ("-h", "--help"):
         sys.stderr.write(
             f"python -m chanload: unknown command {args[0]!r}; use `python -m chanload --help` for the load"
