@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.discover.recorder import _HELPERS, browse
 
 # The page's conversation: GraphQL over graphql-transport-ws (text frames), then one binary frame to the chat.
 SCRIPT = (
-    """async () => {%s
+    "async () => {"
+    + _HELPERS
+    + """
   const ws = await open('ws/graphql/', ['graphql-transport-ws']);
   ws.send(JSON.stringify({type: 'connection_init'}));
   await reply(ws, (m) => m.type === 'connection_ack');
@@ -34,7 +36,7 @@ SCRIPT = (
   for (let i = 1; i <= 5; i++) {
     ws.send(JSON.stringify({id: String(i), type: 'subscribe', payload: {query: '{ hello }'}}));
     await reply(ws, (m) => m.id === String(i) && m.type === 'next');
-    await pause(40 + 10 * (i %% 2));
+    await pause(40 + 10 * (i % 2));
   }
   await close(ws);
   const chat = await open('ws/chat/lobby/');
@@ -43,7 +45,6 @@ SCRIPT = (
   if (chat.readyState === WebSocket.OPEN) chat.close();
   return 'done';
 }"""
-    % _HELPERS
 )
 
 
@@ -61,7 +62,7 @@ class _Events:
 
 
 def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _headers(headers: dict) -> list[dict]:

@@ -108,12 +108,14 @@ _HELPERS = """
 
 SCRIPTS = {
     # A JSON request/reply with ids: DCRF's retrieve by request_id; and the price feed's quotes by id among ticks.
-    "ids": """async () => {%s
+    "ids": "async () => {"
+    + _HELPERS
+    + """
   const api = await open('ws/api/items/');
   for (let i = 1; i <= 5; i++) {
     api.send(JSON.stringify({action: 'retrieve', pk: 1, request_id: i}));
     await reply(api, (m) => m.request_id === i);
-    await pause(40 + 10 * (i %% 2));
+    await pause(40 + 10 * (i % 2));
   }
   await close(api);
   const feed = await open('ws/prices/7/');
@@ -122,14 +124,15 @@ SCRIPTS = {
   for (let i = 1; i <= 5; i++) {
     feed.send(JSON.stringify({op: 'quote', id: i, symbol: 'ACME'}));
     await reply(feed, (m) => m.op === 'price' && m.id === i);
-    await pause(40 + 10 * (i %% 2));
+    await pause(40 + 10 * (i % 2));
   }
   await close(feed);
   return 'done';
-}"""
-    % _HELPERS,
+}""",
     # graphql-transport-ws: init, a subscription that keeps pushing, then queries answered by id.
-    "graphql": """async () => {%s
+    "graphql": "async () => {"
+    + _HELPERS
+    + """
   const ws = await open('ws/graphql/', ['graphql-transport-ws']);
   ws.send(JSON.stringify({type: 'connection_init'}));
   await reply(ws, (m) => m.type === 'connection_ack');
@@ -138,14 +141,15 @@ SCRIPTS = {
   for (let i = 1; i <= 5; i++) {
     ws.send(JSON.stringify({id: String(i), type: 'subscribe', payload: {query: '{ hello }'}}));
     await reply(ws, (m) => m.id === String(i) && m.type === 'next');
-    await pause(40 + 10 * (i %% 2));
+    await pause(40 + 10 * (i % 2));
   }
   await close(ws);
   return 'done';
-}"""
-    % _HELPERS,
+}""",
     # The login chat: (logged in by the page's form first) join room 1, then talk; every message is relayed back.
-    "lobby": """async () => {%s
+    "lobby": "async () => {"
+    + _HELPERS
+    + """
   const ws = await open('ws/lobby/');
   ws.send(JSON.stringify({command: 'join', room: 1}));
   await reply(ws, (m) => m.join === '1');
@@ -153,14 +157,15 @@ SCRIPTS = {
     const text = 'hello number ' + i;
     ws.send(JSON.stringify({command: 'send', room: 1, message: text}));
     await reply(ws, (m) => m.message === text);
-    await pause(40 + 10 * (i %% 2));
+    await pause(40 + 10 * (i % 2));
   }
   await close(ws);
   return 'done';
-}"""
-    % _HELPERS,
+}""",
     # Two kinds of message taking turns (subscribe, quote, subscribe, ...): options cannot say it; --python can.
-    "turns": """async () => {%s
+    "turns": "async () => {"
+    + _HELPERS
+    + """
   const feed = await open('ws/prices/7/');
   const symbols = ['ACME', 'GLOBX', 'ACME', 'GLOBX'];
   for (let i = 1; i <= symbols.length; i++) {
@@ -172,8 +177,7 @@ SCRIPTS = {
   }
   await close(feed);
   return 'done';
-}"""
-    % _HELPERS,
+}""",
 }
 
 
