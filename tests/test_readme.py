@@ -104,6 +104,8 @@ ELSEWHERE = {
     # Two runs' report folders (docs/compare.md): run there, on runs of a target and of one made slower.
     "chanload compare": ("test_compare_e2e.py", "test_the_docs_compare_commands_run", False),
     "--baseline": ("test_compare_e2e.py", "test_the_docs_compare_commands_run", False),
+    # A browser recording (docs/start-from-your-app.md): recorded there through mitmdump, converted, run.
+    "chanload har": ("discover/test_har_e2e.py", "test_the_docs_har_commands_run", False),
     # wss:// needs nginx with a certificate of a CA made for it (docs/scaling.md): run there, on that layout.
     "--ws-ca-file": ("test_tls.py", "test_the_docs_wss_command_runs", False),
 }
