@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         har = read(args.har)
         socket = choose(har, args.url)
-        plan = infer(socket, har)
+        plan = infer(socket)
         text = emit.python(plan, har, args.har) if args.python else emit.config(plan, har, args.har)
     except (HarError, OptionError) as exc:
         message = str(exc) if har is None else har.mask(str(exc))

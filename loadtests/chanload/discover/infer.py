@@ -1,6 +1,6 @@
 """What a recorded websocket conversation says about the load: its path, opening steps, payload and replies.
 
-`infer(socket, har)` reads one websocket entry's frames:
+`infer(socket)` reads one websocket entry's frames:
 - each send's reply: the frame carrying its id (a field of the send whose values differ and come back in a
   frame), its own text relayed back (a chat: `{mark}` and `own`), or the next frame of a kind that is not pushed;
 - the steady pattern: the last run of sends of one kind; the sends before it are opening steps, each with the
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chanload.discover import shape
-from chanload.discover.har import BINARY, Har, HarError, Socket
-from chanload.discover.shape import MISSING, Ph, Text
+from chanload.discover.har import BINARY, HarError, Socket
+from chanload.discover.shape import Ph, Text
 
 _ID_NAME = re.compile(r"(^|_)id$|Id$|^(request_?id|req_?id|ref|nonce|seq|cid|correlation_?id)$", re.IGNORECASE)
 _SEGMENT_ID = re.compile(r"\d+|" + shape.UUID.pattern + r"|(?=[0-9a-f]*\d)[0-9a-f]{8,}")
@@ -65,7 +65,7 @@ class _Send:
     reply: int | None = None  # index into received
 
 
-def infer(socket: Socket, har: Har) -> Plan:
+def infer(socket: Socket) -> Plan:
     for n, frame in enumerate(socket.frames, 1):
         if frame.opcode == BINARY:
             side = "sent" if frame.sent else "received"
@@ -93,7 +93,7 @@ def infer(socket: Socket, har: Har) -> Plan:
     _replies(sends, received, ids, relays)
     taken = {s.reply for s in sends}
     plan.other = any(j not in taken for j in range(len(received)))
-    ctx = _Ctx(received, ids, relays, group, har.sockets and socket.login and socket.login.username)
+    ctx = _Ctx(received, ids, relays, group, socket.login.username if socket.login else None)
     _options(plan, sends, ctx)
     _python(plan, sends, ctx)
     return plan
@@ -390,6 +390,3 @@ def _stable(replies: list[Any], ctx: _Ctx) -> list[tuple[shape.Path, Any]]:
 def _short(value: Any) -> str:
     text = value.text if isinstance(value, Text) else shape.render(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-__all__ = ["MISSING", "Plan", "Step", "infer"]
