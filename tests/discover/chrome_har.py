@@ -60,6 +60,12 @@ class _Events:
             cdp.on(f"Network.{name}", lambda params, name=name: self.events.append((name, params)))
         cdp.send("Network.enable")
 
+    def settled(self) -> bool:
+        """Every websocket created has been reported closed."""
+        created = {p["requestId"] for name, p in self.events if name == "webSocketCreated"}
+        closed = {p["requestId"] for name, p in self.events if name == "webSocketClosed"}
+        return bool(created) and created <= closed
+
 
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

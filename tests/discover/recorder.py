@@ -64,8 +64,8 @@ def mitmdump(har: Path) -> Iterator[int]:
     assert har.exists(), f"mitmdump wrote no HAR: {output[-2000:]}"
 
 
-def browse(url: str, script: str, proxy: int | None = None, before: Callable | None = None, cdp=None):
-    """Open `url` in Chromium, call `before(page)` (a login), run `script` (its result returned)."""
+def browse(url: str, script: str, proxy: int | None = None, before: Callable | None = None, cdp=None, arg=None):
+    """Open `url` in Chromium, call `before(page)` (a login), run `script` with `arg` (its result returned)."""
     from playwright.sync_api import sync_playwright
 
     args = list(CHROMIUM_ARGS)
@@ -80,8 +80,12 @@ def browse(url: str, script: str, proxy: int | None = None, before: Callable | N
             if before is not None:
                 before(page)
             page.goto(url)
-            result = page.evaluate(script)
-            time.sleep(0.3 * UNIT)  # the closing handshakes reach the proxy (and the DevTools events) before we stop
+            result = page.evaluate(script, arg)  # its websockets closed: each closing handshake went through the proxy
+            if session is not None:  # the DevTools events of the last frames and closes come a moment later
+                deadline = time.monotonic() + 10 * UNIT
+                while not session.settled() and time.monotonic() < deadline:
+                    page.wait_for_timeout(20)
+                assert session.settled(), "Chromium did not report every websocket closed"
             return (result, browser.version, session) if cdp is not None else result
         finally:
             browser.close()
@@ -158,6 +162,25 @@ SCRIPTS = {
     ws.send(JSON.stringify({command: 'send', room: 1, message: text}));
     await reply(ws, (m) => m.message === text);
     await pause(40 + 10 * (i % 2));
+  }
+  await close(ws);
+  return 'done';
+}""",
+    # A token login, as a browser does it: fetch the token from DRF's endpoint, then the lobby with ?token=.
+    "token": "async ([username, password]) => {"
+    + _HELPERS
+    + """
+  const answer = await fetch('/api-token-auth/', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                                  body: JSON.stringify({username, password})});
+  const {token} = await answer.json();
+  const ws = await open('ws/api/lobby/?token=' + encodeURIComponent(token));
+  ws.send(JSON.stringify({command: 'join', room: 2}));
+  await reply(ws, (m) => m.join === '2');
+  for (let i = 1; i <= 4; i++) {
+    const text = 'token talk ' + i;
+    ws.send(JSON.stringify({command: 'send', room: 2, message: text}));
+    await reply(ws, (m) => m.message === text);
+    await pause(40);
   }
   await close(ws);
   return 'done';

@@ -129,3 +129,25 @@ def test_a_frame_chanload_would_read_as_a_placeholder_is_refused_naming_the_opti
 def test_a_socket_that_sent_nothing_is_refused(tmp_path, capsys):
     code, _, err = convert(har(tmp_path, [(False, "hello")]), capsys)
     assert code == 2 and "sent no frame" in err
+
+
+def test_kinds_taking_turns_write_python_whose_replies_are_not_a_push_that_came_first(tmp_path, capsys):
+    frames = []
+    for i, symbol in enumerate(["ACME", "GLOBX", "ACME"], 1):
+        frames.append((True, {"op": "subscribe", "symbol": symbol}))
+        if i == 1:
+            frames.append((False, {"op": "tick", "n": 1}))  # once, before the reply: not the reply
+        frames += [(False, {"op": "subscribed", "symbol": symbol}), (True, {"op": "quote", "id": i})]
+        frames.append((False, {"op": "price", "id": i, "px": 100 + i / 7}))
+    file = har(tmp_path, frames)
+    code, _, err = convert(file, capsys)
+    assert code == 2 and "several kinds of message taking turns (subscribe, quote)" in err
+    out = tmp_path / "loadfile.py"
+    code, _, err = convert(file, capsys, "--python", str(out))
+    assert code == 0, err
+    source = out.read_text()
+    assert (
+        """ws.request('{"op": "subscribe", "symbol": "{choice:ACME|GLOBX}"}', 'json:{"op": "subscribed"}'""" in source
+    )
+    assert """ws.request('{"op": "quote", "id": {seq}}', 'json:{"id": {seq}, "op": "price"}', step='quote')""" in source
+    compile(source, str(out), "exec")

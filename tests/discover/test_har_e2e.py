@@ -61,7 +61,8 @@ def recordings(app, tmp_path_factory) -> dict[str, Path]:
             before = None
             if name == "lobby":
                 before = lambda page: login_form(page, f"{app.http_url}/accounts/login/", USER, app.password)  # noqa: E731
-            assert browse(f"{app.http_url}/accounts/login/", script, proxy=proxy, before=before) == "done"
+            page = f"{app.http_url}/accounts/login/"
+            assert browse(page, script, proxy=proxy, before=before, arg=[USER, app.password]) == "done"
         hars[name] = har
     return hars
 
@@ -163,6 +164,35 @@ def test_a_login_chat_recorded_logs_in_by_options_and_no_secret_leaks(app, recor
     python = chanload_har(str(har), "--python", "loadfile.py", cwd=tmp_path)
     assert python.returncode == 0, python.stderr
     assert not [s for s in secret_values if s in (tmp_path / "loadfile.py").read_text() + python.stderr]
+
+
+def test_a_token_login_recorded_becomes_a_python_user_that_logs_in_for_its_token(app, recordings, tmp_path):
+    """DRF's token endpoint, the token in the lobby's query string: options cannot log in for a token, so the
+    config says so with the line to fill in, and --python writes a user whose log_in takes one per account."""
+    har = recordings["token"]
+    secret_values = recorded_secrets(har, app.password)
+    (socket,) = websocket_entries(har)
+    token = socket["request"]["url"].split("token=", 1)[1]
+    secret_values.add(token)
+    done = chanload_har(str(har), "-o", "run.conf", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    conf = (tmp_path / "run.conf").read_text()
+    assert "ws-path = ws/api/lobby/\n" in conf and "# ws-path = ws/api/lobby/?token=FILL_IN\n" in conf
+    assert "logged in at /api-token-auth/ for a token" in conf and "--python" in done.stderr
+    python = chanload_har(str(har), "--python", "loadfile.py", cwd=tmp_path)
+    assert python.returncode == 0, python.stderr
+    source = (tmp_path / "loadfile.py").read_text()
+    assert "login_url = '/api-token-auth/'" in source
+    assert (
+        "self.ws.login_token(url, {'username': username, 'password': password}, field='token', query='token'" in source
+    )
+    shown = conf + done.stdout + done.stderr + source + python.stderr
+    assert not [s for s in secret_values if s in shown]
+    (tmp_path / "users.csv").write_text(f"{USER},{app.password}\n")
+    run = run_locust(tmp_path, app.ws_url, "--credentials", str(tmp_path / "users.csv"), users=2, run_time="3s",
+                     locustfile=tmp_path / "loadfile.py")  # fmt: skip
+    assert_clean(run, [("HTTP login", "/api-token-auth/"), ("WS message", "join"), ("WS message", "send")])
+    assert not [s for s in secret_values if s in run.output]
 
 
 def test_messages_taking_turns_point_to_python_and_its_locustfile_runs(app, recordings, tmp_path):

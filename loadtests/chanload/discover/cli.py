@@ -92,7 +92,9 @@ def describe(plan: Plan, target: str | None) -> str:
         lines += [f"  message {step.name}" for step in plan.steps]
     if plan.think:
         lines.append(f"  think time {plan.think} s")
-    if socket.login:
+    if socket.login and socket.login.field is not None:
+        lines.append(f"  token login at {socket.login.path}: options cannot take it; --python writes a user that can")
+    elif socket.login:
         lines.append(f"  login at {socket.login.path} (fill in {emit.CREDENTIALS})")
     if socket.query:
         lines.append(

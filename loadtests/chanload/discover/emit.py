@@ -28,6 +28,13 @@ def _login_lines(plan: Plan) -> list[str]:
     login = plan.socket.login
     if login is None:
         return []
+    if login.field is not None:
+        where = f"its query string ({login.query})" if login.query else "a header"
+        return [
+            f"# The recording logged in at {login.path} for a token (the answer's {login.field!r}) its upgrade carried",
+            f"# in {where}. Options log in with a form only: for a token per user, write a WsUser with",
+            "# python -m chanload har ... --python loadfile.py (its log_in takes the token), or fill in one below.",
+        ]
     lines = [
         f"# The recording logged in at {login.path} (a form POST) and its upgrade carried the {login.cookie} cookie",
         f"# that answer set. Fill in {CREDENTIALS}: username,password lines of accounts the app has, one per user.",
@@ -153,7 +160,9 @@ def python(plan: Plan, har: Har, source: str) -> str:
     lines = [
         f'"""A WsUser written by `python -m chanload har {os.path.basename(source)} --python` from {plan.socket.url}.',
         "",
-        "    locust -f THIS_FILE" + (f" --credentials {CREDENTIALS}" if login else ""),
+        "    locust -f THIS_FILE"
+        + (f" --credentials {CREDENTIALS}" if login else "")
+        + (f" --login-cookie {login.cookie}" if login and login.cookie not in ("", "sessionid") else ""),
         "",
         "After every connect it runs the recording's opening, then sends each kind of message the page sent,",
         'in turn, each its own row (`WS message NAME`). Edit freely: this is a start, not a contract."""',
@@ -179,6 +188,16 @@ def python(plan: Plan, har: Har, source: str) -> str:
     low, _, high = (plan.think or "0.5-1.5").partition("-")
     lines.append(f"    wait_time = between({float(low)!r}, {float(high or low)!r})  # the recorded gaps")
     lines += [f"    {line}" for line in _fill_in_lines(plan, har, "# ")]
+    if login and login.field is not None:
+        data = f"{{{login.fields[0]!r}: username, {login.fields[-1]!r}: password}}"
+        where = f"query={login.query!r}" if login.query else f"header={login.header!r}"
+        form = ", form=True" if login.form else ""
+        lines += [
+            "",
+            "    def log_in(self, url, username, password, cookie):",
+            f"        # As recorded: POST the account to {login.path}, the token from the answer's {login.field!r}.",
+            f"        self.ws.login_token(url, {data}, field={login.field!r}, {where}{form}, defer=True)",
+        ]
     lines += ["", "    @task", "    def conversation(self):", "        ws = self.ws", "        if not ws.connected:"]
     lines.append("            ws.connect()" + (" # logs in first" if login else ""))
     lines += [_call(step, "            ") for step in plan.opening_py]

@@ -44,11 +44,17 @@ class Frame:
 
 @dataclass(frozen=True)
 class Login:
-    """The form POST before the websocket that set the cookie its upgrade carried."""
+    """The POST before the websocket that gave what its upgrade carried: a cookie it set (a form login), or a
+    token its JSON answer held (`field`), carried in the `header` (its `{token}` in place) or the `query`."""
 
     path: str
     cookie: str
     username: str | None
+    field: str | None = None  # a token login: the answer's field holding the token
+    header: str | None = None  # e.g. "Authorization: Token {token}"
+    query: str | None = None  # the query-string name that carried the token instead
+    form: bool = False  # the token login's POST was form-encoded (else JSON)
+    fields: tuple[str, ...] = ("username", "password")  # the POST's fields for the account
 
 
 @dataclass
@@ -253,18 +259,44 @@ def _json_secrets(text: str) -> set[str]:
 
 
 def _login(entries: list, socket: Socket) -> Login | None:
-    """The last POST before the socket's upgrade whose answer set a (non-CSRF) cookie the upgrade carried."""
+    """The last POST before the socket's upgrade whose answer set a (non-CSRF) cookie the upgrade carried, or
+    whose JSON answer held the token the upgrade carried (in a header or its query string)."""
     carried = {name for name in socket.cookie_names if "csrf" not in name.lower()}
     found = None
     for entry in entries[: socket.index]:
         request = entry.get("request", {}) if isinstance(entry, dict) else {}
         if str(request.get("method", "")).upper() != "POST":
             continue
+        post = request.get("postData") or {}
+        text = str(post.get("text") or "")
+        params = [(str(p.get("name", "")), str(p.get("value", ""))) for p in post.get("params") or []]
+        body = _json_object(text)
+        params += [(str(k), str(v)) for k, v in body.items()] if body else parse_qsl(text)
+        username = next((v for n, v in params if n.lower() in _USER_FIELD and v), None)
+        path = urlsplit(str(request.get("url", ""))).path or "/"
         set_names = [name for name, _ in _set_cookies(entry.get("response", {})) if name in carried]
         if set_names:
-            post = request.get("postData") or {}
-            params = [(str(p.get("name", "")), str(p.get("value", ""))) for p in post.get("params") or []]
-            params += parse_qsl(str(post.get("text") or ""))
-            username = next((v for n, v in params if n.lower() in _USER_FIELD and v), None)
-            found = Login(urlsplit(str(request.get("url", ""))).path or "/", set_names[0], username)
+            found = Login(path, set_names[0], username)
+            continue
+        answer = _json_object(str((entry.get("response", {}).get("content") or {}).get("text") or ""))
+        for field_name, token in (answer or {}).items():
+            if not isinstance(token, str) or len(token) < _MIN_SECRET:
+                continue
+            fields = tuple(n for n, _ in params if n.lower() in _USER_FIELD or "pass" in n.lower()) or None
+            header = next(
+                (f"{n}: {v.replace(token, '{token}')}" for n, v in socket.request_headers if token in v), None
+            )
+            query = next((n for n, v in socket.query if v == token), None)
+            if header or query:
+                form = body is None
+                found = Login(path, "", username, str(field_name), None if query else header, query, form,
+                              fields or ("username", "password"))  # fmt: skip
     return found
+
+
+def _json_object(text: str) -> dict | None:
+    try:
+        value = json.loads(text) if text.lstrip().startswith("{") else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -183,16 +183,22 @@ def _replies(sends: list[_Send], received, ids: dict, relays: dict) -> None:
     for low, high in zip([-1, *bounds], bounds, strict=False):
         between = Counter(shape.kind(f) for j, (i, _, f) in enumerate(received) if low < i < high and j not in taken)
         pushed |= {k for k, n in between.items() if n > 1 or low == -1}
+    # The rest: the frames before the next send, not pushed; of those, the kind that came after most sends of
+    # this kind (a tick that happened to come first once is not the reply).
+    windows: dict[int, list[int]] = {}
     for n, s in enumerate(sends):
-        if s.reply is not None or s.kind in ids or s.kind in relays:
-            continue
-        until = sends[n + 1].index if n + 1 < len(sends) else None
-        for j, (index, _, frame) in enumerate(received):
-            if index > s.index and (until is None or index < until) and j not in taken:
-                if shape.kind(frame) not in pushed:
-                    s.reply = j
-                    taken.add(j)
-                    break
+        if s.reply is None and s.kind not in ids and s.kind not in relays:
+            until = sends[n + 1].index if n + 1 < len(sends) else len(received) + len(sends) + 1
+            windows[n] = [j for j, (i, _, f) in enumerate(received) if s.index < i < until and j not in taken
+                          and shape.kind(f) not in pushed]  # fmt: skip
+    votes: dict[Any, Counter] = {}
+    for n, window in windows.items():
+        votes.setdefault(sends[n].kind, Counter()).update({repr(shape.kind(received[j][2])) for j in window})
+    total = Counter(repr(shape.kind(f)) for _, _, f in received)  # a tie goes to the kind not seen more than asked
+    for n, window in windows.items():
+        kind, asked = sends[n].kind, sum(s.kind == sends[n].kind for s in sends)
+        best = max(votes[kind], key=lambda k: (votes[kind][k], -max(0, total[k] - asked)), default=None)
+        sends[n].reply = next((j for j in window if repr(shape.kind(received[j][2])) == best), None)
 
 
 def _options(plan: Plan, sends: list[_Send], ctx: _Ctx) -> None:
