@@ -151,3 +151,17 @@ def test_kinds_taking_turns_write_python_whose_replies_are_not_a_push_that_came_
     )
     assert """ws.request('{"op": "quote", "id": {seq}}', 'json:{"id": {seq}, "op": "price"}', step='quote')""" in source
     compile(source, str(out), "exec")
+
+
+def test_string_ids_become_seq_in_their_string(tmp_path, capsys):
+    """Ids like "q7" or a UUID (graphql-ws clients send them): each message still carries its own, as {seq}."""
+    for ids, expected in ((["q1", "q2", "q3"], '"q{seq}"'), ([str(uuid.uuid4()) for _ in range(3)], '"{seq}"')):
+        frames = []
+        for ident in ids:
+            frames += [(True, {"type": "subscribe", "id": ident}), (False, {"type": "next", "id": ident, "v": 1})]
+        code, out, err = convert(har(tmp_path, frames), capsys)
+        assert code == 0, err
+        conf = lines(out)
+        assert conf["ws-payload"] == f'{{"type": "subscribe", "id": {expected}}}'
+        assert conf["ws-match"] == f'json:{{"id": {expected}, "type": "next"}}'
+        assert conf["ws-expect"] == 'json:{"v": 1}'

@@ -213,7 +213,7 @@ def _options(plan: Plan, sends: list[_Send], ctx: _Ctx) -> None:
     opening = sends[: len(sends) - len(run)]
     kinds = [s.kind for s in sends[:start]]
     if last in kinds or len(set(map(repr, kinds))) != len(kinds):
-        names = ", ".join(dict.fromkeys(shape.name_of(s.value) or _short(s.value) for s in sends))
+        names = ", ".join(dict.fromkeys(shape.name_of(s.value) or shape.short(s.value) for s in sends))
         plan.problem = (
             f"the page sent several kinds of message taking turns ({names}), not opening steps then one repeated"
             " message: options say one repeated message"
@@ -221,15 +221,15 @@ def _options(plan: Plan, sends: list[_Send], ctx: _Ctx) -> None:
         return
     used: set[str] = set()
     for n, s in enumerate(opening, 1):
-        step = _step([s], ctx, _unique(shape.name_of(s.value) or f"open{n}", used), fold=True)
+        step = _step([s], ctx, shape.unique(shape.name_of(s.value) or f"open{n}", used), fold=True)
         if step is None:
-            plan.problem = plan.problem or f"opening step {n} ({_short(s.value)}) cannot be written as an option"
+            plan.problem = plan.problem or f"opening step {n} ({shape.short(s.value)}) cannot be written as an option"
             return
         plan.opening.append(step)
     steady = _step(run, ctx, plan.path, fold=False)
     if steady is None or steady.expect is None:
         what = "got no reply" if steady is not None else "differ in ways a template cannot say"
-        plan.problem = f"the repeated message ({_short(run[-1].value)}) {what}"
+        plan.problem = f"the repeated message ({shape.short(run[-1].value)}) {what}"
         return
     plan.steady = steady
     plan.think = _think(run, ctx)
@@ -270,7 +270,7 @@ def _python(plan: Plan, sends: list[_Send], ctx: _Ctx) -> None:
         cut -= 1
     used: set[str] = set()
     for n, s in enumerate(sends[:cut], 1):
-        step = _step([s], ctx, _unique(shape.name_of(s.value) or f"open{n}", used), fold=True)
+        step = _step([s], ctx, shape.unique(shape.name_of(s.value) or f"open{n}", used), fold=True)
         if step is not None:
             plan.opening_py.append(step)
     plan.think = plan.think or _think(sends[cut:], ctx)
@@ -278,17 +278,9 @@ def _python(plan: Plan, sends: list[_Send], ctx: _Ctx) -> None:
     for s in sends[cut:]:
         by_kind.setdefault(s.kind, []).append(s)
     for n, group in enumerate(by_kind.values(), 1):
-        step = _step(group, ctx, _unique(shape.name_of(group[0].value) or f"message{n}", used), fold=True)
+        step = _step(group, ctx, shape.unique(shape.name_of(group[0].value) or f"message{n}", used), fold=True)
         if step is not None:
             plan.steps.append(step)
-
-
-def _unique(name: str, used: set[str]) -> str:
-    candidate, n = name, 2
-    while candidate in used:
-        candidate, n = f"{name}{n}", n + 1
-    used.add(candidate)
-    return candidate
 
 
 def _step(group: list[_Send], ctx: _Ctx, name: str, *, fold: bool) -> Step | None:
@@ -312,13 +304,13 @@ def _step(group: list[_Send], ctx: _Ctx, name: str, *, fold: bool) -> Step | Non
         if len(texts) != 1 or None in texts:
             return None
         text = texts.pop() or ""
-        return Step(name, payload, ("re:" + re.escape(text)) if _taken_as_form(text) else text)
+        return Step(name, payload, ("re:" + re.escape(text)) if shape.taken_as_form(text) else text)
     stable = _stable(replies, ctx)
     match: list = []
     if id_pq is not None:
         seq = ctx.received[group[-1].reply][2] if group[-1].reply is not None else None
         recorded = shape.get(seq, id_pq[1])
-        match = [(id_pq[1], Ph("seq", isinstance(recorded, int)) if shape.is_id_like(recorded) else recorded)]
+        match = [(id_pq[1], shape.seq(recorded, len(group)))]
         match += [(p, v) for p, v in stable if len(p) == 1 and p[0] in shape.DISCRIMINATORS]
         stable = [(p, v) for p, v in stable if (p, v) not in match and p != id_pq[1]]
     if fold or not match:
@@ -333,16 +325,12 @@ def _step(group: list[_Send], ctx: _Ctx, name: str, *, fold: bool) -> Step | Non
     )
 
 
-def _taken_as_form(text: str) -> bool:
-    return text == "own" or text.startswith(("re:", "json:"))
-
-
 def _template(values: list[Any], id_pq, relay_pq, ctx: _Ctx) -> Any:
     template = values[-1]
     for path, value in shape.leaves(values[-1]):
         seen = [shape.get(v, path) for v in values]
         if id_pq is not None and path == id_pq[0]:
-            new: Any = Ph("seq", isinstance(value, int)) if shape.is_id_like(value) else value
+            new: Any = shape.seq(value, len(values))
         elif relay_pq is not None and path == relay_pq[0]:
             new = Ph("mark", False)
         elif len({repr(v) for v in seen}) == 1:
@@ -391,8 +379,3 @@ def _stable(replies: list[Any], ctx: _Ctx) -> list[tuple[shape.Path, Any]]:
             continue
         items.append((path, _known(value, ctx)))
     return items
-
-
-def _short(value: Any) -> str:
-    text = value.text if isinstance(value, Text) else shape.render(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -32,10 +32,23 @@ class Text:
 
 @dataclass(frozen=True)
 class Ph:
-    """A placeholder in a template: `token` without braces (`seq`, `random:1-9`); `raw`: unquoted in JSON."""
+    """A placeholder in a template: `token` without braces (`seq`, `random:1-9`); `raw`: unquoted in JSON;
+    `prefix`: text before it in the string (`"q{seq}"`)."""
 
     token: str
     raw: bool
+    prefix: str = ""
+
+
+def seq(value: Any, sends: int) -> Any:
+    """A recorded id as `{seq}`: raw for a number, in its string otherwise (`q7` -> `q{seq}`, a UUID -> `{seq}`);
+    an id that is not a number sent once (a subscription's `"sub"`) stays as recorded."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Ph("seq", True)
+    if not isinstance(value, str) or (sends == 1 and not value.isdigit()):
+        return value
+    found = re.fullmatch(r"(\D*?)\d+", value)
+    return Ph("seq", False, found.group(1) if found else "")
 
 
 def value_of(data: str) -> Any:
@@ -153,7 +166,7 @@ def render(value: Any) -> str:
 
     text = json.dumps(mark(value), ensure_ascii=False)
     for i, ph in enumerate(found):
-        text = text.replace(f'"\\u0000{i}\\u0000"', f"{{{ph.token}}}" if ph.raw else f'"{{{ph.token}}}"')
+        text = text.replace(f'"\\u0000{i}\\u0000"', f"{{{ph.token}}}" if ph.raw else f'"{ph.prefix}{{{ph.token}}}"')
     return text
 
 
@@ -167,3 +180,20 @@ def replace(value: Any, path: Path, new: Any) -> Any:
     copy = list(value)
     copy[head] = replace(copy[head], rest, new)
     return copy
+
+
+def unique(name: str, used: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in used:
+        candidate, n = f"{name}{n}", n + 1
+    used.add(candidate)
+    return candidate
+
+
+def taken_as_form(text: str) -> bool:
+    return text == "own" or text.startswith(("re:", "json:"))
+
+
+def short(value: Any) -> str:
+    text = value.text if isinstance(value, Text) else render(value)
+    return text if len(text) <= 60 else text[:57] + "..."
