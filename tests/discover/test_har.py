@@ -165,3 +165,16 @@ def test_string_ids_become_seq_in_their_string(tmp_path, capsys):
         assert conf["ws-payload"] == f'{{"type": "subscribe", "id": {expected}}}'
         assert conf["ws-match"] == f'json:{{"id": {expected}, "type": "next"}}'
         assert conf["ws-expect"] == 'json:{"v": 1}'
+
+
+def test_the_same_url_twice_takes_the_longer_conversation_and_says_so(tmp_path, capsys):
+    frames = [(True, "ping"), (False, "pong")] * 3
+    doc = json.loads(open(har(tmp_path, frames)).read())
+    short = json.loads(json.dumps(doc["log"]["entries"][0]))
+    short["_webSocketMessages"] = short["_webSocketMessages"][:1]  # a reconnect that sent once, then dropped
+    doc["log"]["entries"].insert(0, short)
+    (tmp_path / "two.har").write_text(json.dumps(doc))
+    code, out, err = convert(str(tmp_path / "two.har"), capsys)
+    assert code == 0, err
+    assert lines(out)["ws-expect"] == "pong" and "6 frames" not in err and "3 frames sent, 3 received" in err
+    assert "2 entries for this URL (reconnects): the longest conversation is the one used" in err

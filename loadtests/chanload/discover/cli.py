@@ -39,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         har = read(args.har)
         socket = choose(har, args.url)
         plan = infer(socket)
+        again = sum(s.url == socket.url for s in har.sockets)
+        if again > 1:
+            plan.notes.append(f"{again} entries for this URL (reconnects): the longest conversation is the one used")
         text = emit.python(plan, har, args.har) if args.python else emit.config(plan, har, args.har)
     except (HarError, OptionError) as exc:
         message = str(exc) if har is None else har.mask(str(exc))
