@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def choose(har: Har, url: str | None) -> Socket:
     """The websocket entry to convert: the only one, or the one `url` names; HarError listing them otherwise."""
-    listed = "; ".join(f"{s.url} ({len(s.frames)} frames)" for s in har.sockets)
+    listed = "; ".join(f"{s.shown} ({len(s.frames)} frames)" for s in har.sockets)
     if not har.sockets:
         raise HarError(
             f"{har.path}: no websocket entry among its {har.entries} entries. Record with the page's websocket open"
@@ -71,7 +71,7 @@ def choose(har: Har, url: str | None) -> Socket:
         if not sockets:
             raise HarError(f"{har.path}: no websocket entry's URL holds {url!r}; its entries: {listed}")
     if len({s.url for s in sockets}) > 1:
-        urls = "; ".join(dict.fromkeys(s.url for s in sockets))
+        urls = "; ".join(dict.fromkeys(s.shown for s in sockets))
         raise HarError(f"{har.path}: {len(sockets)} websocket entries ({urls}): choose one with --url")
     return max(sockets, key=lambda s: len(s.frames))  # the same URL twice (a reconnect): the longer conversation
 
@@ -80,7 +80,7 @@ def describe(plan: Plan, target: str | None) -> str:
     socket = plan.socket
     sent = sum(f.sent for f in socket.frames)
     lines = [
-        f"{socket.url}: {sent} frames sent, {len(socket.frames) - sent} received",
+        f"{socket.shown}: {sent} frames sent, {len(socket.frames) - sent} received",
         f"  path {plan.path}" + (f", {{group}} from {plan.groups}" if plan.groups else ""),
     ]
     if plan.subprotocols:
@@ -99,6 +99,12 @@ def describe(plan: Plan, target: str | None) -> str:
         lines.append(f"  token login at {socket.login.path}: options cannot take it; --python writes a user that can")
     elif socket.login:
         lines.append(f"  login at {socket.login.path} (fill in {emit.CREDENTIALS})")
+    if socket.login is None and [n for n in socket.cookie_names if "csrf" not in n.lower()]:
+        lines.append(
+            "  note: the upgrade carried cookies no login in the recording set: see the ws-header line to fill in"
+        )
+    if socket.header("Authorization"):
+        lines.append("  note: the upgrade carried an Authorization header: see the ws-header line to fill in")
     if socket.query:
         lines.append(
             f"  note: the URL's query string ({', '.join(n for n, _ in socket.query)}) is left out of the path"

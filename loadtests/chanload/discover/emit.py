@@ -78,12 +78,12 @@ def config(plan: Plan, har: Har, source: str) -> str:
     """The Locust config file for `plan` (HarError when the options cannot say it), validated."""
     if plan.problem or plan.steady is None:
         raise HarError(
-            f"{plan.socket.url}: {plan.problem or 'no repeated message'}. Write a WsUser locustfile instead:"
+            f"{plan.socket.shown}: {plan.problem or 'no repeated message'}. Write a WsUser locustfile instead:"
             f" python -m chanload har {source} --python loadfile.py"
         )
     lines = [
-        f"# Written by `python -m chanload har {os.path.basename(source)}` from its websocket entry {plan.socket.url}",
-        "# (query string left out). Run: locust -f loadtests/ws.py --config THIS_FILE, or with your own locustfile",
+        f"# Written by `python -m chanload har {os.path.basename(source)}` from {plan.socket.shown}.",
+        "# Run: locust -f loadtests/ws.py --config THIS_FILE, or with your own locustfile",
         "# (a chanload WsUser class). Command-line options override these lines.",
         f"host = {plan.socket.host}",
         f"ws-path = {plan.path}",
@@ -138,6 +138,11 @@ def validate(text: str) -> dict:
                 f"--{key}: a config file reads a value that starts with [ as a list; this one cannot be written"
                 " there: give it on the command line, or write a WsUser locustfile (--python)"
             )
+    return check(values)
+
+
+def check(values: dict) -> dict:
+    """The options (config-file keys -> values) checked by `settings_from`, as a run's start checks them."""
     ns = argparse.Namespace(**{key.replace("-", "_"): value for key, value in values.items()})
     ns.ws_open = json.dumps(values.get("ws-open", []))  # the option's own form (chanload.locust.options.StepsText)
     ns.ws_subprotocol = ",".join(values.get("ws-subprotocol", []))
@@ -153,12 +158,12 @@ def validate(text: str) -> dict:
 def python(plan: Plan, har: Har, source: str) -> str:
     """A WsUser locustfile replaying the recorded conversation: its opening, then each kind of message in turn."""
     if not plan.steps:
-        raise HarError(f"{plan.socket.url}: no message to write a user for")
+        raise HarError(f"{plan.socket.shown}: no message to write a user for")
     for step in [*plan.opening_py, *plan.steps]:
-        validate(f"host = {plan.socket.host}\nws-payload = {step.send}\nws-expect = {step.expect or 'OK'}\n")
+        check({"host": plan.socket.host, "ws-payload": step.send, "ws-expect": step.expect or "OK"})
     login = plan.socket.login
     lines = [
-        f'"""A WsUser written by `python -m chanload har {os.path.basename(source)} --python` from {plan.socket.url}.',
+        f'"""A WsUser by `python -m chanload har {os.path.basename(source)} --python`, from {plan.socket.shown}.',
         "",
         "    locust -f THIS_FILE"
         + (f" --credentials {CREDENTIALS}" if login else "")

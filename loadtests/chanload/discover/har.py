@@ -75,6 +75,11 @@ class Socket:
         return ", ".join(values) if values else None
 
     @property
+    def shown(self) -> str:
+        """The URL as messages show it: without its query string, where tokens go."""
+        return urlsplit(self.url)._replace(query="").geturl() + ("?..." if urlsplit(self.url).query else "")
+
+    @property
     def host(self) -> str:
         parts = urlsplit(self.url)
         return f"{parts.scheme}://{parts.netloc}"

@@ -70,7 +70,7 @@ def infer(socket: Socket) -> Plan:
         if frame.opcode == BINARY:
             side = "sent" if frame.sent else "received"
             raise HarError(
-                f"{socket.url}: frame {n} ({side}) is binary (opcode 2): chanload's options send and expect text "
+                f"{socket.shown}: frame {n} ({side}) is binary (opcode 2): chanload's options send and expect text "
                 "frames; load this app from Python, where ws.send(b'...') sends bytes (docs/writing-users.md)"
             )
     path, groups, group = _path(socket)
@@ -86,7 +86,7 @@ def infer(socket: Socket) -> Plan:
     received = [(i, f.time, shape.value_of(f.data)) for i, f in enumerate(socket.frames) if not f.sent]
     if not sends:
         raise HarError(
-            f"{socket.url}: the page sent no frame on this websocket ({len(received)} received): a load needs"
+            f"{socket.shown}: the page sent no frame on this websocket ({len(received)} received): a load needs"
             " the messages it sends; record a session in which the page talks to the app"
         )
     ids, relays = _correlate(sends, received)
