@@ -178,3 +178,12 @@ def test_the_same_url_twice_takes_the_longer_conversation_and_says_so(tmp_path, 
     assert code == 0, err
     assert lines(out)["ws-expect"] == "pong" and "6 frames" not in err and "3 frames sent, 3 received" in err
     assert "2 entries for this URL (reconnects): the longest conversation is the one used" in err
+
+
+def test_an_opening_steps_id_stays_as_recorded(tmp_path, capsys):
+    """A message sent once keeps its values: joining room_id 5 joins room 5 on every connect, not room {seq}."""
+    frames = [(True, {"command": "join", "room_id": 5}), (False, {"type": "tick"}), (False, {"joined": 5})]
+    frames += [(True, {"command": "say", "text": "hi"}), (False, {"said": "hi"})] * 2
+    code, out, err = convert(har(tmp_path, frames), capsys)
+    assert code == 0, err
+    assert json.loads(lines(out)["ws-open"]) == ['[join] {"command": "join", "room_id": 5} => json:{"joined": 5}']

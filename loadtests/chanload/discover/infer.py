@@ -24,7 +24,7 @@ from chanload.discover import shape
 from chanload.discover.har import BINARY, HarError, Socket
 from chanload.discover.shape import Ph, Text
 
-_ID_NAME = re.compile(r"(^|_)id$|Id$|^(request_?id|req_?id|ref|nonce|seq|cid|correlation_?id)$", re.IGNORECASE)
+_ID_NAME = re.compile(r"(^|_)id$|(?-i:[a-z]Id)$|^(request_?id|req_?id|ref|nonce|seq|cid|correlation_?id)$", re.I)
 _SEGMENT_ID = re.compile(r"\d+|" + shape.UUID.pattern + r"|(?=[0-9a-f]*\d)[0-9a-f]{8,}")
 _CHOICE_SAFE = re.compile(r"[^|{}]+")
 _REPLY_SEARCH_S = 30.0  # a reply is looked for this long after its send

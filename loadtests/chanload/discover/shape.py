@@ -42,10 +42,12 @@ class Ph:
 
 def seq(value: Any, sends: int) -> Any:
     """A recorded id as `{seq}`: raw for a number, in its string otherwise (`q7` -> `q{seq}`, a UUID -> `{seq}`);
-    an id that is not a number sent once (a subscription's `"sub"`) stays as recorded."""
+    the id of a message sent once (an opening step's: a subscription's `"sub"`, a `room_id`) stays as recorded."""
+    if sends == 1:
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         return Ph("seq", True)
-    if not isinstance(value, str) or (sends == 1 and not value.isdigit()):
+    if not isinstance(value, str):
         return value
     found = re.fullmatch(r"(\D*?)\d+", value)
     return Ph("seq", False, found.group(1) if found else "")
