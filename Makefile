@@ -7,15 +7,21 @@ SCALED ?= 2
 REPORT_DIR ?= reports/ci
 BASELINE ?= reports/baseline
 
-.PHONY: help deps deps-python deps-system demo demo-scaled test test-tiers test-repeat test-for test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness bench-fanout
+.PHONY: help deps deps-python deps-mitmproxy deps-system demo demo-scaled test test-tiers test-repeat test-for test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness bench-fanout
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g' -e 's|$$(SCALED)|$(SCALED)|g' -e 's|$$(BASELINE)|$(BASELINE)|g'
 
-deps: deps-system deps-python ## install everything: Debian packages (redis-server, chromium, prometheus, nginx) and Python packages
+deps: deps-system deps-python deps-mitmproxy ## install everything: Debian packages (redis-server, chromium, prometheus, nginx), Python packages, mitmproxy's venv
 
 deps-python:
 	$(PIP) install -q -e '.[$(PIP_EXTRAS)]'
+
+# mitmproxy (tests/discover: real browser recordings through mitmdump) pins older asgiref, cryptography, Flask,
+# h11 and pyOpenSSL than Django, Channels, Locust and Twisted want: it gets a venv of its own, made once.
+MITM_VENV ?= .tools/mitmproxy
+deps-mitmproxy:
+	@test -x $(MITM_VENV)/bin/mitmdump || { $(PYTHON) -m venv $(MITM_VENV) && $(MITM_VENV)/bin/pip install -q 'mitmproxy>=11,<12'; }
 
 deps-system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -106,6 +106,8 @@ ELSEWHERE = {
     "--baseline": ("test_compare_e2e.py", "test_the_docs_compare_commands_run", False),
     # An app's routes (docs/start-from-your-app.md, the README's tour): run on the apps they name, and the runs.
     "chanload routes": ("test_routes_e2e.py", "test_the_docs_routes_commands_run", False),
+    # A browser recording (docs/start-from-your-app.md): recorded there through mitmdump, converted, run.
+    "chanload har": ("discover/test_har_e2e.py", "test_the_docs_har_commands_run", False),
     # wss:// needs nginx with a certificate of a CA made for it (docs/scaling.md): run there, on that layout.
     "--ws-ca-file": ("test_tls.py", "test_the_docs_wss_command_runs", False),
 }

@@ -6,6 +6,8 @@
 - `python -m chanload compare BASE NEW [--max-regression 10%] [--report-dir DIR]`: `chanload.reporting.compare`.
 - `python -m chanload routes [module:application] [--settings MODULE] [--json]`: a Channels app's websocket
   routes with ready --ws-* options (`chanload.discover.command`).
+- `python -m chanload har FILE.har [-o run.conf] [--url TEXT] [--python loadfile.py]`: a browser recording as a
+  config file or a WsUser locustfile (`chanload.discover.cli`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
         from chanload.discover.command import main as routes  # no Locust either; Django imported from the app
 
         return routes(args[1:])
+    if args[:1] == ["har"]:
+        from chanload.discover.cli import main as har  # no Locust either
+
+        return har(args[1:])
     if args and args[0] not in ("-h", "--help"):
         sys.stderr.write(
             f"python -m chanload: unknown command {args[0]!r}; use `python -m chanload --help` for the load"
