@@ -162,8 +162,8 @@ def run_make(cmds, _block, tmp_path, _target):
     for words in cmds:
         verb = words[1]
         recipe = makefile_recipe(verb)
-        if verb == "test":
-            assert "-m pytest" in recipe  # this very run is `make test`: CI runs it (.ci/run)
+        if verb == "test":  # this very run is `make test`: CI runs it (.ci/run); its tiers are make test-tiers
+            assert "test-tiers" in recipe and makefile_recipe("test-tiers").count("-m pytest") == 3, recipe
             continue
         # The recipe minus its prerequisites (deps-python is a pip install; this machine has it).
         line = recipe.replace("$(PYTHON)", shlex.quote(sys.executable))

@@ -1,4 +1,4 @@
-"""`python -m chanload`: the complete option list, `compare BASE NEW` (two runs, judged), or `routes`.
+"""`python -m chanload`: the complete option list, `compare BASE NEW` (two runs, judged), `routes` or `har`.
 
 - `python -m chanload --help` (or no arguments): Locust's help including the --ws-* and --slo options.
   Locust 2.47 answers `locust --help` before it imports the locustfile, so options registered through
@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] not in ("-h", "--help"):
         sys.stderr.write(
             f"python -m chanload: unknown command {args[0]!r}; use `python -m chanload --help` for the load"
-            " options, `python -m chanload compare BASE NEW` to compare two runs or `python -m chanload routes`"
-            " to list an app's websocket routes\n"
+            " options, `python -m chanload compare BASE NEW` to compare two runs, `python -m chanload routes`"
+            " to list an app's websocket routes or `python -m chanload har FILE.har` to turn a recording into a"
+            " config file\n"
         )
         return 2
     from locust.argument_parser import get_parser
