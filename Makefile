@@ -7,7 +7,7 @@ SCALED ?= 2
 REPORT_DIR ?= reports/ci
 BASELINE ?= reports/baseline
 
-.PHONY: help deps deps-python deps-mitmproxy deps-system demo demo-scaled test test-tiers test-repeat test-for test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness bench-fanout
+.PHONY: help deps deps-python deps-mitmproxy deps-system demo demo-scaled test test-tiers test-parallel test-timing test-inprocess test-repeat test-for test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness bench-fanout
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g' -e 's|$$(SCALED)|$(SCALED)|g' -e 's|$$(BASELINE)|$(BASELINE)|g'
@@ -61,9 +61,15 @@ PYTEST_STATUS = code=$$?; if [ $$code -eq 5 ]; then echo "pytest collected no te
 test: deps ## run the whole test suite: in parallel, then the timing tests alone, then Locust in-process (pytest; exit 5 fails)
 	@$(MAKE) --no-print-directory test-tiers
 
-test-tiers: ## the three tiers of `make test`, without installing anything first
+test-tiers: test-parallel test-timing test-inprocess ## the three tiers of `make test`, in this order, without installing anything first
+
+test-parallel:
 	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not timing" $(call junit,parallel); $(PYTEST_STATUS)
+
+test-timing:
 	$(PYTHON) -m pytest -m timing $(call junit,timing); $(PYTEST_STATUS)
+
+test-inprocess:
 	$(PYTHON) -m pytest tests/locust/inprocess $(call junit,inprocess); $(PYTEST_STATUS)
 
 N ?= 5

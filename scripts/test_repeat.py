@@ -3,8 +3,8 @@
     python scripts/test_repeat.py [--runs 5] [--workers N] [--keep DIR]        (make test-repeat N=5)
 
 Each run clones the repository's HEAD (committed work only: say so, and commit first) into a temporary folder and
-runs `make test-tiers` there (the parallel tier, the timing tier, Locust in-process; `make test` is `make deps`
-then the same), with PYTHONPATH on that clone, so its library, locustfiles and pytest plugin are the ones tested,
+runs `make -k test-tiers` there (the parallel tier, the timing tier, Locust in-process, each run even when one
+before it failed; `make test` is `make deps` then the same, stopping at the first that fails), with PYTHONPATH on that clone, so its library, locustfiles and pytest plugin are the ones tested,
 and JUnit XML per tier. At the end it prints a table: each test that failed or errored in at least one run, with
 how many runs, and each run's wall time per tier. It exits 1 if any test failed in any run (or a tier collected
 nothing, or did not write its report), else 0. The runs are one after another: nothing else should run meanwhile,
@@ -50,17 +50,18 @@ def read_junit(path: Path, run: Run, tier: str) -> None:
             run.failed.add(f"{case.get('classname')}::{case.get('name')}")
 
 
-def one_run(number: int, workers: str | None, keep: Path | None) -> Run:
+def one_run(number: int, workers: str | None, keep: Path | None, repo: Path = ROOT) -> Run:
     run = Run(number)
     work = Path(tempfile.mkdtemp(prefix=f"chanload-repeat-{number}-"))
     checkout = work / "checkout"
-    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(checkout)], check=True)
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(repo), str(checkout)], check=True)
     junit = work / "junit"
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(str(checkout / p) for p in ("loadtests", "target_project", ".")),
     }
-    cmd = ["make", "--no-print-directory", "test-tiers", f"JUNIT={junit}", f"PYTHON={sys.executable}"]
+    # -k: a tier that fails does not keep the next ones from running (`make test` stops at the first)
+    cmd = ["make", "-k", "--no-print-directory", "test-tiers", f"JUNIT={junit}", f"PYTHON={sys.executable}"]
     if workers:
         cmd.append(f"TEST_WORKERS={workers}")
     began = time.monotonic()
@@ -108,15 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="how many times (default 5)")
     parser.add_argument("--workers", help="the parallel tier's pytest-xdist workers (TEST_WORKERS; default: make's)")
     parser.add_argument("--keep", type=Path, help="copy each run's make log and JUnit XML here")
+    parser.add_argument("--repo", type=Path, default=ROOT, help="the repository to clone (default: this one)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be 1 or more")
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=args.repo, capture_output=True, text=True).stdout
     if dirty.strip():
         print("note: uncommitted changes are not tested: each run clones HEAD", file=sys.stderr)
     runs = []
     for number in range(1, args.runs + 1):
-        run = one_run(number, args.workers, args.keep)
+        run = one_run(number, args.workers, args.keep, args.repo)
         runs.append(run)
         print(f"run {number}: {run.seconds:.0f} s, {run.tests} tests, {len(run.failed)} failed, make exit {run.code}"
               + (f", no report from {', '.join(run.missing)}" if run.missing else ""), flush=True)  # fmt: skip

@@ -138,10 +138,19 @@ def test_the_tutorial_chat_on_startproject_loads_with_its_printed_options(tmp_pa
 PAGE = ROOT / "docs" / "start-from-your-app.md"
 
 
+HAR_SECTION = "## From a browser recording: har"  # its blocks are tests/discover/test_har_e2e.py's
+
+
 def _sh_blocks_and_outputs(page: Path) -> list[tuple[str, str | None]]:
-    """Each ```sh block of a page, with the plain ``` block right after it (the output the page shows), if any."""
+    """Each ```sh block of a page, with the plain ``` block right after it (the output the page shows), if any;
+    but those of the page's `har` section."""
+    text = page.read_text()
+    if HAR_SECTION in text:
+        start = text.index(HAR_SECTION)
+        end = text.find("\n## ", start + len(HAR_SECTION))
+        text = text[:start] + (text[end:] if end >= 0 else "")
     found: list[tuple[str, str | None]] = []
-    for match in re.finditer(r"```sh\n(.*?)```\n(?:\n```\n(.*?)```\n)?", page.read_text(), re.S):
+    for match in re.finditer(r"```sh\n(.*?)```\n(?:\n```\n(.*?)```\n)?", text, re.S):
         found.append((match.group(1), match.group(2)))
     return found
 

@@ -223,6 +223,7 @@ def test_the_docs_har_commands_run(app, recordings, tmp_path):
     second (--python) on one of messages taking turns, the case it is shown for."""
     page = (ROOT / "docs" / "start-from-your-app.md").read_text()
     section = page[page.index("## From a browser recording: har") :]
+    section = section[: section.find("\n## ", 3)] if "\n## " in section[3:] else section  # up to the next section
     blocks = [b.split("```", 1)[0] for b in section.split("```sh\n")[1:]]
     assert len(blocks) == 2, blocks
     (tmp_path / "users.csv").write_text(f"username,password\n{USER},{app.password}\n")
