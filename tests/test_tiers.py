@@ -37,7 +37,7 @@ TIME = re.compile(
 # A rate, or how many of something happened in a fixed time: its lower bound is what a loaded machine breaks.
 RATE = re.compile(r"(?ix) (^|_) (rps|rate|per_s|per_second|ops_per_second) ($|_)")
 ESCAPE = "# not timing:"  # on the assert or the comment line above it, with why: no such claim
-UPPER = {ast.Lt: "upper", ast.LtE: "upper", ast.Gt: "lower", ast.GtE: "lower"}
+SIDE = {ast.Lt: "upper", ast.LtE: "upper", ast.Gt: "lower", ast.GtE: "lower"}  # of `measured OP constant`
 
 
 def _names(node: ast.AST) -> list[str]:
@@ -56,8 +56,11 @@ def _names(node: ast.AST) -> list[str]:
 
 
 def kind(node: ast.AST) -> str | None:
-    """ "rate", "time" or None: what an expression measures. A quotient of two measures (a ratio within one run)
-    measures neither; `len()` of a time series is a count of seconds, so a rate."""
+    """What an expression measures: "rate", "time" or None.
+
+    A quotient of two measures (a ratio within one run) measures neither; `len()` of a time series is a count
+    of seconds, so a rate.
+    """
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and kind(node.left) and kind(node.right):
         return None
     if isinstance(node, ast.BinOp):
@@ -84,17 +87,13 @@ def constant(node: ast.AST) -> bool:
         return constant(node.operand)
     if isinstance(node, ast.BinOp):
         parts = (node.left, node.right)
-        return (
-            all(constant(p) or _caps(p) for p in parts)
-            and any(constant(p) for p in parts)
-            or all(_caps(p) for p in parts)
-        )
+        return all(constant(p) or _caps(p) for p in parts)
     return _caps(node)
 
 
 def _caps(node: ast.AST) -> bool:
     name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
-    return bool(name) and name.isupper() and len(name) >= 1
+    return name.isupper()
 
 
 def offending(assertion: ast.Assert) -> str | None:
@@ -105,7 +104,7 @@ def offending(assertion: ast.Assert) -> str | None:
             continue
         operands = [node.left, *node.comparators]
         for op, left, right in zip(node.ops, operands[:-1], operands[1:], strict=True):
-            bound = UPPER.get(type(op))
+            bound = SIDE.get(type(op))
             if bound is None:
                 continue
             # `measured < constant` bounds it from above; `constant < measured` from below.
