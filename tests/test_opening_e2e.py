@@ -39,7 +39,9 @@ def test_an_opening_step_runs_once_per_connection_as_its_own_row(tmp_path, price
     quote = run.row("WS message", "ws/prices/[group]/")
     connect = run.row("WS connect", "ws/prices/[group]/")
     assert subscribe["failures"] == quote["failures"] == 0
-    assert quote["count"] > 20 and quote["min"] >= QUOTE_DELAY_S * 1e6  # a tick taken for a price: ~2 ms
+    # A connection ended after its 5th message and another opened (its subscribe ran again); how many in 3 s is
+    # the machine's.
+    assert connect["count"] > 2 and quote["min"] >= QUOTE_DELAY_S * 1e6  # a tick taken for a price: ~2 ms
     # One subscribe per connection; a connection ends after its 5th message, the subscribe being the first.
     # When the run stops, each of the 2 users may be inside a connection: its subscribe or quotes unfinished.
     assert connect["count"] - 2 <= subscribe["count"] <= connect["count"]

@@ -302,7 +302,8 @@ def run_distributed(cmds, _block, tmp_path, target):
     master_cmd = [*locust_cmd(cmds[0], target.ws_url, tmp_path), *SHORT, "--master-bind-port", str(port)]
     worker_cmd = [*locust_cmd(cmds[1], target.ws_url, tmp_path), "--master-port", str(port)]
     master = subprocess.Popen(master_cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    worker = subprocess.Popen(worker_cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(tmp_path / "worker.log", "w") as worker_log:
+        worker = subprocess.Popen(worker_cmd, cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT)
     try:
         out, _ = master.communicate(timeout=120 * UNIT)
         worker.wait(timeout=30 * UNIT)
@@ -311,7 +312,8 @@ def run_distributed(cmds, _block, tmp_path, target):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    assert master.returncode == 0, out[-3000:]
+    worker_out = (tmp_path / "worker.log").read_text()
+    assert master.returncode == 0, f"master:\n{out[-4000:]}\nworker:\n{worker_out[-3000:]}"
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["counters"]["ok"] > 0 and "workers_lost" not in summary
 

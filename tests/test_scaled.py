@@ -133,9 +133,7 @@ def test_nginx_spreads_websockets_over_both_processes_and_cuts_off_a_slow_handsh
             assert all(n >= 1 for n in held) and sum(held) == 6, held
         with socket.create_connection(("127.0.0.1", stack.proxy.port), timeout=10 * UNIT) as slow:
             slow.sendall(b"GET /chat/g0 HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
-            start = time.monotonic()
-            assert slow.recv(4096) == b""  # nginx closes it (client_header_timeout)
-            assert time.monotonic() - start < 8 * UNIT
+            assert slow.recv(4096) == b""  # nginx closes it (client_header_timeout 1 s; the socket waits 10)
 
 
 def test_nginx_runs_the_workers_asked_each_with_its_own_listening_socket():

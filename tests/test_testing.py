@@ -108,6 +108,7 @@ def test_a_listening_session_on_the_fake_reads_it_in_a_greenlet(gevent):
     assert out["failed"] == 0
 
 
+@pytest.mark.timing  # "at once": under 2 s where the join timeout is 5 s
 @pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_behaviour_session_on_the_fake_reads_it_in_a_thread_and_closes_at_once():
     """BehaviourSession (the plugin's ws) on a fake: its reader thread takes the replies, a push and another member's

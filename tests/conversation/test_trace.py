@@ -55,7 +55,7 @@ def test_a_reply_is_shown_with_the_round_trip_that_was_recorded():
     assert reply.startswith("received  'OK'  reply to room/[group] #0 in ")
     (piece,) = [p for p in ws.recording.recorder.drain() if p.key == (MESSAGE, "room/[group]")]
     recorded_ms = piece.histogram.get_value_at_percentile(50) / 1000  # us, 3 significant digits
-    assert 4.0 <= took(reply) < 100
+    assert took(reply) >= 4.0  # the fake's 4 ms at least; how much more is the machine's
     assert abs(took(reply) - recorded_ms) <= 0.01 * recorded_ms + 0.001
     # The offsets go up, from the session's start.
     times = [float(m) for m in re.findall(r"^trace \+\s*([\d.]+) ms", out.getvalue(), re.M)]
@@ -107,7 +107,7 @@ def test_deliveries_and_own_copies_are_told_apart():
     ws.request()
     delivery, own, taken = events(out)[-3:]
     assert delivery.startswith(f'received  \'{{"message": "{theirs}"}}\'  delivery from other-1-1 #7 in ')
-    assert 3.0 <= took(delivery) < 1000
+    assert took(delivery) >= 3.0  # sent 3 ms ago at least
     assert own.startswith('received  \'{"message": "cl1.') and own.endswith("own copy (this connection's mark)")
     assert taken.startswith("taken     the own copy above as the reply to room/[group] #0 in ")
     assert ws.recording.ledger.ok == 1

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -36,17 +37,39 @@ def test_roll_names_workers_without_a_final_report():
     assert "worker c lost before its first report" in text and "not reconciled" in text
 
 
+def master_locustfile(tmp_path) -> Path:
+    """loadtests/ws.py's users, and a line on stdout for each worker report the master receives."""
+    path = tmp_path / "master_ws.py"
+    path.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'loadtests')!r})\n"
+        "from locust import events\n"
+        "from ws import AsyncRoomUser, ChatUser, IdleUser, RoomUser  # noqa: F401\n"
+        "@events.worker_report.add_listener\n"
+        "def _seen(client_id, data, **_kw):\n"
+        "    print(f'REPORT FROM {client_id}', flush=True)\n"
+    )
+    return path
+
+
+def reported_since_spawned(lines: list[str]) -> set[str]:
+    """The workers whose report reached the master after all users were spawned (the run had started)."""
+    text = "".join(lines)
+    start = re.search(SPAWNED, text)
+    return set(re.findall(r"^REPORT FROM (\S+)$", text[start.end() :], re.M)) if start else set()
+
+
 @pytest.mark.e2e
 def test_worker_killed_mid_run_is_reported_by_the_master(tmp_path):
     """Master + 2 workers against Daphne, one worker kill -9'd: exit 7, summary, JUnit and report name it."""
     port = free_port()
     run_time = f"{int(10 + 4 * UNIT)}s"
+    cmd = locust_cmd(tmp_path, "", "-t", run_time, "-u", "8", "-r", "8", "--master", "--expect-workers", "2",
+                     "--master-bind-port", str(port))  # fmt: skip
+    cmd[cmd.index("-f") + 1] = str(master_locustfile(tmp_path))  # says when a worker's report arrives
     with daphne() as server:
-        master = subprocess.Popen(
-            locust_cmd(tmp_path, server.ws_url, "-t", run_time, "-u", "8", "-r", "8", "--master", "--expect-workers",
-                       "2", "--master-bind-port", str(port)),
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+        cmd[cmd.index("--host") + 1] = server.ws_url
+        master = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines: list[str] = []
         spawned = threading.Event()
 
@@ -69,8 +92,11 @@ def test_worker_killed_mid_run_is_reported_by_the_master(tmp_path):
         ]
         try:
             assert spawned.wait(60 * UNIT), "".join(lines)[-3000:]
-            # Workers report every 3 s: after one interval (and a margin), both have reported at least once.
-            time.sleep(3 + 2 * UNIT)
+            # Workers report every 3 s: once both have, one dies (a loaded machine may take longer than 3 s).
+            deadline = time.monotonic() + 60 * UNIT
+            while len(reported_since_spawned(lines)) < 2:
+                assert time.monotonic() < deadline and master.poll() is None, "".join(lines)[-3000:]
+                time.sleep(0.1)
             workers[0].kill()  # dies without a word
             master.wait(timeout=90 * UNIT)
             reader.join(timeout=10 * UNIT)

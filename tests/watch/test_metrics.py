@@ -194,7 +194,8 @@ def test_prometheus_sees_the_runs_histograms(tmp_path, target):
             connects = prom.value('chanload_ws_connects_total{result="ok"}')
             users = prom.value("max_over_time(chanload_ws_users[1m])")
         assert "Traceback" not in locust.output()
-    assert row["count"] > 50
+    assert row["count"] > 0
+    # not timing: two readings of one run, compared with each other
     assert abs(bucket_index(median) - bucket_index(row["p50"] / 1e6)) <= 1, (median, row["p50"])
     assert ok == summary["counters"]["ok"]
     assert connects == summary["counters"]["connects"]

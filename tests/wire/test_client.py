@@ -75,6 +75,7 @@ print("dead" if closing.dead else "ALIVE", round(time.monotonic() - started, 2))
 
 
 @pytest.mark.e2e
+@pytest.mark.timing  # "at once": the greenlet dies in under 0.5 s
 def test_a_user_stopped_while_closing_stops(tmp_path):
     """GreenletExit during close() ends the greenlet at once (websocket-client's close would swallow it)."""
     import subprocess

@@ -17,7 +17,7 @@ import time
 import gevent
 
 from chanload.exceptions import OptionError
-from chanload.locust import bucketing, lastreport, preflight, shutdown, tally, webui
+from chanload.locust import bucketing, lastreport, preflight, shutdown, spawnargs, tally, webui
 from chanload.locust.options import add_arguments
 from chanload.recording import hlog, workers
 from chanload.recording.counters import Ledger
@@ -34,6 +34,7 @@ log = logging.getLogger("chanload")
 
 # After the signal that stops a run, the next one is ignored and the one after aborts (chanload.locust.shutdown).
 _guard = shutdown.Guard(policy.EXIT_ARTIFACTS, report.remove_pending)
+spawnargs.install()  # a worker's spawn message no longer rebuilds Locust's parser once per option
 
 
 def attach(environment, settings: Settings) -> State:

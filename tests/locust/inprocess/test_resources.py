@@ -6,12 +6,14 @@ import os
 import socket
 
 import gevent.socket
+import pytest
 
 from chanload.watch import proctree
 from tests.locust.inprocess.locustenv import run_users
 from tests.servers import dead_port
 
 
+@pytest.mark.timing  # samples counted in a 3.2 s run
 def test_a_watched_process_and_the_generator_are_sampled_each_second_of_the_run():
     """Watching this very process for 3 s: one sample per second, consecutive, inside the run's seconds, the
     same seconds as the generator's own CPU series; peaks and the latest second with them."""

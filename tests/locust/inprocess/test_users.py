@@ -38,6 +38,7 @@ def test_room_user_records_connects_and_messages_without_failures(target):
     assert run.stats[("WS connect", "room/[group]")]["num_requests"] == connect["count"]
 
 
+@pytest.mark.timing  # "sub-millisecond": a p50 under 5 ms
 def test_sub_millisecond_round_trips_are_not_rounded_away(target):
     """Loopback round trips are well under 1 ms: the summary and Locust's CSV keep them non-zero."""
     run = run_users(target.ws_url, *FAST)
@@ -84,7 +85,7 @@ def test_chat_user_records_delivery_and_accounts_for_every_sender(target):
     assert run.code == 0, run.output[-3000:]
     assert_clean(run)
     delivery = run.row("WS delivery", "chat/[group]")
-    assert delivery["count"] > 0 and 0 < delivery["p50"] < 1_000_000
+    assert delivery["count"] > 0 and delivery["p50"] > 0  # recorded; its size is the machine's
     total = run.summary["delivery"]["total"]
     assert total["expected"] == total["delivered"] + total["missing"]
     assert total["ratio"] >= 0.9999  # a light load on the in-memory layer loses nothing
@@ -213,6 +214,7 @@ def test_a_task_or_method_that_hides_a_session_attribute_is_refused_naming_it():
     Predicate.check(settings)
 
 
+@pytest.mark.timing  # the generator keeps a 100/s schedule; raw p90 under 50 ms
 def test_corrected_latency_shows_a_stall_that_raw_latency_hides(misbehaving):
     """Open model at 100 msg/s; the endpoint stalls 1 s once: corrected p90 shows it, raw p90 does not."""
     run = run_users(misbehaving.ws_url, "--ws-path", "stall/{group}", "--ws-rate", "100", users=1, seconds=3.5)
@@ -253,6 +255,7 @@ def test_chat_user_reconnecting_is_not_counted_as_duplicates(target):
     assert total["duplicated"] == 0 and total["delivered"] > 0
 
 
+@pytest.mark.timing  # the stop takes under 8 s where the stop timeout is 10
 def test_a_graceful_stop_lets_each_user_finish_its_message(target):
     """A stop timeout (--stop-timeout): users stop after their current message, not at the timeout, none in flight."""
     run = run_users(target.ws_url, "--ws-think", "0.1-0.2", stop_timeout=10, seconds=2)
