@@ -4,11 +4,12 @@
 
 Each run clones the repository's HEAD (committed work only: say so, and commit first) into a temporary folder and
 runs `make -k test-tiers` there (the parallel tier, the timing tier, Locust in-process, each run even when one
-before it failed; `make test` is `make deps` then the same, stopping at the first that fails), with PYTHONPATH on that clone, so its library, locustfiles and pytest plugin are the ones tested,
-and JUnit XML per tier. At the end it prints a table: each test that failed or errored in at least one run, with
-how many runs, and each run's wall time per tier. It exits 1 if any test failed in any run (or a tier collected
-nothing, or did not write its report), else 0. The runs are one after another: nothing else should run meanwhile,
-since a loaded machine is what it is looking for.
+before it failed; `make test` is `make deps` then the same, stopping at the first that fails), with PYTHONPATH on
+that clone, so its library, locustfiles and pytest plugin are the ones tested, and JUnit XML per tier. At the end it
+prints a table: each test that failed or errored in at least one run, with how many runs, and each run's wall time
+per tier. It exits 1 if any test failed in any run (or a tier collected nothing, or did not write its report), else
+0. The runs are one after another: nothing else should run meanwhile, since a loaded machine is what it is looking
+for.
 """
 
 from __future__ import annotations
