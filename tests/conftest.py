@@ -38,9 +38,19 @@ BEHAVIOUR = Path(__file__).resolve().parent / "behaviour"  # behaviour tests of 
 SERVER_FIXTURES = {"target", "misbehaving", "foreign", "echo", "channels_live_server", "chanload_load"}
 
 
+_WATCHDOG: tuple | None = None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Mark this run's processes, and start the watchdog that kills what a killed run leaves (tests/reaper.py).
-    reaper.start()
+    global _WATCHDOG
+    _WATCHDOG = reaper.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    killed = reaper.finish(_WATCHDOG)
+    if killed:  # a test or fixture that started a process did not stop it
+        sys.stderr.write(f"tests/reaper.py: killed {len(killed)} process(es) this run left running: {killed}\n")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ processes and browsers would be re-parented to init and keep their ports. So eve
   nginx, Locust masters and workers, Chromium through Playwright's driver, a benchmark and what it starts);
 - it starts this module as a watchdog, in a session of its own and without the token, which waits for that pytest
   process to end (a pidfd), then kills every process whose environment at start held the token, until none is
-  left. A pytest that ends normally is swept the same way, at once.
+  left. A pytest that ends normally sweeps the same way itself, then stops its watchdog (`finish`).
 - Some servers write their process title over their environment (redis-server, nginx), so the token cannot be
   read there: the watchdog also notes, twice a second while pytest runs, every process descended from it, and
   kills those still running (the same PID with the same start time) once it is gone.
@@ -135,6 +135,21 @@ def start() -> tuple[str, subprocess.Popen] | None:
     )
     os.environ[ENV] = token
     return token, watchdog
+
+
+def finish(started: tuple[str, subprocess.Popen] | None) -> list[int]:
+    """At the end of a pytest run that started a watchdog: sweep now, from pytest itself (its token and every process
+    still descended from it), and stop the watchdog, so that nothing, the watchdog included, outlives the run. The
+    PIDs killed: there should be none."""
+    if started is None:
+        return []
+    token, watchdog = started
+    left = descendants(os.getpid())
+    left.pop(watchdog.pid, None)
+    killed = sweep(token, left)
+    watchdog.kill()
+    watchdog.wait()
+    return killed
 
 
 if __name__ == "__main__":
