@@ -41,4 +41,4 @@ def test_the_foreign_apps_behaviour_tests_pass(tmp_path):
     # Loaded through the installed entry point. Inside this repository its pyproject's `pythonpath` (loadtests/)
     # comes first, so the modules are the repository's: where a user's project loads them from is
     # test_user_project.py's to check.
-    assert set(run.plugin_files()) == {"chanload.pytest_plugin", "chanload.pytest_load"}, run.output[:3000]
+    assert set(run.plugin_files()) == {"chanload.pytest.plugin", "chanload.pytest.load"}, run.output[:3000]

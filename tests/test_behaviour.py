@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chanload.behaviour import BehaviourSession, Crowd, MemberResult, _account
+from chanload.pytest import BehaviourSession, Crowd, MemberResult
+from chanload.pytest.crowd import account as _account
 
 
 def _member(index: int, user: str, room: str = "/chat/big") -> MemberResult:
@@ -43,7 +44,7 @@ def test_the_thread_reader_stops_reading_at_its_bounds():
     import threading
     import time
 
-    from chanload.behaviour import ThreadReader
+    from chanload.pytest.session import ThreadReader
     from chanload.wire.reader import READ_AHEAD
 
     class Flooding:

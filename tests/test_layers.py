@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "loadtests" / "chanload"
 pytestmark = pytest.mark.e2e  # starts processes: interpreters, lint-imports, the pages' commands
 
-LAYERS = ["locust", "reporting", "watch", "run", "conversation", "recording", "wire"]
+LAYERS = ["locust", "pytest", "reporting", "watch", "run", "conversation", "recording", "wire"]
 
 
 def lint_imports(package_parent: Path) -> subprocess.CompletedProcess:
@@ -46,6 +46,11 @@ def test_the_contracts_are_kept():
         ("wire/framing.py", "from chanload.conversation import marks", "Layers point down BROKEN"),
         ("recording/counters.py", "import chanload.reporting.summary", "Layers point down BROKEN"),
         ("run/slo.py", "import locust", "Only the Locust wiring imports locust BROKEN"),
+        # the pytest layer: nothing below imports it, it and the Locust wiring are independent, it imports no locust
+        ("conversation/session.py", "import chanload.pytest.crowd", "Layers point down BROKEN"),
+        ("pytest/session.py", "import chanload.locust.users", "Layers point down BROKEN"),
+        ("locust/users.py", "import chanload.pytest.load", "Layers point down BROKEN"),
+        ("pytest/load.py", "import locust", "Only the Locust wiring imports locust BROKEN"),
     ],
 )
 def test_an_import_pointing_up_fails_the_lint(tmp_path, module, line, broken):

@@ -134,7 +134,7 @@ def _left_behind(out: Path) -> None:
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still accepts"
     mine = psutil.Process().children(recursive=True)
-    assert not [p for p in mine if "chanload._live_server" in " ".join(p.cmdline())], mine
+    assert not [p for p in mine if "chanload.pytest.launcher" in " ".join(p.cmdline())], mine
 
 
 @pytest.mark.parametrize("server", ["daphne", "uvicorn"])

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from chanload.behaviour import BehaviourSession
 from chanload.conversation import marks
 from chanload.conversation.session import CONNECT, MESSAGE
 from chanload.exceptions import ConnectionLost, ConnectionRefused, ReplyTimeout
+from chanload.pytest import BehaviourSession
 from chanload.testing import FakeServer
 
 

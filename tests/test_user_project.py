@@ -32,7 +32,7 @@ def site(tmp_path_factory) -> Installed:
 def _from_the_install(run: Run, site: Installed) -> None:
     """pytest loaded chanload's plugin (and chanload_load's module) from the virtualenv, nowhere else."""
     files = run.plugin_files()
-    assert set(files) == {"chanload.pytest_plugin", "chanload.pytest_load"}, run.output[:6000]
+    assert set(files) == {"chanload.pytest.plugin", "chanload.pytest.load"}, run.output[:6000]
     for module, file in files.items():
         assert Path(file).is_relative_to(site.site_packages), f"{module} loaded from {file}, not the install"
         assert not Path(file).resolve().is_relative_to(ROOT), f"{module} loaded from this repository: {file}"
