@@ -62,3 +62,12 @@ def test_an_import_pointing_up_fails_the_lint(tmp_path, module, line, broken):
                                                  f"from __future__ import annotations\n\n{line}\n", 1))  # fmt: skip
     proc = lint_imports(tmp_path)
     assert proc.returncode != 0 and broken in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_login_does_not_import_the_session():
+    """`Login` returns what it obtained and the session applies it: login.py imports nothing of session.py."""
+    import grimp
+
+    graph = grimp.build_graph("chanload", cache_dir=None)
+    assert graph.find_shortest_chain("chanload.conversation.login", "chanload.conversation.session") is None
+    assert graph.find_shortest_chain("chanload.conversation.session", "chanload.conversation.login") is not None

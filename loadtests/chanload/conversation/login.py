@@ -7,6 +7,8 @@ the cookies (`Cookie:`), or the token in a header or the query string. Once a ha
 with them, one answered 401 or 403 makes the next `connect()` log in again first (a session the app
 has ended); right after a fresh login it does not (logging in again would not help).
 
+A `Login` returns what it obtained (`Obtained`: cookies, a header or a query): the session applies it.
+
 `Accounts` reads a `--credentials` file and hands its `username,password` lines out in turn.
 Passwords, cookies and tokens are kept in memory only: no repr, message or log line here shows one.
 """
@@ -15,16 +17,15 @@ from __future__ import annotations
 
 import csv
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
+from chanload.conversation.recording import Recording
 from chanload.exceptions import LoginRefused, OptionError, StepError, WsError
 from chanload.recording.types import LOGIN
 from chanload.wire.login import HttpTarget, form_login, token_login
-
-if TYPE_CHECKING:
-    from chanload.conversation.session import Session
 
 
 class Accounts:
@@ -77,6 +78,10 @@ class Accounts:
         return f"Accounts({len(self._pairs)} from {self.source!r})"  # never the passwords
 
 
+# The names of fields whose values are secrets (a password, a token, ...): masked wherever they are shown.
+SECRET_NAME = re.compile(r"cookie|authori[sz]ation|token|secret|csrf|api[-_]?key|session|passw", re.IGNORECASE)
+
+
 def _rows(lines: list[str]) -> Iterable[tuple[int, list[str]]]:
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -85,27 +90,60 @@ def _rows(lines: list[str]) -> Iterable[tuple[int, list[str]]]:
         yield number, row
 
 
-class Login:
-    """A login a session runs before connecting (now, or at the next `connect()`), and again after a 401/403."""
+@dataclass(frozen=True, repr=False)
+class Obtained:
+    """What a login obtained, for every later handshake; None: what the session had stays.
 
-    def __init__(self, path: str, run: Callable[[HttpTarget, float], object], name: str | None = None) -> None:
+    `cookies` replace the session's cookies (a form login); `headers` and `query` its token's header or
+    query parameters (a token login), `token` the token itself. Never shown: no repr.
+    """
+
+    cookies: Mapping[str, str] | None = None
+    headers: tuple[str, ...] | None = None
+    query: Mapping[str, str] | None = None
+    token: str | None = None
+
+    def secrets(self) -> list[str]:
+        """The values a trace or a failure note must never show."""
+        found = [*(self.cookies or {}).values(), *(self.query or {}).values()]
+        return [*found, *([self.token] if self.token else [])]
+
+    def __repr__(self) -> str:
+        return "Obtained(...)"
+
+
+class Login:
+    """A login a session runs before connecting (now, or at the next `connect()`), and again after a 401/403.
+
+    `username` is the account's (None: not known); `secrets` what the caller gave that is secret (the password).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        run: Callable[[HttpTarget, float], Obtained],
+        name: str | None = None,
+        *,
+        username: str | None = None,
+        secrets: Iterable[object] = (),
+    ) -> None:
         self.path = path
         self.name = name or path
+        self.username = username
+        self.secrets = [value for value in secrets if isinstance(value, str)]
         self._run = run  # holds the secrets in its closure
         self.due = True  # to run before the next connect
         self.worked = False  # a handshake has succeeded since: a later 401/403 means the session ended
 
-    def __call__(self, session: Session) -> object:
+    def __call__(self, recording: Recording, host: str, timeout: float) -> Obtained:
         """Log in: one `HTTP login` row; a `LoginRefused` is recorded, counted, then raised."""
-        recording = session.recording
         start = time.perf_counter()
         try:
-            result = self._run(HttpTarget(session.host), session.connect_timeout)
+            result = self._run(HttpTarget(host), timeout)
         except Exception as exc:
             # Anything else raised in a login is a failure of it too, named by its class alone (its message
             # might hold what was posted).
             error = exc if isinstance(exc, WsError) else StepError("login", exc, "")
-            session.login_failed = True
             recording.ledger.failure_kinds[error.kind] += 1
             if isinstance(error, LoginRefused) and error.unreachable:
                 recording.ledger.last_refused_at = time.time()
@@ -114,7 +152,6 @@ class Login:
                 raise
             raise error from exc
         recording.fire(LOGIN, self.name, time.perf_counter() - start, 0, None)
-        session.login_failed = False
         self.due = self.worked = False
         return result
 
@@ -123,7 +160,6 @@ class Login:
 
 
 def form(
-    session: Session,
     path: str,
     username: str,
     password: str,
@@ -131,20 +167,17 @@ def form(
     fields: tuple[str, str],
     step: str | None,
 ) -> Login:
-    """A form login whose cookies become the session's."""
+    """A form login: it obtains the cookies the app sets."""
     path = login_path(path, "path")
 
-    def run(target: HttpTarget, timeout: float) -> None:
-        jar = form_login(target, path, username, password, cookie=cookie, timeout=timeout, fields=fields)
-        session.cookies.clear()
-        session.cookies.update(jar)
+    def run(target: HttpTarget, timeout: float) -> Obtained:
+        return Obtained(cookies=form_login(target, path, username, password, cookie=cookie, timeout=timeout,
+                                           fields=fields))  # fmt: skip
 
-    session.username = username
-    return Login(path, run, step)
+    return Login(path, run, step, username=username, secrets=[password])
 
 
 def token(
-    session: Session,
     path: str,
     data: Mapping[str, object],
     field: str,
@@ -161,20 +194,16 @@ def token(
         raise OptionError("query='': give the query parameter's name, e.g. query='token'")
     data = dict(data)
 
-    def run(target: HttpTarget, timeout: float) -> str:
+    def run(target: HttpTarget, timeout: float) -> Obtained:
         value = token_login(target, path, data, field=field, form=form_encoded, timeout=timeout)
         if query is not None:
-            session.auth_query = {query: value}
-            session.auth_headers = []
-        else:
-            assert header is not None
-            session.auth_headers = [header.replace("{token}", value)]
-            session.auth_query = {}
-        return value
+            return Obtained(headers=(), query={query: value}, token=value)
+        assert header is not None
+        return Obtained(headers=(header.replace("{token}", value),), query={}, token=value)
 
     username = data.get("username")
-    session.username = username if isinstance(username, str) else session.username
-    return Login(path, run, step)
+    secret = [value for key, value in data.items() if SECRET_NAME.search(str(key))]
+    return Login(path, run, step, username=username if isinstance(username, str) else None, secrets=secret)
 
 
 def login_path(path: str, option: str) -> str:

@@ -251,7 +251,7 @@ class Session(Receiving):
         """
         self.close()
         if self._login is not None and self._login.due:
-            self._login(self)  # recorded as HTTP login; a refusal is raised before any handshake
+            self._log_in(self._login)  # recorded as HTTP login; a refusal is raised before any handshake
         ledger = self.recording.ledger
         name = step or self.name
         client = None
@@ -348,9 +348,10 @@ class Session(Receiving):
         A handshake answered 401 or 403 after the login's cookies have worked makes the next `connect()` log
         in again first (not right after a fresh login: logging in again would not help).
         """
-        self._login = logins.form(self, path, username, password, cookie, fields, step)
+        self._login = login = logins.form(path, username, password, cookie, fields, step)
+        self.username = username
         if not defer:
-            self._login(self)
+            self._log_in(login)
 
     def login_token(
         self,
@@ -370,11 +371,29 @@ class Session(Receiving):
         `{token}` filled), or, with `query`, in the query string under that name instead. Recorded as
         `login` does; returns the token (None with `defer`).
         """
-        self._login = logins.token(self, path, data, field, header, query, form, step)
+        self._login = login = logins.token(path, data, field, header, query, form, step)
+        if login.username is not None:
+            self.username = login.username
         if defer:
             return None
-        token = self._login(self)
-        return token if isinstance(token, str) else None
+        return self._log_in(login).token
+
+    def _log_in(self, login: logins.Login) -> logins.Obtained:
+        """Run `login` (recorded as `HTTP login`) and apply what it obtained to every later handshake."""
+        try:
+            got = login(self.recording, self.host, self.connect_timeout)
+        except Exception:
+            self.login_failed = True
+            raise
+        self.login_failed = False
+        if got.cookies is not None:
+            self.cookies.clear()
+            self.cookies.update(got.cookies)
+        if got.headers is not None:
+            self.auth_headers = list(got.headers)
+        if got.query is not None:
+            self.auth_query = dict(got.query)
+        return got
 
     def close(self) -> None:
         """Close the connection politely, if one is open."""

@@ -288,7 +288,7 @@ class TracingSession(Session):
     def _wrap_login(self, login: logins.Login) -> None:
         run = login._run
 
-        def traced(target: HttpTarget, timeout: float) -> object:
+        def traced(target: HttpTarget, timeout: float) -> logins.Obtained:
             start = time.perf_counter()
             try:
                 result = run(target, timeout)
@@ -299,12 +299,19 @@ class TracingSession(Session):
                     "login", f"{login.path} failed in {self._trace.ms(time.perf_counter() - start)}: {what}"
                 )
                 raise
+            cookies = self.cookies if result.cookies is None else result.cookies
+            headers = self.auth_headers if result.headers is None else result.headers
+            query = self.auth_query if result.query is None else result.query
+            for value in result.secrets():
+                self._masker.add(value)
+            for header in headers:
+                self._masker.add_header(header)
             self._secrets_known()
-            got = [f"cookies {', '.join(sorted(self.cookies))} (values {MASK})" if self.cookies else "no cookies"]
-            if self.auth_headers:
-                got.append(f"a token in the {self.auth_headers[0].partition(':')[0]} header")
-            if self.auth_query:
-                got.append(f"a token in the query string as {', '.join(self.auth_query)}")
+            got = [f"cookies {', '.join(sorted(cookies))} (values {MASK})" if cookies else "no cookies"]
+            if headers:
+                got.append(f"a token in the {headers[0].partition(':')[0]} header")
+            if query:
+                got.append(f"a token in the query string as {', '.join(query)}")
             took = self._trace.ms(time.perf_counter() - start)
             self._trace.line("login", f"{login.path} accepted in {took}: {'; '.join(got)}")
             return result
