@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import csv
 import itertools
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from chanload.conversation.masking import SECRET_HEADER
 from chanload.conversation.recording import Recording
 from chanload.exceptions import LoginRefused, OptionError, StepError, WsError
 from chanload.recording.types import LOGIN
@@ -76,10 +76,6 @@ class Accounts:
 
     def __repr__(self) -> str:
         return f"Accounts({len(self._pairs)} from {self.source!r})"  # never the passwords
-
-
-# The names of fields whose values are secrets (a password, a token, ...): masked wherever they are shown.
-SECRET_NAME = re.compile(r"cookie|authori[sz]ation|token|secret|csrf|api[-_]?key|session|passw", re.IGNORECASE)
 
 
 def _rows(lines: list[str]) -> Iterable[tuple[int, list[str]]]:
@@ -202,7 +198,7 @@ def token(
         return Obtained(headers=(header.replace("{token}", value),), query={}, token=value)
 
     username = data.get("username")
-    secret = [value for key, value in data.items() if SECRET_NAME.search(str(key))]
+    secret = [value for key, value in data.items() if SECRET_HEADER.search(str(key))]
     return Login(path, run, step, username=username if isinstance(username, str) else None, secrets=secret)
 
 

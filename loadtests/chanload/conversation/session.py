@@ -37,12 +37,14 @@ from chanload.conversation import login as logins
 from chanload.conversation import marks
 from chanload.conversation.compose import Composer
 from chanload.conversation.groups import Groups, fill_path, route_name
+from chanload.conversation.masking import Masker
 from chanload.conversation.messages import (
     Expect,
     Frame,
     Matcher,
     Payload,
 )
+from chanload.conversation.observer import Observer, observe_steps
 from chanload.conversation.opening import Opening, openings
 from chanload.conversation.receiving import Receiving
 from chanload.conversation.recording import LocalRecording, Recording
@@ -123,6 +125,8 @@ class Session(Receiving):
     _login: logins.Login | None = None
     _reader: Reader | None = None  # with listen: reads frames as they arrive
     _compose: Composer | None = None  # per-call messages and expectations, parsed once (made on first use)
+    observers: tuple[Observer, ...] = ()  # told what the session does (`observe`); none: one check, no cost
+    _masker: Masker | None = None
 
     def __init__(
         self,
@@ -218,6 +222,22 @@ class Session(Receiving):
             compose = self._compose = Composer()
         return compose
 
+    def observe(self, observer: Observer) -> None:
+        """Tell `observer` what this session does from now on (`chanload.conversation.observer`)."""
+        first = not self.observers
+        self.observers = (*self.observers, observer)
+        if first:
+            observe_steps(self)
+            for header in self.headers:
+                self.masker.add_header(header)
+
+    @property
+    def masker(self) -> Masker:
+        """The secrets an observer must not show (the session's credential headers, its logins'): one per session."""
+        if self._masker is None:
+            self._masker = Masker()
+        return self._masker
+
     @property
     def state(self) -> Recording:
         """The recording this session reports into (the run's `State` in a Locust user); an older name."""
@@ -274,7 +294,10 @@ class Session(Receiving):
                 tls=self.tls,
             )
             start = time.perf_counter()
-            client.connect()
+            if self.observers:
+                self._observed_connect(client, start)
+            else:
+                client.connect()
             end = time.perf_counter()
             # {user} names the connection, since {seq} restarts with each: a receiver never takes a new
             # connection's numbers for duplicates of the old one's.
@@ -311,6 +334,20 @@ class Session(Receiving):
         self._reader = reader
         if opening and self.opening:
             self._open()
+
+    def _observed_connect(self, client: WsClient, start: float) -> None:
+        for header in getattr(client, "headers", ()):
+            self.masker.add_header(header)
+        for observer in self.observers:
+            observer.connecting(self, client)
+        try:
+            client.connect()
+        except WsError as exc:
+            for observer in self.observers:
+                observer.connected(self, client, time.perf_counter() - start, exc)
+            raise
+        for observer in self.observers:
+            observer.connected(self, client, time.perf_counter() - start, None)
 
     def _open(self) -> None:
         """Run the opening steps in order; the first that fails closes the connection (users pause, then reconnect)."""
@@ -350,6 +387,9 @@ class Session(Receiving):
         """
         self._login = login = logins.form(path, username, password, cookie, fields, step)
         self.username = username
+        if self.observers:
+            for secret in login.secrets:
+                self.masker.add(secret)
         if not defer:
             self._log_in(login)
 
@@ -374,16 +414,22 @@ class Session(Receiving):
         self._login = login = logins.token(path, data, field, header, query, form, step)
         if login.username is not None:
             self.username = login.username
+        if self.observers:
+            for secret in login.secrets:
+                self.masker.add(secret)
         if defer:
             return None
         return self._log_in(login).token
 
     def _log_in(self, login: logins.Login) -> logins.Obtained:
         """Run `login` (recorded as `HTTP login`) and apply what it obtained to every later handshake."""
+        start = time.perf_counter()
         try:
             got = login(self.recording, self.host, self.connect_timeout)
-        except Exception:
+        except Exception as exc:
             self.login_failed = True
+            for observer in self.observers:
+                observer.logged_in(self, login, time.perf_counter() - start, None, exc)
             raise
         self.login_failed = False
         if got.cookies is not None:
@@ -393,10 +439,21 @@ class Session(Receiving):
             self.auth_headers = list(got.headers)
         if got.query is not None:
             self.auth_query = dict(got.query)
+        if self.observers:
+            masker = self.masker
+            for secret in got.secrets():
+                masker.add(secret)
+            for header in self.auth_headers:
+                masker.add_header(header)
+            for observer in self.observers:
+                observer.logged_in(self, login, time.perf_counter() - start, got, None)
         return got
 
     def close(self) -> None:
         """Close the connection politely, if one is open."""
+        if self.observers and self.client is not None:
+            for observer in self.observers:
+                observer.closing(self)
         client = self._detach()
         if client is not None:
             client.close()
@@ -446,6 +503,9 @@ class Session(Receiving):
             if SENDS is not None and intended is not None:
                 SENDS.append((intended, start))  # CHANLOAD_SEND_STAMPS: the benchmarks' own instrument
             client = self._client()
+            if self.observers:
+                for observer in self.observers:
+                    observer.sent(self, text)
             client.send(text)
             if mark >= 0:
                 self._sent(client, mark)  # the senders' side of delivery (chanload.recording.delivery)
@@ -486,6 +546,9 @@ class Session(Receiving):
             text = self._render(message, seq)
             start = time.perf_counter()
             client = self._client()
+            if self.observers:
+                for observer in self.observers:
+                    observer.sent(self, text)
             client.send(text)
             if self._mark >= 0:
                 self._sent(client, self._mark)
@@ -541,6 +604,8 @@ class Session(Receiving):
         return self.client
 
     def _failed(self, kind: str, name: str, seconds: float, exc: WsError) -> None:
+        for observer in self.observers:
+            observer.failed(self, kind, name, seconds, exc)
         self.recording.ledger.failure_kinds[exc.kind] += 1
         self.recording.fire(kind, name, seconds, 0, exc)
         if exc.fatal:

@@ -17,6 +17,8 @@ Fixtures:
 - `ws`: a `chanload.pytest.BehaviourSession` on that server (`Session`'s calls: connect, request, send,
   expect, login, login_token; opening steps), closed at teardown. A failed step's error carries a note:
   the step, what was expected, what arrived and the last frames.
+- `--chanload-trace` (ini `chanload_trace`): each `ws` and `ws_factory` session prints its conversation frame by
+  frame to stderr, secrets masked, as `--ws-trace` does in a Locust run.
 - `ws_factory`: `ws_factory(**session_kwargs)` makes more sessions (closed at teardown, usable from
   threads); `ws_factory.run(n, conversation)` runs n conversations at once and returns what each saw,
   with the delivery accounting (`chanload.pytest.Crowd`).
@@ -66,8 +68,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=SERVERS,
         help="the server channels_live_server runs the app under: daphne (default) or uvicorn",
     )
+    group.addoption(
+        "--chanload-trace",
+        dest="chanload_trace",
+        action="store_true",
+        default=None,
+        help="print the conversation of each ws and ws_factory session frame by frame, secrets masked, as "
+        "--ws-trace does (to stderr: shown under a failing test, or live with -s); ini key chanload_trace",
+    )
     parser.addini("chanload_asgi", "the ASGI application channels_live_server serves (module:attr)", default="")
     parser.addini("chanload_server", "daphne or uvicorn: the server channels_live_server runs", default="daphne")
+    parser.addini("chanload_trace", "trace each ws and ws_factory session (as --chanload-trace)", type="bool")
+
+
+def _trace(config: pytest.Config) -> bool:
+    """--chanload-trace, else the ini key chanload_trace."""
+    given = config.getoption("chanload_trace")
+    return bool(given if given is not None else config.getini("chanload_trace"))
 
 
 def _server_kind(config: pytest.Config) -> str:
@@ -166,11 +183,11 @@ def channels_live_server(
 
 
 @pytest.fixture
-def ws_factory(channels_live_server: LiveServer) -> Iterator[SessionFactory]:
+def ws_factory(request: pytest.FixtureRequest, channels_live_server: LiveServer) -> Iterator[SessionFactory]:
     """`ws_factory(**session_kwargs)`: more sessions on the live server; `.run(n, conversation)`: n at once."""
     from chanload.pytest.crowd import SessionFactory
 
-    factory = SessionFactory(channels_live_server.url)
+    factory = SessionFactory(channels_live_server.url, **({"trace": True} if _trace(request.config) else {}))
     try:
         yield factory
     finally:
@@ -178,11 +195,11 @@ def ws_factory(channels_live_server: LiveServer) -> Iterator[SessionFactory]:
 
 
 @pytest.fixture
-def ws(channels_live_server: LiveServer) -> Iterator[BehaviourSession]:
+def ws(request: pytest.FixtureRequest, channels_live_server: LiveServer) -> Iterator[BehaviourSession]:
     """A session on the live server (`Session`'s calls; a failed step explains itself), closed at teardown."""
     from chanload.pytest.session import BehaviourSession
 
-    session = BehaviourSession(channels_live_server.url)
+    session = BehaviourSession(channels_live_server.url, trace=_trace(request.config))
     try:
         yield session
     finally:
