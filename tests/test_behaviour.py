@@ -48,11 +48,13 @@ def test_the_thread_reader_stops_reading_at_its_bounds():
     from chanload.wire.reader import READ_AHEAD
 
     class Flooding:
-        _decoder = _sock = None  # "not connected": the reader calls recv at once
         arrival, arrival_ns, max_message = 0.0, 0, 1_000_000
 
         def __init__(self, size: int) -> None:
             self.size, self.reads = size, 0
+
+        def ready(self, timeout):
+            return True  # always something to read
 
         def recv(self, timeout=None):
             self.reads += 1

@@ -20,8 +20,8 @@ from chanload.conversation.observer import Observer
 from chanload.conversation.recording import Recording
 from chanload.exceptions import ReplyTimeout
 from chanload.recording.types import DELIVERY
-from chanload.wire.client import WsClient
 from chanload.wire.reader import Reader
+from chanload.wire.transport import Transport
 
 
 class Receiving:
@@ -41,7 +41,7 @@ class Receiving:
 
     def _await(
         self,
-        client: WsClient,
+        client: Transport,
         match: Matcher,
         expected: Expect,
         seq: int,
@@ -69,7 +69,7 @@ class Receiving:
         return frame, arrival
 
     def _await_direct(
-        self, client: WsClient, match: Matcher, expected: Expect, seq: int, start: float, wait: float
+        self, client: Transport, match: Matcher, expected: Expect, seq: int, start: float, wait: float
     ) -> tuple[Frame, float]:
         # The common case is one wait on the connection's reusable reply timer, and a match.
         reply = client.recv() if wait == self.reply_timeout else client.recv(wait)
@@ -89,7 +89,7 @@ class Receiving:
                 self._other(reply, expected, seq)
             reply = self._recv_until(client, start + wait)
 
-    def _recv_until(self, client: WsClient, deadline: float) -> Frame:
+    def _recv_until(self, client: Transport, deadline: float) -> Frame:
         left = deadline - time.perf_counter()
         if left <= 0:
             client.abort()  # a late reply would put the conversation out of step
@@ -145,7 +145,7 @@ class Receiving:
                 observer.sorted(self, frame, arrival_ns, kind, receiver)
         return kind
 
-    def _listen(self, client: WsClient, user: str, group: str) -> Reader:
+    def _listen(self, client: Transport, user: str, group: str) -> Reader:
         """A reader that sorts marks on arrival; when they are not looked for yet, it asks on every frame."""
         # It reads every frame until the connection ends: what others send meanwhile is owed to it.
         book = self.recording.delivery
@@ -157,7 +157,7 @@ class Receiving:
             return Reader(client, lambda frame, ns: self._sort(frame, ns, user, group), ended)
         return Reader(client, lambda frame, ns: self._sort(frame, ns, user, group) if self.marks else None, ended)
 
-    def _arrived(self, client: WsClient, frame: Frame, arrival_ns: int, user: str, group: str) -> str | None:
+    def _arrived(self, client: Transport, frame: Frame, arrival_ns: int, user: str, group: str) -> str | None:
         """A frame a reader read, told to the observers, then sorted (when marks are looked for)."""
         self._received(frame, client.arrival)
         return self._sort(frame, arrival_ns, user, group) if self.marks else None

@@ -29,8 +29,7 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlencode, urlsplit
 
 from chanload.conversation import login as logins
@@ -60,6 +59,7 @@ from chanload.wire.client import WsClient, subprotocol_names, tls_options
 from chanload.wire.framing import MAX_MESSAGE
 from chanload.wire.reader import Reader
 from chanload.wire.stamps import SENDS
+from chanload.wire.transport import ClientFactory, Transport
 
 __all__ = ["CONNECT", "DELIVERY", "MESSAGE", "RECEIVE", "SEND", "Session"]  # the request types, for older imports
 
@@ -151,7 +151,7 @@ class Session(Receiving):
         # Handshake
         headers: Iterable[str] = (),
         subprotocols: Iterable[str] = (),
-        client_factory: Callable[..., Any] | None = None,
+        client_factory: ClientFactory | None = None,
     ) -> None:
         if other not in ("fail", "skip"):
             raise OptionError(f"other={other!r}: expected 'fail' or 'skip'")
@@ -193,13 +193,13 @@ class Session(Receiving):
         if subprotocols:
             self.subprotocols = tuple(subprotocol_names(subprotocols, "subprotocols"))
         # Any object with WsClient's calls will do (chanload.testing.FakeClient).
-        self._new_client: Callable[..., WsClient] = client_factory or self.client_class
+        self._new_client: ClientFactory = client_factory or self.client_class
         # Look for marks in what arrives; on for good once one is sent.
         if self.payload.uses_mark or any(step.uses_mark for step in steps):
             self.marks = True
         if self.marks if listen is None else listen:
             self.listen = True
-        self.client: WsClient | None = None
+        self.client: Transport | None = None
         self.user = ""  # this connection's id: {user}, and the sender in its marks
         self.group = ""  # this connection's room: {group}
         self.seq = 0  # the number of the next message on this connection: {seq}
@@ -335,7 +335,7 @@ class Session(Receiving):
         if opening and self.opening:
             self._open()
 
-    def _observed_connect(self, client: WsClient, start: float) -> None:
+    def _observed_connect(self, client: Transport, start: float) -> None:
         for header in getattr(client, "headers", ()):
             self.masker.add_header(header)
         for observer in self.observers:
@@ -598,7 +598,7 @@ class Session(Receiving):
 
     # Bookkeeping
 
-    def _client(self) -> WsClient:
+    def _client(self) -> Transport:
         if self.client is None:
             raise ConnectionLost("connection lost: not connected (call connect() first)")
         return self.client
@@ -638,7 +638,7 @@ class Session(Receiving):
             raise exc
         return error
 
-    def _detach(self) -> WsClient | None:
+    def _detach(self) -> Transport | None:
         client, self.client = self.client, None
         reader, self._reader = self._reader, None
         if reader is not None:
@@ -648,7 +648,7 @@ class Session(Receiving):
             self.recording.delivery.left(self.user, time.time_ns())  # owed nothing sent later (minus a grace)
         return client
 
-    def _sent(self, client: WsClient, mark: int) -> None:
+    def _sent(self, client: Transport, mark: int) -> None:
         """Note marked message number `mark` as sent (the socket took it): receivers are owed it."""
         self.recording.delivery.sent(self.group, getattr(client, "url", ""), self.user, mark, self._mark_ns)
 

@@ -15,7 +15,6 @@ steps apart. A session belongs to one thread at a time: give each thread its own
 
 from __future__ import annotations
 
-import select
 import threading
 import time
 from collections.abc import Callable
@@ -27,13 +26,9 @@ from chanload.conversation.messages import Frame
 from chanload.conversation.recording import LocalRecording
 from chanload.conversation.session import Session
 from chanload.conversation.trace import TraceObserver
-from chanload.exceptions import WsError
 from chanload.pytest.notes import FRAMES, FailureNotes
-from chanload.wire.client import WsClient
-from chanload.wire.framing import MAX_MESSAGE
-from chanload.wire.reader import READ_AHEAD, Reader
-
-POLL = 0.05  # seconds a reader thread waits for the socket between checks for stop()
+from chanload.wire.reader import Reader
+from chanload.wire.transport import Transport
 
 
 class LockedRecording(LocalRecording):
@@ -49,97 +44,12 @@ class LockedRecording(LocalRecording):
 
 
 class ThreadReader(Reader):
-    """A `chanload.wire.reader.Reader` with a thread instead of a greenlet: the same `get` and `stop`."""
+    """A `chanload.wire.reader.Reader` in a thread whatever runs the sockets, `sort` and `ended` under `lock`."""
 
     def __init__(
-        self,
-        client: Any,
-        sort: Callable[[Frame, int], str | None],
-        ended: Callable[[], None],
-        lock: threading.RLock,
+        self, client: Any, sort: Callable[[Frame, int], str | None], ended: Callable[[], None], lock: threading.RLock
     ) -> None:
-        import queue
-
-        self._frames: queue.Queue[Any] = queue.Queue(READ_AHEAD)  # bounded as the greenlet reader's
-        self._empty = queue.Empty
-        self._limit = getattr(client, "max_message", 0) or MAX_MESSAGE
-        self._bytes = 0
-        self._space = threading.Condition()
-        self._stop = threading.Event()
-        self.lock = lock
-        self._thread = threading.Thread(
-            target=self._loop, args=(client, sort, ended), name="chanload-reader", daemon=True
-        )
-        self._thread.start()
-
-    def _took(self, size: int) -> None:
-        with self._space:
-            self._bytes -= size
-            self._space.notify()
-
-    def _put(self, item: Any, size: int) -> bool:
-        """Queue `item` once there is room (READ_AHEAD frames, `max_message` bytes); False if stopped meanwhile."""
-        import queue
-
-        with self._space:
-            while self._bytes and self._bytes + size > self._limit:
-                if self._stop.is_set():
-                    return False
-                self._space.wait(POLL)
-            self._bytes += size
-        while not self._stop.is_set():
-            try:
-                self._frames.put(item, timeout=POLL)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def stop(self) -> None:
-        """Stop reading and wait for the thread (a close handshake must not read the socket while it does)."""
-        self._stop.set()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=5.0)
-
-    def _ready(self, client: Any) -> bool:
-        """Whether a frame can be read now without blocking for long (bytes buffered, or the socket readable)."""
-        ready = getattr(client, "ready", None)
-        if ready is not None:
-            return bool(ready(POLL))  # a client with no socket to select (chanload.testing.FakeClient) says itself
-        decoder = getattr(client, "_decoder", None)
-        if decoder is not None and decoder.buffer:
-            return True
-        sock = getattr(client, "_sock", None)
-        if sock is None:
-            return True  # not connected (any more): recv raises the error that says so
-        pending = getattr(sock, "pending", None)
-        if pending is not None and pending():
-            return True  # TLS: bytes decrypted already, the socket itself may have none left
-        try:
-            readable, _, _ = select.select([sock], [], [], POLL)
-        except (OSError, ValueError):
-            return True  # closed under us: recv says how
-        return bool(readable)
-
-    def _loop(self, client: Any, sort: Callable[[Frame, int], str | None], ended: Callable[[], None]) -> None:
-        while not self._stop.is_set():
-            if not self._ready(client):
-                continue
-            if self._stop.is_set():
-                return
-            try:
-                frame = client.recv(timeout=None)
-            except WsError as exc:
-                if self._stop.is_set():
-                    return  # closed by the session itself
-                self._put(exc, 0)
-                with self.lock:
-                    ended()
-                return
-            with self.lock:
-                kind = sort(frame, client.arrival_ns)
-            if kind != "delivery" and not self._put((frame, client.arrival, kind == "own"), len(frame)):
-                return
+        super().__init__(client, sort, ended, threads=True, lock=lock)
 
 
 class BehaviourSession(Session):
@@ -198,7 +108,7 @@ class BehaviourSession(Session):
 
     # Bookkeeping the plain session does not keep
 
-    def _listen(self, client: WsClient, user: str, group: str) -> Any:
+    def _listen(self, client: Transport, user: str, group: str) -> Any:
         book = self.recording.delivery
         with self.lock:
             book.listening(group, getattr(client, "url", ""), user, self.reply_timeout)
@@ -220,12 +130,12 @@ class BehaviourSession(Session):
                         self.deliveries.append((receiver, mark.sender, mark.seq))
         return kind
 
-    def _sent(self, client: WsClient, mark: int) -> None:
+    def _sent(self, client: Transport, mark: int) -> None:
         with self.lock:
             super()._sent(client, mark)
             self.sent_marks.append((self.user, mark, self._mark_ns))
 
-    def _detach(self) -> WsClient | None:
+    def _detach(self) -> Transport | None:
         with self.lock:
             reader = self._reader
         if reader is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import platform
 import re
+import select
 import socket
 import ssl
 import struct
@@ -44,6 +45,7 @@ from chanload.exceptions import (
     SubprotocolRejected,
 )
 from chanload.wire import framing
+from chanload.wire.concurrency import green, yielder
 
 READ_SIZE = 16384  # bytes asked of the socket per read: one read brings a whole reply, or several
 HANDSHAKE_ANSWER = 64 * 1024  # bytes the server's answer to the upgrade may have (status line and headers)
@@ -276,6 +278,23 @@ class WsClient:
             pass  # the server's buffer is full, or it is gone: the close frame is not owed to it then
         self.abort()
 
+    def ready(self, timeout: float) -> bool:
+        """Whether `recv` would return without waiting for long: bytes buffered, or the socket readable within
+        `timeout` s. True too when not connected (any more), or closed under us: `recv` then says how."""
+        if self._decoder.buffer:
+            return True
+        sock = self._sock
+        if sock is None:
+            return True
+        pending = getattr(sock, "pending", None)
+        if pending is not None and pending():
+            return True  # TLS: bytes decrypted already, the socket itself may have none left
+        try:
+            readable, _, _ = select.select([sock], [], [], timeout)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
     def abort(self) -> None:
         """Drop the socket without a close handshake."""
         ws, self.ws, self._sock = self.ws, None, None
@@ -407,7 +426,7 @@ class _Answer:
         self.sock = sock
         self.deadline = deadline  # time.monotonic()
         self.read = 0
-        self._yield = _yielder()
+        self._yield = yielder()
 
     def recv(self, size: int) -> bytes:
         left = self.deadline - time.monotonic()
@@ -425,21 +444,6 @@ class _Answer:
         return getattr(self.sock, name)
 
 
-def _gevent_sockets() -> bool:
-    """Whether gevent runs the sockets (Locust monkey-patches them; the pytest plugin's sessions do not)."""
-    monkey = sys.modules.get("gevent.monkey")
-    return monkey is not None and monkey.is_module_patched("socket")
-
-
-def _yielder() -> Any:
-    """gevent.sleep when gevent runs the sockets, else None."""
-    if _gevent_sockets():
-        import gevent
-
-        return lambda: gevent.sleep(0)
-    return None
-
-
 class _Deadline:
     """`with _Deadline(ws, seconds)`: the block gets `seconds` in all. Under gevent a timer throws _Expired into
     the greenlet; without it a timer thread shuts `ws`'s socket down, which ends the read it blocks in
@@ -453,7 +457,7 @@ class _Deadline:
         self._timer: Any = None  # a gevent Timeout or a threading.Timer
 
     def __enter__(self) -> _Deadline:
-        if _gevent_sockets():
+        if green():
             import gevent
 
             timeout = gevent.Timeout(self.seconds, _Expired)
