@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from chanload.conversation.session import Session
 from chanload.exceptions import ConnectionLost, ConnectionRefused, ReplyTimeout
 from chanload.wire.concurrency import in_greenlet
+from chanload.wire.defaults import DEFAULTS
 from chanload.wire.framing import Frame
 
 Respond = Callable[[Frame], Iterable[tuple[Frame, float]]]
@@ -78,8 +79,8 @@ class FakeClient:
         server: FakeServer,
         url: str,
         *,
-        connect_timeout: float = 5.0,
-        reply_timeout: float = 5.0,
+        connect_timeout: float = DEFAULTS.connect_timeout,
+        reply_timeout: float = DEFAULTS.reply_timeout,
         headers: Iterable[str] = (),
         subprotocols: Iterable[str] = (),
         max_message: int = 0,  # WsClient's limits and TLS: nothing to enforce on a scripted frame

@@ -80,20 +80,21 @@ class Receiving:
             if self.marks:
                 kind = self._sort(reply, client.arrival_ns, self.user, self.group)
                 if kind == "delivery":
-                    reply = self._recv_until(client, start + wait)
+                    reply = self._recv_until(client, start + wait, wait)
                     continue
                 own = kind == "own"
             if match(reply):
                 return reply, client.arrival
             if not own:
                 self._other(reply, expected, seq)
-            reply = self._recv_until(client, start + wait)
+            reply = self._recv_until(client, start + wait, wait)
 
-    def _recv_until(self, client: Transport, deadline: float) -> Frame:
+    def _recv_until(self, client: Transport, deadline: float, wait: float) -> Frame:
+        """The next frame before `deadline` (perf_counter), the end of a wait of `wait` s; else a reply timeout."""
         left = deadline - time.perf_counter()
         if left <= 0:
             client.abort()  # a late reply would put the conversation out of step
-            raise ReplyTimeout(f"reply timeout: no matching reply within {self.reply_timeout:g}s")
+            raise ReplyTimeout(f"reply timeout: no reply within {wait:g}s")  # the one text, with the wait it was
         frame = client.recv(left)
         if self.observers:
             self._received(frame, client.arrival)
@@ -109,7 +110,7 @@ class Receiving:
         while True:
             item = reader.get(start + wait)
             if item is None:
-                raise ReplyTimeout(f"reply timeout: no matching reply within {wait:g}s")
+                raise ReplyTimeout(f"reply timeout: no reply within {wait:g}s")
             frame, arrival, own = item
             if match(frame):
                 return frame, arrival

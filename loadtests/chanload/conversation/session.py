@@ -56,6 +56,7 @@ from chanload.exceptions import (
 )
 from chanload.recording.types import CONNECT, CORRECTED, DELIVERY, MESSAGE, RECEIVE, SEND, SEND_LAG
 from chanload.wire.client import WsClient, subprotocol_names, tls_options
+from chanload.wire.defaults import DEFAULTS
 from chanload.wire.framing import MAX_MESSAGE
 from chanload.wire.reader import Reader
 from chanload.wire.stamps import SENDS
@@ -142,8 +143,8 @@ class Session(Receiving):
         other: str = "fail",
         listen: bool | None = None,
         # Timeouts
-        connect_timeout: float = 5.0,
-        reply_timeout: float = 5.0,
+        connect_timeout: float = DEFAULTS.connect_timeout,
+        reply_timeout: float = DEFAULTS.reply_timeout,
         # Limits and TLS
         max_message: int = MAX_MESSAGE,
         ca_file: str | None = None,
@@ -372,7 +373,7 @@ class Session(Receiving):
         username: str,
         password: str,
         *,
-        cookie: str = "sessionid",
+        cookie: str = DEFAULTS.login_cookie,
         fields: tuple[str, str] = ("username", "password"),
         defer: bool = False,
         step: str | None = None,

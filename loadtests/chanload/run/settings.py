@@ -21,6 +21,7 @@ from chanload.recording import archive
 from chanload.recording.archive import Run
 from chanload.run import slo
 from chanload.wire.client import subprotocol_names
+from chanload.wire.defaults import DEFAULTS
 from chanload.wire.framing import MAX_MESSAGE
 
 _PATH_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -39,8 +40,8 @@ class Settings:
     expect: Expect | None = None
     match: Expect | None = None  # which frame is the reply; None: each user class's own (`match`, none built in)
     opening: tuple[Opening, ...] = ()  # (): each user class's own opening steps (`opening`, none built in)
-    connect_timeout: float = 5.0
-    reply_timeout: float = 5.0
+    connect_timeout: float = DEFAULTS.connect_timeout
+    reply_timeout: float = DEFAULTS.reply_timeout
     max_message: int = MAX_MESSAGE  # bytes a frame or a reassembled message may have (--ws-max-message)
     ca_file: str | None = None  # wss://: a private CA's PEM file to trust (--ws-ca-file)
     insecure: bool = False  # wss://: no certificate verification (--ws-insecure)
@@ -61,7 +62,7 @@ class Settings:
     # `login_url`; `accounts` from --credentials (its repr shows no password).
     login_url: str | None = None
     accounts: Accounts | None = None
-    login_cookie: str = "sessionid"
+    login_cookie: str = DEFAULTS.login_cookie
     # Watching (chanload.watch.metrics): 0 = no /metrics endpoint.
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
@@ -88,8 +89,10 @@ def settings_from(options, host: str | None) -> Settings:
         expect=Expect.parse(options.ws_expect, groups=groups) if getattr(options, "ws_expect", "") else None,
         match=Expect.parse(options.ws_match, "--ws-match", groups) if getattr(options, "ws_match", "") else None,
         opening=openings(_steps(getattr(options, "ws_open", None))),
-        connect_timeout=_positive(getattr(options, "ws_connect_timeout", 5.0), "--ws-connect-timeout"),
-        reply_timeout=_positive(getattr(options, "ws_reply_timeout", 5.0), "--ws-reply-timeout"),
+        connect_timeout=_positive(
+            getattr(options, "ws_connect_timeout", DEFAULTS.connect_timeout), "--ws-connect-timeout"
+        ),
+        reply_timeout=_positive(getattr(options, "ws_reply_timeout", DEFAULTS.reply_timeout), "--ws-reply-timeout"),
         max_message=_size(getattr(options, "ws_max_message", "") or MAX_MESSAGE, "--ws-max-message"),
         ca_file=_ca_file(getattr(options, "ws_ca_file", "") or None),
         insecure=bool(getattr(options, "ws_insecure", False)),
@@ -110,7 +113,7 @@ def settings_from(options, host: str | None) -> Settings:
         trace=bool(getattr(options, "ws_trace", False)),
         login_url=login_path(url, "--login-url") if (url := getattr(options, "login_url", "")) else None,
         accounts=Accounts.read(str(creds)) if (creds := getattr(options, "credentials", "")) else None,
-        login_cookie=_cookie_name(getattr(options, "login_cookie", "") or "sessionid"),
+        login_cookie=_cookie_name(getattr(options, "login_cookie", "") or DEFAULTS.login_cookie),
         metrics_port=_port(getattr(options, "ws_metrics_port", 0), "--ws-metrics-port"),
         metrics_host=str(getattr(options, "ws_metrics_host", "") or "127.0.0.1"),
         watch=_watched(_listed(getattr(options, "watch", None))),

@@ -46,6 +46,7 @@ from chanload.exceptions import (
 )
 from chanload.wire import framing
 from chanload.wire.concurrency import green, yielder
+from chanload.wire.defaults import DEFAULTS
 
 READ_SIZE = 16384  # bytes asked of the socket per read: one read brings a whole reply, or several
 HANDSHAKE_ANSWER = 64 * 1024  # bytes the server's answer to the upgrade may have (status line and headers)
@@ -79,8 +80,8 @@ class WsClient:
         url: str,
         *,
         # Timeouts
-        connect_timeout: float = 5.0,
-        reply_timeout: float = 5.0,
+        connect_timeout: float = DEFAULTS.connect_timeout,
+        reply_timeout: float = DEFAULTS.reply_timeout,
         # Handshake
         headers: list[str] | None = None,
         subprotocols: list[str] | None = None,
@@ -344,7 +345,7 @@ class WsClient:
             raise
         except ProtocolError as exc:
             self.abort()
-            raise ConnectionLost(f"connection lost: protocol error: {exc}") from None
+            raise ConnectionLost(f"connection lost: protocol error: {exc}") from exc  # the frame's fault, kept
         except _Eof:
             self.abort()
             raise ConnectionLost("connection lost: socket closed without a close frame") from None
