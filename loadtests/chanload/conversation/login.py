@@ -20,11 +20,13 @@ import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from chanload.conversation.masking import SECRET_HEADER
+from chanload.conversation.masking import SECRET_HEADER, Masker
 from chanload.conversation.recording import Recording
 from chanload.exceptions import LoginRefused, OptionError, StepError, WsError
 from chanload.recording.types import LOGIN
+from chanload.wire.defaults import DEFAULTS
 from chanload.wire.login import HttpTarget, form_login, token_login
 
 
@@ -200,6 +202,109 @@ def token(
     username = data.get("username")
     secret = [value for key, value in data.items() if SECRET_HEADER.search(str(key))]
     return Login(path, run, step, username=username if isinstance(username, str) else None, secrets=secret)
+
+
+class LoggingIn:
+    """A `Session`'s logins: `login`, `login_token`, and what they obtained applied. A part of `Session`."""
+
+    # The session's, set in Session.__init__.
+    recording: Recording
+    observers: tuple[Any, ...]
+    host: str
+    connect_timeout: float
+    cookies: dict[str, str]
+    auth_headers: list[str]
+    auth_query: dict[str, str]
+    username: str
+    login_failed: bool
+    _login: Login | None
+
+    @property
+    def masker(self) -> Masker:
+        raise NotImplementedError
+
+    def login(
+        self,
+        path: str,
+        username: str,
+        password: str,
+        *,
+        cookie: str = DEFAULTS.login_cookie,
+        fields: tuple[str, str] = ("username", "password"),
+        defer: bool = False,
+        step: str | None = None,
+    ) -> None:
+        """Log in through a login form (Django's `LoginView`) at `path` on the host's http twin (ws -> http).
+
+        GETs the form, POSTs it with its CSRF token, and takes the cookies the app sets: every later
+        handshake carries them. One `HTTP login` row (named `step`, default the path); a refusal is
+        recorded, counted and raised as `LoginRefused`. `defer`: at the next `connect()` instead of now.
+        A handshake answered 401 or 403 after the login's cookies have worked makes the next `connect()` log
+        in again first (not right after a fresh login: logging in again would not help).
+        """
+        self._login = login = form(path, username, password, cookie, fields, step)
+        self.username = username
+        if self.observers:
+            for secret in login.secrets:
+                self.masker.add(secret)
+        if not defer:
+            self._log_in(login)
+
+    def login_token(
+        self,
+        path: str,
+        data: Mapping[str, object],
+        *,
+        field: str = "token",
+        header: str | None = "Authorization: Token {token}",
+        query: str | None = None,
+        form: bool = False,
+        defer: bool = False,
+        step: str | None = None,
+    ) -> str | None:
+        """Log in at a token endpoint (DRF's `obtain_auth_token`): POST `data` (JSON; `form`: form-encoded).
+
+        The token is `field` of the JSON reply. Every later handshake carries it in `header` (its
+        `{token}` filled), or, with `query`, in the query string under that name instead. Recorded as
+        `login` does; returns the token (None with `defer`).
+        """
+        self._login = login = token(path, data, field, header, query, form, step)
+        if login.username is not None:
+            self.username = login.username
+        if self.observers:
+            for secret in login.secrets:
+                self.masker.add(secret)
+        if defer:
+            return None
+        return self._log_in(login).token
+
+    def _log_in(self, login: Login) -> Obtained:
+        """Run `login` (recorded as `HTTP login`) and apply what it obtained to every later handshake."""
+        start = time.perf_counter()
+        try:
+            got = login(self.recording, self.host, self.connect_timeout)
+        except Exception as exc:
+            self.login_failed = True
+            for observer in self.observers:
+                observer.logged_in(self, login, time.perf_counter() - start, None, exc)
+            raise
+        self.login_failed = False
+        if got.cookies is not None:
+            self.cookies.clear()
+            self.cookies.update(got.cookies)
+        if got.headers is not None:
+            self.auth_headers = list(got.headers)
+        if got.query is not None:
+            self.auth_query = dict(got.query)
+        if self.observers:
+            masker = self.masker
+            for secret in got.secrets():
+                masker.add(secret)
+            for header in self.auth_headers:
+                masker.add_header(header)
+            for observer in self.observers:
+                observer.logged_in(self, login, time.perf_counter() - start, got, None)
+        return got
 
 
 def login_path(path: str, option: str) -> str:

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from chanload.conversation.groups import route_name
+from chanload.conversation.masking import Masker
 from chanload.conversation.messages import Frame
 from chanload.exceptions import ChanloadError, WsError
-
-if TYPE_CHECKING:
-    from chanload.conversation.login import Login, Obtained
 
 
 @dataclass(frozen=True)
@@ -77,9 +76,7 @@ class Observer(Protocol):
     def failed(self, session: Any, kind: str, name: str, seconds: float, error: WsError) -> None:
         """A failure is recorded (before the connection is dropped, if the error is fatal)."""
 
-    def logged_in(
-        self, session: Any, login: Login, seconds: float, obtained: Obtained | None, error: Exception | None
-    ) -> None:
+    def logged_in(self, session: Any, login: Any, seconds: float, obtained: Any, error: Exception | None) -> None:
         """A login ran: what it obtained (already applied to the session), or the error it raised."""
 
     def closing(self, session: Any) -> None:
@@ -122,13 +119,50 @@ class Observing:
     def failed(self, session: Any, kind: str, name: str, seconds: float, error: WsError) -> None:
         pass
 
-    def logged_in(
-        self, session: Any, login: Login, seconds: float, obtained: Obtained | None, error: Exception | None
-    ) -> None:
+    def logged_in(self, session: Any, login: Any, seconds: float, obtained: Any, error: Exception | None) -> None:
         pass
 
     def closing(self, session: Any) -> None:
         pass
+
+
+class Observed:
+    """A `Session`'s observers: `observe`, the one `masker`, and a handshake told. A part of `Session`."""
+
+    # The session's, set in Session.__init__.
+    observers: tuple[Observer, ...]
+    headers: tuple[str, ...]
+    _masker: Masker | None
+
+    def observe(self, observer: Observer) -> None:
+        """Tell `observer` what this session does from now on (`chanload.conversation.observer`)."""
+        first = not self.observers
+        self.observers = (*self.observers, observer)
+        if first:
+            observe_steps(self)
+            for header in self.headers:
+                self.masker.add_header(header)
+
+    @property
+    def masker(self) -> Masker:
+        """The secrets an observer must not show (the session's credential headers, its logins'): one per session."""
+        if self._masker is None:
+            self._masker = Masker()
+        return self._masker
+
+    def _observed_connect(self, client: Any, start: float) -> None:
+        for header in getattr(client, "headers", ()):
+            self.masker.add_header(header)
+        for observer in self.observers:
+            observer.connecting(self, client)
+        try:
+            client.connect()
+        except WsError as exc:
+            for observer in self.observers:
+                observer.connected(self, client, time.perf_counter() - start, exc)
+            raise
+        for observer in self.observers:
+            observer.connected(self, client, time.perf_counter() - start, None)
 
 
 # The steps an observed session tells of: its public calls, and `_open` (the opening steps after a connect).
