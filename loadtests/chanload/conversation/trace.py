@@ -274,12 +274,11 @@ class TracingSession(Session):
 
     def __init__(self, host: str, *, out: IO[str] | None = None, lines: int = LINES, **kwargs: Any) -> None:
         masker = Masker()
-        tracer = Tracer(out, lines, masker)  # a wrong bound is refused before anything else
+        Tracer(out, lines, masker)  # a wrong bound is refused before anything else (the heading is printed later)
         super().__init__(host, **kwargs)
         self._masker = masker
         for header in self.headers:
             masker.add_header(header)
-        del tracer
         observer = TraceObserver(masker, out, lines)
         self._trace = observer.trace
         self.observe(observer)
