@@ -71,3 +71,42 @@ def test_a_login_does_not_import_the_session():
     graph = grimp.build_graph("chanload", cache_dir=None)
     assert graph.find_shortest_chain("chanload.conversation.login", "chanload.conversation.session") is None
     assert graph.find_shortest_chain("chanload.conversation.session", "chanload.conversation.login") is not None
+
+
+@pytest.mark.parametrize("layer", ["chanload.pytest", "chanload.conversation", "chanload.wire"])
+def test_no_import_cycle_in_the_layer(layer):
+    """No module of the layer imports, through any chain, a module that imports it back (e.g. the plugin naming
+    `chanload.pytest.load` in `pytest_plugins` while that module imported the plugin)."""
+    import grimp
+
+    graph = grimp.build_graph("chanload", cache_dir=None, exclude_type_checking_imports=True)
+    cycles = []
+    for module in sorted(m for m in graph.modules if m == layer or m.startswith(layer + ".")):
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported.startswith("chanload.") and graph.find_shortest_chain(imported, module) is not None:
+                cycles.append((module, imported))
+    assert not cycles, cycles
+
+
+def test_the_pytest_layer_imports_no_private_name_of_another_module():
+    """Its modules use each other's public names only (`from chanload.x import _name` nowhere)."""
+    import ast
+
+    found = []
+    for path in sorted((PACKAGE / "pytest").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("chanload"):
+                found += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert not found, found
+
+
+def test_the_load_fixture_does_not_import_the_plugin_that_registers_it():
+    """`chanload.pytest.plugin` names `chanload.pytest.load` in `pytest_plugins`; the load module imports nothing
+    of the plugin back (what both need is in `server` and `database`)."""
+    import grimp
+
+    from chanload.pytest import plugin
+
+    graph = grimp.build_graph("chanload", cache_dir=None)
+    assert plugin.pytest_plugins == ["chanload.pytest.load"]
+    assert graph.find_shortest_chain("chanload.pytest.load", "chanload.pytest.plugin") is None
