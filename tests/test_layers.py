@@ -110,3 +110,24 @@ def test_the_load_fixture_does_not_import_the_plugin_that_registers_it():
     graph = grimp.build_graph("chanload", cache_dir=None)
     assert plugin.pytest_plugins == ["chanload.pytest.load"]
     assert graph.find_shortest_chain("chanload.pytest.load", "chanload.pytest.plugin") is None
+
+
+def test_the_pytest_layer_hands_out_its_types_from_one_place():
+    """`chanload.pytest` names the fixtures' types; importing it alone imports neither pytest nor a session."""
+    code = (
+        "import sys, chanload.pytest as p\n"
+        "assert 'pytest' not in sys.modules and 'chanload.conversation.session' not in sys.modules, 'eager'\n"
+        "from chanload.pytest import *\n"
+        "assert BehaviourSession.__module__ == 'chanload.pytest.session'\n"
+        "assert Crowd.__module__ == 'chanload.pytest.crowd'\n"
+        "assert LoadResult.__module__ == 'chanload.pytest.load' and LiveServer.__module__ == 'chanload.pytest.server'\n"
+        "import chanload.pytest_plugin, chanload.pytest.plugin\n"
+        "assert chanload.pytest_plugin is chanload.pytest.plugin  # the older name is the module itself\n"
+        "from chanload.behaviour import BehaviourSession as Old\n"
+        "assert Old is BehaviourSession\n"
+        "print(sorted(p.__all__))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(ROOT / "loadtests"), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "'Crowd', 'LiveServer', 'LoadResult'" in proc.stdout and "'MemberResult'" in proc.stdout
