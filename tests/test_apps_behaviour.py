@@ -41,6 +41,6 @@ def test_the_foreign_apps_behaviour_tests_pass(tmp_path):
     # Loaded through the installed entry point. Inside this repository its pyproject's `pythonpath` (loadtests/)
     # comes first, so the modules are the repository's: where a user's project loads them from is
     # test_user_project.py's to check.
-    # chanload.pytest_database: registered at configure time with pytest-django (in-memory SQLite made a file).
-    plugins = {"chanload.pytest_plugin", "chanload.pytest_load", "chanload.pytest_database"}
+    # chanload.pytest.sqlite: registered at configure time with pytest-django (in-memory SQLite made a file).
+    plugins = {"chanload.pytest.plugin", "chanload.pytest.load", "chanload.pytest.sqlite"}
     assert set(run.plugin_files()) == plugins, run.output[:3000]

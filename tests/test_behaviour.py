@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chanload.behaviour import BehaviourSession, Crowd, MemberResult, _account
+from chanload.pytest import BehaviourSession, Crowd, MemberResult
+from chanload.pytest.crowd import account as _account
 
 
 def _member(index: int, user: str, room: str = "/chat/big") -> MemberResult:
@@ -43,15 +44,17 @@ def test_the_thread_reader_stops_reading_at_its_bounds():
     import threading
     import time
 
-    from chanload.behaviour import ThreadReader
+    from chanload.pytest.session import ThreadReader
     from chanload.wire.reader import READ_AHEAD
 
     class Flooding:
-        _decoder = _sock = None  # "not connected": the reader calls recv at once
         arrival, arrival_ns, max_message = 0.0, 0, 1_000_000
 
         def __init__(self, size: int) -> None:
             self.size, self.reads = size, 0
+
+        def ready(self, timeout):
+            return True  # always something to read
 
         def recv(self, timeout=None):
             self.reads += 1

@@ -21,18 +21,8 @@ import chanload
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "loadtests" / "chanload"
 
-LAYERS = ["locust", "reporting", "watch", "discover", "run", "conversation", "recording", "wire"]
+LAYERS = ["locust", "pytest", "reporting", "watch", "discover", "run", "conversation", "recording", "wire"]
 MAX_LINES = 400
-
-# TEMPORARY, issue 28: the pytest side is moving under chanload/pytest/ (a layer of its own, "chanload.pytest"),
-# and these modules are being split below 400 lines, in another branch. Remove each name as it lands.
-PYTEST_SIDE_NOT_YET_IN_A_LAYER = {"chanload.behaviour", "chanload.pytest_plugin", "chanload.pytest_load",
-                                  "chanload._live_server", "chanload.pytest_database"}  # fmt: skip
-OVER_400_LINES_UNTIL_SPLIT = {"behaviour.py", "conversation/session.py", "wire/client.py", "conversation/trace.py",
-                              "pytest_plugin.py", "run/settings.py"}  # fmt: skip
-# TEMPORARY, issue 28: Login writes the session's cookies and headers (conversation/login.py imports Session for type
-# checkers; session.py imports login); another branch makes Login return what it obtained. Remove it then.
-KNOWN_CYCLES = {frozenset({"chanload.conversation.login", "chanload.conversation.session"})}
 
 
 def lint_imports(package_parent: Path) -> subprocess.CompletedProcess:
@@ -111,11 +101,8 @@ def test_no_import_cycles():
     for imported in graph.find_modules_directly_imported_by("chanload"):
         graph.remove_import(importer="chanload", imported=imported)
     circles = cycles(graph, modules_on_disk())
-    gone = KNOWN_CYCLES - {frozenset(circle) for circle in circles}
-    assert not gone, f"no longer a cycle: remove it from KNOWN_CYCLES: {[sorted(c) for c in gone]}"
-    found = [circle for circle in circles if frozenset(circle) not in KNOWN_CYCLES]
-    assert not found, "import cycles (move what both sides share into a module they both import):\n" + "\n".join(
-        " -> ".join(circle) for circle in found
+    assert not circles, "import cycles (move what both sides share into a module they both import):\n" + "\n".join(
+        " -> ".join(circle) for circle in circles
     )
 
 
@@ -137,10 +124,8 @@ def test_the_cycle_finder_names_a_cycle():
 def test_no_module_is_over_400_lines():
     """A room under 400 lines: a module past it holds two ideas; split it along that seam."""
     lines = {path.relative_to(PACKAGE).as_posix(): len(path.read_text().splitlines()) for path in PACKAGE.rglob("*.py")}
-    long = {name: n for name, n in lines.items() if n > MAX_LINES and name not in OVER_400_LINES_UNTIL_SPLIT}
+    long = {name: n for name, n in lines.items() if n > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines: {long}"
-    split = sorted(name for name in OVER_400_LINES_UNTIL_SPLIT if lines.get(name, 0) <= MAX_LINES)
-    assert not split, f"split or gone: remove them from OVER_400_LINES_UNTIL_SPLIT: {split}"
 
 
 def test_every_module_is_in_a_layer():
@@ -150,16 +135,9 @@ def test_every_module_is_in_a_layer():
         module
         for module in modules_on_disk()
         if module != "chanload"  # the public face: at run time it imports lazily, nothing (checked by test_public)
-        and module not in PYTEST_SIDE_NOT_YET_IN_A_LAYER
         and not any(module == layer or module.startswith(layer + ".") for layer in layers)
     ]
     assert not unclaimed, f"modules in no layer of pyproject.toml's 'Layers point down': {unclaimed}"
-    stale = [
-        module
-        for module in sorted(PYTEST_SIDE_NOT_YET_IN_A_LAYER)
-        if module not in modules_on_disk() or any(module == layer or module.startswith(layer + ".") for layer in layers)
-    ]
-    assert not stale, f"moved or in a layer now: remove them from PYTEST_SIDE_NOT_YET_IN_A_LAYER: {stale}"
 
 
 def test_the_tree_shows_the_layers():
@@ -193,6 +171,11 @@ def test_the_contracts_are_kept():
         ("discover/paths.py", "import chanload.locust.plugin", "Layers point down BROKEN"),
         ("discover/routes.py", "import locust", "Only the Locust wiring imports locust BROKEN"),
         ("run/settings.py", "import chanload.discover.routes", "Layers point down BROKEN"),
+        # the pytest layer: nothing below imports it, it and the Locust wiring are independent, it imports no locust
+        ("conversation/session.py", "import chanload.pytest.crowd", "Layers point down BROKEN"),
+        ("pytest/session.py", "import chanload.locust.users", "Layers point down BROKEN"),
+        ("locust/users.py", "import chanload.pytest.load", "Layers point down BROKEN"),
+        ("pytest/load.py", "import locust", "Only the Locust wiring imports locust BROKEN"),
     ],
 )
 def test_an_import_pointing_up_fails_the_lint(tmp_path, module, line, broken):
@@ -204,3 +187,73 @@ def test_an_import_pointing_up_fails_the_lint(tmp_path, module, line, broken):
                                                  f"from __future__ import annotations\n\n{line}\n", 1))  # fmt: skip
     proc = lint_imports(tmp_path)
     assert proc.returncode != 0 and broken in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_login_does_not_import_the_session():
+    """`Login` returns what it obtained and the session applies it: login.py imports nothing of session.py."""
+    import grimp
+
+    graph = grimp.build_graph("chanload", cache_dir=None)
+    assert graph.find_shortest_chain("chanload.conversation.login", "chanload.conversation.session") is None
+    assert graph.find_shortest_chain("chanload.conversation.session", "chanload.conversation.login") is not None
+
+
+@pytest.mark.parametrize("layer", ["chanload.pytest", "chanload.conversation", "chanload.wire"])
+def test_no_import_cycle_in_the_layer(layer):
+    """No module of the layer imports, through any chain, a module that imports it back (e.g. the plugin naming
+    `chanload.pytest.load` in `pytest_plugins` while that module imported the plugin)."""
+    import grimp
+
+    graph = grimp.build_graph("chanload", cache_dir=None, exclude_type_checking_imports=True)
+    cycles = []
+    for module in sorted(m for m in graph.modules if m == layer or m.startswith(layer + ".")):
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported.startswith("chanload.") and graph.find_shortest_chain(imported, module) is not None:
+                cycles.append((module, imported))
+    assert not cycles, cycles
+
+
+def test_the_pytest_layer_imports_no_private_name_of_another_module():
+    """Its modules use each other's public names only (`from chanload.x import _name` nowhere)."""
+    import ast
+
+    found = []
+    for path in sorted((PACKAGE / "pytest").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("chanload"):
+                found += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert not found, found
+
+
+def test_the_load_fixture_does_not_import_the_plugin_that_registers_it():
+    """`chanload.pytest.plugin` names `chanload.pytest.load` in `pytest_plugins`; the load module imports nothing
+    of the plugin back (what both need is in `server` and `database`)."""
+    import grimp
+
+    from chanload.pytest import plugin
+
+    graph = grimp.build_graph("chanload", cache_dir=None)
+    assert plugin.pytest_plugins == ["chanload.pytest.load"]
+    assert graph.find_shortest_chain("chanload.pytest.load", "chanload.pytest.plugin") is None
+
+
+@pytest.mark.e2e  # starts an interpreter, to see what importing the layer imports
+def test_the_pytest_layer_hands_out_its_types_from_one_place():
+    """`chanload.pytest` names the fixtures' types; importing it alone imports neither pytest nor a session."""
+    code = (
+        "import sys, chanload.pytest as p\n"
+        "assert 'pytest' not in sys.modules and 'chanload.conversation.session' not in sys.modules, 'eager'\n"
+        "from chanload.pytest import *\n"
+        "assert BehaviourSession.__module__ == 'chanload.pytest.session'\n"
+        "assert Crowd.__module__ == 'chanload.pytest.crowd'\n"
+        "assert LoadResult.__module__ == 'chanload.pytest.load' and LiveServer.__module__ == 'chanload.pytest.server'\n"
+        "import chanload.pytest_plugin, chanload.pytest.plugin\n"
+        "assert chanload.pytest_plugin is chanload.pytest.plugin  # the older name is the module itself\n"
+        "from chanload.behaviour import BehaviourSession as Old\n"
+        "assert Old is BehaviourSession\n"
+        "print(sorted(p.__all__))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(ROOT / "loadtests"), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "'Crowd', 'LiveServer', 'LoadResult'" in proc.stdout and "'MemberResult'" in proc.stdout

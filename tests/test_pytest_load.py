@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from chanload import pytest_load
 from chanload.exceptions import OptionError
-from chanload.pytest_load import LoadResult, locust_target, loopback_host, seconds
+from chanload.pytest import load as pytest_load
+from chanload.pytest.load import LoadResult, locust_target, loopback_host, seconds
 from tests.servers import ROOT, UNIT
 
 chanload_load = pytest_load.chanload_load  # the fixture, as the plugin registers it
@@ -118,7 +118,7 @@ def test_a_failing_test_shows_its_loads_verdict_and_artifacts(tmp_path, target):
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}  # no Django project here
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "loadtests"), str(ROOT)])
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "chanload.pytest_load", "-p", "no:cacheprovider", "-q",
+        [sys.executable, "-m", "pytest", "-p", "chanload.pytest.load", "-p", "no:cacheprovider", "-q",
          "--basetemp", str(tmp_path / "base"), "test_gate.py"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120 * UNIT,
     )  # fmt: skip

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -134,7 +135,7 @@ def _left_behind(out: Path) -> None:
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still accepts"
     mine = psutil.Process().children(recursive=True)
-    assert not [p for p in mine if "chanload._live_server" in " ".join(p.cmdline())], mine
+    assert not [p for p in mine if "chanload.pytest.launcher" in " ".join(p.cmdline())], mine
 
 
 @pytest.mark.parametrize("server", ["daphne", "uvicorn"])
@@ -142,9 +143,17 @@ def test_chat_target(pytester: pytest.Pytester, tmp_path: Path, server: str) -> 
     pytester.makeini(f"[pytest]\nchanload_asgi = chatroom.asgi.application\npythonpath = {TARGET_DIR}\n")
     pytester.makepyfile(test_chat=CHAT_TESTS)
     out = tmp_path / "server.json"
-    result = _run(pytester, "--chanload-server", server, out=out)
+    traced = ("--chanload-trace",) if server == "uvicorn" else ()
+    result = _run(pytester, "--chanload-server", server, *traced, out=out)
     result.assert_outcomes(passed=5, failed=2)
     text = result.stdout.str()
+    # --chanload-trace: a failing test's captured stderr holds its session's trace, as --ws-trace prints it.
+    assert ("trace: one session, frame by frame" in text) == bool(traced)
+    if traced:
+        wrong = text[text.index("test_wrong_reply") :]
+        assert re.search(r"trace \+\s*\d+\.\d{3} ms  handshake ws://127\.0\.0\.1:\d+/room/lobby -> 101 accepted", wrong)
+        assert "send      greet #0 'hello there'" in wrong
+        assert "received  'OK'  other: a wrong reply (--ws-other fail)" in wrong
     # The wrong reply: the step, its expectation, what arrived, the last frames with their times.
     wrong = text[text.index("test_wrong_reply") :]
     assert "wrong reply: expected 'NOPE', got 'OK'" in wrong
@@ -154,7 +163,7 @@ def test_chat_target(pytester: pytest.Pytester, tmp_path: Path, server: str) -> 
     assert " ms  " in wrong and "connect  ws://127.0.0.1:" in wrong
     # The timeout: nothing arrived, and the expectation as written.
     waited = text[text.index("test_nothing_arrives") :]
-    assert "reply timeout: no matching reply within 0.3s" in waited
+    assert "reply timeout: no reply within 0.3s" in waited
     assert "chanload step 'wait' (expect)" in waited and "arrived:  nothing" in waited
     assert 'expected: json \'{"type": "never"}\'' in waited
     # The server's log, from the failing test on, in its report.

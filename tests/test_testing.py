@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from chanload.behaviour import BehaviourSession
 from chanload.conversation import marks
 from chanload.conversation.session import CONNECT, MESSAGE
 from chanload.exceptions import ConnectionLost, ConnectionRefused, ReplyTimeout
+from chanload.pytest import BehaviourSession
 from chanload.testing import FakeServer
 
 
@@ -155,3 +155,22 @@ def test_recv_without_a_timeout_waits_for_a_frame_and_ends_on_close():
     client.close()
     reader.join(10)
     assert not reader.is_alive() and isinstance(got[1], ConnectionLost) and client.ready(0)
+
+
+def test_the_fake_and_the_real_client_are_transports():
+    """`client_factory` makes a `Transport`: the fake client has every call a session and its reader use."""
+    from chanload.wire.client import WsClient
+    from chanload.wire.transport import Transport
+
+    assert isinstance(FakeServer().connect("ws://127.0.0.1:9/room/"), Transport)
+    assert isinstance(WsClient("ws://127.0.0.1:9/room/"), Transport)
+
+
+def test_a_plain_session_listens_in_a_thread_where_gevent_does_not_run_the_sockets():
+    """One reader, its backend chosen in one place: no gevent here, so a listening `Session` reads in a thread."""
+    server = FakeServer(lambda text: [("re " + text, 0.0)])
+    ws = server.session(listen=True, reply_timeout=2.0)
+    ws.connect("room/")
+    assert ws.request("a", "re a") == "re a"
+    assert ws._reader is not None and ws._reader._thread is not None and ws._reader._greenlet is None
+    ws.close()

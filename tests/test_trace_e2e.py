@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from tests.servers import django_admin, foreign_app
 
 pytestmark = pytest.mark.e2e
 
+GOLDEN = Path(__file__).parent / "data" / "trace"  # the trace of the same runs before the observer (README.md there)
 LINE = re.compile(r"^trace \+\s*(\d+\.\d{3}) ms  (\S+)\s+(.*)$", re.M)
 
 
@@ -100,3 +102,63 @@ def test_a_login_chat_is_traced_with_its_secrets_masked(tmp_path):
     assert re.search(r"delivery from \S+ #\d+ in \d+\.\d{3} ms", text)
     assert password not in run.output
     assert not re.search(r"(sessionid|csrftoken)=(?!\*\*\*)", text)
+
+
+def normalize(text: str) -> str:
+    """A trace with what changes from run to run written as placeholders: times, ports, rooms, pids, keys, ids."""
+    text = re.sub(r"^trace \+\s*\d+\.\d{3} ms", "trace +T ms", text, flags=re.M)
+    text = re.sub(r"\d+\.\d{3} ms", "N ms", text)
+    text = re.sub(r"\(pid \d+\)", "(pid P)", text)
+    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+    text = re.sub(r"/g\d+\b", "/gN", text)
+    text = re.sub(r"(sec-websocket-accept: )\S+", r"\1KEY", text)
+    text = re.sub(r"cl1\.[0-9a-f]+-(\d+)-(\d+)\.(\d+)\.\d+", r"cl1.ID-\1-\2.\3.NS", text)
+    return re.sub(r"\b[0-9a-f]{9}-(\d+)-(\d+)\b", r"ID-\1-\2", text)
+
+
+def shapes(text: str) -> set[str]:
+    """The different lines of a normalized trace, message numbers left out."""
+    return set(re.sub(r"\.\d+\.NS", ".K.NS", re.sub(r"#\d+", "#K", text)).splitlines())
+
+
+def traced(run) -> str:
+    return normalize("\n".join(trace_lines(run.output)) + "\n")
+
+
+def test_the_trace_is_as_it_was(tmp_path, target, misbehaving):
+    """The same runs print the same trace as before the trace became an observer of the session (issue 28)."""
+    run = run_locust(tmp_path / "1", target.ws_url, "--ws-trace", "--ws-think", "0", users=1, run_time="3s")
+    assert traced(run) == (GOLDEN / "bounded.txt").read_text()  # 200 lines, then the line saying it stopped
+    closing = ("--ws-path", "close/{group}", "--ws-think", "0")
+    run = run_locust(tmp_path / "2", misbehaving.ws_url, "--ws-trace", *closing, users=1, run_time="2s")
+    assert traced(run) == (GOLDEN / "closing.txt").read_text()
+    silent = ("--ws-path", "silent/{group}", "--ws-reply-timeout", "0.3", "--ws-think", "0")
+    run = run_locust(tmp_path / "3", misbehaving.ws_url, "--ws-trace", *silent, users=1, run_time="2s")
+    text, before = traced(run), (GOLDEN / "silent.txt").read_text()
+    # How many timeouts fit in the run depends on the machine: the first ones, and every kind of line, as before.
+    assert text.splitlines()[:12] == before.splitlines()[:12] and shapes(text) == shapes(before), text
+
+
+def test_a_login_chat_is_traced_as_it_was(tmp_path):
+    """A login, an opening step, own copies and deliveries: the lines look as before (their order is timing)."""
+    password = f"pw-{os.getpid()}-Very-Secret"
+    with foreign_app() as app:
+        django_admin(
+            app.env, "shell", "-c",
+            "from django.contrib.auth.models import User\n"
+            "".join(f"User.objects.create_user({name!r}, password={password!r})\n" for name in ("ann", "bob")),
+        )  # fmt: skip
+        accounts = tmp_path / "users.csv"
+        accounts.write_text(f"ann,{password}\nbob,{password}\n")
+        run = run_locust(
+            tmp_path, app.ws_url, "--ws-trace", "--login-url", "/accounts/login/", "--credentials", str(accounts),
+            "--ws-path", "ws/lobby/", "--ws-open", '[join] {"command": "join", "room": 1} => json:{"join": "1"}',
+            "--ws-payload", '{"command": "send", "room": 1, "message": "{mark}"}', "--ws-expect", "own",
+            "--ws-other", "skip", "--ws-think", "0.05-0.1", users=2, run_time="2s",
+        )  # fmt: skip
+    assert run.code == 0, run.output[-3000:]
+    text, before = traced(run), (GOLDEN / "login.txt").read_text()
+    assert text.splitlines()[:8] == before.splitlines()[:8], text  # the heading, the login, the handshake
+    assert shapes(text) <= shapes(before), sorted(shapes(text) - shapes(before))
+    for event in ("opening step join reply", "own copy (this connection's mark)", "taken     the own copy", "delivery"):
+        assert event in text, event

@@ -4,9 +4,7 @@ tests/templates/userproject/ is a small Django + Channels project with its own s
 join, say to the room, echo) and behaviour tests that use only the plugin's fixtures: one conversation,
 a 20-member broadcast in per-sender order, a 10 s load with thresholds. Each test copies it to a temporary
 folder and runs `python -m pytest` there (tests/userproject.py): on Daphne, on uvicorn, and once with a
-step made to fail. The Channels tutorial's chat on an unmodified `startproject` (tests/templates/tutorial/:
-SQLite settings, so an in-memory test database) passes with no setup. No process of that run's tree, and no
-port they listened on, may outlive it.
+step made to fail. No process of that run's tree, and no port they listened on, may outlive it.
 
 chanload is `pip install`ed (a wheel of this repository) into a virtualenv that sees the system's packages, and
 nothing else is done: pytest must load the plugin through the installed package's entry point, from the
@@ -20,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers import ROOT
-from tests.userproject import Installed, Run, installed_chanload, run_pytest, tutorial_project, user_project
+from tests.userproject import Installed, Run, installed_chanload, run_pytest, user_project
 
 pytestmark = pytest.mark.e2e
 
@@ -34,10 +32,8 @@ def site(tmp_path_factory) -> Installed:
 def _from_the_install(run: Run, site: Installed) -> None:
     """pytest loaded chanload's plugin (and chanload_load's module) from the virtualenv, nowhere else."""
     files = run.plugin_files()
-    # chanload.pytest_database: registered with pytest-django (the in-memory SQLite test database made a file)
-    assert set(files) == {"chanload.pytest_plugin", "chanload.pytest_load", "chanload.pytest_database"}, run.output[
-        :6000
-    ]
+    # chanload.pytest.sqlite: registered with pytest-django (the in-memory SQLite test database made a file)
+    assert set(files) == {"chanload.pytest.plugin", "chanload.pytest.load", "chanload.pytest.sqlite"}, run.output[:6000]
     for module, file in files.items():
         assert Path(file).is_relative_to(site.site_packages), f"{module} loaded from {file}, not the install"
         assert not Path(file).resolve().is_relative_to(ROOT), f"{module} loaded from this repository: {file}"
@@ -79,19 +75,4 @@ def test_a_failing_step_names_the_step_the_expectation_and_what_arrived(tmp_path
     # The error's own lines (pytest's `E` lines), not the test's source that the traceback shows too.
     said = "\n".join(line for line in run.output.splitlines() if line.startswith("E "))
     assert "ping" in said and '"bye"' in said and '"hello"' in said, run.output[-6000:]
-    assert run.ports and run.left_behind() == [], run.output[-3000:]
-
-
-def test_the_channels_tutorial_on_startproject_settings_needs_no_setup(tmp_path, site):
-    """startproject's SQLite settings, pytest-django installed: `ws` works, the test database a temporary file."""
-    project = tutorial_project(tmp_path)
-    run = run_pytest(project, site)
-    assert run.code == 0, run.output[-6000:]
-    _from_the_install(run, site)
-    assert "PASSED tests/test_chat.py::test_a_message_reaches_the_room" in run.output, run.output[-6000:]
-    said = [line for line in run.output.splitlines() if "would be in-memory SQLite" in line]
-    assert len(said) == 1 and "'default' -> " in said[0], run.output[-6000:]
-    given = Path(said[0].split("'default' -> ", 1)[1].split(")", 1)[0])
-    assert given.name == "test_default.sqlite3" and not given.parent.exists(), f"{given} left behind"
-    assert not (project / "db.sqlite3").exists(), "the project's own database was touched"
     assert run.ports and run.left_behind() == [], run.output[-3000:]

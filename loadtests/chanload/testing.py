@@ -19,7 +19,6 @@ gevent greenlet (a plain `Session`'s reader). gevent is imported only by code al
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +27,8 @@ from urllib.parse import urlsplit
 
 from chanload.conversation.session import Session
 from chanload.exceptions import ConnectionLost, ConnectionRefused, ReplyTimeout
+from chanload.wire.concurrency import in_greenlet
+from chanload.wire.defaults import DEFAULTS
 from chanload.wire.framing import Frame
 
 Respond = Callable[[Frame], Iterable[tuple[Frame, float]]]
@@ -66,7 +67,8 @@ class FakeServer:
 
 
 class FakeClient:
-    """Stands in for `WsClient`: what was sent, what is queued to arrive, whether it was closed.
+    """Stands in for `WsClient` (a `chanload.wire.transport.Transport`): what was sent, what is queued to arrive,
+    whether it was closed.
 
     `recv(timeout=None)` waits for a frame as a socket read would (a listening session's reader calls it);
     `ready(timeout)` is the readiness a thread reader polls where it would select a socket.
@@ -77,8 +79,8 @@ class FakeClient:
         server: FakeServer,
         url: str,
         *,
-        connect_timeout: float = 5.0,
-        reply_timeout: float = 5.0,
+        connect_timeout: float = DEFAULTS.connect_timeout,
+        reply_timeout: float = DEFAULTS.reply_timeout,
         headers: Iterable[str] = (),
         subprotocols: Iterable[str] = (),
         max_message: int = 0,  # WsClient's limits and TLS: nothing to enforce on a scripted frame
@@ -150,7 +152,7 @@ class FakeClient:
         """Wait until a frame is queued or the client is closed (True), or `timeout` s passed (False)."""
         if self.inbox or self.closed:
             return True
-        if _in_greenlet():
+        if in_greenlet():
             from gevent.event import Event  # only here: gevent is imported already, and we run under it
 
             if self._greenlet_wake is None:
@@ -169,12 +171,6 @@ class FakeClient:
             self._changed.notify_all()
         if self._greenlet_wake is not None:
             self._greenlet_wake.set()
-
-
-def _in_greenlet() -> bool:
-    """Whether this runs in a gevent greenlet (a plain Session's reader): a thread's Condition would block its hub."""
-    gevent = sys.modules.get("gevent")
-    return gevent is not None and isinstance(gevent.getcurrent(), gevent.Greenlet)
 
 
 __all__ = ["FakeClient", "FakeServer"]

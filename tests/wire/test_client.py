@@ -285,3 +285,26 @@ def test_a_close_frame_is_read_as_rfc_6455_says():
         assert isinstance(closed, ClosedByServer) and closed.code == good
     named = _closed((4000).to_bytes(2, "big") + b"session 1f2e3d4c5b6a7980")
     assert str(named) == "closed by server: code 4000 'session #'" and named.reason == "session 1f2e3d4c5b6a7980"
+
+
+def test_a_protocol_error_is_a_lost_connection_caused_by_it():
+    """A masked frame from the server (RFC 6455 5.1): `ConnectionLost`, raised from the `ProtocolError` that says
+    which rule the frame broke; and `ready` says a frame can be read once bytes are there."""
+    import socket
+
+    from chanload.exceptions import ConnectionLost, ProtocolError
+    from chanload.wire.client import WsClient
+
+    ours, theirs = socket.socketpair()
+    client = WsClient("ws://127.0.0.1:9/room/", reply_timeout=2.0)
+    client._sock = ours  # connected, as far as reading goes
+    try:
+        assert client.ready(0.0) is False
+        theirs.sendall(bytes([0x81, 0x80 | 2]) + b"\x01\x02\x03\x04" + b"hi")  # a masked text frame
+        assert client.ready(1.0) is True
+        with pytest.raises(ConnectionLost) as lost:
+            client.recv()
+        assert "protocol error" in str(lost.value) and isinstance(lost.value.__cause__, ProtocolError)
+    finally:
+        ours.close()
+        theirs.close()

@@ -1,6 +1,7 @@
 """The listening reader (chanload.wire.reader): deliveries recorded and dropped, the rest queued, the end raised.
 
-Greenlets on gevent's hub, with a scripted client that cooperates (no monkey-patching needed).
+Greenlets on gevent's hub (`threads=False`: gevent does not run this process's sockets), with a scripted
+client that cooperates (no monkey-patching needed).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def sort(frame, arrival_ns):
 
 def test_frames_other_than_deliveries_are_queued_in_order_with_their_arrival_and_own_flag():
     client = ScriptedClient(["d1", "o2", "x3", "d4", "x5"], ConnectionLost("connection lost: socket closed"))
-    reader = Reader(client, sort)
+    reader = Reader(client, sort, threads=False)
     got = [reader.get(time.perf_counter() + 2) for _ in range(3)]
     assert [(frame, own) for frame, _, own in got] == [("o2", True), ("x3", False), ("x5", False)]
     assert got[0][1] <= got[1][1] <= got[2][1] <= time.perf_counter()
@@ -52,7 +53,7 @@ def test_frames_other_than_deliveries_are_queued_in_order_with_their_arrival_and
 
 def test_get_returns_none_at_its_deadline_and_stop_ends_the_reading():
     client = ScriptedClient(["x1"], None)
-    reader = Reader(client, sort)
+    reader = Reader(client, sort, threads=False)
     assert reader.get(time.perf_counter() + 2)[0] == "x1"
     start = time.perf_counter()
     with gevent.Timeout(10, AssertionError("get() kept waiting past its deadline")):  # a hang's safety net
@@ -66,13 +67,16 @@ def test_ended_is_called_when_the_connection_ends_under_it_not_when_stopped():
     """The delivery books learn when a receiver stopped reading: the connection's end, never a stop of ours."""
     calls: list[str] = []
     reader = Reader(
-        ScriptedClient(["x1"], ConnectionLost("connection lost: closed")), sort, lambda: calls.append("end")
+        ScriptedClient(["x1"], ConnectionLost("connection lost: closed")),
+        sort,
+        lambda: calls.append("end"),
+        threads=False,
     )
     reader.get(time.perf_counter() + 2)
     with pytest.raises(ConnectionLost):
         reader.get(time.perf_counter() + 2)
     assert calls == ["end"]
-    stopped = Reader(ScriptedClient([], None), sort, lambda: calls.append("stopped"))
+    stopped = Reader(ScriptedClient([], None), sort, lambda: calls.append("stopped"), threads=False)
     gevent.sleep(0.01)
     stopped.stop()
     assert calls == ["end"]
@@ -96,7 +100,7 @@ def test_frames_nobody_takes_stop_the_reading_at_read_ahead_frames():
     """Small frames that no step takes: the reader reads READ_AHEAD of them (and the one it holds), then stops
     reading; each frame a step takes lets it read one more."""
     client = FloodingClient(10)
-    reader = Reader(client, sort)
+    reader = Reader(client, sort, threads=False)
     assert settled(gevent.sleep, lambda: client.reads, READ_AHEAD + 1) == READ_AHEAD + 1
     for _ in range(5):
         reader.get(time.perf_counter() + 1)
@@ -107,7 +111,7 @@ def test_frames_nobody_takes_stop_the_reading_at_read_ahead_frames():
 def test_frames_nobody_takes_stop_the_reading_at_max_message_bytes():
     """Large frames: at most `max_message` bytes of them wait (here 10 frames of 100 KB in 1 MB)."""
     client = FloodingClient(100_000, max_message=1_000_000)
-    reader = Reader(client, sort)
+    reader = Reader(client, sort, threads=False)
     assert settled(gevent.sleep, lambda: client.reads, 11) == 11  # ten queued, the eleventh held until there is room
     assert reader._bytes == 1_000_000
     reader.get(time.perf_counter() + 1)

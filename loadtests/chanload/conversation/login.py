@@ -7,6 +7,8 @@ the cookies (`Cookie:`), or the token in a header or the query string. Once a ha
 with them, one answered 401 or 403 makes the next `connect()` log in again first (a session the app
 has ended); right after a fresh login it does not (logging in again would not help).
 
+A `Login` returns what it obtained (`Obtained`: cookies, a header or a query): the session applies it.
+
 `Accounts` reads a `--credentials` file and hands its `username,password` lines out in turn.
 Passwords, cookies and tokens are kept in memory only: no repr, message or log line here shows one.
 """
@@ -17,14 +19,15 @@ import csv
 import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
+from chanload.conversation.masking import SECRET_HEADER, Masker
+from chanload.conversation.recording import Recording
 from chanload.exceptions import LoginRefused, OptionError, StepError, WsError
 from chanload.recording.types import LOGIN
+from chanload.wire.defaults import DEFAULTS
 from chanload.wire.login import HttpTarget, form_login, token_login
-
-if TYPE_CHECKING:
-    from chanload.conversation.session import Session
 
 
 class Accounts:
@@ -85,27 +88,60 @@ def _rows(lines: list[str]) -> Iterable[tuple[int, list[str]]]:
         yield number, row
 
 
-class Login:
-    """A login a session runs before connecting (now, or at the next `connect()`), and again after a 401/403."""
+@dataclass(frozen=True, repr=False)
+class Obtained:
+    """What a login obtained, for every later handshake; None: what the session had stays.
 
-    def __init__(self, path: str, run: Callable[[HttpTarget, float], object], name: str | None = None) -> None:
+    `cookies` replace the session's cookies (a form login); `headers` and `query` its token's header or
+    query parameters (a token login), `token` the token itself. Never shown: no repr.
+    """
+
+    cookies: Mapping[str, str] | None = None
+    headers: tuple[str, ...] | None = None
+    query: Mapping[str, str] | None = None
+    token: str | None = None
+
+    def secrets(self) -> list[str]:
+        """The values a trace or a failure note must never show."""
+        found = [*(self.cookies or {}).values(), *(self.query or {}).values()]
+        return [*found, *([self.token] if self.token else [])]
+
+    def __repr__(self) -> str:
+        return "Obtained(...)"
+
+
+class Login:
+    """A login a session runs before connecting (now, or at the next `connect()`), and again after a 401/403.
+
+    `username` is the account's (None: not known); `secrets` what the caller gave that is secret (the password).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        run: Callable[[HttpTarget, float], Obtained],
+        name: str | None = None,
+        *,
+        username: str | None = None,
+        secrets: Iterable[object] = (),
+    ) -> None:
         self.path = path
         self.name = name or path
+        self.username = username
+        self.secrets = [value for value in secrets if isinstance(value, str)]
         self._run = run  # holds the secrets in its closure
         self.due = True  # to run before the next connect
         self.worked = False  # a handshake has succeeded since: a later 401/403 means the session ended
 
-    def __call__(self, session: Session) -> object:
+    def __call__(self, recording: Recording, host: str, timeout: float) -> Obtained:
         """Log in: one `HTTP login` row; a `LoginRefused` is recorded, counted, then raised."""
-        recording = session.recording
         start = time.perf_counter()
         try:
-            result = self._run(HttpTarget(session.host), session.connect_timeout)
+            result = self._run(HttpTarget(host), timeout)
         except Exception as exc:
             # Anything else raised in a login is a failure of it too, named by its class alone (its message
             # might hold what was posted).
             error = exc if isinstance(exc, WsError) else StepError("login", exc, "")
-            session.login_failed = True
             recording.ledger.failure_kinds[error.kind] += 1
             if isinstance(error, LoginRefused) and error.unreachable:
                 recording.ledger.last_refused_at = time.time()
@@ -114,7 +150,6 @@ class Login:
                 raise
             raise error from exc
         recording.fire(LOGIN, self.name, time.perf_counter() - start, 0, None)
-        session.login_failed = False
         self.due = self.worked = False
         return result
 
@@ -123,7 +158,6 @@ class Login:
 
 
 def form(
-    session: Session,
     path: str,
     username: str,
     password: str,
@@ -131,20 +165,17 @@ def form(
     fields: tuple[str, str],
     step: str | None,
 ) -> Login:
-    """A form login whose cookies become the session's."""
+    """A form login: it obtains the cookies the app sets."""
     path = login_path(path, "path")
 
-    def run(target: HttpTarget, timeout: float) -> None:
-        jar = form_login(target, path, username, password, cookie=cookie, timeout=timeout, fields=fields)
-        session.cookies.clear()
-        session.cookies.update(jar)
+    def run(target: HttpTarget, timeout: float) -> Obtained:
+        return Obtained(cookies=form_login(target, path, username, password, cookie=cookie, timeout=timeout,
+                                           fields=fields))  # fmt: skip
 
-    session.username = username
-    return Login(path, run, step)
+    return Login(path, run, step, username=username, secrets=[password])
 
 
 def token(
-    session: Session,
     path: str,
     data: Mapping[str, object],
     field: str,
@@ -161,20 +192,119 @@ def token(
         raise OptionError("query='': give the query parameter's name, e.g. query='token'")
     data = dict(data)
 
-    def run(target: HttpTarget, timeout: float) -> str:
+    def run(target: HttpTarget, timeout: float) -> Obtained:
         value = token_login(target, path, data, field=field, form=form_encoded, timeout=timeout)
         if query is not None:
-            session.auth_query = {query: value}
-            session.auth_headers = []
-        else:
-            assert header is not None
-            session.auth_headers = [header.replace("{token}", value)]
-            session.auth_query = {}
-        return value
+            return Obtained(headers=(), query={query: value}, token=value)
+        assert header is not None
+        return Obtained(headers=(header.replace("{token}", value),), query={}, token=value)
 
     username = data.get("username")
-    session.username = username if isinstance(username, str) else session.username
-    return Login(path, run, step)
+    secret = [value for key, value in data.items() if SECRET_HEADER.search(str(key))]
+    return Login(path, run, step, username=username if isinstance(username, str) else None, secrets=secret)
+
+
+class LoggingIn:
+    """A `Session`'s logins: `login`, `login_token`, and what they obtained applied. A part of `Session`."""
+
+    # The session's, set in Session.__init__.
+    recording: Recording
+    observers: tuple[Any, ...]
+    host: str
+    connect_timeout: float
+    cookies: dict[str, str]
+    auth_headers: list[str]
+    auth_query: dict[str, str]
+    username: str
+    login_failed: bool
+    _login: Login | None
+
+    @property
+    def masker(self) -> Masker:
+        raise NotImplementedError
+
+    def login(
+        self,
+        path: str,
+        username: str,
+        password: str,
+        *,
+        cookie: str = DEFAULTS.login_cookie,
+        fields: tuple[str, str] = ("username", "password"),
+        defer: bool = False,
+        step: str | None = None,
+    ) -> None:
+        """Log in through a login form (Django's `LoginView`) at `path` on the host's http twin (ws -> http).
+
+        GETs the form, POSTs it with its CSRF token, and takes the cookies the app sets: every later
+        handshake carries them. One `HTTP login` row (named `step`, default the path); a refusal is
+        recorded, counted and raised as `LoginRefused`. `defer`: at the next `connect()` instead of now.
+        A handshake answered 401 or 403 after the login's cookies have worked makes the next `connect()` log
+        in again first (not right after a fresh login: logging in again would not help).
+        """
+        self._login = login = form(path, username, password, cookie, fields, step)
+        self.username = username
+        if self.observers:
+            for secret in login.secrets:
+                self.masker.add(secret)
+        if not defer:
+            self._log_in(login)
+
+    def login_token(
+        self,
+        path: str,
+        data: Mapping[str, object],
+        *,
+        field: str = "token",
+        header: str | None = "Authorization: Token {token}",
+        query: str | None = None,
+        form: bool = False,
+        defer: bool = False,
+        step: str | None = None,
+    ) -> str | None:
+        """Log in at a token endpoint (DRF's `obtain_auth_token`): POST `data` (JSON; `form`: form-encoded).
+
+        The token is `field` of the JSON reply. Every later handshake carries it in `header` (its
+        `{token}` filled), or, with `query`, in the query string under that name instead. Recorded as
+        `login` does; returns the token (None with `defer`).
+        """
+        self._login = login = token(path, data, field, header, query, form, step)
+        if login.username is not None:
+            self.username = login.username
+        if self.observers:
+            for secret in login.secrets:
+                self.masker.add(secret)
+        if defer:
+            return None
+        return self._log_in(login).token
+
+    def _log_in(self, login: Login) -> Obtained:
+        """Run `login` (recorded as `HTTP login`) and apply what it obtained to every later handshake."""
+        start = time.perf_counter()
+        try:
+            got = login(self.recording, self.host, self.connect_timeout)
+        except Exception as exc:
+            self.login_failed = True
+            for observer in self.observers:
+                observer.logged_in(self, login, time.perf_counter() - start, None, exc)
+            raise
+        self.login_failed = False
+        if got.cookies is not None:
+            self.cookies.clear()
+            self.cookies.update(got.cookies)
+        if got.headers is not None:
+            self.auth_headers = list(got.headers)
+        if got.query is not None:
+            self.auth_query = dict(got.query)
+        if self.observers:
+            masker = self.masker
+            for secret in got.secrets():
+                masker.add(secret)
+            for header in self.auth_headers:
+                masker.add_header(header)
+            for observer in self.observers:
+                observer.logged_in(self, login, time.perf_counter() - start, got, None)
+        return got
 
 
 def login_path(path: str, option: str) -> str:

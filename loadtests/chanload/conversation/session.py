@@ -27,47 +27,43 @@ from __future__ import annotations
 
 import functools
 import itertools
-import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlencode, urlsplit
 
 from chanload.conversation import login as logins
 from chanload.conversation import marks
+from chanload.conversation.bookkeeping import CACHE_LIMIT, log_first, since
 from chanload.conversation.compose import Composer
 from chanload.conversation.groups import Groups, fill_path, route_name
+from chanload.conversation.login import LoggingIn
+from chanload.conversation.masking import Masker
 from chanload.conversation.messages import (
     Expect,
-    Frame,
-    Matcher,
     Payload,
 )
+from chanload.conversation.observer import Observed, Observer
 from chanload.conversation.opening import Opening, openings
-from chanload.conversation.receiving import Receiving
 from chanload.conversation.recording import LocalRecording, Recording
+from chanload.conversation.steps import Messaging
 from chanload.exceptions import (
-    ConnectionLost,
     ConnectionRefused,
     OptionError,
-    StepError,
     WsError,
 )
-from chanload.recording.types import CONNECT, CORRECTED, DELIVERY, MESSAGE, RECEIVE, SEND, SEND_LAG
+from chanload.recording.types import CONNECT, DELIVERY, MESSAGE, RECEIVE, SEND
 from chanload.wire.client import WsClient, subprotocol_names, tls_options
+from chanload.wire.defaults import DEFAULTS
 from chanload.wire.framing import MAX_MESSAGE
 from chanload.wire.reader import Reader
-from chanload.wire.stamps import SENDS
+from chanload.wire.transport import ClientFactory, Transport
 
 __all__ = ["CONNECT", "DELIVERY", "MESSAGE", "RECEIVE", "SEND", "Session"]  # the request types, for older imports
 
-log = logging.getLogger("chanload")
 _ids = itertools.count()
-_first_seen: set[str] = set()  # failure messages already logged with the path they were met at
-_CACHE_LIMIT = 256
 
 
-class Session(Receiving):
+class Session(Messaging, Observed, LoggingIn):
     """One user's websocket conversation. Every call that fails records the failure, then raises it (a `WsError`).
 
     Marks are looked for in what arrives from the first message carrying one that the session sends,
@@ -123,6 +119,8 @@ class Session(Receiving):
     _login: logins.Login | None = None
     _reader: Reader | None = None  # with listen: reads frames as they arrive
     _compose: Composer | None = None  # per-call messages and expectations, parsed once (made on first use)
+    observers: tuple[Observer, ...] = ()  # told what the session does (`observe`); none: one check, no cost
+    _masker: Masker | None = None
 
     def __init__(
         self,
@@ -138,8 +136,8 @@ class Session(Receiving):
         other: str = "fail",
         listen: bool | None = None,
         # Timeouts
-        connect_timeout: float = 5.0,
-        reply_timeout: float = 5.0,
+        connect_timeout: float = DEFAULTS.connect_timeout,
+        reply_timeout: float = DEFAULTS.reply_timeout,
         # Limits and TLS
         max_message: int = MAX_MESSAGE,
         ca_file: str | None = None,
@@ -147,7 +145,7 @@ class Session(Receiving):
         # Handshake
         headers: Iterable[str] = (),
         subprotocols: Iterable[str] = (),
-        client_factory: Callable[..., Any] | None = None,
+        client_factory: ClientFactory | None = None,
     ) -> None:
         if other not in ("fail", "skip"):
             raise OptionError(f"other={other!r}: expected 'fail' or 'skip'")
@@ -189,13 +187,13 @@ class Session(Receiving):
         if subprotocols:
             self.subprotocols = tuple(subprotocol_names(subprotocols, "subprotocols"))
         # Any object with WsClient's calls will do (chanload.testing.FakeClient).
-        self._new_client: Callable[..., WsClient] = client_factory or self.client_class
+        self._new_client: ClientFactory = client_factory or self.client_class
         # Look for marks in what arrives; on for good once one is sent.
         if self.payload.uses_mark or any(step.uses_mark for step in steps):
             self.marks = True
         if self.marks if listen is None else listen:
             self.listen = True
-        self.client: WsClient | None = None
+        self.client: Transport | None = None
         self.user = ""  # this connection's id: {user}, and the sender in its marks
         self.group = ""  # this connection's room: {group}
         self.seq = 0  # the number of the next message on this connection: {seq}
@@ -251,7 +249,7 @@ class Session(Receiving):
         """
         self.close()
         if self._login is not None and self._login.due:
-            self._login(self)  # recorded as HTTP login; a refusal is raised before any handshake
+            self._log_in(self._login)  # recorded as HTTP login; a refusal is raised before any handshake
         ledger = self.recording.ledger
         name = step or self.name
         client = None
@@ -274,7 +272,10 @@ class Session(Receiving):
                 tls=self.tls,
             )
             start = time.perf_counter()
-            client.connect()
+            if self.observers:
+                self._observed_connect(client, start)
+            else:
+                client.connect()
             end = time.perf_counter()
             # {user} names the connection, since {seq} restarts with each: a receiver never takes a new
             # connection's numbers for duplicates of the old one's.
@@ -286,8 +287,8 @@ class Session(Receiving):
             if isinstance(exc, ConnectionRefused):
                 ledger.last_refused_at = time.time()
             ledger.failure_kinds[exc.kind] += 1
-            _log_first(exc, self.host, filled)
-            self.recording.fire(CONNECT, name, _since(start), 0, exc)
+            log_first(exc, self.host, filled)
+            self.recording.fire(CONNECT, name, since(start), 0, exc)
             if self._login is not None and self._login.worked and getattr(exc, "status", None) in (401, 403):
                 self._login.due = True  # the app ended a session that worked: log in again before the next
             raise
@@ -329,287 +330,27 @@ class Session(Receiving):
             self.close()
             raise
 
-    def login(
-        self,
-        path: str,
-        username: str,
-        password: str,
-        *,
-        cookie: str = "sessionid",
-        fields: tuple[str, str] = ("username", "password"),
-        defer: bool = False,
-        step: str | None = None,
-    ) -> None:
-        """Log in through a login form (Django's `LoginView`) at `path` on the host's http twin (ws -> http).
-
-        GETs the form, POSTs it with its CSRF token, and takes the cookies the app sets: every later
-        handshake carries them. One `HTTP login` row (named `step`, default the path); a refusal is
-        recorded, counted and raised as `LoginRefused`. `defer`: at the next `connect()` instead of now.
-        A handshake answered 401 or 403 after the login's cookies have worked makes the next `connect()` log
-        in again first (not right after a fresh login: logging in again would not help).
-        """
-        self._login = logins.form(self, path, username, password, cookie, fields, step)
-        if not defer:
-            self._login(self)
-
-    def login_token(
-        self,
-        path: str,
-        data: Mapping[str, object],
-        *,
-        field: str = "token",
-        header: str | None = "Authorization: Token {token}",
-        query: str | None = None,
-        form: bool = False,
-        defer: bool = False,
-        step: str | None = None,
-    ) -> str | None:
-        """Log in at a token endpoint (DRF's `obtain_auth_token`): POST `data` (JSON; `form`: form-encoded).
-
-        The token is `field` of the JSON reply. Every later handshake carries it in `header` (its
-        `{token}` filled), or, with `query`, in the query string under that name instead. Recorded as
-        `login` does; returns the token (None with `defer`).
-        """
-        self._login = logins.token(self, path, data, field, header, query, form, step)
-        if defer:
-            return None
-        token = self._login(self)
-        return token if isinstance(token, str) else None
-
     def close(self) -> None:
         """Close the connection politely, if one is open."""
+        if self.observers and self.client is not None:
+            for observer in self.observers:
+                observer.closing(self)
         client = self._detach()
         if client is not None:
             client.close()
 
-    # Messages
 
-    def request(
-        self,
-        message: Frame | dict | list | Payload | None = None,
-        expect: Expect | str | dict | list | Matcher | None = None,
-        *,
-        match: Expect | str | dict | list | Matcher | None = None,
-        step: str | None = None,
-        intended: float | None = None,
-    ) -> Frame:
-        """Send a message and wait for the frame that matches: one round trip, recorded as `WS message`.
-
-        Args:
-            message: text (placeholders filled, as in `--ws-payload`), bytes (as is), a dict or list
-                (sent as JSON, the placeholders in its string values filled, keys untouched), or None
-                for the session's payload.
-            expect: what the reply must be (see `Expect.of`), or None for the session's.
-            match: which frame is the reply (`Expect.of`'s forms), or None for the session's (`--ws-match`);
-                with neither, the first frame `expect` accepts. A frame that matches and fails `expect`
-                fails the step at once (`WrongReply`); frames that do not match are others (`--ws-other`).
-            step: the request name of this step (default: the route template), e.g. "quote".
-            intended: open model: the perf_counter time this message was due, for the corrected row.
-        Returns the reply; raises the `WsError` that failed the step, after recording it (`StepError`
-        for any other exception raised inside it; the message counts as sent and failed).
-        """
-        name = step or self.name
-        ledger = self.recording.ledger
-        seq = self.seq
-        # In flight from now until answered or failed, so that the counters reconcile at any moment (a
-        # worker's report mid-run too); when the run stops the user while it waits, it stays in flight.
-        ledger.sent += 1
-        ledger.in_flight += 1
-        self.seq = seq + 1
-        start = 0.0
-        try:
-            expected = self.expected if expect is None else self._composer().expect(expect)
-            matching = self.matching if match is None else self._composer().expect(match)
-            text = self._render(message, seq)
-            mark = self._mark
-            check = expected.matcher(self.user, seq, self.group, self.username, mark)
-            start = time.perf_counter()
-            if SENDS is not None and intended is not None:
-                SENDS.append((intended, start))  # CHANLOAD_SEND_STAMPS: the benchmarks' own instrument
-            client = self._client()
-            client.send(text)
-            if mark >= 0:
-                self._sent(client, mark)  # the senders' side of delivery (chanload.recording.delivery)
-            if matching is None:
-                reply, end = self._await(client, check, expected, seq, start, self.reply_timeout)
-            else:
-                which = matching.matcher(self.user, seq, self.group, self.username, mark)
-                reply, end = self._await(client, which, matching, seq, start, self.reply_timeout, check, expected)
-        except WsError as exc:
-            ledger.in_flight -= 1
-            ledger.failed += 1
-            self._failed(MESSAGE, name, _since(start), exc)
-            raise
-        except Exception as exc:
-            ledger.in_flight -= 1
-            ledger.failed += 1
-            raise self._step_error(MESSAGE, name, start, "request", exc) from exc
-        ledger.in_flight -= 1
-        if end < start:
-            # A frame that sat in the read buffer from before this send, taken as the reply, arrived
-            # before it was asked for. Recorded as 0, never negative, and counted.
-            ledger.early_replies += 1
-            end = start
-        ledger.ok += 1
-        ledger.last_ok_at = time.time()
-        self.recording.fire(MESSAGE, name, end - start, len(reply), None)
-        if intended is not None:
-            self.recording.recorder.record(CORRECTED, name, end - intended)
-            self.recording.recorder.record(SEND_LAG, name, start - intended)
-        return reply
-
-    def send(self, message: Frame | dict | list | Payload | None = None, *, step: str | None = None) -> None:
-        """Send a message without waiting for a reply (not a round trip: only a failure is recorded, as `WS send`)."""
-        seq = self.seq
-        self.seq = seq + 1
-        start = 0.0
-        try:
-            text = self._render(message, seq)
-            start = time.perf_counter()
-            client = self._client()
-            client.send(text)
-            if self._mark >= 0:
-                self._sent(client, self._mark)
-        except WsError as exc:
-            self._failed(SEND, step or self.name, _since(start), exc)
-            raise
-        except Exception as exc:
-            raise self._step_error(SEND, step or self.name, start, "send", exc) from exc
-
-    def expect(
-        self,
-        expect: Expect | str | dict | list | Matcher,
-        *,
-        match: Expect | str | dict | list | Matcher | None = None,
-        timeout: float | None = None,
-        step: str | None = None,
-    ) -> Frame:
-        """Wait for a frame that matches, with no message of its own (a welcome, a push).
-
-        Frames that do not match are skipped and counted, or fail, as `--ws-other` says. Placeholders
-        take the values of the last message sent. With `match`, the first frame it accepts is the one, and
-        it must pass `expect` (else `WrongReply` at once). With `step`, the wait is recorded as `WS receive`
-        (timed from this call); a failed wait is always recorded. Returns the frame.
-        """
-        seq = max(self.seq - 1, 0)
-        wait = self.reply_timeout if timeout is None else timeout
-        start = time.perf_counter()
-        try:
-            expected = self._composer().expect(expect)
-            mark = self.mark_seq - 1  # `own`: the copy of the last marked message sent
-            check = expected.matcher(self.user, seq, self.group, self.username, mark)
-            client = self._client()
-            if match is None:
-                frame, end = self._await(client, check, expected, seq, start, wait)
-            else:
-                matching = self._composer().expect(match)
-                which = matching.matcher(self.user, seq, self.group, self.username, mark)
-                frame, end = self._await(client, which, matching, seq, start, wait, check, expected)
-        except WsError as exc:
-            self._failed(RECEIVE, step or self.name, time.perf_counter() - start, exc)
-            raise
-        except Exception as exc:
-            raise self._step_error(RECEIVE, step or self.name, start, "expect", exc) from exc
-        if step is not None:
-            self.recording.fire(RECEIVE, step, max(end - start, 0.0), len(frame), None)
-        return frame
-
-    # Bookkeeping
-
-    def _client(self) -> WsClient:
-        if self.client is None:
-            raise ConnectionLost("connection lost: not connected (call connect() first)")
-        return self.client
-
-    def _failed(self, kind: str, name: str, seconds: float, exc: WsError) -> None:
-        self.recording.ledger.failure_kinds[exc.kind] += 1
-        self.recording.fire(kind, name, seconds, 0, exc)
-        if exc.fatal:
-            client = self._detach()
-            if client is not None:
-                client.abort()
-
-    def _step_error(self, kind: str, name: str, start: float, call: str, exc: Exception) -> StepError:
-        """Record an exception that is not a WsError, raised inside a step, as that step's failure; return it.
-
-        The message stays one per fault: this connection's id and the marks in the original's are written
-        as placeholders. The first time this process meets a message, it is logged with its traceback.
-        """
-        try:
-            detail = marks.hide(str(exc))
-        except Exception:  # an exception whose str() raises too: its class alone
-            detail = ""
-        if self.user:
-            detail = detail.replace(self.user, "{user}")
-        error = StepError(call, exc, detail)
-        key = str(error)
-        if key not in _first_seen and len(_first_seen) < _CACHE_LIMIT:  # a message that varies: no log flood
-            _first_seen.add(key)
-            log.warning("%s (first seen; its traceback follows)", error, exc_info=exc)
-        self._failed(kind, name, _since(start), error)
-        if type(exc).__module__.startswith("locust."):
-            # Locust's own control flow raised in a user's code (StopUser, RescheduleTask, InterruptTaskSet):
-            # the step is recorded as failed, then Locust gets the exception it understands. Checked by
-            # module name, since this layer never imports Locust.
-            raise exc
-        return error
-
-    def _detach(self) -> WsClient | None:
-        client, self.client = self.client, None
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.stop()
-        if client is not None:
-            self.recording.open_connections -= 1
-            self.recording.delivery.left(self.user, time.time_ns())  # owed nothing sent later (minus a grace)
-        return client
-
-    def _sent(self, client: WsClient, mark: int) -> None:
-        """Note marked message number `mark` as sent (the socket took it): receivers are owed it."""
-        self.recording.delivery.sent(self.group, getattr(client, "url", ""), self.user, mark, self._mark_ns)
-
-    def _render(self, message, seq: int) -> Frame:
-        """Message `seq` as sent; `_mark` is its mark's number (counted apart from {seq}), or -1 without one."""
-        sent_ns = time.time_ns()
-        if message is None:  # the session's payload: the common case, no lookup
-            payload = self.payload
-            if not payload.uses_mark:
-                self._mark = -1
-                return payload.render(
-                    user=self.user, seq=seq, group=self.group, sent_ns=sent_ns, username=self.username
-                )
-            marked = True
-            frame: Frame = payload.render(
-                user=self.user, seq=seq, group=self.group, sent_ns=sent_ns, username=self.username,
-                mark_seq=self.mark_seq,
-            )  # fmt: skip
-        else:
-            compose = self._composer()
-            frame = compose.frame(
-                message, self.user, seq, self.group, self.username, sent_ns=sent_ns, mark_seq=self.mark_seq
-            )
-            marked = compose.marked
-            if compose.marks:
-                self.marks = True  # a message of ours carried a mark: others' copies are deliveries from now on
-        if marked:
-            self._mark, self._mark_ns = self.mark_seq, sent_ns
-            self.mark_seq += 1
-        else:
-            self._mark = -1
-        return frame
-
-
-@functools.lru_cache(maxsize=_CACHE_LIMIT)
+@functools.lru_cache(maxsize=CACHE_LIMIT)
 def _groups(value: str | int) -> Groups:
     return Groups.parse(value, "groups")
 
 
-@functools.lru_cache(maxsize=_CACHE_LIMIT)
+@functools.lru_cache(maxsize=CACHE_LIMIT)
 def _payload(template: str) -> Payload:
     return Payload(template, "payload")
 
 
-@functools.lru_cache(maxsize=_CACHE_LIMIT)
+@functools.lru_cache(maxsize=CACHE_LIMIT)
 def _expect(spec: str) -> Expect:
     return Expect.of(spec)
 
@@ -619,21 +360,3 @@ def _query(path: str, params: Mapping[str, str]) -> str:
     if not params:
         return ""
     return ("&" if "?" in path else "?") + urlencode(params)
-
-
-def _since(start: float) -> float:
-    """Seconds since `start` (perf_counter); 0 for a step that failed before its clock started."""
-    return time.perf_counter() - start if start else 0.0
-
-
-def _log_first(exc: WsError, host: str, path: str) -> None:
-    """Log a failure the first time this process meets it, with the path tried (never in the request name).
-
-    The query string is left out: it may carry a token.
-    """
-    key = str(exc)
-    if key in _first_seen:
-        return
-    _first_seen.add(key)
-    parts = urlsplit(f"{host}/{path}")
-    log.warning("%s (first seen connecting to %s://%s%s)", exc, parts.scheme, parts.netloc, parts.path)

@@ -23,34 +23,30 @@ session's known secrets (the login's password, the cookies and token it got, tho
 Secrets shorter than 4 characters are not searched for in frames (they would mask ordinary text).
 
 The output is bounded: at most `lines` lines (default 200), then one line saying the trace stopped.
-Tracing costs nothing when it is off: the plain `Session` has no trace checks; this subclass adds
-them by overriding its steps.
+The trace is an observer of the session (`TraceObserver`, see `chanload.conversation.observer`): a session
+with none pays one check at each point it tells of. `TracingSession` is a `Session` with one.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import time
-from collections.abc import Callable, Iterable
-from typing import IO, Any, cast
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from typing import IO, Any
 
-from chanload.conversation import login as logins
 from chanload.conversation import marks
-from chanload.conversation.messages import Expect, Frame, Matcher
+from chanload.conversation.login import Login, Obtained
+from chanload.conversation.masking import MASK, Masker, mask_url
+from chanload.conversation.messages import Frame
+from chanload.conversation.observer import Observing, Step
 from chanload.conversation.session import Session
-from chanload.exceptions import OptionError, WrongReply, WsError
+from chanload.exceptions import ChanloadError, OptionError, WsError
 from chanload.formatting import shorten
 from chanload.wire.client import WsClient
-from chanload.wire.login import HttpTarget
 
 LINES = 200  # the bound: lines one trace prints before it stops
 FRAME = 100  # characters of a frame shown (shortened past it)
-MASK = "***"
-MIN_SECRET = 4  # shorter known secrets are not searched for in text
 
 log = logging.getLogger("chanload")
 
@@ -65,83 +61,6 @@ def claim() -> bool:
         return False
     _traced_pid = pid
     return True
-
-
-# Masking
-
-_WORDS = r"passw(?:or)?d|passphrase|secret|token|authori[sz]ation|cookie|csrf|session_?id|api_?key"
-_NAMES = r"[^\"'=&;,\s]*?(?:" + _WORDS + r")[^\"'=&;,\s]*"
-_QUOTED_KEY = re.compile(
-    r"""(?P<key>(?P<q>["'])""" + _NAMES + r"""(?P=q)\s*:\s*)"""
-    r"""(?P<value>"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^,}\]\s]+)""",
-    re.IGNORECASE,
-)
-_PAIR = re.compile(r"(?P<key>(?<![\w-])" + _NAMES + r"=)(?P<value>[^&;,\s\"']+)", re.IGNORECASE)
-_SECRET_HEADER = re.compile(r"cookie|authori[sz]ation|token|secret|csrf|api[-_]?key|session|passw", re.IGNORECASE)
-
-
-def _mask_value(match: re.Match[str]) -> str:
-    value = match.group("value")
-    quote = value[0] if value[:1] in ("'", '"') else ""
-    end = quote if len(value) > 1 and value.endswith(quote) else ""  # a value cut short stays open
-    return match.group("key") + quote + MASK + end
-
-
-class Masker:
-    """Writes secrets as `***` in a text: named values (JSON keys, key=value pairs) and the known secrets."""
-
-    def __init__(self) -> None:
-        self.secrets: set[str] = set()
-        self._known: frozenset[str] = frozenset()
-        self._pattern: re.Pattern[str] | None = None
-
-    def add(self, value: object) -> None:
-        """A value to mask wherever it appears (ignored when shorter than MIN_SECRET characters)."""
-        if isinstance(value, str) and len(value.strip()) >= MIN_SECRET:
-            self.secrets.add(value.strip())
-
-    def add_header(self, header: str) -> None:
-        """The value of a credential header 'Name: value' (and each cookie's value, and a scheme's token)."""
-        name, _, value = header.partition(":")
-        if not _SECRET_HEADER.search(name):
-            return
-        value = value.strip()
-        self.add(value)
-        if name.strip().lower() in ("cookie", "set-cookie"):
-            for part in value.split(";"):
-                self.add(part.partition("=")[2])
-        else:
-            self.add(value.partition(" ")[2])  # 'Token abc', 'Bearer abc'
-
-    def __call__(self, text: str, extra: Iterable[str] = ()) -> str:
-        for value in extra:
-            self.add(value)
-        if self.secrets:
-            if self._known != self.secrets:
-                self._known = frozenset(self.secrets)
-                longest_first = sorted(self._known, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(s) for s in longest_first))
-            assert self._pattern is not None
-            text = self._pattern.sub(MASK, text)
-        text = _QUOTED_KEY.sub(_mask_value, text)
-        return _PAIR.sub(_mask_value, text)
-
-    def header(self, header: str) -> str:
-        """'Name: ***' for a credential header, else the header with known secrets masked."""
-        name, sep, value = header.partition(":")
-        if sep and _SECRET_HEADER.search(name):
-            return f"{name.strip()}: {MASK}"
-        return self(header)
-
-
-def mask_url(url: str) -> str:
-    """The URL with every query-string value written `***` (names kept); user info dropped."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    if not parts.query:
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    query = "&".join(f"{name}={MASK}" for name, _ in parse_qsl(parts.query, keep_blank_values=True))
-    return urlunsplit((parts.scheme, netloc, parts.path, query or MASK, ""))
 
 
 # Output
@@ -205,156 +124,103 @@ class Tracer:
             log.warning("--ws-trace stopped: cannot write the trace (%s)", type(exc).__name__)
 
 
-# The session
+# The observer
 
 
-class TracingSession(Session):
-    """A `Session` that prints its conversation frame by frame (`--ws-trace`; see this module's docstring).
+class TraceObserver(Observing):
+    """Prints a session's conversation, a line per event (see this module's docstring): `session.observe(it)`.
 
-    Takes `Session`'s arguments, plus `out` (a text stream; default sys.stderr) and `lines` (the bound,
-    default 200). Meant for one session: with `--ws-trace`, the first session each process starts.
+    `masker`: the session's (`session.masker`); `out`: a text stream (default sys.stderr, looked up at each
+    line); `lines`: the bound (default 200). The heading is printed when it is made.
     """
 
-    def __init__(self, host: str, *, out: IO[str] | None = None, lines: int = LINES, **kwargs: Any) -> None:
-        self._masker = Masker()
-        self._trace = Tracer(out, lines, self._masker)
+    def __init__(self, masker: Masker, out: IO[str] | None = None, lines: int = LINES) -> None:
+        self.trace = Tracer(out, lines, masker)
+        self.mask = masker
         self._doing: tuple[str, int, str] = ("", 0, "")  # the step under way: name, seq, call
         self._opening = False
         self._own: list[Frame] = []  # own copies shown, the latest last (one may then be the reply)
-        self._trace_login: logins.Login | None = None
-        super().__init__(host, **kwargs)
-        for header in self.headers:
-            self._masker.add_header(header)
-        make = self._new_client
-        self._new_client = cast(
-            Callable[..., WsClient], lambda url, **options: _TracedClient(make(url, **options), self)
-        )
-        self._trace.note(
+        self.trace.note(
             f"one session, frame by frame, at most {lines} lines; times in ms from its start, secrets as {MASK} "
             f"(pid {os.getpid()})"
         )
 
-    # Steps: note which one is under way, for the lines its frames make
+    # Steps: which one is under way, for the lines its frames make
 
-    def request(self, *args: Any, **kwargs: Any) -> Frame:
-        self._doing = (kwargs.get("step") or self.name, self.seq, "request")
-        return super().request(*args, **kwargs)
+    def step(self, session: Any, step: Step) -> None:
+        if step.call in ("request", "send", "expect"):
+            self._doing = (step.name, step.seq, step.call)
+        elif step.call == "open":
+            self._opening = True
 
-    def send(self, *args: Any, **kwargs: Any) -> None:
-        self._doing = (kwargs.get("step") or self.name, self.seq, "send")
-        return super().send(*args, **kwargs)
-
-    def expect(self, *args: Any, **kwargs: Any) -> Frame:
-        self._doing = (kwargs.get("step") or self.name, max(self.seq - 1, 0), "expect")
-        return super().expect(*args, **kwargs)
-
-    def _open(self) -> None:
-        self._opening = True
-        try:
-            super()._open()
-        finally:
+    def step_ended(self, session: Any, step: Step, error: ChanloadError | None) -> None:
+        if step.call == "open":
             self._opening = False
 
-    def close(self) -> None:
-        if self.client is not None:
-            why = "after a failed opening step" if self._opening else "by the script"
-            self._trace.line("close", f"{why} (close frame, code 1000)")
-        super().close()
+    def closing(self, session: Any) -> None:
+        why = "after a failed opening step" if self._opening else "by the script"
+        self.trace.line("close", f"{why} (close frame, code 1000)")
 
-    # Logins: the password is a secret from the start; the outcome is a line
+    # The handshake: the URL, the headers sent and got, the subprotocols
 
-    def login(self, *args: Any, **kwargs: Any) -> None:
-        self._masker.add(kwargs.get("password", args[2] if len(args) > 2 else None))
-        return super().login(*args, **kwargs)
+    def connecting(self, session: Any, client: Any) -> None:
+        if isinstance(client, WsClient):
+            client.keep_answer = True  # the trace prints the handshake's answer
 
-    def login_token(self, *args: Any, **kwargs: Any) -> str | None:
-        data = kwargs.get("data", args[1] if len(args) > 1 else None)
-        if isinstance(data, dict):
-            for key, value in data.items():
-                if _SECRET_HEADER.search(str(key)):
-                    self._masker.add(value)
-        return super().login_token(*args, **kwargs)
+    def connected(self, session: Any, client: Any, seconds: float, error: WsError | None) -> None:
+        trace = self.trace
+        if not trace.on:
+            return
+        url = mask_url(getattr(client, "url", ""))
+        if error is not None:
+            trace.line("handshake", f"{url} failed in {trace.ms(seconds)}: {error}")
+            return
+        offered = list(getattr(client, "subprotocols", ()) or ())
+        ws = getattr(client, "ws", None)
+        status = ws.getstatus() if ws is not None and hasattr(ws, "getstatus") else None
+        answer = dict(ws.getheaders() or {}) if ws is not None and hasattr(ws, "getheaders") else {}
+        picked = answer.get("sec-websocket-protocol")
+        for name, value in answer.items():
+            if name.lower() == "set-cookie":
+                self.mask.add_header(f"{name}: {value}")
+        said = f"{status} " if status is not None else ""
+        protocols = f"; subprotocol offered {', '.join(offered)}, picked {picked or 'none'}" if offered else ""
+        trace.line("handshake", f"{url} -> {said}accepted in {trace.ms(seconds)}{protocols}")
+        for header in getattr(client, "headers", ()):
+            trace.line("", f"  > {self.mask.header(header)}")
+        for name, value in answer.items():
+            trace.line("", f"  < {self.mask.header(f'{name}: {value}')}")
 
-    @property
-    def _login(self) -> logins.Login | None:
-        return self._trace_login
+    def sent(self, session: Any, frame: Frame) -> None:
+        if self.trace.on:
+            name, seq, _call = self._doing
+            where = f"opening step {name}" if self._opening else f"{name} #{seq}"
+            self.trace.line("send", f"{where} {self.trace.frame(frame)}")
 
-    @_login.setter
-    def _login(self, value: logins.Login | None) -> None:
-        if value is not None and self._trace_login is not value:
-            self._wrap_login(value)
-        self._trace_login = value
+    # Logins: the outcome and what it gave (names only)
 
-    def _wrap_login(self, login: logins.Login) -> None:
-        run = login._run
-
-        def traced(target: HttpTarget, timeout: float) -> object:
-            start = time.perf_counter()
-            try:
-                result = run(target, timeout)
-            except Exception as exc:
-                # Another exception's message might hold what was posted: its class alone, as the login records it.
-                what = str(exc) if isinstance(exc, WsError) else f"{type(exc).__name__} raised"
-                self._trace.line(
-                    "login", f"{login.path} failed in {self._trace.ms(time.perf_counter() - start)}: {what}"
-                )
-                raise
-            self._secrets_known()
-            got = [f"cookies {', '.join(sorted(self.cookies))} (values {MASK})" if self.cookies else "no cookies"]
-            if self.auth_headers:
-                got.append(f"a token in the {self.auth_headers[0].partition(':')[0]} header")
-            if self.auth_query:
-                got.append(f"a token in the query string as {', '.join(self.auth_query)}")
-            took = self._trace.ms(time.perf_counter() - start)
-            self._trace.line("login", f"{login.path} accepted in {took}: {'; '.join(got)}")
-            return result
-
-        login._run = traced
-
-    def _secrets_known(self) -> None:
-        for value in self.cookies.values():
-            self._masker.add(value)
-        for header in self.auth_headers:
-            self._masker.add_header(header)
-        for value in self.auth_query.values():
-            self._masker.add(value)
+    def logged_in(
+        self, session: Any, login: Login, seconds: float, obtained: Obtained | None, error: Exception | None
+    ) -> None:
+        took = self.trace.ms(seconds)
+        if obtained is None:
+            # Another exception's message might hold what was posted: its class alone, as the login records it.
+            what = str(error) if isinstance(error, WsError) else f"{type(error).__name__} raised"
+            self.trace.line("login", f"{login.path} failed in {took}: {what}")
+            return
+        got = [f"cookies {', '.join(sorted(session.cookies))} (values {MASK})" if session.cookies else "no cookies"]
+        if session.auth_headers:
+            got.append(f"a token in the {session.auth_headers[0].partition(':')[0]} header")
+        if session.auth_query:
+            got.append(f"a token in the query string as {', '.join(session.auth_query)}")
+        self.trace.line("login", f"{login.path} accepted in {took}: {'; '.join(got)}")
 
     # Frames: how each was taken
 
-    def _await(
-        self,
-        client: WsClient,
-        match: Matcher,
-        expected: Expect,
-        seq: int,
-        start: float,
-        wait: float,
-        check: Matcher | None = None,
-        checked: Expect | None = None,
-    ) -> tuple[Frame, float]:
-        failed: list[Frame] = []
-        checking = check
-        if check is not None and self._trace.on:
-            inner = check
-
-            def checking(frame: Frame) -> bool:
-                ok = inner(frame)
-                if not ok:
-                    failed.append(frame)
-                return ok
-
-        try:
-            frame, arrival = super()._await(client, match, expected, seq, start, wait, checking, checked)
-        except WrongReply:
-            if failed:
-                self._trace.line(
-                    "received",
-                    f"{self._trace.frame(failed[-1])}  wrong reply: the match picked it, the expectation fails it",
-                )
-            raise
-        if self._trace.on:
+    def taken(self, session: Any, frame: Frame, arrival: float, start: float) -> None:
+        if self.trace.on:
             name, number, call = self._doing
-            took = self._trace.ms(max(arrival - start, 0.0))
+            took = self.trace.ms(max(arrival - start, 0.0))
             if self._opening:
                 how = f"opening step {name} reply in {took}"
             elif call == "expect":
@@ -362,92 +228,60 @@ class TracingSession(Session):
             else:
                 how = f"reply to {name} #{number} in {took}"
             if any(frame is own for own in self._own):
-                self._trace.line("taken", f"the own copy above as the {how}")
+                self.trace.line("taken", f"the own copy above as the {how}")
             else:
-                self._trace.line("received", f"{self._trace.frame(frame)}  {how}")
+                self.trace.line("received", f"{self.trace.frame(frame)}  {how}")
         self._own.clear()
-        return frame, arrival
 
-    def _other(self, frame: Frame, expected: Expect, seq: int) -> None:
-        if self._trace.on:
-            how = (
-                "other (skipped, --ws-other skip)" if self.other == "skip" else "other: a wrong reply (--ws-other fail)"
+    def wrong(self, session: Any, frame: Frame) -> None:
+        if self.trace.on:
+            self.trace.line(
+                "received", f"{self.trace.frame(frame)}  wrong reply: the match picked it, the expectation fails it"
             )
-            self._trace.line("received", f"{self._trace.frame(frame)}  {how}")
-        super()._other(frame, expected, seq)
 
-    def _sort(self, frame: Frame, arrival_ns: int, receiver: str, group: str) -> str | None:
-        kind = super()._sort(frame, arrival_ns, receiver, group)
-        if kind == "delivery" and self._trace.on:
+    def other(self, session: Any, frame: Frame) -> None:
+        if self.trace.on:
+            skip = session.other == "skip"
+            how = "other (skipped, --ws-other skip)" if skip else "other: a wrong reply (--ws-other fail)"
+            self.trace.line("received", f"{self.trace.frame(frame)}  {how}")
+
+    def sorted(self, session: Any, frame: Frame, arrival_ns: int, kind: str, receiver: str) -> None:
+        if kind == "delivery" and self.trace.on:
             found = [m for m in marks.find(frame) if m.sender != receiver]
             whose = ", ".join(
-                f"from {m.sender} #{m.seq} in {self._trace.ms((arrival_ns - m.sent_ns) / 1e9)}" for m in found[:3]
+                f"from {m.sender} #{m.seq} in {self.trace.ms((arrival_ns - m.sent_ns) / 1e9)}" for m in found[:3]
             )
             more = f" and {len(found) - 3} more" if len(found) > 3 else ""
-            self._trace.line("received", f"{self._trace.frame(frame)}  delivery {whose}{more}")
-        elif kind == "own" and self._trace.on:
+            self.trace.line("received", f"{self.trace.frame(frame)}  delivery {whose}{more}")
+        elif kind == "own" and self.trace.on:
             self._own = [*self._own[-7:], frame]
-            self._trace.line("received", f"{self._trace.frame(frame)}  own copy (this connection's mark)")
-        return kind
+            self.trace.line("received", f"{self.trace.frame(frame)}  own copy (this connection's mark)")
 
-    def _failed(self, kind: str, name: str, seconds: float, exc: WsError) -> None:
-        dropped = " (the connection is dropped)" if exc.fatal and self.client is not None else ""
-        event = "timeout" if exc.kind == "reply timeout" else "closed" if exc.kind == "closed by server" else "failed"
-        self._trace.line(event, f"{name}: {exc}{dropped}")
-        super()._failed(kind, name, seconds, exc)
-
-
-class _TracedClient:
-    """A websocket client whose handshake and sends make trace lines; everything else goes to the client."""
-
-    def __init__(self, client: WsClient, session: TracingSession) -> None:
-        self._client = client
-        self._session = session
-        if isinstance(client, WsClient):
-            client.keep_answer = True  # the trace prints the handshake's answer
-        for header in getattr(client, "headers", ()):
-            session._masker.add_header(header)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def connect(self) -> None:
-        trace = self._session._trace
-        client = self._client
-        if not trace.on:
-            client.connect()
-            return
-        url = mask_url(getattr(client, "url", ""))
-        offered = list(getattr(client, "subprotocols", ()) or ())
-        start = time.perf_counter()
-        try:
-            client.connect()
-        except WsError as exc:
-            trace.line("handshake", f"{url} failed in {trace.ms(time.perf_counter() - start)}: {exc}")
-            raise
-        took = trace.ms(time.perf_counter() - start)
-        ws = getattr(client, "ws", None)
-        status = ws.getstatus() if ws is not None and hasattr(ws, "getstatus") else None
-        answer = dict(ws.getheaders() or {}) if ws is not None and hasattr(ws, "getheaders") else {}
-        picked = answer.get("sec-websocket-protocol")
-        for name, value in answer.items():
-            if name.lower() == "set-cookie":
-                self._session._masker.add_header(f"{name}: {value}")
-        said = f"{status} " if status is not None else ""
-        protocols = f"; subprotocol offered {', '.join(offered)}, picked {picked or 'none'}" if offered else ""
-        trace.line("handshake", f"{url} -> {said}accepted in {took}{protocols}")
-        for header in getattr(client, "headers", ()):
-            trace.line("", f"  > {self._session._masker.header(header)}")
-        for name, value in answer.items():
-            trace.line("", f"  < {self._session._masker.header(f'{name}: {value}')}")
-
-    def send(self, message: Frame) -> None:
-        session = self._session
-        if session._trace.on:
-            name, seq, _call = session._doing
-            where = f"opening step {name}" if session._opening else f"{name} #{seq}"
-            session._trace.line("send", f"{where} {session._trace.frame(message)}")
-        self._client.send(message)
+    def failed(self, session: Any, kind: str, name: str, seconds: float, error: WsError) -> None:
+        dropped = " (the connection is dropped)" if error.fatal and session.client is not None else ""
+        event = (
+            "timeout" if error.kind == "reply timeout" else "closed" if error.kind == "closed by server" else "failed"
+        )
+        self.trace.line(event, f"{name}: {error}{dropped}")
 
 
-__all__ = ["LINES", "TracingSession", "claim", "mask_url"]
+class TracingSession(Session):
+    """A `Session` with a `TraceObserver`: it prints its conversation frame by frame (`--ws-trace`).
+
+    Takes `Session`'s arguments, plus `out` (a text stream; default sys.stderr) and `lines` (the bound,
+    default 200). Meant for one session: with `--ws-trace`, the first session each process starts.
+    """
+
+    def __init__(self, host: str, *, out: IO[str] | None = None, lines: int = LINES, **kwargs: Any) -> None:
+        masker = Masker()
+        Tracer(out, lines, masker)  # a wrong bound is refused before anything else (the heading is printed later)
+        super().__init__(host, **kwargs)
+        self._masker = masker
+        for header in self.headers:
+            masker.add_header(header)
+        observer = TraceObserver(masker, out, lines)
+        self._trace = observer.trace
+        self.observe(observer)
+
+
+__all__ = ["LINES", "TraceObserver", "TracingSession", "claim", "mask_url"]

@@ -9,6 +9,7 @@ import argparse
 import json
 
 from chanload.run.settings import Settings, settings_from
+from chanload.wire.defaults import DEFAULTS
 
 __all__ = ["FORM_FIELDS", "Settings", "StepsText", "TokensText", "add_arguments", "settings_from"]
 
@@ -148,7 +149,7 @@ def add_arguments(parser) -> None:
     _add(
         group,
         "--login-cookie",
-        default="sessionid",
+        default=DEFAULTS.login_cookie,
         web_ui=False,
         help="The cookie a successful login sets (the app's SESSION_COOKIE_NAME). Default: sessionid.",
     )
@@ -164,8 +165,10 @@ def add_arguments(parser) -> None:
         "at most 200 lines; cookies, tokens and passwords are written ***. Meant for -u 1.",
     )
     # Timeouts
-    _add(group, "--ws-connect-timeout", type=float, default=5.0, help="Handshake timeout, seconds.")
-    _add(group, "--ws-reply-timeout", type=float, default=5.0, help="Reply timeout, seconds.")
+    _add(
+        group, "--ws-connect-timeout", type=float, default=DEFAULTS.connect_timeout, help="Handshake timeout, seconds."
+    )
+    _add(group, "--ws-reply-timeout", type=float, default=DEFAULTS.reply_timeout, help="Reply timeout, seconds.")
     # Limits and TLS
     _add(
         group,

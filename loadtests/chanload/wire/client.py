@@ -7,64 +7,46 @@ a reply is one event-loop wait on the socket with one reusable timer for the rep
 round trip costs a send, a wait and a read (benchmarks/README.md, "cost", has the measurements).
 Outside gevent (the unit tests) the same code waits with plain socket timeouts.
 
+Its rooms: the handshake's pieces (`chanload.wire.handshake`), waiting and arrival stamps
+(`chanload.wire.waiting`), frames and what a close frame means (`chanload.wire.framing`, no I/O).
+
 Each failure a user can meet is one exception class whose message says what happened in words a
 user understands; Locust groups failures by that message, so it carries no per-request ids.
 """
 
 from __future__ import annotations
 
-import errno
-import platform
-import re
+import select
 import socket
-import ssl
 import struct
-import sys
-import threading
 import time
-from collections.abc import Iterable
-from http import HTTPStatus
-from typing import Any
 from urllib.parse import urlsplit
 
 import websocket
 from websocket import _http as ws_http  # its TCP (+ proxy) and TLS set-up, before the handshake reads our socket
 
 from chanload.exceptions import (
-    CertificateRejected,
-    ClosedByServer,
     ConnectionLost,
-    ConnectionRefused,
-    HandshakeRejected,
-    HandshakeTimeout,
     MessageTooBig,
-    OptionError,
     ProtocolError,
     ReplyTimeout,
     SubprotocolRejected,
 )
 from chanload.wire import framing
-
-READ_SIZE = 16384  # bytes asked of the socket per read: one read brings a whole reply, or several
-HANDSHAKE_ANSWER = 64 * 1024  # bytes the server's answer to the upgrade may have (status line and headers)
-CLOSE_WAIT = 1.0  # seconds to wait for the server's close frame (RFC 6455 section 7.1.1)
-
-# The kernel's receive timestamp (socket(7) SO_TIMESTAMPNS, CLOCK_REALTIME in ns) says when a reply
-# reached this machine's socket, whatever the generator was busy with then. Python does not name the
-# option; 35 is its value in asm-generic/socket.h (SCM_TIMESTAMPNS is the same number), which the
-# architectures below use. Elsewhere (alpha, parisc, sparc, other systems) replies are timed when read.
-_GENERIC_ABI = ("x86_64", "i386", "i686", "aarch64", "arm", "ppc64le", "ppc64", "s390x", "riscv64")
-SO_TIMESTAMPNS = (
-    getattr(socket, "SO_TIMESTAMPNS", 35)
-    if sys.platform.startswith("linux") and platform.machine().startswith(_GENERIC_ABI)
-    else getattr(socket, "SO_TIMESTAMPNS", None)
+from chanload.wire.defaults import DEFAULTS
+from chanload.wire.framing import close_error
+from chanload.wire.framing import close_error as _closed  # noqa: F401 - an older name, kept for its tests
+from chanload.wire.handshake import (
+    Answer,
+    Deadline,
+    Expired,
+    handshake_error,
 )
-_TIMESPEC = struct.Struct("@ll")
-_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size) if SO_TIMESTAMPNS is not None else 0
+from chanload.wire.handshake import subprotocol_names as subprotocol_names
+from chanload.wire.handshake import tls_options as tls_options
+from chanload.wire.waiting import ANCILLARY, READ_SIZE, SO_TIMESTAMPNS, GeventWait, stamp
 
-
-class _Expired(BaseException):
-    """Thrown into a greenlet by its reply timer; caught in WsClient and turned into ReplyTimeout."""
+CLOSE_WAIT = 1.0  # seconds to wait for the server's close frame (RFC 6455 section 7.1.1)
 
 
 class WsClient:
@@ -77,8 +59,8 @@ class WsClient:
         url: str,
         *,
         # Timeouts
-        connect_timeout: float = 5.0,
-        reply_timeout: float = 5.0,
+        connect_timeout: float = DEFAULTS.connect_timeout,
+        reply_timeout: float = DEFAULTS.reply_timeout,
         # Handshake
         headers: list[str] | None = None,
         subprotocols: list[str] | None = None,
@@ -101,7 +83,7 @@ class WsClient:
         self.ws: websocket.WebSocket | None = None
         self._decoder = framing.Decoder(max_message)
         self._sock: socket.socket | None = None
-        self._gevent: _GeventWait | None = None
+        self._gevent: GeventWait | None = None
         self._recvmsg = False  # read with recvmsg() and take the kernel's stamps (not on TLS sockets)
         # When the bytes that completed the last message returned by recv() arrived: perf_counter
         # seconds and CLOCK_REALTIME ns; from the kernel's receive timestamp when there is one.
@@ -121,42 +103,19 @@ class WsClient:
         """
         ws = websocket.WebSocket(sslopt=self.tls, enable_multithread=False)
         ws.settimeout(self.connect_timeout)
-        deadline = _Deadline(ws, self.connect_timeout)
+        deadline = Deadline(ws, self.connect_timeout)
         sock = None
         try:
             with deadline:
                 sock, _ = ws_http.connect(self.url, ws.sock_opt, ws_http.proxy_info(), None)  # TCP, proxy, TLS
-                ws.connect(self.url, header=self._handshake_headers(), socket=_Answer(sock, deadline.at))
+                ws.connect(self.url, header=self._handshake_headers(), socket=Answer(sock, deadline.at))
                 ws.sock = sock  # the socket itself from now on, not the reader of the answer
         except BaseException as exc:
             ws.shutdown()
             if sock is not None and ws.sock is None:
                 sock.close()
-            raise self._handshake_error(exc, deadline.fired) from None
+            raise handshake_error(exc, deadline.fired, self.connect_timeout, self.server) from None
         self._opened(ws)
-
-    def _handshake_error(self, exc: BaseException, expired: bool) -> BaseException:
-        """What a failed handshake raises: a WsError that says what happened (anything else as it is)."""
-        if expired or isinstance(exc, _Expired | TimeoutError | websocket.WebSocketTimeoutException):
-            return HandshakeTimeout(f"handshake timeout: no answer within {self.connect_timeout:g}s")
-        if isinstance(exc, websocket.WebSocketBadStatusException):
-            return HandshakeRejected(exc.status_code, _phrase(exc.status_code))  # never the server's own words
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return CertificateRejected(self.server, exc.verify_message or str(exc))
-        if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
-            return ConnectionRefused(f"connection refused: nothing listens at {self.server}")
-        if isinstance(exc, websocket.WebSocketConnectionClosedException):
-            return ConnectionLost("connection lost: the server closed the socket during the handshake")
-        if isinstance(exc, _AnswerTooLong):
-            return ConnectionLost(f"connection lost during handshake: an answer longer than {HANDSHAKE_ANSWER} bytes")
-        if isinstance(exc, OSError):
-            return ConnectionLost(f"connection lost during handshake: {type(exc).__name__}")
-        if isinstance(exc, websocket.WebSocketException):
-            # websocket-client's words up to the server's own (which may differ on every connection: Locust would
-            # keep one failure row for each), e.g. "Invalid header line: b'...'" -> "Invalid header line".
-            said = str(exc).split(":")[0].strip()[:80] or type(exc).__name__
-            return ConnectionLost(f"connection lost during handshake: {said}")
-        return exc  # GreenletExit, KeyboardInterrupt, a bug: not a failure of the server's
 
     def _opened(self, ws: websocket.WebSocket) -> None:
         # websocket-client reads the handshake answer byte by byte, so nothing after it is consumed yet.
@@ -184,7 +143,7 @@ class WsClient:
                 self._recvmsg = True
             except OSError:
                 pass  # no kernel stamps: arrival is read off the clock when the read returns
-        self._gevent = None if tls else _GeventWait.of(sock, self.reply_timeout)
+        self._gevent = None if tls else GeventWait.of(sock, self.reply_timeout)
         if not self.keep_answer:
             ws.handshake_response = None  # its headers: half a KB a socket, read only above
         # Framing is ours from here: websocket-client's frame reader, continuation state and locks go too.
@@ -230,7 +189,7 @@ class WsClient:
             if opcode == framing.BINARY:
                 return payload
             if opcode == framing.CLOSE:
-                closed = _closed(payload)
+                closed = close_error(payload)
                 # Section 5.5.1: a close frame is answered with one (its code echoed), then the socket goes.
                 self._fail(1002 if isinstance(closed, ConnectionLost) else closed.code or 1000)
                 raise closed
@@ -276,6 +235,23 @@ class WsClient:
             pass  # the server's buffer is full, or it is gone: the close frame is not owed to it then
         self.abort()
 
+    def ready(self, timeout: float) -> bool:
+        """Whether `recv` would return without waiting for long: bytes buffered, or the socket readable within
+        `timeout` s. True too when not connected (any more), or closed under us: `recv` then says how."""
+        if self._decoder.buffer:
+            return True
+        sock = self._sock
+        if sock is None:
+            return True
+        pending = getattr(sock, "pending", None)
+        if pending is not None and pending():
+            return True  # TLS: bytes decrypted already, the socket itself may have none left
+        try:
+            readable, _, _ = select.select([sock], [], [], timeout)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
     def abort(self) -> None:
         """Drop the socket without a close handshake."""
         ws, self.ws, self._sock = self.ws, None, None
@@ -315,7 +291,7 @@ class WsClient:
             if self._gevent is not None:
                 return self._gevent.read_frame(self._feed, wait, timeout == -1.0)
             return self._read_frame_blocking(wait)
-        except _Expired:
+        except Expired:
             # A late reply would put the conversation out of step: drop this connection.
             self.abort()
             whole = full or (self.reply_timeout if timeout == -1.0 or wait is None else timeout)
@@ -325,7 +301,7 @@ class WsClient:
             raise
         except ProtocolError as exc:
             self.abort()
-            raise ConnectionLost(f"connection lost: protocol error: {exc}") from None
+            raise ConnectionLost(f"connection lost: protocol error: {exc}") from exc  # the frame's fault, kept
         except _Eof:
             self.abort()
             raise ConnectionLost("connection lost: socket closed without a close frame") from None
@@ -342,17 +318,17 @@ class WsClient:
                 if deadline is not None:
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        raise _Expired
+                        raise Expired
                     sock.settimeout(left)
                 else:
                     sock.settimeout(None)
                 try:
                     if self._recvmsg:
-                        data, ancdata, _flags, _addr = sock.recvmsg(READ_SIZE, _ANCILLARY)
+                        data, ancdata, _flags, _addr = sock.recvmsg(READ_SIZE, ANCILLARY)
                     else:
                         data, ancdata = sock.recv(READ_SIZE), []
                 except TimeoutError:
-                    raise _Expired from None
+                    raise Expired from None
                 frame = self._feed(data, ancdata)
                 if frame is not None:
                     return frame
@@ -364,18 +340,7 @@ class WsClient:
         """Bytes just read: stamp their arrival, decode, return a frame if one is now whole."""
         if not data:
             raise _Eof
-        # Realtime first, then perf_counter: if this process is preempted between the two reads, the
-        # stamp converts to a later perf_counter time, never an earlier one (a reply is never timed
-        # faster than it was).
-        now_ns = time.time_ns()
-        now = time.perf_counter()
-        self.arrival, self.arrival_ns = now, now_ns
-        for level, kind, blob in ancdata:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(blob) >= _TIMESPEC.size:
-                seconds, nanos = _TIMESPEC.unpack_from(blob)
-                stamp = seconds * 1_000_000_000 + nanos
-                if stamp <= now_ns:  # same clock; a step of it in between would make it later than now
-                    self.arrival, self.arrival_ns = now - (now_ns - stamp) / 1e9, stamp
+        self.arrival, self.arrival_ns = stamp(ancdata)
         self._decoder.feed(data)
         return self._decoder.next()
 
@@ -387,206 +352,3 @@ class WsClient:
 
 class _Eof(Exception):
     """The server closed the TCP connection."""
-
-
-class _AnswerTooLong(Exception):
-    """The server's answer to the upgrade went past HANDSHAKE_ANSWER bytes."""
-
-
-class _Answer:
-    """The socket websocket-client reads the server's handshake answer through.
-
-    websocket-client reads the answer a byte per recv() and keeps each byte as an object of its own, with no end:
-    a server that sends a status line or headers without end would hold the reader in a loop (gevent's recv does
-    not yield while bytes are there, so no timer reaches it) and grow its memory by 40 bytes a byte. Here every
-    read checks the handshake's deadline and the answer's length (HANDSHAKE_ANSWER), and under gevent yields every
-    4 KiB. Everything else goes to the socket.
-    """
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self.sock = sock
-        self.deadline = deadline  # time.monotonic()
-        self.read = 0
-        self._yield = _yielder()
-
-    def recv(self, size: int) -> bytes:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("handshake timeout")
-        self.read += size
-        if self.read > HANDSHAKE_ANSWER:
-            raise _AnswerTooLong
-        if self._yield is not None and self.read % 4096 == 0:
-            self._yield()
-        self.sock.settimeout(left)
-        return self.sock.recv(size)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.sock, name)
-
-
-def _gevent_sockets() -> bool:
-    """Whether gevent runs the sockets (Locust monkey-patches them; the pytest plugin's sessions do not)."""
-    monkey = sys.modules.get("gevent.monkey")
-    return monkey is not None and monkey.is_module_patched("socket")
-
-
-def _yielder() -> Any:
-    """gevent.sleep when gevent runs the sockets, else None."""
-    if _gevent_sockets():
-        import gevent
-
-        return lambda: gevent.sleep(0)
-    return None
-
-
-class _Deadline:
-    """`with _Deadline(ws, seconds)`: the block gets `seconds` in all. Under gevent a timer throws _Expired into
-    the greenlet; without it a timer thread shuts `ws`'s socket down, which ends the read it blocks in
-    (`fired` says so)."""
-
-    def __init__(self, ws: websocket.WebSocket, seconds: float) -> None:
-        self.ws = ws
-        self.seconds = seconds
-        self.at = time.monotonic() + seconds
-        self.fired = False
-        self._timer: Any = None  # a gevent Timeout or a threading.Timer
-
-    def __enter__(self) -> _Deadline:
-        if _gevent_sockets():
-            import gevent
-
-            timeout = gevent.Timeout(self.seconds, _Expired)
-            timeout.start()
-            self._timer = timeout
-        else:
-            thread = threading.Timer(self.seconds, self._fire)
-            thread.daemon = True
-            thread.start()
-            self._timer = thread
-        return self
-
-    def _fire(self) -> None:
-        self.fired = True
-        sock = self.ws.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def __exit__(self, *exc_info) -> None:
-        timer, self._timer = self._timer, None
-        if isinstance(timer, threading.Timer):
-            timer.cancel()
-        elif timer is not None:
-            timer.close()
-
-
-class _GeventWait:
-    """Waiting on a gevent socket the cheap way: straight on its read watcher, one reusable reply timer.
-
-    gevent's own `socket.recv` first tries a read that fails with EAGAIN (a syscall and an exception),
-    then builds a `Timeout` for each wait. Right after a send the reply is never there yet, so here
-    the greenlet waits for readability first, and the reply timer is created once per connection.
-    """
-
-    def __init__(self, sock, reply_timeout: float) -> None:
-        from gevent import getcurrent  # only ever reached with gevent in use
-
-        self._getcurrent = getcurrent
-        self._raw = sock._sock  # the non-blocking OS-level socket under gevent's wrapper
-        self._io = sock._read_event
-        self._hub = sock.hub
-        # libev keeps a stopped timer's remaining time; `again` re-arms it to the full `repeat` value.
-        self._reply_timer = self._hub.loop.timer(reply_timeout, reply_timeout)
-
-    @classmethod
-    def of(cls, sock, reply_timeout: float) -> _GeventWait | None:
-        """A waiter for `sock` if it is a gevent socket (Locust monkey-patches sockets), else None."""
-        if type(sock).__module__.startswith("gevent") and hasattr(sock, "_read_event"):
-            return cls(sock, reply_timeout)
-        return None
-
-    def send(self, frame: bytes) -> int:
-        """Bytes of `frame` the kernel took without waiting."""
-        try:
-            return self._raw.send(frame)
-        except BlockingIOError:
-            return 0
-
-    def read_frame(self, feed, wait: float | None, is_reply_timeout: bool) -> tuple[int, bytes]:
-        """Wait for the socket and read until `feed` returns a frame; `_Expired` is thrown in after `wait` s."""
-        timer = None
-        if wait is not None and is_reply_timeout:
-            timer = self._reply_timer
-            timer.again(self._getcurrent().throw, _Expired, update=True)
-        elif wait is not None:
-            timer = self._hub.loop.timer(wait)
-            timer.start(self._getcurrent().throw, _Expired, update=True)
-        try:
-            while True:
-                self._hub.wait(self._io)
-                try:
-                    data, ancdata, _flags, _addr = self._raw.recvmsg(READ_SIZE, _ANCILLARY)
-                except BlockingIOError:
-                    continue  # a spurious wake-up
-                frame = feed(data, ancdata)
-                if frame is not None:
-                    return frame
-        finally:
-            if timer is not None:
-                timer.stop()
-                if timer is not self._reply_timer:
-                    timer.close()
-
-
-def _closed(data: bytes) -> ClosedByServer | ConnectionLost:
-    """A close frame's meaning: RFC 6455 section 5.5.1, an optional 2-byte status code, then an optional UTF-8
-    reason. A 1-byte payload, or a code that may not be sent (section 7.4: under 1000, 1004-1006, 1015, 1016-2999,
-    5000 and over) is a protocol error."""
-    if not data:
-        return ClosedByServer(None)
-    if len(data) == 1:
-        return ConnectionLost("connection lost: protocol error: a close frame with a 1-byte payload")
-    (code,) = struct.unpack("!H", data[:2])
-    if not (1000 <= code <= 1014 and code not in (1004, 1005, 1006) or 3000 <= code <= 4999):
-        return ConnectionLost("connection lost: protocol error: a close frame with a code that may not be sent")
-    return ClosedByServer(code, data[2:].decode("utf-8", "replace"))
-
-
-def _phrase(status: int) -> str:
-    """The standard reason phrase of an HTTP status ("" for one it does not know)."""
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
-
-
-def tls_options(ca_file: str | None, insecure: bool) -> dict | None:
-    """websocket-client's `sslopt` for wss://: trust `ca_file`'s CAs (instead of the system's), or verify nothing."""
-    if insecure:
-        return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-    if ca_file:
-        return {"ca_certs": ca_file}
-    return None
-
-
-def subprotocol_names(names: Iterable[str] | str, option: str = "subprotocols") -> list[str]:
-    """Subprotocol names as offered: each an RFC 7230 token (RFC 6455 section 4.1), else an OptionError.
-
-    A single string is one name. `option` is what the message names: a constructor argument, a per-call
-    one, or `--ws-subprotocol`.
-    """
-    listed = [names] if isinstance(names, str) else list(names)
-    for name in listed:
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-            several = f"repeat {option}" if option.startswith("--") else "give a list"
-            raise OptionError(
-                f"{option} {name!r}: a subprotocol is one token, e.g. graphql-transport-ws: letters, digits and "
-                f"!#$%&'*+-.^_`|~, no spaces, commas or separators such as /:;=\"(); to offer several, {several}"
-            )
-    return listed
-
-
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 7230 section 3.2.6: tchar

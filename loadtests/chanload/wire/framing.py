@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import struct
 
-from chanload.exceptions import MessageTooBig, ProtocolError
+from chanload.exceptions import ClosedByServer, ConnectionLost, MessageTooBig, ProtocolError
 
 Frame = str | bytes  # a text message, or a binary one
 
@@ -153,3 +153,17 @@ class Decoder:
         payload = bytes(buf[head:end])
         del buf[:end]
         return bool(first & 0x80), opcode, payload
+
+
+def close_error(data: bytes) -> ClosedByServer | ConnectionLost:
+    """A close frame's meaning: RFC 6455 section 5.5.1, an optional 2-byte status code, then an optional UTF-8
+    reason. A 1-byte payload, or a code that may not be sent (section 7.4: under 1000, 1004-1006, 1015, 1016-2999,
+    5000 and over) is a protocol error."""
+    if not data:
+        return ClosedByServer(None)
+    if len(data) == 1:
+        return ConnectionLost("connection lost: protocol error: a close frame with a 1-byte payload")
+    (code,) = struct.unpack("!H", data[:2])
+    if not (1000 <= code <= 1014 and code not in (1004, 1005, 1006) or 3000 <= code <= 4999):
+        return ConnectionLost("connection lost: protocol error: a close frame with a code that may not be sent")
+    return ClosedByServer(code, data[2:].decode("utf-8", "replace"))

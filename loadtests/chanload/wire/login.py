@@ -20,6 +20,7 @@ from html.parser import HTMLParser
 from urllib.parse import urlencode, urlsplit
 
 from chanload.exceptions import LoginRefused
+from chanload.wire.defaults import DEFAULTS
 
 MAX_BODY = 1 << 20  # bytes of an answer read: a login page or a token reply is far smaller
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -60,8 +61,8 @@ def form_login(
     username: str,
     password: str,
     *,
-    cookie: str = "sessionid",
-    timeout: float = 5.0,
+    cookie: str = DEFAULTS.login_cookie,
+    timeout: float = DEFAULTS.connect_timeout,
     fields: tuple[str, str] = ("username", "password"),
 ) -> dict[str, str]:
     """Log in through a login form page; returns the cookies the app set (the session cookie, `csrftoken`).
@@ -139,7 +140,7 @@ def token_login(
     *,
     field: str = "token",
     form: bool = False,
-    timeout: float = 5.0,
+    timeout: float = DEFAULTS.connect_timeout,
 ) -> str:
     """POST `data` (JSON, or form-encoded with `form`) and return the token under `field` of the JSON answer.
 

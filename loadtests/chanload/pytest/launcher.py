@@ -1,4 +1,4 @@
-"""`python -m chanload._live_server daphne|uvicorn ARGS...`: the pytest plugin's server, on the test database.
+"""`python -m chanload.pytest.launcher daphne|uvicorn ARGS...`: the pytest plugin's server, on the test database.
 
 `channels_live_server` starts the app under test with this launcher. With `CHANLOAD_TEST_DATABASES` (JSON,
 alias -> database name) in the environment, it points Django's `DATABASES[alias]["NAME"]` at the test
@@ -33,7 +33,7 @@ _PR_SET_PDEATHSIG = 1
 _PRCTL: Any = False  # libc's prctl once looked up (None: there is none)
 
 
-def _prctl() -> Any:
+def libc_prctl() -> Any:
     """libc's prctl, or None (not Linux, no libc). Resolved once: a preexec_fn must not dlopen after a fork."""
     global _PRCTL
     if _PRCTL is False:
@@ -51,9 +51,9 @@ def die_with_parent(parent: int, sig: int = signal.SIGTERM) -> bool:
 
     The kernel sends it when the parent *thread* that forked this process exits: start it from a thread that lives
     as long as the parent does (pytest's main thread). If `parent` is already gone (this process was orphaned
-    before asking), exits at once. In a preexec_fn, call `_prctl()` in the parent first.
+    before asking), exits at once. In a preexec_fn, call `libc_prctl()` in the parent first.
     """
-    prctl = _prctl()
+    prctl = libc_prctl()
     asked = prctl is not None and prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
     if parent and os.getppid() != parent:  # the parent died before the request took effect: nobody will signal
         os.write(2, f"chanload: the process that started this one (pid {parent}) is gone: exiting\n".encode())
@@ -88,7 +88,7 @@ def _guard() -> None:
 
 def main(argv: list[str]) -> None:
     if not argv or argv[0] not in ("daphne", "uvicorn"):
-        raise SystemExit("usage: python -m chanload._live_server daphne|uvicorn ARGS...")
+        raise SystemExit("usage: python -m chanload.pytest.launcher daphne|uvicorn ARGS...")
     server, args = argv[0], argv[1:]
     _guard()
     if os.environ.get("DJANGO_SETTINGS_MODULE"):

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 FIXTURE = "channels_live_server"
-NAME = "chanload.pytest_database"
+NAME = "chanload.pytest.sqlite"
 _GIVEN = pytest.StashKey[dict[str, str]]()  # alias -> the file given, for the plugin's refusal to name
 
 

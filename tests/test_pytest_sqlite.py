@@ -1,10 +1,10 @@
-"""chanload.pytest_database in-process: which test databases are in memory, and the files they are given."""
+"""chanload.pytest.sqlite in-process: which test databases are in memory, and the files they are given."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from chanload.pytest_database import give_files, in_memory
+from chanload.pytest.sqlite import give_files, in_memory
 
 
 def test_sqlite_with_no_test_name_is_in_memory_and_others_are_not():
