@@ -94,7 +94,7 @@ class Receiving:
         left = deadline - time.perf_counter()
         if left <= 0:
             client.abort()  # a late reply would put the conversation out of step
-            raise ReplyTimeout(f"reply timeout: no reply within {wait:g}s")  # the one text, with the wait it was
+            raise ReplyTimeout(wait)  # the wait this step was given
         frame = client.recv(left)
         if self.observers:
             self._received(frame, client.arrival)
@@ -110,7 +110,7 @@ class Receiving:
         while True:
             item = reader.get(start + wait)
             if item is None:
-                raise ReplyTimeout(f"reply timeout: no reply within {wait:g}s")
+                raise ReplyTimeout(wait)
             frame, arrival, own = item
             if match(frame):
                 return frame, arrival

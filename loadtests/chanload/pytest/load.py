@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import urllib.parse
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from chanload.exceptions import OptionError
+from chanload.processes import stop_group
 from chanload.pytest.database import django_db
 from chanload.pytest.launcher import die_with_parent, libc_prctl
 from chanload.pytest.server import LiveServer, log_from_now
@@ -176,16 +176,7 @@ def _option_list(name: str, value: str | Sequence[str]) -> list[str]:
 
 def _stop_group(proc: subprocess.Popen) -> None:
     """SIGTERM the load's process group (chanload writes its artifacts, exit 4), then SIGKILL what is left."""
-    for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    stop_group(proc, 20.0, kill_timeout=5.0, group=True)
 
 
 def _dies_with(parent: int) -> Callable[[], object] | None:

@@ -8,7 +8,6 @@ test's report shows it (the plugin's `pytest_runtest_makereport`).
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from chanload.processes import stop_group
 
 START_TIMEOUT = 30.0  # seconds a server has to accept connections
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
@@ -127,24 +128,9 @@ class LiveServer:
         )
 
     def stop(self) -> None:
-        """SIGTERM to its process group, SIGKILL after STOP_TIMEOUT s; waits for it."""
-        proc = self.proc
-        if proc is None:
-            return
-        for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
-            try:
-                os.killpg(proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # anything it started and left behind in its group
-        except (ProcessLookupError, PermissionError):
-            pass
+        """SIGTERM to its process group, SIGKILL after STOP_TIMEOUT s, then to whatever is left there; waits for it."""
+        if self.proc is not None:
+            stop_group(self.proc, STOP_TIMEOUT, kill_timeout=STOP_TIMEOUT, group=True)
 
     def __repr__(self) -> str:
         return f"<LiveServer {self.server} {self.app} at {self.url}>"

@@ -200,7 +200,7 @@ class WsClient:
                 wait = full - (time.perf_counter() - began)
                 if wait <= 0:
                     self.abort()  # a late reply would put the conversation out of step
-                    raise ReplyTimeout(f"reply timeout: no reply within {full:g}s")
+                    raise ReplyTimeout(full)
 
     def close(self, code: int = 1000) -> None:
         """Close politely (close frame, up to CLOSE_WAIT s for the server's), never raising an Exception.
@@ -294,8 +294,8 @@ class WsClient:
         except Expired:
             # A late reply would put the conversation out of step: drop this connection.
             self.abort()
-            whole = full or (self.reply_timeout if timeout == -1.0 or wait is None else timeout)
-            raise ReplyTimeout(f"reply timeout: no reply within {whole:g}s") from None
+            whole = full or (self.reply_timeout if timeout == -1.0 or wait is None or timeout is None else timeout)
+            raise ReplyTimeout(whole) from None
         except MessageTooBig:
             self._fail(1009)  # section 7.4.1: "message too big"; its payload is never read
             raise
