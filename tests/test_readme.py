@@ -11,6 +11,7 @@ and modules they name, the options they list and the public names they promise a
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -151,11 +152,22 @@ def test_docs_have_blocks_of_every_kind():
 @pytest.mark.parametrize(
     "where,block", BLOCKS, ids=[f"{i}:{where}:{kind(b)}:{commands(b)[0][:3]}" for i, (where, b) in enumerate(BLOCKS)]
 )
-def test_doc_block(where, block, tmp_path, target):
+def test_doc_block(where, block, tmp_path, target, request):
     """Run the block as the page shows it (shortened); it does what the page says."""
     what = kind(block)
     assert what is not None, f"{where} shows a block with no rule in tests/test_readme.py, teach it:\n{block}"
+    if what == "locust":
+        run_locust(commands(block), block, tmp_path, target, lambda: request.getfixturevalue("shared_foreign"))
+        return
     globals()[f"run_{what}"](commands(block), block, tmp_path, target)
+
+
+@pytest.fixture(scope="session")
+def shared_foreign():
+    """tests/apps/foreign under Daphne for the blocks written for it: one per pytest process, made when a block first
+    needs it (session scope: a module-scoped one would send every block of this file to one xdist worker)."""
+    with foreign_app() as app:
+        yield app
 
 
 def run_make(cmds, _block, tmp_path, _target):
@@ -240,19 +252,22 @@ def run_help(cmds, _block, _tmp_path, _target):
 FOREIGN_ROUTES = ("loadtests/examples/", "ws/prices/", "ws/graphql/", "ws/api/", "ws/lobby/")
 
 
-def run_locust(cmds, _block, tmp_path, target):
+def run_locust(cmds, _block, tmp_path, target, foreign):
     words = cmds[0]
     if any(route in w for w in words for route in FOREIGN_ROUTES):
         # Apps unlike ours (docs/writing-users.md, docs/options.md): the foreign Channels project they are written for.
-        with foreign_app() as app:
-            if "--credentials" in words:  # a setup step: the users the CSV file names
-                words = _with_accounts(words, app, tmp_path)
-            return _run_locust(words, app.ws_url, tmp_path)
+        app = foreign()
+        if "--credentials" in words:  # a setup step: the users the CSV file names
+            words = _with_accounts(words, app, tmp_path)
+        return _run_locust(words, app.ws_url, tmp_path)
     return _run_locust(words, target.ws_url, tmp_path)
 
 
+_ACCOUNTS = itertools.count()  # the shared app keeps its users: each block's are new ones
+
+
 def _with_accounts(words, app, tmp_path):
-    users = [(f"reader{i}", f"pw-{i}-{os.getpid()}") for i in range(3)]
+    users = [(f"reader{n}", f"pw-{n}-{os.getpid()}") for n in itertools.islice(_ACCOUNTS, 3)]
     django_admin(app.env, "shell", "-c", "from django.contrib.auth.models import User\n" + "".join(
         f"User.objects.create_user({name!r}, password={password!r})\n" for name, password in users
     ))  # fmt: skip
@@ -352,7 +367,7 @@ USER_BASES = ("WsUser", "ChannelsUser", "EchoUser", "BroadcastUser")
 
 
 @pytest.mark.parametrize("where,block", PYTHON_BLOCKS, ids=[f"{i}:{w}" for i, (w, _b) in enumerate(PYTHON_BLOCKS)])
-def test_doc_python_block(where, block, tmp_path):
+def test_doc_python_block(where, block, tmp_path, request):
     """Compiles, imports chanload only through its public face, and runs: a user against its app, tests with pytest."""
     compile(block, f"{where} python block", "exec")
     if where != rel(ARCHITECTURE):
@@ -371,10 +386,10 @@ def test_doc_python_block(where, block, tmp_path):
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     elif re.search(rf"^class \w+\((?:{'|'.join(USER_BASES)})\):", block, re.M):
         # Written for apps shaped like tests/apps/foreign (the price feed, the tutorial's chat): run there.
-        with foreign_app() as app:
-            # A user that logs in (its login_url) takes its accounts from --credentials: made here.
-            args = _with_accounts(["--credentials", ""], app, tmp_path) if "login_url" in block else []
-            run = locustrun.run_locust(tmp_path, app.ws_url, *args, users=2, run_time="4s", locustfile=source)
+        app = request.getfixturevalue("shared_foreign")
+        # A user that logs in (its login_url) takes its accounts from --credentials: made here.
+        args = _with_accounts(["--credentials", ""], app, tmp_path) if "login_url" in block else []
+        run = locustrun.run_locust(tmp_path, app.ws_url, *args, users=2, run_time="4s", locustfile=source)
         assert run.code == 0 and "Traceback" not in run.output, run.output[-3000:]
         assert run.summary["counters"]["ok"] > 0 and run.summary["counters"]["failed"] == 0, run.output[-3000:]
     else:
