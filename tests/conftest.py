@@ -44,7 +44,7 @@ _WATCHDOG: tuple | None = None
 def pytest_configure(config: pytest.Config) -> None:
     # Mark this run's processes, and start the watchdog that kills what a killed run leaves (tests/reaper.py).
     global _WATCHDOG
-    _WATCHDOG = reaper.start()
+    _WATCHDOG = reaper.start(worker=hasattr(config, "workerinput"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

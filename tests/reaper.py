@@ -22,11 +22,13 @@ token of its own: its own watchdog sweeps its processes when it dies, and the ou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -99,11 +101,23 @@ def sweep(token: str, seen: dict[int, int] | None = None) -> list[int]:
         if not pids:
             break
         killed += [pid for pid in pids if _kill(pid)]
+        time.sleep(0.05)  # a process SIGKILLed a moment ago may still read as running
+    killed = list(dict.fromkeys(killed))  # each once
     return killed  # a killed process is a zombie until its parent reaps it: its environment reads empty, unmarked
 
 
+class _Finish(Exception):
+    """SIGTERM from the pytest process itself, at its end (`finish`): sweep now."""
+
+
+def _finish(_signum, _frame) -> None:
+    raise _Finish
+
+
 def watch(pid: int, token: str) -> None:
-    """Wait for process `pid` to end, noting its descendants meanwhile, then sweep them and its token."""
+    """Wait for process `pid` to end (or to say it is ending, SIGTERM), noting its descendants meanwhile, then sweep
+    them and its token. What was noted covers orphans too: a process whose parent died is no longer pytest's
+    descendant, but it is in `seen`."""
     seen: dict[int, int] = {}
     try:
         fd = os.pidfd_open(pid)
@@ -112,17 +126,21 @@ def watch(pid: int, token: str) -> None:
     if fd is not None:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
-        while not poller.poll(NOTE_EVERY * 1000):  # readable when the process has ended
-            now = descendants(pid)
-            now.pop(os.getpid(), None)  # the watchdog is pytest's child too
-            seen = {p: began for p, began in seen.items() if (_stat(p) or (0, -1))[1] == began} | now
+        signal.signal(signal.SIGTERM, _finish)
+        with contextlib.suppress(_Finish):
+            while not poller.poll(NOTE_EVERY * 1000):  # readable when the process has ended
+                now = descendants(pid)
+                now.pop(os.getpid(), None)  # the watchdog is pytest's child too
+                seen = {p: began for p, began in seen.items() if (_stat(p) or (0, -1))[1] == began} | now
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the sweep short
         os.close(fd)
     sweep(token, seen)
 
 
-def start() -> tuple[str, subprocess.Popen] | None:
-    """Mark this pytest run and start its watchdog; None in an xdist worker (the controller's run covers it)."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+def start(worker: bool) -> tuple[str, subprocess.Popen] | None:
+    """Mark this pytest run and start its watchdog; None in an xdist worker (`worker`: its controller's run covers
+    it; not PYTEST_XDIST_WORKER, which a pytest started by a worker's test inherits)."""
+    if worker:
         return None
     token = uuid.uuid4().hex
     clean = {k: v for k, v in os.environ.items() if k != ENV}
@@ -139,16 +157,21 @@ def start() -> tuple[str, subprocess.Popen] | None:
 
 def finish(started: tuple[str, subprocess.Popen] | None) -> list[int]:
     """At the end of a pytest run that started a watchdog: sweep now, from pytest itself (its token and every process
-    still descended from it), and stop the watchdog, so that nothing, the watchdog included, outlives the run. The
-    PIDs killed: there should be none."""
+    still descended from it), then have the watchdog sweep what it noted (orphans of a killed inner pytest among
+    them) and wait for it to end, so that nothing, the watchdog included, outlives the run. The PIDs pytest killed:
+    there should be none."""
     if started is None:
         return []
     token, watchdog = started
     left = descendants(os.getpid())
     left.pop(watchdog.pid, None)
     killed = sweep(token, left)
-    watchdog.kill()
-    watchdog.wait()
+    watchdog.terminate()  # SIGTERM: it sweeps what it noted, then ends
+    try:
+        watchdog.wait(30)
+    except subprocess.TimeoutExpired:
+        watchdog.kill()
+        watchdog.wait()
     return killed
 
 

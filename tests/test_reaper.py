@@ -117,7 +117,8 @@ def test_sweep_kills_what_carries_the_token_and_nothing_else() -> None:
     mine = subprocess.Popen(["sleep", "60"], env={**os.environ, reaper.ENV: token})
     theirs = subprocess.Popen(["sleep", "60"], env={**os.environ, reaper.ENV: other})
     try:
-        assert reaper.marked(token) == [mine.pid]
+        # between fork and exec a child still has pytest's environment: wait for `sleep` to run
+        assert _wait(lambda: reaper.marked(token) == [mine.pid], 10 * UNIT), reaper.marked(token)
         assert reaper.sweep(token) == [mine.pid]
         assert mine.wait(10) == -signal.SIGKILL
         assert theirs.poll() is None and reaper.marked(token) == []
