@@ -13,7 +13,7 @@ def test_in_order_delivery_is_complete():
     for seq in range(10):
         book.see("g0", "r1", "s1", seq)
     assert book.snapshot()["rooms"]["g0"] == {
-        "expected": 10, "delivered": 10, "missing": 0, "tail": 0, "duplicated": 0, "reordered": 0
+        "expected": 10, "delivered": 10, "missing": 0, "tail": 0, "duplicated": 0, "reordered": 0, "away": 0
     }  # fmt: skip
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, fields
 
+_COUNTERS = ("failure_kinds", "drops", "attempts_failed")  # Counter fields: by kind or cause
+
 
 @dataclass
 class Ledger:
@@ -27,10 +29,20 @@ class Ledger:
     # a handshake that times out may be a live target that is overloaded.
     last_ok_at: float = 0.0
     last_refused_at: float = 0.0
+    # Reconnects (chanload.conversation.reconnect): connections that dropped, by cause (chanload.recording.drops),
+    # and attempts to come back that failed, by cause; outages ended, and the attempts they took; users that
+    # stayed down (--ws-reconnect off); connections closed by their lifetime (--ws-lifetime).
+    drops: Counter = field(default_factory=Counter)
+    attempts_failed: Counter = field(default_factory=Counter)
+    reconnects: int = 0
+    reconnect_attempts: int = 0
+    stayed_down: int = 0
+    churn_closes: int = 0
 
     def snapshot(self) -> dict:
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "failure_kinds"}
-        data["failure_kinds"] = dict(self.failure_kinds)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _COUNTERS}
+        for name in _COUNTERS:
+            data[name] = dict(getattr(self, name))
         return data
 
     @classmethod
@@ -38,8 +50,8 @@ class Ledger:
         out = cls()
         for snap in snapshots:
             for f in fields(cls):
-                if f.name == "failure_kinds":
-                    out.failure_kinds.update(snap.get("failure_kinds", {}))
+                if f.name in _COUNTERS:
+                    getattr(out, f.name).update(snap.get(f.name, {}))
                 elif f.name.endswith("_at"):
                     setattr(out, f.name, max(getattr(out, f.name), float(snap.get(f.name, 0.0))))
                 else:

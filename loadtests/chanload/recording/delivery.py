@@ -177,6 +177,7 @@ class Presence:
     grace_ns: int
     start_ns: int | None = None  # the arrival of the first marked message it received
     left_ns: int | None = None  # its connection closed; None while connected
+    after: str | None = None  # the connection of the same member before a drop (`rejoined`): it was away between
 
 
 @dataclass
@@ -185,6 +186,7 @@ class RoomTotals:
     delivered: int = 0
     missing: int = 0  # gaps and tail
     tail: int = 0  # of `missing`: owed after the last number heard from a sender, or from a sender never heard
+    away: int = 0  # missed while away: sent to the room while a member was reconnecting; not in expected/missing
     duplicated: int = 0
     reordered: int = 0
 
@@ -226,6 +228,14 @@ class DeliveryBook:
     def listening(self, room: str, url: str, receiver: str, grace: float) -> None:
         """Connection `receiver` reads every frame as it arrives; `grace` (s): its reply timeout."""
         self._present[receiver] = Presence(room, _where(url), int(grace * 1e9))
+
+    def rejoined(self, receiver: str, previous: str) -> None:
+        """`receiver` is the same member as `previous`, back after a drop: what the room said between the two
+        connections (after `previous` left, minus its grace, until `receiver` is known in the room) is counted
+        as missed while away (`RoomTotals.away`), apart from what is missing while connected."""
+        p = self._present.get(receiver)
+        if p is not None and previous:
+            p.after = previous
 
     def heard(self, receiver: str, arrival_ns: int) -> None:
         """`receiver` got a marked message (anyone's): from then on it is known to be in its room."""
@@ -279,7 +289,7 @@ class DeliveryBook:
             "rooms": {room: vars(r).copy() for room, r in rooms.items()},
             "senders": {sender: log.encode() for sender, log in self._sends.items()},
             "receivers": {
-                receiver: [p.room, p.where, p.grace_ns, since, p.left_ns, heard.get(receiver, {})]
+                receiver: [p.room, p.where, p.grace_ns, since, p.left_ns, heard.get(receiver, {}), p.after]
                 for receiver, p in present.items()
                 if (since := self._since(receiver, p)) is not None
             },
@@ -298,9 +308,13 @@ def merge_rooms(snapshots: list[dict]) -> dict[str, RoomTotals]:
         for sender, row in snap.get("senders", {}).items():
             log = SendLog.decode(row)
             senders[(log.room, log.where)].append((sender, log))
+    away_rows = {r: row for snap in snapshots for r, row in snap.get("receivers", {}).items()}
     for snap in snapshots:
         at = int(snap.get("at", 0))
-        for receiver, (room, where, grace_ns, start_ns, left_ns, heard) in snap.get("receivers", {}).items():
+        for receiver, (room, where, grace_ns, start_ns, left_ns, heard, *rest) in snap.get("receivers", {}).items():
+            before = away_rows.get(rest[0]) if rest and rest[0] else None
+            if before is not None:
+                _away(rooms[room], senders.get((room, where), ()), receiver, rest[0], before, room, where, start_ns)
             until = (at if left_ns is None else int(left_ns)) - int(grace_ns)
             owed = 0
             for sender, log in senders.get((room, where), ()):
@@ -316,3 +330,17 @@ def merge_rooms(snapshots: list[dict]) -> dict[str, RoomTotals]:
                 r.missing += owed
                 r.tail += owed
     return dict(sorted(rooms.items()))
+
+
+def _away(totals: RoomTotals, logs, receiver: str, previous: str, before: list, room: str, where: str, back_ns) -> None:
+    """Marks sent to the room while a member was away: after its previous connection left (minus that one's grace,
+    up to which the previous connection was owed them) until its new one is known in the room. Rounded the way
+    that counts less, as the tail is."""
+    b_room, b_where, b_grace, _, b_left = before[:5]
+    if b_left is None or (b_room, b_where) != (room, where):
+        return
+    gone = int(b_left) - int(b_grace)
+    for sender, log in logs:
+        if sender in (receiver, previous):
+            continue
+        totals.away += max(0, log.sent_by(int(back_ns)) - max(log.maybe_sent_by(gone), log.first_seq - 1))
