@@ -9,16 +9,17 @@ For each drill (its `at`, seconds into the run; `drills` in summary.json, or the
   over the limit, or when no round trip finished in it although there were some before the drill. The limit is
   a `message:p99<X` (or `<=`) threshold's, when one is given ("criterion": "threshold ..."), else 1.5 times
   the median of the per-second p99 over the 10 s before the drill ("criterion": "1.5x pre-drill p99"). It is
-  the time from the drill to the end of the last out-of-bounds second (until the last second with round
-  trips); 0 when none was. None when the drill's window had no round trip at all.
+  the time from the drill to the start of the first STREAK (3) seconds in a row in bounds (fewer when the run's
+  round trips end first); 0 when the drill's own second starts one. None when it never came back.
 - `recovery_s`: the larger of the two (None if either is None): what `--slo 'recovery<10s'` gates, the
   slowest drill's.
 - `failed_messages`: round trips that failed in the seconds from the drill until `recovery_s`; what members
   missed while away is the delivery block's `away` (whole run: marks are not kept per second).
 
 Times are to the second of the timeline. Until `--drill` exists (restart-b), drill times may be given to a
-run by the environment variable CHANLOAD_DRILL_AT (a TEST HOOK: seconds into the run, comma-separated), e.g.
-by a test that stops a server itself at a time it knows.
+run by the environment variable CHANLOAD_DRILL_AT, a TEST HOOK: seconds into the run, comma-separated, or
+`@FILE`, a file read when the run ends, one wall-clock time (time.time()) a line: a test that stops a server
+itself writes the time it did.
 """
 
 from __future__ import annotations
@@ -26,21 +27,29 @@ from __future__ import annotations
 import os
 import statistics
 from collections import defaultdict
+from pathlib import Path
 
 from chanload.recording.types import MESSAGE
 
 DRILL_AT_ENV = "CHANLOAD_DRILL_AT"  # test hook: drill times in seconds into the run, until --drill lands
 PRE_WINDOW = 10  # seconds before a drill whose p99 is the level it is held to
 FACTOR = 1.5
+STREAK = 3  # seconds in a row in bounds: the latency is back
 
 
-def drill_times(summary: dict, environ: dict | None = None) -> list[float]:
+def drill_times(summary: dict, started: float, environ: dict | None = None) -> list[float]:
     """Seconds into the run of each drill: summary.json's `drills` (each one's `at`), else the test hook."""
     drills = summary.get("drills") or []
     times = [float(d["at"]) for d in drills if isinstance(d, dict) and d.get("at") is not None]
     if times:
         return times
-    text = (os.environ if environ is None else environ).get(DRILL_AT_ENV, "")
+    text = (os.environ if environ is None else environ).get(DRILL_AT_ENV, "").strip()
+    if text.startswith("@"):
+        try:
+            lines = Path(text[1:]).read_text().split()
+        except OSError:
+            return []
+        return [round(float(line) - started, 3) for line in lines]
     return [float(part) for part in text.split(",") if part.strip()]
 
 
@@ -78,7 +87,7 @@ def recovery(timeline: dict, drill_epoch: float, limit_us: float | None = None, 
     if limit_us is not None:
         bound, out["criterion"] = limit_us, f"threshold message:p99 {'<' if strict else '<='} {limit_us:g}us"
     elif pre:
-        bound = FACTOR * statistics.median(pre)
+        bound, strict = FACTOR * statistics.median(pre), False  # within 1.5x: over it is out of bounds
         out["criterion"] = f"{FACTOR:g}x pre-drill p99 ({statistics.median(pre):g}us)"
     else:
         bound = None
@@ -92,8 +101,10 @@ def recovery(timeline: dict, drill_epoch: float, limit_us: float | None = None, 
                 return bool(pre)
             return p99[s] >= bound if strict else p99[s] > bound
 
-        worst = [s for s in range(first, end + 1) if bad(s)]
-        out["latency_back_s"] = round(max(worst[-1] + 1 - drill_epoch, 0.0), 3) if worst else 0.0
+        good = [not bad(s) for s in range(first, end + 1)]
+        back_at = next((i for i in range(len(good)) if all(good[i : i + STREAK])), None)
+        if back_at is not None:
+            out["latency_back_s"] = round(max(first + back_at - drill_epoch, 0.0), 3)
     parts = (out["users_back_s"], out["latency_back_s"])
     out["recovery_s"] = None if None in parts else max(parts)
     until = drill_epoch + (out["recovery_s"] or 0.0)
@@ -103,7 +114,7 @@ def recovery(timeline: dict, drill_epoch: float, limit_us: float | None = None, 
 
 def attach(summary: dict, started: float, thresholds=(), environ: dict | None = None) -> None:
     """Put `recovery` in summary.json when the run had drills: one entry per drill, and the slowest."""
-    times = drill_times(summary, environ)
+    times = drill_times(summary, started, environ)
     if not times:
         return
     limit, strict = None, True
