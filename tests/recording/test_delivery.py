@@ -213,3 +213,38 @@ def test_numbers_before_the_first_marked_message_are_owed_to_nobody():
     book.heard("r1", at(2))
     book.see("g0", "r1", "s2", 0)
     assert merge_rooms([book.snapshot(at(40))])["g0"].tail == 10
+
+
+def test_a_member_back_after_a_drop_missed_what_the_room_said_while_it_was_away():
+    """Sender s1 sends 0..29, one a second; r1 hears 0..9, drops at 10.5 s, comes back as r2 and hears 20..29.
+
+    r1 is owed nothing after 10.5 s minus its 5 s grace, and heard up to 9: marks 10..19 were missed while away
+    (up to what was surely sent when r2 was known in the room: 19 was sent at 19 s, r2 heard 20 at 20 s);
+    they are not missing, and the ratio is untouched."""
+    s = 1_000_000_000
+    book = DeliveryBook()
+    for seq in range(30):
+        book.sent("g0", "ws://h/chat/g0", "s1", seq, (100 + seq) * s)
+    book.listening("g0", "ws://h/chat/g0", "r1", 5.0)
+    book.heard("r1", 100 * s)
+    for seq in range(10):
+        book.see("g0", "r1", "s1", seq)
+    book.left("r1", int(110.5 * s))
+    book.listening("g0", "ws://h/chat/g0", "r2", 5.0)
+    book.rejoined("r2", "r1")
+    book.heard("r2", 120 * s)
+    for seq in range(20, 30):
+        book.see("g0", "r2", "s1", seq)
+    rooms = merge_rooms([book.snapshot(130 * s)])
+    assert rooms["g0"].away == 10  # 10..19
+    assert rooms["g0"].missing == 0 and rooms["g0"].delivered == rooms["g0"].expected == 20
+
+
+def test_a_failed_last_mark_is_owed_to_nobody():
+    s = 1_000_000_000
+    book = DeliveryBook()
+    for seq in range(3):
+        book.sent("g0", "ws://h/chat/g0", "s1", seq, (100 + seq) * s)
+    book.unsent("s1", 1)  # not its last: kept
+    book.unsent("s1", 2)
+    assert book.snapshot()["senders"]["s1"][4] == 1

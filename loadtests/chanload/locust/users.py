@@ -298,12 +298,13 @@ class ChannelsUser(WsUser):
                 if isinstance(pacer, Schedule):
                     pacer.restart()
             intended = pacer.next_send()
+            reader = getattr(ws, "_reader", None)  # a listening session's: it may hold what ended the connection
             try:
                 ws.request(intended=intended if scheduled else None)
                 back.message_ok()
             except WsError as exc:
                 if ws.client is None:  # a fatal failure dropped the connection: counted by cause
-                    back.dropped(exc, ws.recording)
+                    _dropped(ws, back, (reader.error() if reader is not None else None) or exc)
             if limit and ws.seq >= limit:
                 ws.close()
             elif ws.client is not None and back.expired():
@@ -343,6 +344,15 @@ def reconnect(user: WsUser, back: Reconnector) -> None:
         if previous:
             ws.recording.delivery.rejoined(ws.user, previous)  # what the room said meanwhile: missed while away
         return
+
+
+def _dropped(ws: Session, back: Reconnector, exc: WsError) -> None:
+    """The connection dropped under a step: counted by the cause that ended it (the reader's, when it saw it
+    first). A marked message whose round trip failed with it is owed to nobody: its sender knows it failed."""
+    back.dropped(exc, ws.recording)
+    mark = getattr(ws, "_mark", -1)  # the mark number of the message just sent, or -1
+    if mark >= 0:
+        ws.recording.delivery.unsent(ws.user, mark)
 
 
 def _stay_down(user: WsUser) -> None:

@@ -225,6 +225,16 @@ class DeliveryBook:
             log = self._sends[sender] = SendLog(room, _where(url), sent_ns, seq)
         log.add(seq, sent_ns)
 
+    def unsent(self, sender: str, seq: int) -> None:
+        """`sender`'s marked message `seq`, its last, failed as its connection dropped: owed to nobody (the sender
+        counted it failed; whether the server relayed it is unknown). Only the last number can be taken back."""
+        log = self._sends.get(sender)
+        if log is None or log.last_seq != seq:
+            return
+        log.last_seq = seq - 1
+        if log.buckets and log.buckets[-1][1] == seq:
+            log.buckets[-1][1] = seq - 1
+
     def listening(self, room: str, url: str, receiver: str, grace: float) -> None:
         """Connection `receiver` reads every frame as it arrives; `grace` (s): its reply timeout."""
         self._present[receiver] = Presence(room, _where(url), int(grace * 1e9))
@@ -333,14 +343,15 @@ def merge_rooms(snapshots: list[dict]) -> dict[str, RoomTotals]:
 
 
 def _away(totals: RoomTotals, logs, receiver: str, previous: str, before: list, room: str, where: str, back_ns) -> None:
-    """Marks sent to the room while a member was away: after its previous connection left (minus that one's grace,
-    up to which the previous connection was owed them) until its new one is known in the room. Rounded the way
-    that counts less, as the tail is."""
-    b_room, b_where, b_grace, _, b_left = before[:5]
+    """Marks sent to the room while a member was away: after the last its previous connection heard from each
+    sender, or was owed (up to its leave minus its grace: its tail), until its new connection is known in the
+    room. Rounded the way that counts less, as the tail is."""
+    b_room, b_where, b_grace, _, b_left, b_heard = before[:6]
     if b_left is None or (b_room, b_where) != (room, where):
         return
-    gone = int(b_left) - int(b_grace)
+    gone = int(b_left) - int(b_grace)  # the previous connection was owed up to here (its tail)
     for sender, log in logs:
         if sender in (receiver, previous):
             continue
-        totals.away += max(0, log.sent_by(int(back_ns)) - max(log.maybe_sent_by(gone), log.first_seq - 1))
+        had = max(int(b_heard.get(sender, -1)), log.sent_by(gone), log.first_seq - 1)  # heard, or owed
+        totals.away += max(0, log.sent_by(int(back_ns)) - had)

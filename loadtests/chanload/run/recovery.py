@@ -4,7 +4,9 @@ For each drill (its `at`, seconds into the run; `drills` in summary.json, or the
 
 - `users_back_s`: connected users per second (the timeline's `connections`) fell under their level in the
   second before the drill; the time from the drill to the end of the first second they were at that level
-  again. 0 when they never fell (nobody dropped, as seen once a second). None when they never came back.
+  again, or to the end of the last second with a `WS reconnect` sample whose outage began within 1 s of the
+  drill (a reconnect faster than the once-a-second reading), whichever is later. 0 when neither shows a drop.
+  None when the users never came back.
 - `latency_back_s`: the per-second `WS message` p99 (the worst name's) is out of bounds in a second when it is
   over the limit, or when no round trip finished in it although there were some before the drill. The limit is
   a `message:p99<X` (or `<=`) threshold's, when one is given ("criterion": "threshold ..."), else 1.5 times
@@ -29,7 +31,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from chanload.recording.types import MESSAGE
+from chanload.recording.types import MESSAGE, RECONNECT
 
 DRILL_AT_ENV = "CHANLOAD_DRILL_AT"  # test hook: drill times in seconds into the run, until --drill lands
 PRE_WINDOW = 10  # seconds before a drill whose p99 is the level it is held to
@@ -59,7 +61,11 @@ def recovery(timeline: dict, drill_epoch: float, limit_us: float | None = None, 
     p99: dict[int, int] = defaultdict(int)
     count: dict[int, int] = defaultdict(int)
     failures: dict[int, int] = defaultdict(int)
+    came_back: list[int] = []  # seconds in which a user that dropped at the drill was ready again
     for p in timeline.get("latency") or []:
+        if p["kind"] == RECONNECT and p["count"] and p["second"] >= int(drill_epoch):
+            if p["second"] + 1 - p["max"] / 1e6 <= drill_epoch + 1.0:  # its outage began within 1 s of the drill
+                came_back.append(int(p["second"]))
         if p["kind"] != MESSAGE:
             continue
         s = int(p["second"])
@@ -77,10 +83,11 @@ def recovery(timeline: dict, drill_epoch: float, limit_us: float | None = None, 
         after = sorted(s for s in open_by_second if s >= first)
         dip = next((s for s in after if open_by_second[s] < level), None)
         if dip is None:
-            out["users_back_s"] = 0.0
+            out["users_back_s"] = round(max(max(came_back) + 1 - drill_epoch, 0.0), 3) if came_back else 0.0
         else:
             back = next((s for s in after if s > dip and open_by_second[s] >= level), None)
-            out["users_back_s"] = None if back is None else round(max(back + 1 - drill_epoch, 0.0), 3)
+            last = max([back, *came_back]) if back is not None else None
+            out["users_back_s"] = None if last is None else round(max(last + 1 - drill_epoch, 0.0), 3)
             out["users_lowest"] = min(open_by_second[s] for s in after if s >= dip)
     # Latency
     pre = [p99[s] for s in range(first - PRE_WINDOW, first) if count.get(s)]
