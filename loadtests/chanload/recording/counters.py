@@ -76,6 +76,11 @@ class Ledger:
             else ""
         )
         other = f"; {self.other_frames} other frames skipped" if self.other_frames else ""
+        if self.drops or self.churn_closes:
+            causes = ", ".join(f"{k} {n}" for k, n in sorted(self.drops.items())) or "none"
+            other += f"; drops: {causes}; reconnects {self.reconnects} in {self.reconnect_attempts} attempts"
+            other += f", {self.stayed_down} stayed down" if self.stayed_down else ""
+            other += f", {self.churn_closes} churn closes" if self.churn_closes else ""
         return (
             f"messages: sent {self.sent} = ok {self.ok} + failed {self.failed} + in flight {self.in_flight}"
             f" ({verdict}); connects: {self.connects} ok, {self.connect_failures} failed{other}{early}"
