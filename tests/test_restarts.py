@@ -7,9 +7,13 @@ Until `--drill` lands, the drill's time reaches the run through chanload.run.rec
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +23,7 @@ import pytest
 
 from scripts import launch
 from tests.locustrun import run_locust
-from tests.servers import UNIT
+from tests.servers import ROOT, UNIT
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 
@@ -140,3 +144,22 @@ def test_a_restarted_daphne_drops_its_members_they_come_back_by_backoff_and_reco
     (verdict,) = impossible.summary["thresholds"]
     assert verdict["expr"] == "recovery<0s" and not verdict["passed"], verdict
     print("daphne on SIGTERM:", restart.facts, "drops:", counters["drops"], "reconnect row:", row)
+
+
+def test_make_drill_runs_and_prints_the_recovery(tmp_path):
+    """`make drill`'s recipe (docs/restarts.md), shorter: the drill runs and prints drops, reconnects, recovery."""
+    recipe = re.search(r"^drill:.*\n\t(.*)\n", (ROOT / "Makefile").read_text(), re.M).group(1)
+    assert recipe == "$(PYTHON) scripts/drill.py $(DRILL)", recipe
+    for reconnect in ("now", "backoff:0.2-2"):  # the page runs both
+        report = tmp_path / reconnect.replace(":", "-")
+        short = ["--users", "10", "--time", "12", "--stop-at", "4", "--start-at", "6", "--report-dir", str(report)]
+        proc = subprocess.run(
+            [sys.executable, "scripts/drill.py", "--reconnect", reconnect, *short],
+            cwd=ROOT, capture_output=True, text=True, timeout=120 * UNIT,
+        )  # fmt: skip
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-3000:]
+        assert "drill: SIGTERM to daphne-1" in out and "started again" in out, out[-3000:]
+        assert re.search(r"^drops: \{'abnormal close 1006': \d+", out, re.M), out[-3000:]
+        assert re.search(r"^recovery: \d+(\.\d+)? s", out, re.M), out[-3000:]
+        assert json.loads((report / "summary.json").read_text())["recovery"]["slowest_s"] is not None
