@@ -1,4 +1,4 @@
-"""A restart drill on the scaled stack: 2 Daphne on Redis behind nginx, ChatUsers in one room, one Daphne stopped
+"""A restart drill on the scaled stack: 2 Daphne on Redis behind nginx, ChatUsers in 10 rooms, one Daphne stopped
 with SIGTERM and started again on its port, then the recovery printed (docs/restarts.md).
 
     python scripts/drill.py [--reconnect backoff:0.5-30] [--users 50] [--time 30] [--stop-at 10] [--start-at 15]
@@ -77,9 +77,9 @@ def main(argv: list[str]) -> int:
     with launch.scaled(2) as stack, tempfile.TemporaryDirectory() as tmp:
         drills = Path(tmp) / "drills"
         cmd = [
-            sys.executable, "-m", "locust", "-f", "loadtests/ws.py", "--headless", "ChatUser", "--ws-groups", "1",
+            sys.executable, "-m", "locust", "-f", "loadtests/ws.py", "--headless", "ChatUser", "--ws-groups", "10",
             "--host", stack.host, "-u", str(args.users), "-r", str(args.users), "-t", f"{args.time:g}s",
-            "--ws-think", "0.2-0.4", "--ws-reconnect", args.reconnect, "--report-dir", args.report_dir,
+            "--ws-reconnect", args.reconnect, "--report-dir", args.report_dir,
             "--exit-code-on-error", "0",  # the drill fails messages on purpose; a --slo given still exits 3
             *extra,
         ]  # fmt: skip

@@ -331,7 +331,7 @@ def reconnect(user: WsUser, back: Reconnector) -> None:
         outage = back.down_since is not None
         previous = ws.user if outage else ""
         login = getattr(ws, "_login", None)
-        if outage and login is not None:
+        if outage and back.tries == 1 and login is not None:  # once an outage (a 401 or 403 asks again)
             login.due = True  # a restarted server may have lost the session: log in again, as after a 401
         try:
             ws.connect(group=(ws.group or None) if outage else None, step=name)
