@@ -75,3 +75,13 @@ def test_the_grammar_takes_reconnect_and_recovery():
         slo.parse("recovery<10")
     with pytest.raises(OptionError, match="takes no ':STAT'"):
         slo.parse("recovery:p99<10s")
+
+
+def test_the_console_prints_each_drills_recovery():
+    from chanload.reporting.summary import render
+
+    opened = {s: 20 for s in range(0, 10)} | {10: 10, 11: 20, 12: 20, 13: 20, 14: 20}
+    summary = {"timeline": timeline(opened, {s: 1000 for s in range(0, 15)}), "latency": []}
+    attach(summary, T0, (), {DRILL_AT_ENV: "9.5"})
+    summary |= {"counters": {"sent": 0, "ok": 0, "failed": 0, "in_flight": 0}, "status": "completed"}
+    assert "recovery after the drill at 9.5 s: 2.5 s (users back 2.5 s, latency back 0 s" in render(summary)

@@ -88,6 +88,10 @@ def _delivery_text(t: dict, promise: str = "") -> str:
     )
 
 
+def _s(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:g} s"
+
+
 def delivery_lines(delivery: dict) -> list[str]:
     """The console's delivery: the total beside the promise, then the worst rooms (at most ROOM_LINES)."""
     rooms = delivery.get("rooms") or {}
@@ -173,6 +177,11 @@ def render(summary: dict) -> str:
     delivery = summary.get("delivery")
     if delivery:
         lines += delivery_lines(delivery)
+    for d in (summary.get("recovery") or {}).get("drills", []):  # chanload.run.recovery
+        lines.append(
+            f"recovery after the drill at {d['at']:g} s: {_s(d['recovery_s'])} (users back {_s(d['users_back_s'])},"
+            f" latency back {_s(d['latency_back_s'])} by {d['criterion']}), {d['failed_messages']} messages failed"
+        )
     thresholds = summary.get("thresholds") or []
     if thresholds:
         passed = sum(t["passed"] for t in thresholds)
