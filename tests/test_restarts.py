@@ -136,7 +136,7 @@ def test_a_restarted_daphne_drops_its_members_they_come_back_by_backoff_and_reco
     # What members missed while away is counted apart; nothing was lost while connected.
     delivery = summary["delivery"]["total"]
     assert delivery["away"] > 0, delivery
-    assert delivery["missing"] == 0, delivery
+    assert delivery["missing"] == 0, delivery  # a mark acknowledged, then never relayed by the dying Daphne: in_drop
     results = {t["expr"]: t["passed"] for t in summary["thresholds"]}
     assert results == {"recovery<30s": True, "reconnect:p99<30s": True}, summary["thresholds"]
     # The impossible limit: exit code 3, as every threshold.
@@ -161,5 +161,6 @@ def test_make_drill_runs_and_prints_the_recovery(tmp_path):
         assert proc.returncode == 0, out[-3000:]
         assert "drill: SIGTERM to daphne-1" in out and "started again" in out, out[-3000:]
         assert re.search(r"^drops: \{'abnormal close 1006': \d+", out, re.M), out[-3000:]
-        assert re.search(r"^recovery: \d+(\.\d+)? s", out, re.M), out[-3000:]
-        assert json.loads((report / "summary.json").read_text())["recovery"]["slowest_s"] is not None
+        assert re.search(r"^recovery: .* \(users back \d+(\.\d+)? s", out, re.M), out[-3000:]
+        (drill,) = json.loads((report / "summary.json").read_text())["recovery"]["drills"]
+        assert drill["users_back_s"] is not None, drill  # the latency's return is noisy on a loaded machine

@@ -13,7 +13,8 @@ def test_in_order_delivery_is_complete():
     for seq in range(10):
         book.see("g0", "r1", "s1", seq)
     assert book.snapshot()["rooms"]["g0"] == {
-        "expected": 10, "delivered": 10, "missing": 0, "tail": 0, "duplicated": 0, "reordered": 0, "away": 0
+        "expected": 10, "delivered": 10, "missing": 0, "tail": 0, "duplicated": 0, "reordered": 0, "away": 0,
+        "in_drop": 0,
     }  # fmt: skip
 
 
@@ -248,3 +249,20 @@ def test_a_failed_last_mark_is_owed_to_nobody():
     book.unsent("s1", 1)  # not its last: kept
     book.unsent("s1", 2)
     assert book.snapshot()["senders"]["s1"][4] == 1
+
+
+def test_what_a_dropped_sender_sent_within_the_grace_before_its_drop_is_lost_with_it_not_missing():
+    """s1 sends 0..19, one a second, and its connection drops at 19.5 s; r1, connected throughout, heard 0..15.
+
+    16..19 were sent within r1's 5 s grace before s1's drop (14.5 s): lost with the sender, not missing."""
+    s = 1_000_000_000
+    book = DeliveryBook()
+    for seq in range(20):
+        book.sent("g0", "ws://h/chat/g0", "s1", seq, (100 + seq) * s)
+    book.sender_dropped("s1", int(119.5 * s))
+    book.listening("g0", "ws://h/chat/g0", "r1", 5.0)
+    book.heard("r1", 100 * s)
+    for seq in range(16):
+        book.see("g0", "r1", "s1", seq)
+    rooms = merge_rooms([book.snapshot(200 * s)])
+    assert rooms["g0"].missing == 0 and rooms["g0"].in_drop == 4

@@ -15,6 +15,7 @@ from locust import User, constant, task
 from locust.user.task import LOCUST_STATE_STOPPING
 
 import functools
+import time
 
 import gevent
 
@@ -350,6 +351,7 @@ def _dropped(ws: Session, back: Reconnector, exc: WsError) -> None:
     """The connection dropped under a step: counted by the cause that ended it (the reader's, when it saw it
     first). A marked message whose round trip failed with it is owed to nobody: its sender knows it failed."""
     back.dropped(exc, ws.recording)
+    ws.recording.delivery.sender_dropped(ws.user, time.time_ns())
     mark = getattr(ws, "_mark", -1)  # the mark number of the message just sent, or -1
     if mark >= 0:
         ws.recording.delivery.unsent(ws.user, mark)

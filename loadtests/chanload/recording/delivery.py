@@ -104,7 +104,8 @@ class SendLog:
     end of its bucket). Numbers rise with time on a connection, so both bounds below are one lookup.
     """
 
-    __slots__ = ("room", "where", "first_ns", "first_seq", "last_ns", "last_seq", "base_seq", "base_end", "buckets")
+    __slots__ = ("room", "where", "first_ns", "first_seq", "last_ns", "last_seq", "base_seq", "base_end", "buckets",
+                 "dropped_ns")  # fmt: skip
 
     def __init__(self, room: str, where: str, first_ns: int, first_seq: int = 0) -> None:
         self.room = room
@@ -116,6 +117,7 @@ class SendLog:
         self.base_seq = -1
         self.base_end = 0
         self.buckets: deque[list[int]] = deque()
+        self.dropped_ns = 0  # when its connection dropped under it (not closed by its user); 0: it did not
 
     def add(self, seq: int, sent_ns: int) -> None:
         if sent_ns < self.last_ns:  # the wall clock stepped back: the last bucket takes it
@@ -157,7 +159,7 @@ class SendLog:
 
     def encode(self) -> list:
         return [self.room, self.where, self.first_ns, self.last_ns, self.last_seq, self.base_seq, self.base_end,
-                [x for pair in self.buckets for x in pair], self.first_seq]  # fmt: skip
+                [x for pair in self.buckets for x in pair], self.first_seq, self.dropped_ns]  # fmt: skip
 
     @classmethod
     def decode(cls, row: list) -> SendLog:
@@ -165,6 +167,7 @@ class SendLog:
         log.last_ns, log.last_seq, log.base_seq, log.base_end = (int(v) for v in row[3:7])
         flat = row[7]
         log.buckets = deque([int(flat[i]), int(flat[i + 1])] for i in range(0, len(flat), 2))
+        log.dropped_ns = int(row[9]) if len(row) > 9 else 0
         return log
 
 
@@ -187,6 +190,9 @@ class RoomTotals:
     missing: int = 0  # gaps and tail
     tail: int = 0  # of `missing`: owed after the last number heard from a sender, or from a sender never heard
     away: int = 0  # missed while away: sent to the room while a member was reconnecting; not in expected/missing
+    # Lost with their sender's connection: sent within the receiver's grace before the sender's connection dropped,
+    # never heard (e.g. acknowledged, then never relayed by a server that stopped); not in expected/missing.
+    in_drop: int = 0
     duplicated: int = 0
     reordered: int = 0
 
@@ -234,6 +240,13 @@ class DeliveryBook:
         log.last_seq = seq - 1
         if log.buckets and log.buckets[-1][1] == seq:
             log.buckets[-1][1] = seq - 1
+
+    def sender_dropped(self, sender: str, at_ns: int) -> None:
+        """`sender`'s connection dropped under it at `at_ns`: what it sent within a receiver's grace before then went
+        with it (`RoomTotals.in_drop`), not missing while the receiver was connected."""
+        log = self._sends.get(sender)
+        if log is not None and not log.dropped_ns:
+            log.dropped_ns = at_ns
 
     def listening(self, room: str, url: str, receiver: str, grace: float) -> None:
         """Connection `receiver` reads every frame as it arrives; `grace` (s): its reply timeout."""
@@ -333,6 +346,11 @@ def merge_rooms(snapshots: list[dict]) -> dict[str, RoomTotals]:
                 last_owed = log.sent_by(until)
                 highest = heard.get(sender)
                 seen = log.maybe_sent_by(int(start_ns)) if highest is None else int(highest)
+                if log.dropped_ns:  # the last grace of the sender's sending went with its connection
+                    cut = log.sent_by(log.dropped_ns - int(grace_ns))
+                    if last_owed > cut:
+                        rooms[room].in_drop += max(0, last_owed - max(cut, seen))
+                        last_owed = cut
                 owed += max(0, last_owed - seen)
             if owed:
                 r = rooms[room]

@@ -85,6 +85,7 @@ def _delivery_text(t: dict, promise: str = "") -> str:
         f"{ratio}{promise}, delivered {t['delivered']} of {t['expected']}, missing {t['missing']}"
         f" (tail {t.get('tail', 0)}), duplicated {t['duplicated']}, reordered {t['reordered']}"
         + (f", missed while away {t['away']}" if t.get("away") else "")
+        + (f", lost with a dropped sender {t['in_drop']}" if t.get("in_drop") else "")
     )
 
 
