@@ -27,6 +27,7 @@ def test_connections_close_themselves_and_their_handshakes_are_a_row_of_their_ow
     assert counters["churn_closes"] - USERS <= churn["count"] <= counters["churn_closes"], (counters, churn)
     assert counters["drops"] == {} and counters["failed"] == 0, counters  # a churn close is not a drop
     assert run.row("WS connect", "room/[group]")["count"] == USERS  # the first connects keep the route's name
+    assert run.summary["parameters"]["lifetime"] == [1.0, 3.0] and run.summary["parameters"]["reconnect"] == "now"
 
 
 @pytest.mark.timing

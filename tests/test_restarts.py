@@ -118,6 +118,7 @@ def test_a_restarted_daphne_drops_its_members_they_come_back_by_backoff_and_reco
         os.environ.pop("CHANLOAD_DRILL_AT", None)
     summary = run.summary
     assert run.code == 0, run.output[-3000:]
+    assert summary["parameters"]["reconnect"] == "backoff:0.2-2" and summary["parameters"]["lifetime"] is None
     counters = summary["counters"]
     # Every member that dropped is back: as many connected at the end as users, and the drops counted by cause.
     assert summary["timeline"]["connections"][-1]["open"] == USERS or counters["reconnects"] >= sum(

@@ -288,6 +288,8 @@ def _parameters(environment, settings: Settings) -> dict:
         "rate": settings.rate,
         "arrivals": settings.arrivals if settings.rate else None,
         "messages_per_connection": settings.messages_per_connection,
+        "reconnect": settings.reconnect.spec,  # --ws-reconnect; --ws-lifetime [MIN, MAX] s, or None
+        "lifetime": list(settings.lifetime) if settings.lifetime else None,
         "users": getattr(opts, "num_users", None),
         "spawn_rate": getattr(opts, "spawn_rate", None),
         "run_time": getattr(opts, "run_time", None),
