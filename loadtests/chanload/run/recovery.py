@@ -92,10 +92,10 @@ def recovery(timeline: dict, drill_epoch: float, limit_us: float | None = None, 
     # Latency
     pre = [p99[s] for s in range(first - PRE_WINDOW, first) if count.get(s)]
     if limit_us is not None:
-        bound, out["criterion"] = limit_us, f"threshold message:p99 {'<' if strict else '<='} {limit_us:g}us"
+        bound, out["criterion"] = limit_us, f"threshold message:p99 {'<' if strict else '<='} {limit_us:.0f}us"
     elif pre:
         bound, strict = FACTOR * statistics.median(pre), False  # within 1.5x: over it is out of bounds
-        out["criterion"] = f"{FACTOR:g}x pre-drill p99 ({statistics.median(pre):g}us)"
+        out["criterion"] = f"{FACTOR:g}x pre-drill p99 ({statistics.median(pre):.0f}us)"
     else:
         bound = None
     out["pre_drill_p99_us"] = statistics.median(pre) if pre else None
