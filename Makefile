@@ -1,5 +1,6 @@
 # The one command surface: README, CI and developers all use these verbs.
 PYTHON ?= python3
+DRILL ?=
 PIP ?= $(PYTHON) -m pip
 APT_PACKAGES ?= redis-server chromium prometheus curl nginx gettext-base
 PIP_EXTRAS ?= target,test
@@ -7,7 +8,7 @@ SCALED ?= 2
 REPORT_DIR ?= reports/ci
 BASELINE ?= reports/baseline
 
-.PHONY: help deps deps-python deps-mitmproxy deps-system demo demo-scaled test test-tiers test-parallel test-timing test-inprocess test-repeat test-for test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness bench-fanout
+.PHONY: help deps deps-python deps-mitmproxy deps-system demo demo-scaled drill test test-tiers test-parallel test-timing test-inprocess test-repeat test-for test-fast lint format ci-load ci-gate bench-compare bench bench-fidelity bench-cost bench-saturation bench-connections bench-capacity bench-ceiling bench-witness bench-fanout
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' -e 's|$$(REPORT_DIR)|$(REPORT_DIR)|g' -e 's|$$(SCALED)|$(SCALED)|g' -e 's|$$(BASELINE)|$(BASELINE)|g'
@@ -37,6 +38,9 @@ demo: deps-python ## start the target on a free port, run a 20 s headless load t
 demo-scaled: deps ## the demo's load against $(SCALED) Daphne processes on Redis behind nginx (ChatUser broadcasts too)
 	$(PYTHON) scripts/with_target.py --scaled $(SCALED) -- locust -f loadtests/ws.py RoomUser ChatUser \
 		--config loadtests/profiles/smoke.conf --host {host} --report-dir reports/demo-scaled
+
+drill: deps ## a restart drill on 2 Daphne behind nginx: one SIGTERMed at 10 s, started at 15 s; prints the recovery (docs/restarts.md)
+	$(PYTHON) scripts/drill.py $(DRILL)
 
 ci-load: deps-python ## the CI profile (loadtests/profiles/ci.conf) against an auto-started target; artifacts in $(REPORT_DIR)
 	$(PYTHON) scripts/with_target.py -- locust --config loadtests/profiles/ci.conf --host {host} --report-dir $(REPORT_DIR)

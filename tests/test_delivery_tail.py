@@ -55,7 +55,7 @@ def check(summary: dict, console: str, page: str, counts: dict) -> None:
     assert c["connects"] == USERS and c["failed"] == 0 and c["sent"] == USERS * SEND, c
     expected = counts["copies"] + counts["owed"]
     room = {"expected": expected, "delivered": counts["copies"], "missing": counts["owed"], "tail": counts["owed"],
-            "duplicated": 0, "reordered": 0, "ratio": counts["copies"] / expected}  # fmt: skip
+            "duplicated": 0, "reordered": 0, "away": 0, "in_drop": 0, "ratio": counts["copies"] / expected}  # fmt: skip
     assert summary["delivery"]["rooms"] == {"lobby": room}
     assert summary["delivery"]["total"] == room
     [judged] = summary["thresholds"]

@@ -109,6 +109,8 @@ ELSEWHERE = {
     "chanload routes": ("test_routes_e2e.py", "test_the_docs_routes_commands_run", False),
     # A browser recording (docs/start-from-your-app.md): recorded there through mitmdump, converted, run.
     "chanload har": ("discover/test_har_e2e.py", "test_the_docs_har_commands_run", False),
+    # A restart drill needs the scaled stack and a Daphne stopped mid-run (docs/restarts.md): run there, shorter.
+    "make drill": ("test_restarts.py", "test_make_drill_runs_and_prints_the_recovery", False),
     # wss:// needs nginx with a certificate of a CA made for it (docs/scaling.md): run there, on that layout.
     "--ws-ca-file": ("test_tls.py", "test_the_docs_wss_command_runs", False),
 }

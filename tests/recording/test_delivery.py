@@ -13,7 +13,8 @@ def test_in_order_delivery_is_complete():
     for seq in range(10):
         book.see("g0", "r1", "s1", seq)
     assert book.snapshot()["rooms"]["g0"] == {
-        "expected": 10, "delivered": 10, "missing": 0, "tail": 0, "duplicated": 0, "reordered": 0
+        "expected": 10, "delivered": 10, "missing": 0, "tail": 0, "duplicated": 0, "reordered": 0, "away": 0,
+        "in_drop": 0,
     }  # fmt: skip
 
 
@@ -213,3 +214,55 @@ def test_numbers_before_the_first_marked_message_are_owed_to_nobody():
     book.heard("r1", at(2))
     book.see("g0", "r1", "s2", 0)
     assert merge_rooms([book.snapshot(at(40))])["g0"].tail == 10
+
+
+def test_a_member_back_after_a_drop_missed_what_the_room_said_while_it_was_away():
+    """Sender s1 sends 0..29, one a second; r1 hears 0..9, drops at 10.5 s, comes back as r2 and hears 20..29.
+
+    r1 is owed nothing after 10.5 s minus its 5 s grace, and heard up to 9: marks 10..19 were missed while away
+    (up to what was surely sent when r2 was known in the room: 19 was sent at 19 s, r2 heard 20 at 20 s);
+    they are not missing, and the ratio is untouched."""
+    s = 1_000_000_000
+    book = DeliveryBook()
+    for seq in range(30):
+        book.sent("g0", "ws://h/chat/g0", "s1", seq, (100 + seq) * s)
+    book.listening("g0", "ws://h/chat/g0", "r1", 5.0)
+    book.heard("r1", 100 * s)
+    for seq in range(10):
+        book.see("g0", "r1", "s1", seq)
+    book.left("r1", int(110.5 * s))
+    book.listening("g0", "ws://h/chat/g0", "r2", 5.0)
+    book.rejoined("r2", "r1")
+    book.heard("r2", 120 * s)
+    for seq in range(20, 30):
+        book.see("g0", "r2", "s1", seq)
+    rooms = merge_rooms([book.snapshot(130 * s)])
+    assert rooms["g0"].away == 10  # 10..19
+    assert rooms["g0"].missing == 0 and rooms["g0"].delivered == rooms["g0"].expected == 20
+
+
+def test_a_failed_last_mark_is_owed_to_nobody():
+    s = 1_000_000_000
+    book = DeliveryBook()
+    for seq in range(3):
+        book.sent("g0", "ws://h/chat/g0", "s1", seq, (100 + seq) * s)
+    book.unsent("s1", 1)  # not its last: kept
+    book.unsent("s1", 2)
+    assert book.snapshot()["senders"]["s1"][4] == 1
+
+
+def test_what_a_dropped_sender_sent_within_the_grace_before_its_drop_is_lost_with_it_not_missing():
+    """s1 sends 0..19, one a second, and its connection drops at 19.5 s; r1, connected throughout, heard 0..15.
+
+    16..19 were sent within r1's 5 s grace before s1's drop (14.5 s): lost with the sender, not missing."""
+    s = 1_000_000_000
+    book = DeliveryBook()
+    for seq in range(20):
+        book.sent("g0", "ws://h/chat/g0", "s1", seq, (100 + seq) * s)
+    book.sender_dropped("s1", int(119.5 * s))
+    book.listening("g0", "ws://h/chat/g0", "r1", 5.0)
+    book.heard("r1", 100 * s)
+    for seq in range(16):
+        book.see("g0", "r1", "s1", seq)
+    rooms = merge_rooms([book.snapshot(200 * s)])
+    assert rooms["g0"].missing == 0 and rooms["g0"].in_drop == 4

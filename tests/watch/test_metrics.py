@@ -70,7 +70,7 @@ def view_with_everything() -> tuple[View, Aggregate]:
     aggregate.add(Slice(1, ("WS message", "room/[group]"), histogram(300, 900), failures=1))
     counters = {
         "sent": 5, "ok": 2, "failed": 1, "in_flight": 0, "connects": 3, "connect_failures": 1,
-        "failure_kinds": {"reply timeout": 1, "connection refused": 1},
+        "failure_kinds": {"reply timeout": 1, "connection refused": 1}, "drops": {"abnormal close 1006": 4},
     }  # fmt: skip
     total = {"expected": 10, "delivered": 9, "missing": 1, "duplicated": 0, "reordered": 2, "ratio": 0.9}
     summary = {"status": "running", "counters": counters, "delivery": {"total": total, "rooms": {"r1": total}}}
@@ -108,6 +108,7 @@ def test_in_flight_and_counters_follow_the_ledger():
     assert samples[("chanload_ws_messages_in_flight", ())] == 2
     assert samples[("chanload_ws_failures_total", (("kind", "reply timeout"),))] == 1
     assert samples[("chanload_ws_delivery_total", (("outcome", "missing"),))] == 1
+    assert samples[("chanload_ws_drops_total", (("cause", "abnormal close 1006"),))] == 4
     assert samples[("chanload_ws_threshold_passing", (("slo", "message:p99<10ms"),))] == 1
     assert samples[("chanload_ws_open_connections", ())] == 2
 

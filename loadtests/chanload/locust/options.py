@@ -226,6 +226,21 @@ def add_arguments(parser) -> None:
         default=0,
         help="Messages per connection before closing and reconnecting. 0: keep the connection.",
     )
+    _add(
+        group,
+        "--ws-reconnect",
+        default="now",
+        help="After a connection drops: 'now' (connect again at once; 0.2 s pause after a failed attempt), "
+        "'backoff:MIN-MAX' (exponential backoff with full jitter, seconds, e.g. backoff:0.5-30; formula in "
+        "docs/restarts.md), or 'off' (the user stays down, counted). Default: now.",
+    )
+    _add(
+        group,
+        "--ws-lifetime",
+        default="",
+        help="Churn: each connection closes itself (1000) after a random lifetime, MIN-MAX seconds (e.g. 5-15), "
+        "and connects again; its handshakes are the 'WS connect' row named 'ROUTE churn'. Default: off.",
+    )
     # Results
     _add(
         group,

@@ -25,7 +25,7 @@ from chanload.recording.delivery import merge_rooms
 from chanload.recording.timeline import HOLD_SECONDS
 from chanload.reporting import artifacts as report
 from chanload.reporting import fingerprint, summary
-from chanload.run import live, policy, slo
+from chanload.run import live, policy, recovery, slo
 from chanload.run.settings import Settings, load_baseline, settings_from
 from chanload.run.state import State, bind, state
 from chanload.watch import metrics, resources
@@ -177,6 +177,7 @@ def _finish(environment, st: State) -> dict:
             finals.wait()  # a run stopped just before (web UI): its workers' last samples
     result = snapshot(environment, status="completed")
     result.update(st.sections)  # e.g. the capacity finder's "capacity"
+    recovery.attach(result, st.started, st.settings.thresholds)  # after drills: chanload.run.recovery
     ledger = Ledger.total([result["counters"]])
     lost = st.workers.lost(c.id for c in runner.clients.missing) if isinstance(runner, MasterRunner) else []
     if lost:
@@ -288,6 +289,8 @@ def _parameters(environment, settings: Settings) -> dict:
         "rate": settings.rate,
         "arrivals": settings.arrivals if settings.rate else None,
         "messages_per_connection": settings.messages_per_connection,
+        "reconnect": settings.reconnect.spec,  # --ws-reconnect; --ws-lifetime [MIN, MAX] s, or None
+        "lifetime": list(settings.lifetime) if settings.lifetime else None,
         "users": getattr(opts, "num_users", None),
         "spawn_rate": getattr(opts, "spawn_rate", None),
         "run_time": getattr(opts, "run_time", None),

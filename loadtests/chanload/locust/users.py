@@ -15,6 +15,7 @@ from locust import User, constant, task
 from locust.user.task import LOCUST_STATE_STOPPING
 
 import functools
+import time
 
 import gevent
 
@@ -23,6 +24,7 @@ from chanload.conversation.groups import Groups
 from chanload.conversation.messages import Expect, Payload
 from chanload.conversation.opening import openings
 from chanload.conversation.pacing import Schedule, ThinkTime
+from chanload.conversation.reconnect import Reconnector
 from chanload.conversation.session import Session
 from chanload.conversation.trace import TracingSession
 from chanload.exceptions import OptionError, WsError
@@ -253,7 +255,9 @@ class ChannelsUser(WsUser):
 
     def on_start(self) -> None:
         super().on_start()
-        self._pacer = self.make_pacer(state(self.environment).settings)
+        settings = state(self.environment).settings
+        self._pacer = self.make_pacer(settings)
+        self._reconnector = Reconnector(settings.reconnect, settings.lifetime)
         gevent.sleep(self._pacer.start_phase())
 
     def make_pacer(self, settings: Settings) -> Schedule | ThinkTime:
@@ -282,22 +286,81 @@ class ChannelsUser(WsUser):
         ws = self.ws
         pacer = self._pacer
         scheduled = isinstance(pacer, Schedule)
-        limit = state(self.environment).settings.messages_per_connection
+        settings = state(self.environment).settings
+        limit = settings.messages_per_connection
         only_task = len(self.tasks) == 1
+        back = self._reconnector
         while True:
             if ws.client is None:
-                ws.connect()  # a failure ends the task (and pauses), see _quiet
+                if back.stays_down:
+                    _stay_down(self)
+                    return
+                reconnect(self, back)  # a failure ends the task (and pauses), see _quiet
                 if isinstance(pacer, Schedule):
                     pacer.restart()
             intended = pacer.next_send()
+            reader = getattr(ws, "_reader", None)  # a listening session's: it may hold what ended the connection
             try:
                 ws.request(intended=intended if scheduled else None)
-            except WsError:
-                pass  # recorded; a fatal one dropped the connection, and the next turn reconnects
+                back.message_ok()
+            except WsError as exc:
+                if ws.client is None:  # a fatal failure dropped the connection: counted by cause
+                    _dropped(ws, back, (reader.error() if reader is not None else None) or exc)
             if limit and ws.seq >= limit:
                 ws.close()
+            elif ws.client is not None and back.expired():
+                ws.close()  # 1000: its lifetime is over (--ws-lifetime)
+                back.closed_by_churn(ws.recording)
             if not only_task or self._state == LOCUST_STATE_STOPPING:
                 return
+
+
+def reconnect(user: WsUser, back: Reconnector) -> None:
+    """Connect `user.ws` by its policy: wait (backoff), connect, run the opening steps; again until it works.
+
+    Under `now` a failed attempt is raised (the task ends and pauses RECONNECT_PAUSE, as before the policy);
+    under `backoff` the attempts go on here, each after its delay, until one works or Locust stops the user.
+    After a drop the same room is joined again, the login (if any) runs again, and the opening steps run:
+    the conversation resumes.
+    """
+    ws = user.ws
+    name = f"{ws.name} churn" if back.churned else None
+    while True:
+        pause = back.before()
+        if pause:
+            gevent.sleep(pause)
+        outage = back.down_since is not None
+        previous = ws.user if outage else ""
+        login = getattr(ws, "_login", None)
+        if outage and back.tries == 1 and login is not None:  # once an outage (a 401 or 403 asks again)
+            login.due = True  # a restarted server may have lost the session: log in again, as after a 401
+        try:
+            ws.connect(group=(ws.group or None) if outage else None, step=name)
+        except WsError as exc:
+            back.failed(exc, ws.recording)
+            if back.policy.mode != "backoff":
+                raise
+            continue
+        back.ready(ws.recording, ws.name)
+        if previous:
+            ws.recording.delivery.rejoined(ws.user, previous)  # what the room said meanwhile: missed while away
+        return
+
+
+def _dropped(ws: Session, back: Reconnector, exc: WsError) -> None:
+    """The connection dropped under a step: counted by the cause that ended it (the reader's, when it saw it
+    first). A marked message whose round trip failed with it is owed to nobody: its sender knows it failed."""
+    back.dropped(exc, ws.recording)
+    ws.recording.delivery.sender_dropped(ws.user, time.time_ns())
+    mark = getattr(ws, "_mark", -1)  # the mark number of the message just sent, or -1
+    if mark >= 0:
+        ws.recording.delivery.unsent(ws.user, mark)
+
+
+def _stay_down(user: WsUser) -> None:
+    """--ws-reconnect off: the user stays down, its task sleeping until Locust stops it (every second a check)."""
+    while user._state != LOCUST_STATE_STOPPING:
+        gevent.sleep(1.0)
 
 
 class EchoUser(ChannelsUser):

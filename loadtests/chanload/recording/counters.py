@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, fields
 
+_COUNTERS = ("failure_kinds", "drops", "attempts_failed")  # Counter fields: by kind or cause
+
 
 @dataclass
 class Ledger:
@@ -27,10 +29,20 @@ class Ledger:
     # a handshake that times out may be a live target that is overloaded.
     last_ok_at: float = 0.0
     last_refused_at: float = 0.0
+    # Reconnects (chanload.conversation.reconnect): connections that dropped, by cause (chanload.recording.drops),
+    # and attempts to come back that failed, by cause; outages ended, and the attempts they took; users that
+    # stayed down (--ws-reconnect off); connections closed by their lifetime (--ws-lifetime).
+    drops: Counter = field(default_factory=Counter)
+    attempts_failed: Counter = field(default_factory=Counter)
+    reconnects: int = 0
+    reconnect_attempts: int = 0
+    stayed_down: int = 0
+    churn_closes: int = 0
 
     def snapshot(self) -> dict:
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "failure_kinds"}
-        data["failure_kinds"] = dict(self.failure_kinds)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _COUNTERS}
+        for name in _COUNTERS:
+            data[name] = dict(getattr(self, name))
         return data
 
     @classmethod
@@ -38,8 +50,8 @@ class Ledger:
         out = cls()
         for snap in snapshots:
             for f in fields(cls):
-                if f.name == "failure_kinds":
-                    out.failure_kinds.update(snap.get("failure_kinds", {}))
+                if f.name in _COUNTERS:
+                    getattr(out, f.name).update(snap.get(f.name, {}))
                 elif f.name.endswith("_at"):
                     setattr(out, f.name, max(getattr(out, f.name), float(snap.get(f.name, 0.0))))
                 else:
@@ -64,6 +76,11 @@ class Ledger:
             else ""
         )
         other = f"; {self.other_frames} other frames skipped" if self.other_frames else ""
+        if self.drops or self.churn_closes:
+            causes = ", ".join(f"{k} {n}" for k, n in sorted(self.drops.items())) or "none"
+            other += f"; drops: {causes}; reconnects {self.reconnects} in {self.reconnect_attempts} attempts"
+            other += f", {self.stayed_down} stayed down" if self.stayed_down else ""
+            other += f", {self.churn_closes} churn closes" if self.churn_closes else ""
         return (
             f"messages: sent {self.sent} = ok {self.ok} + failed {self.failed} + in flight {self.in_flight}"
             f" ({verdict}); connects: {self.connects} ok, {self.connect_failures} failed{other}{early}"

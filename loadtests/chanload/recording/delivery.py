@@ -104,7 +104,8 @@ class SendLog:
     end of its bucket). Numbers rise with time on a connection, so both bounds below are one lookup.
     """
 
-    __slots__ = ("room", "where", "first_ns", "first_seq", "last_ns", "last_seq", "base_seq", "base_end", "buckets")
+    __slots__ = ("room", "where", "first_ns", "first_seq", "last_ns", "last_seq", "base_seq", "base_end", "buckets",
+                 "dropped_ns")  # fmt: skip
 
     def __init__(self, room: str, where: str, first_ns: int, first_seq: int = 0) -> None:
         self.room = room
@@ -116,6 +117,7 @@ class SendLog:
         self.base_seq = -1
         self.base_end = 0
         self.buckets: deque[list[int]] = deque()
+        self.dropped_ns = 0  # when its connection dropped under it (not closed by its user); 0: it did not
 
     def add(self, seq: int, sent_ns: int) -> None:
         if sent_ns < self.last_ns:  # the wall clock stepped back: the last bucket takes it
@@ -157,7 +159,7 @@ class SendLog:
 
     def encode(self) -> list:
         return [self.room, self.where, self.first_ns, self.last_ns, self.last_seq, self.base_seq, self.base_end,
-                [x for pair in self.buckets for x in pair], self.first_seq]  # fmt: skip
+                [x for pair in self.buckets for x in pair], self.first_seq, self.dropped_ns]  # fmt: skip
 
     @classmethod
     def decode(cls, row: list) -> SendLog:
@@ -165,6 +167,7 @@ class SendLog:
         log.last_ns, log.last_seq, log.base_seq, log.base_end = (int(v) for v in row[3:7])
         flat = row[7]
         log.buckets = deque([int(flat[i]), int(flat[i + 1])] for i in range(0, len(flat), 2))
+        log.dropped_ns = int(row[9]) if len(row) > 9 else 0
         return log
 
 
@@ -177,6 +180,7 @@ class Presence:
     grace_ns: int
     start_ns: int | None = None  # the arrival of the first marked message it received
     left_ns: int | None = None  # its connection closed; None while connected
+    after: str | None = None  # the connection of the same member before a drop (`rejoined`): it was away between
 
 
 @dataclass
@@ -185,6 +189,10 @@ class RoomTotals:
     delivered: int = 0
     missing: int = 0  # gaps and tail
     tail: int = 0  # of `missing`: owed after the last number heard from a sender, or from a sender never heard
+    away: int = 0  # missed while away: sent to the room while a member was reconnecting; not in expected/missing
+    # Lost with their sender's connection: sent within the receiver's grace before the sender's connection dropped,
+    # never heard (e.g. acknowledged, then never relayed by a server that stopped); not in expected/missing.
+    in_drop: int = 0
     duplicated: int = 0
     reordered: int = 0
 
@@ -223,9 +231,34 @@ class DeliveryBook:
             log = self._sends[sender] = SendLog(room, _where(url), sent_ns, seq)
         log.add(seq, sent_ns)
 
+    def unsent(self, sender: str, seq: int) -> None:
+        """`sender`'s marked message `seq`, its last, failed as its connection dropped: owed to nobody (the sender
+        counted it failed; whether the server relayed it is unknown). Only the last number can be taken back."""
+        log = self._sends.get(sender)
+        if log is None or log.last_seq != seq:
+            return
+        log.last_seq = seq - 1
+        if log.buckets and log.buckets[-1][1] == seq:
+            log.buckets[-1][1] = seq - 1
+
+    def sender_dropped(self, sender: str, at_ns: int) -> None:
+        """`sender`'s connection dropped under it at `at_ns`: what it sent within a receiver's grace before then went
+        with it (`RoomTotals.in_drop`), not missing while the receiver was connected."""
+        log = self._sends.get(sender)
+        if log is not None and not log.dropped_ns:
+            log.dropped_ns = at_ns
+
     def listening(self, room: str, url: str, receiver: str, grace: float) -> None:
         """Connection `receiver` reads every frame as it arrives; `grace` (s): its reply timeout."""
         self._present[receiver] = Presence(room, _where(url), int(grace * 1e9))
+
+    def rejoined(self, receiver: str, previous: str) -> None:
+        """`receiver` is the same member as `previous`, back after a drop: what the room said between the two
+        connections (after `previous` left, minus its grace, until `receiver` is known in the room) is counted
+        as missed while away (`RoomTotals.away`), apart from what is missing while connected."""
+        p = self._present.get(receiver)
+        if p is not None and previous:
+            p.after = previous
 
     def heard(self, receiver: str, arrival_ns: int) -> None:
         """`receiver` got a marked message (anyone's): from then on it is known to be in its room."""
@@ -279,7 +312,7 @@ class DeliveryBook:
             "rooms": {room: vars(r).copy() for room, r in rooms.items()},
             "senders": {sender: log.encode() for sender, log in self._sends.items()},
             "receivers": {
-                receiver: [p.room, p.where, p.grace_ns, since, p.left_ns, heard.get(receiver, {})]
+                receiver: [p.room, p.where, p.grace_ns, since, p.left_ns, heard.get(receiver, {}), p.after]
                 for receiver, p in present.items()
                 if (since := self._since(receiver, p)) is not None
             },
@@ -298,9 +331,13 @@ def merge_rooms(snapshots: list[dict]) -> dict[str, RoomTotals]:
         for sender, row in snap.get("senders", {}).items():
             log = SendLog.decode(row)
             senders[(log.room, log.where)].append((sender, log))
+    away_rows = {r: row for snap in snapshots for r, row in snap.get("receivers", {}).items()}
     for snap in snapshots:
         at = int(snap.get("at", 0))
-        for receiver, (room, where, grace_ns, start_ns, left_ns, heard) in snap.get("receivers", {}).items():
+        for receiver, (room, where, grace_ns, start_ns, left_ns, heard, *rest) in snap.get("receivers", {}).items():
+            before = away_rows.get(rest[0]) if rest and rest[0] else None
+            if before is not None:
+                _away(rooms[room], senders.get((room, where), ()), receiver, rest[0], before, room, where, start_ns)
             until = (at if left_ns is None else int(left_ns)) - int(grace_ns)
             owed = 0
             for sender, log in senders.get((room, where), ()):
@@ -309,6 +346,11 @@ def merge_rooms(snapshots: list[dict]) -> dict[str, RoomTotals]:
                 last_owed = log.sent_by(until)
                 highest = heard.get(sender)
                 seen = log.maybe_sent_by(int(start_ns)) if highest is None else int(highest)
+                if log.dropped_ns:  # the last grace of the sender's sending went with its connection
+                    cut = log.sent_by(log.dropped_ns - int(grace_ns))
+                    if last_owed > cut:
+                        rooms[room].in_drop += max(0, last_owed - max(cut, seen))
+                        last_owed = cut
                 owed += max(0, last_owed - seen)
             if owed:
                 r = rooms[room]
@@ -316,3 +358,18 @@ def merge_rooms(snapshots: list[dict]) -> dict[str, RoomTotals]:
                 r.missing += owed
                 r.tail += owed
     return dict(sorted(rooms.items()))
+
+
+def _away(totals: RoomTotals, logs, receiver: str, previous: str, before: list, room: str, where: str, back_ns) -> None:
+    """Marks sent to the room while a member was away: after the last its previous connection heard from each
+    sender, or was owed (up to its leave minus its grace: its tail), until its new connection is known in the
+    room. Rounded the way that counts less, as the tail is."""
+    b_room, b_where, b_grace, _, b_left, b_heard = before[:6]
+    if b_left is None or (b_room, b_where) != (room, where):
+        return
+    gone = int(b_left) - int(b_grace)  # the previous connection was owed up to here (its tail)
+    for sender, log in logs:
+        if sender in (receiver, previous):
+            continue
+        had = max(int(b_heard.get(sender, -1)), log.sent_by(gone), log.first_seq - 1)  # heard, or owed
+        totals.away += max(0, log.sent_by(int(back_ns)) - had)

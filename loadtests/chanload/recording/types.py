@@ -14,6 +14,7 @@ SEND_LAG = "WS send lag"  # open model: intended send -> actual send
 DELIVERY = "WS delivery"  # another member's marked message: its send time -> its arrival here
 RECEIVE = "WS receive"  # expect(): a wait for a frame with no message of its own
 SEND = "WS send"  # send(): a message no reply is awaited for (recorded only when it fails)
+RECONNECT = "WS reconnect"  # a drop -> the conversation ready again (backoff, handshakes, opening steps)
 LOGIN = "HTTP login"  # ws.login / --login-url: the whole HTTP login before connecting (GET the form + POST it)
 
-REQUEST_TYPES = (CONNECT, MESSAGE, CORRECTED, SEND_LAG, DELIVERY, RECEIVE, SEND, LOGIN)
+REQUEST_TYPES = (CONNECT, MESSAGE, CORRECTED, SEND_LAG, DELIVERY, RECEIVE, SEND, LOGIN, RECONNECT)

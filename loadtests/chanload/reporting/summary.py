@@ -84,7 +84,13 @@ def _delivery_text(t: dict, promise: str = "") -> str:
     return (
         f"{ratio}{promise}, delivered {t['delivered']} of {t['expected']}, missing {t['missing']}"
         f" (tail {t.get('tail', 0)}), duplicated {t['duplicated']}, reordered {t['reordered']}"
+        + (f", missed while away {t['away']}" if t.get("away") else "")
+        + (f", lost with a dropped sender {t['in_drop']}" if t.get("in_drop") else "")
     )
+
+
+def _s(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:g} s"
 
 
 def delivery_lines(delivery: dict) -> list[str]:
@@ -172,6 +178,11 @@ def render(summary: dict) -> str:
     delivery = summary.get("delivery")
     if delivery:
         lines += delivery_lines(delivery)
+    for d in (summary.get("recovery") or {}).get("drills", []):  # chanload.run.recovery
+        lines.append(
+            f"recovery after the drill at {d['at']:g} s: {_s(d['recovery_s'])} (users back {_s(d['users_back_s'])},"
+            f" latency back {_s(d['latency_back_s'])} by {d['criterion']}), {d['failed_messages']} messages failed"
+        )
     thresholds = summary.get("thresholds") or []
     if thresholds:
         passed = sum(t["passed"] for t in thresholds)

@@ -13,6 +13,7 @@ from chanload.conversation.groups import Groups
 from chanload.conversation.login import Accounts, login_path
 from chanload.conversation.messages import Expect, Payload
 from chanload.conversation.opening import Opening, openings
+from chanload.conversation.reconnect import Policy, lifetime
 from chanload.exceptions import OptionError
 from chanload.recording import archive
 from chanload.recording.archive import Run
@@ -67,6 +68,8 @@ class Settings:
     rate: float = 0.0
     arrivals: str = "poisson"  # the open model's send times: "poisson" (exponential gaps), or a "fixed" grid
     messages_per_connection: int = 0
+    reconnect: Policy = Policy()  # --ws-reconnect (chanload.conversation.reconnect)
+    lifetime: tuple[float, float] | None = None  # --ws-lifetime MIN-MAX s: churn; None: off
     headers: tuple[str, ...] = ()
     subprotocols: tuple[str, ...] = ()  # (): each user class's own (`subprotocols`, none for the built-in ones)
     report_dir: str | None = None
@@ -122,6 +125,8 @@ def settings_from(options, host: str | None) -> Settings:
         rate=parse_non_negative(getattr(options, "ws_rate", 0.0), "--ws-rate"),
         arrivals=_arrivals(getattr(options, "ws_arrivals", "poisson") or "poisson"),
         messages_per_connection=int(parse_non_negative(getattr(options, "ws_messages", 0), "--ws-messages")),
+        reconnect=Policy.parse(getattr(options, "ws_reconnect", "now")),
+        lifetime=lifetime(getattr(options, "ws_lifetime", "")),
         headers=tuple(parse_header(h) for h in getattr(options, "ws_header", []) or []),
         subprotocols=tuple(
             dict.fromkeys(subprotocol_names(parse_tokens(getattr(options, "ws_subprotocol", None)), "--ws-subprotocol"))

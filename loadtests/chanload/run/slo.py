@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 
 from chanload.recording.archive import Run
 from chanload.recording.hlog import Log
+from chanload.run.recovery import missed_ratio, recovery_us
 from chanload.run.relative import judge_relative, relative_so_far
 from chanload.run.threshold import (
     KIND,
@@ -115,7 +116,11 @@ def _measure(t: Threshold, summary: dict) -> tuple[float | None, str]:
             return (counters.get("failed", 0) / trips if trips else None), ""
         if t.metric == "rps":
             return (trips / duration if duration > 0 and counters else None), ""
+        if t.metric == "recovery":
+            return recovery_us(summary)
         delivery = summary.get("delivery") or {}
+        if t.metric == "missed_ratio":
+            return missed_ratio(delivery), ""
         return (delivery.get("total") or {}).get("ratio"), ""
 
     rows = [

@@ -6,9 +6,12 @@ Grammar (one threshold per `--slo`; whitespace anywhere is ignored):
     fail_ratio OP N%                       failed / (ok + failed) message round trips, whole run
     delivery_ratio OP N%                   broadcast deliveries received / expected (tail included), whole run
     rps OP N                               message round trips (ok + failed) per second of the run
+    recovery OP TIME                       the slowest drill's recovery (chanload.run.recovery), e.g. recovery<10s
+    missed_ratio OP N%                     marks missed while away / (expected + missed while away), whole run
 
 - METRIC is a latency metric as the summary names it: `connect`, `message`, `message_corrected`,
-  `delivery`, `login` (request type `WS message corrected` -> `message_corrected`, `HTTP login` -> `login`).
+  `delivery`, `login`, `reconnect`
+  (request type `WS message corrected` -> `message_corrected`, `HTTP login` -> `login`).
 - `@NAME` keeps one route name, e.g. `message@room/[group]:p99<5ms`. Without it the threshold covers every
   name of that metric.
 - STAT is one of
@@ -46,8 +49,8 @@ from decimal import Decimal
 from chanload import formatting
 from chanload.exceptions import OptionError
 
-LATENCY_METRICS = ("connect", "message", "message_corrected", "delivery", "login")
-SCALAR_METRICS = ("fail_ratio", "delivery_ratio", "rps")
+LATENCY_METRICS = ("connect", "message", "message_corrected", "delivery", "login", "reconnect")
+SCALAR_METRICS = ("fail_ratio", "delivery_ratio", "rps", "recovery", "missed_ratio")
 METRICS = LATENCY_METRICS + SCALAR_METRICS
 
 # Statistic as written -> the summary row key that holds it.
@@ -71,6 +74,8 @@ KIND = {
     **dict.fromkeys(LATENCY_STATS, "latency"),
     "fail_ratio": "ratio",
     "delivery_ratio": "ratio",
+    "missed_ratio": "ratio",
+    "recovery": "latency",  # the slowest drill's recovery (chanload.run.recovery), a time
     "count": "count",
     "failures": "count",
     "rate": "rate",

@@ -48,6 +48,7 @@ EXPORTED: dict[str, tuple[str, ...]] = {
     "chanload_ws_messages_in_flight": (),
     "chanload_ws_failures_total": ("kind",),
     "chanload_ws_connects_total": ("result",),
+    "chanload_ws_drops_total": ("cause",),
     "chanload_ws_delivery_total": ("outcome",),
     "chanload_ws_users": (),
     "chanload_ws_open_connections": (),
@@ -123,6 +124,12 @@ def families(live: View, aggregate: Aggregate) -> Iterator:
     connects.add_metric(["ok"], counters.get("connects", 0))
     connects.add_metric(["failed"], counters.get("connect_failures", 0))
     yield connects
+    drops = CounterMetricFamily(
+        "chanload_ws_drops", "Connections that dropped, by cause (docs/restarts.md).", labels=["cause"]
+    )
+    for cause, n in sorted((counters.get("drops") or {}).items()):
+        drops.add_metric([cause], n)
+    yield drops
 
     delivery = CounterMetricFamily(
         "chanload_ws_delivery",
@@ -130,7 +137,7 @@ def families(live: View, aggregate: Aggregate) -> Iterator:
         labels=["outcome"],
     )
     delivered = (live.summary.get("delivery") or {}).get("total") or {}
-    for outcome in ("delivered", "missing", "duplicated", "reordered"):
+    for outcome in ("delivered", "missing", "duplicated", "reordered", "away"):
         delivery.add_metric([outcome], delivered.get(outcome, 0))
     yield delivery
 

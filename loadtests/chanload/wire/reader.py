@@ -97,6 +97,13 @@ class Reader:
         self._took(len(item[0]))
         return item
 
+    def error(self) -> WsError | None:
+        """The error that ended the connection under the reader, if it is queued and no step has taken it yet."""
+        for item in reversed(self._frames.queue):
+            if isinstance(item, WsError):
+                return item
+        return None
+
     def _took(self, size: int) -> None:
         """A step took a frame of `size` bytes off the queue: room for the reader."""
         with self._count:
