@@ -135,8 +135,9 @@ def test_a_restarted_daphne_drops_its_members_they_come_back_by_backoff_and_reco
     row = run.row("WS reconnect", "chat/[group]")
     assert row["count"] == counters["reconnects"] and row["min"] >= 200_000 * 0.99, row  # backoff's MIN: 0.2 s
     (drill,) = summary["recovery"]["drills"]
+    # not timing: the issue's own gate (recovery<30s), ten times what backoff 0.2-2 s takes on a busy machine
     assert drill["users_back_s"] is not None and 0 < drill["users_back_s"] < 30, drill  # the reconnects show it
-    assert summary["recovery"]["slowest_s"] < 30, summary["recovery"]
+    assert summary["recovery"]["slowest_s"] < 30, summary["recovery"]  # not timing: the same gate, the run's own
     # What members missed while away is counted apart; nothing was lost while connected.
     delivery = summary["delivery"]["total"]
     assert delivery["away"] > 0, delivery
