@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from chanload.conversation.login import Obtained
 from chanload.conversation.reconnect import Policy, Reconnector
 from chanload.exceptions import ClosedByServer, ConnectionRefused
 from chanload.locust.users import reconnect
@@ -36,9 +37,10 @@ class Login:
 
     due, worked, runs = True, False, 0
 
-    def __call__(self, session):
+    def __call__(self, recording, host, timeout):
         self.runs += 1
         self.due = False
+        return Obtained()  # nothing to apply: the fake server asks for no session
 
 
 def samples(ws) -> dict:
