@@ -17,7 +17,7 @@ import time
 import gevent
 
 from chanload.exceptions import OptionError
-from chanload.locust import bucketing, lastreport, preflight, shutdown, spawnargs, tally, webui
+from chanload.locust import bucketing, drills, lastreport, preflight, shutdown, spawnargs, tally, webui
 from chanload.locust.options import add_arguments
 from chanload.recording import hlog, workers
 from chanload.recording.counters import Ledger
@@ -331,7 +331,10 @@ def _on_init(environment, **_kw) -> None:
         )  # fmt: skip
         if refusal:
             raise OptionError(refusal)
-        attach(environment, settings).baseline = baseline  # may bind --ws-metrics-port
+        planned, drill_timeout = drills.read(environment.parsed_options, worker)  # taken out: never shipped
+        st = attach(environment, settings)  # may bind --ws-metrics-port
+        st.baseline = baseline
+        drills.install(environment, st, planned, drill_timeout)
     except OptionError as exc:
         sys.stderr.write(f"chanload: error: {exc}\n")
         sys.exit(policy.EXIT_BAD_OPTION)

@@ -48,6 +48,7 @@ def render_html(summary: dict) -> str:
         _insecure(summary),
         _thresholds(summary.get("thresholds") or []),
         capacity.html(summary.get("capacity")),
+        _drills(summary.get("drills") or []),
         _percentiles(summary.get("latency") or []),
         _counters(summary.get("counters") or {}, summary.get("delivery")),
         _charts(summary),
@@ -135,6 +136,34 @@ def _thresholds(thresholds: list[dict]) -> str:
         '<h2>Thresholds</h2><table class="thresholds"><thead><tr><th>Threshold</th><th class="num">Measured</th>'
         '<th class="num">Limit</th><th>Result</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _drills(drills: list[dict]) -> str:
+    """--drill: when each command ran (seconds into the run), how it ended, and its output's tail."""
+    if not drills:
+        return ""
+    rows = []
+    for d in drills:
+        ran = d.get("started") is not None
+        outcome = str(d.get("outcome") or ("not run" if not ran else "?"))
+        badge = "pass" if outcome == "ok" else "fail"
+        code = d.get("exit_code")
+        tail = d.get("output_tail") or ""
+        started = f"{d['started']:.1f} s" if ran else "-"
+        took = f"{d['seconds']:.2f} s" if ran else "-"
+        output = f"<pre>{escape(tail)}</pre>" if tail else "-"
+        rows.append(
+            f'<tr><td class="num">{d.get("at", 0):g} s</td><td><code>{escape(str(d.get("command", "")))}</code></td>'
+            f'<td class="num">{started}</td><td class="num">{took}</td>'
+            f'<td class="num">{"-" if code is None else escape(str(code))}</td>'
+            f'<td><span class="badge {badge}">{escape(outcome)}</span></td><td>{output}</td></tr>'
+        )
+    return (
+        '<h2>Drills</h2><div class="scroll"><table class="drills"><thead><tr><th class="num">At</th><th>Command</th>'
+        '<th class="num">Ran at</th><th class="num">Took</th><th class="num">Exit code</th><th>Outcome</th>'
+        f"<th>Output (last 2 KB)</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        '<p class="meta">Times are seconds into the run; the charts mark each drill where it ran.</p>'
     )
 
 
