@@ -50,7 +50,7 @@ def render_html(summary: dict) -> str:
         capacity.html(summary.get("capacity")),
         _drills(summary.get("drills") or []),
         _percentiles(summary.get("latency") or []),
-        _counters(summary.get("counters") or {}, summary.get("delivery")),
+        _counters(summary.get("counters") or {}, summary.get("delivery"), summaries.started_epoch(summary)),
         _charts(summary),
         _mapping("Run parameters", summary.get("parameters") or {}),
         _mapping("Versions", summary.get("versions") or {}),
@@ -144,7 +144,7 @@ def _drills(drills: list[dict]) -> str:
     if not drills:
         return ""
     rows = []
-    for d in drills:
+    for i, d in enumerate(drills, 1):
         ran = d.get("started") is not None
         outcome = str(d.get("outcome") or ("not run" if not ran else "?"))
         badge = "pass" if outcome == "ok" else "fail"
@@ -154,16 +154,19 @@ def _drills(drills: list[dict]) -> str:
         took = f"{d['seconds']:.2f} s" if ran else "-"
         output = f"<pre>{escape(tail)}</pre>" if tail else "-"
         rows.append(
-            f'<tr><td class="num">{d.get("at", 0):g} s</td><td><code>{escape(str(d.get("command", "")))}</code></td>'
+            f'<tr><td class="num">{i}</td><td class="num">{d.get("at", 0):g} s</td>'
+            f"<td><code>{escape(str(d.get('command', '')))}</code></td>"
             f'<td class="num">{started}</td><td class="num">{took}</td>'
             f'<td class="num">{"-" if code is None else escape(str(code))}</td>'
             f'<td><span class="badge {badge}">{escape(outcome)}</span></td><td>{output}</td></tr>'
         )
     return (
-        '<h2>Drills</h2><div class="scroll"><table class="drills"><thead><tr><th class="num">At</th><th>Command</th>'
-        '<th class="num">Ran at</th><th class="num">Took</th><th class="num">Exit code</th><th>Outcome</th>'
+        '<h2>Drills</h2><div class="scroll"><table class="drills"><thead><tr><th class="num">#</th>'
+        '<th class="num">At</th><th>Command</th><th class="num">Ran at</th><th class="num">Took</th>'
+        '<th class="num">Exit code</th><th>Outcome</th>'
         f"<th>Output (last 2 KB)</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-        '<p class="meta">Times are seconds into the run; the charts mark each drill where it ran.</p>'
+        '<p class="meta">Times are seconds into the run (--drill); the time charts mark each drill that ran, by its'
+        " number.</p>"
     )
 
 
@@ -185,10 +188,13 @@ def _percentiles(rows: list[dict]) -> str:
     )
 
 
-def _counters(counters: dict, delivery: dict | None) -> str:
+def _counters(counters: dict, delivery: dict | None, start: float | None = None) -> str:
     if not counters and not delivery:
         return ""
-    shown = {k: v for k, v in counters.items() if k != "failure_kinds"}
+    # Wall-clock times (`last_ok_at` ...) relative to the run's start, "never" for none (0.0).
+    shown = {
+        k: summaries.moment(v, start) if k.endswith("_at") else v for k, v in counters.items() if k != "failure_kinds"
+    }
     kinds = counters.get("failure_kinds") or {}
     if kinds:
         shown["failure kinds"] = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
