@@ -311,9 +311,9 @@ def _draw(ax, chart: Chart) -> None:
         ax.set_xlim(lo - (hi - lo) * 0.02, hi + (hi - lo) * 0.02)
     if chart.x_ticks:
         ax.set_xticks([x for x, _ in chart.x_ticks], [label for _, label in chart.x_ticks])
-    for x, label in chart.events:
-        ax.axvline(x, color=EVENT_COLOR, linestyle=":", linewidth=1)
-        ax.text(x, 0.98, f" {label}", transform=ax.get_xaxis_transform(), fontsize=8, va="top", color=EVENT_COLOR)
+    for at, label in chart.events:
+        ax.axvline(at, color=EVENT_COLOR, linestyle=":", linewidth=1)
+        ax.text(at, 0.98, f" {label}", transform=ax.get_xaxis_transform(), fontsize=8, va="top", color=EVENT_COLOR)
     ax.set_xlabel(chart.x_label)
     ax.set_ylabel(f"{chart.y_label} ({unit})" if unit else chart.y_label)
     ax.grid(True, alpha=0.3)
