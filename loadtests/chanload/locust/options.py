@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from chanload.locust import drills
+from chanload.locust import drills, leakwatch
 from chanload.run.settings import Settings, settings_from
 from chanload.wire.defaults import DEFAULTS
 
@@ -334,6 +334,7 @@ def add_arguments(parser) -> None:
         help="Sample a local process and its children once a second, in step with the latency (repeatable): CPU, "
         "RSS, file descriptors against its limit, threads, established TCP connections. A PID not running: exit 2.",
     )
+    leakwatch.add_arguments(watch, _add)  # --watch-cooldown
     _add(
         watch,
         "--watch-redis",

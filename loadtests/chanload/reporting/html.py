@@ -49,6 +49,7 @@ def render_html(summary: dict) -> str:
         _thresholds(summary.get("thresholds") or []),
         capacity.html(summary.get("capacity")),
         _drills(summary.get("drills") or []),
+        _leaks(summary.get("leaks")),
         _percentiles(summary.get("latency") or []),
         _counters(summary.get("counters") or {}, summary.get("delivery"), summaries.started_epoch(summary)),
         _charts(summary),
@@ -167,6 +168,36 @@ def _drills(drills: list[dict]) -> str:
         f"<th>Output (last 2 KB)</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
         '<p class="meta">Times are seconds into the run (--drill); the time charts mark each drill that ran, by its'
         " number.</p>"
+    )
+
+
+def _leaks(leaks: dict | None) -> str:
+    """Each --watch process's RSS growth over the steady state and whether it came back (chanload.run.leaks)."""
+    if not leaks:
+        return ""
+    rows = []
+    for name, leak in leaks.items():
+        growth = leak.get("rss_growth_mb_per_min")
+        back = {True: "yes", False: "NO", None: "not measured"}[leak.get("returned")]
+        cells = [
+            "-" if growth is None else f"{growth:+.2f} MB/min",
+            f"{leak.get('steady_points', 0)} s from {leak['steady_from_s']:g} s" if leak.get("steady_from_s") else "-",
+            *(f"{leak[k]:g} MB" if leak.get(k) is not None else "-" for k in ("base_mb", "peak_mb", "after_stop_mb")),
+            back,
+        ]
+        why = f"<td>{escape(str(leak.get('why', '')))}</td>"
+        body = "".join(f'<td class="num">{escape(c)}</td>' for c in cells)
+        rows.append(f"<tr><td><code>{escape(str(name))}</code></td>{body}{why}</tr>")
+    head = "".join(
+        f'<th class="num">{h}</th>'
+        for h in ("RSS growth", "steady state", "RSS base", "RSS peak", "RSS after the load", "came back")
+    )
+    return (
+        f'<h2>Leaks</h2><table class="leaks"><thead><tr><th>Process</th>{head}<th>Note</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        '<p class="meta">RSS growth: the Theil-Sen slope over the per-second samples after a warm-up (the first 20% of'
+        " the load, at least 5 s); MB are 10^6 bytes. It came back when, after the load, RSS fell to at most its base"
+        " plus half of what it grew (--watch-cooldown keeps watching after the load).</p>"
     )
 
 

@@ -14,6 +14,7 @@ from chanload.recording.delivery import CHANNELS_PROMISE, RoomTotals
 from chanload.recording.latency import Aggregate, Counts, metric_name
 from chanload.reporting.fingerprint import GENERATOR_BUSY
 from chanload.run.drills import lines as drill_lines
+from chanload.run.leaks import lines as leak_lines
 from chanload.version import __version__
 
 SCHEMA = "chanload.summary/1"
@@ -192,6 +193,7 @@ def render(summary: dict) -> str:
         width = max(len(t["expr"]) for t in thresholds)
         lines += [f"  {'PASS' if t['passed'] else 'FAIL'}  {t['expr']:<{width}}  {t['detail']}" for t in thresholds]
     lines += drill_lines(summary.get("drills") or [])
+    lines += leak_lines(summary.get("leaks"))
     if summary.get("exit_code") is not None:
         lines.append(f"chanload exit code: {summary['exit_code']} ({summary['status']})")
     tls = tls_line(summary)

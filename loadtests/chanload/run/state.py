@@ -65,6 +65,8 @@ class State:
     resources: Resources = field(default_factory=Resources)
     # Worker: the last second of its CPU series shipped to the master.
     cpu_shipped: int = 0
+    # When the run's load stopped (its users were stopped: Locust's test_stop), for the leak figures; None before.
+    stopped: float | None = None
 
     def __post_init__(self) -> None:
         self.fire = self.record_request
@@ -96,6 +98,7 @@ class State:
         self.worker_cpu.clear()
         self.resources = Resources()
         self.cpu_shipped = 0
+        self.stopped = None
 
     def cpu(self, share: float, second: int | None = None, source: str = "local") -> None:
         """One second's CPU of this process, as a share of one core (the ticker's reading); with `second`, also
