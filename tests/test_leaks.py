@@ -8,10 +8,17 @@ load for as long, passes it. Behaviour only: the figures are compared with limit
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests import servers
 from tests.locustrun import run_locust
+from tests.test_readme import DOCS, commands, fenced
 
 pytestmark = pytest.mark.e2e
 
@@ -53,3 +60,21 @@ def test_a_growth_threshold_without_its_watch_exits_2_before_any_load(tmp_path):
     assert run.code == 2, run.output[-2000:]
     assert "chanload: error: --slo 'watch:daphne:rss_growth<5MB/min': no watched process 'daphne'" in run.output
     assert not (run.report_dir / "summary.json").exists()
+
+
+def test_the_docs_leak_command_runs(tmp_path):
+    """docs/watching.md's command, as written but for its duration (25 s), cool-down (3 s) and report folder: the
+    target scripts/with_target.py starts is watched as `daphne`, its growth judged, and the threshold passes."""
+    (block,) = [b for b in fenced(DOCS / "watching.md", "sh") if "--watch-cooldown" in b]
+    (words,) = commands(block)
+    words = [sys.executable if w == "python" else w for w in words]
+    report = tmp_path / "leaks"
+    for option, value in (("-t", "25s"), ("--watch-cooldown", "3"), ("--report-dir", str(report))):
+        words[words.index(option) + 1] = value
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(words, cwd=servers.ROOT, env=env, capture_output=True, text=True, timeout=180 * servers.UNIT)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["thresholds"][0]["expr"] == "watch:daphne:rss_growth<5MB/min" and summary["thresholds"][0]["passed"]
+    assert summary["leaks"]["daphne"]["rss_growth_mb_per_min"] is not None
