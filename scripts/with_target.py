@@ -94,7 +94,9 @@ def watched(command: list[str], processes: dict[str, int], redis_url: str | None
     """A locust command with --watch NAME=PID for each process started here, and --watch-redis for its Redis;
     any other command, or one that already watches, as it is."""
     is_locust = Path(command[0]).name == "locust" or command[1:3] == ["-m", "locust"]
-    if not is_locust or any(part.startswith("--watch") for part in command):
+    # One that watches something itself: --watch or --watch-redis (--watch-cooldown only says how long to watch).
+    watches = any(part.split("=")[0] in ("--watch", "--watch-redis") for part in command)
+    if not is_locust or watches:
         return command
     extra = launch.watch_args(processes, redis_url)
     print("with_target: watching " + ", ".join(processes) + (" and Redis" if redis_url else ""), flush=True)

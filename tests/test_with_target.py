@@ -97,3 +97,9 @@ def test_a_locust_command_watches_what_was_started_and_others_run_as_given():
     assert with_target.watched(["true"], {"daphne": 41}, None) == ["true"]
     own = [*cmd, "--watch", "mine=1"]
     assert with_target.watched(own, {"daphne": 41}, None) == own
+    cooling = [*cmd, "--watch-cooldown", "10"]  # says how long to watch, watches nothing itself
+    assert with_target.watched(cooling, {"daphne": 41}, None) == [*cooling, "--watch", "daphne=41"]
+    assert (
+        with_target.watched([*cmd, "--watch-redis=redis://h:1/0"], {"daphne": 41}, None)[-1]
+        == "--watch-redis=redis://h:1/0"
+    )

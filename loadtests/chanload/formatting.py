@@ -32,7 +32,7 @@ def format_us(us: float | None) -> str:
 
 def format_value(kind: str, value: float | None) -> str:
     """A value of its kind: `latency` (us, as format_us), `ratio` (a fraction, as %), `rate` (/s), `count`,
-    `relative` (a factor of a baseline's value: 1.052x)."""
+    `relative` (a factor of a baseline's value: 1.052x), `growth` (MB per minute: 2.5 MB/min)."""
     if value is None:
         return "-"
     if kind == "latency":
@@ -45,7 +45,9 @@ def format_value(kind: str, value: float | None) -> str:
         return _trim(value, 0)
     if kind == "relative":
         return f"{value:.3f}x"
-    raise ValueError(f"unknown kind of value {kind!r}: latency, ratio, rate, count or relative")
+    if kind == "growth":
+        return f"{_trim(value, 3)} MB/min"
+    raise ValueError(f"unknown kind of value {kind!r}: latency, ratio, rate, count, relative or growth")
 
 
 def _trim(value: float, decimals: int) -> str:

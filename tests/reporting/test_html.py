@@ -295,3 +295,65 @@ def test_watched_resources_are_charted_on_the_latency_charts_time_axis(summary):
     assert all(f'data-chart="{name}"' in html for name in drawn)
     del summary["resources"]
     assert not [c for c in build_charts(summary) if c.name.startswith("resources_")]  # nothing watched: no chart
+
+
+def test_counter_times_are_relative_to_the_run_and_never_for_none(summary):
+    """`last_ok_at` and `last_refused_at` are wall-clock floats in summary.json: the report shows them as seconds
+    into the run (and the UTC time), and "never" for 0.0, not as raw epoch floats."""
+    from chanload.reporting.summary import started_epoch
+
+    start = started_epoch(summary)
+    assert start is not None and summary["started"].startswith("20")
+    summary["counters"]["last_ok_at"] = start + 12.34
+    summary["counters"]["last_refused_at"] = 0.0
+    html = render_html(summary)
+    counters = re.search(r"<h2>Counters</h2>(.*?)</table>", html, flags=re.S)
+    assert counters is not None
+    rows = dict(re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", counters.group(1)))
+    assert re.fullmatch(r"12\.3 s into the run \(\d\d:\d\d:\d\d\.\d{3} UTC\)", rows["last_ok_at"]), rows
+    assert rows["last_refused_at"] == "never"
+    assert str(start + 12.34) not in html and "0.0<" not in counters.group(1)
+
+
+def test_started_epoch_reads_back_what_the_summary_wrote():
+    from chanload.reporting.summary import _iso, moment, started_epoch
+
+    t = 1796667130.4584303
+    assert started_epoch({"started": _iso(t)}) == pytest.approx(t, abs=0.001)
+    assert started_epoch({}) is None and started_epoch({"started": "yesterday"}) is None
+    assert moment(0.0, t) == "never" and moment(t + 1.5, t).startswith("1.5 s into the run (")
+    assert moment(t, None).endswith(" UTC") and "into the run" not in moment(t, None)
+
+
+def test_drills_have_a_table_and_a_mark_on_every_time_chart(summary):
+    """--drill: the table (number, time, command, when it ran, how long, exit code, outcome, output tail, escaped)
+    and, on each time chart, a mark at the second it ran, numbered as in the table; one not run has no mark."""
+    from chanload.reporting.summary import started_epoch
+
+    start = started_epoch(summary)
+    assert start is not None
+    t0 = min(p["second"] for p in summary["timeline"]["latency"])
+    summary["drills"] = [
+        {"at": 5.0, "command": "kill -TERM 4321", "started": 5.003, "seconds": 0.01, "exit_code": 0,
+         "output_tail": HOSTILE, "outcome": "ok"},
+        {"at": 9.0, "command": "./start.sh", "started": 9.001, "seconds": 0.2, "exit_code": 127,
+         "output_tail": "sh: ./start.sh: not found\n", "outcome": "failed"},
+        {"at": 600.0, "command": "echo late", "started": None, "seconds": None, "exit_code": None,
+         "output_tail": "", "outcome": "not run"},
+    ]  # fmt: skip
+    html = render_html(summary)
+    table = re.search(r"<h2>Drills</h2>(.*?)</table>", html, flags=re.S)
+    assert table is not None
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(1), flags=re.S)[1:]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S) for row in rows]
+    assert cells[1][:6] == ["2", "9 s", "<code>./start.sh</code>", "9.0 s", "0.20 s", "127"], cells[1]
+    assert 'class="badge fail">failed' in cells[1][6] and "not found" in cells[1][7]
+    assert cells[2][3:6] == ["-", "-", "-"] and "not run" in cells[2][6]
+    assert HOSTILE not in html and "&lt;script&gt;" in cells[0][7]
+    for chart in build_charts(summary):
+        if chart.x_label == "seconds since start" and not chart.empty:
+            assert [label for _, label in chart.events] == ["drill 1", "drill 2"], chart.name
+            assert chart.events[0][0] == pytest.approx(start + 5.003 - t0)
+    marks = re.findall(r'<g class="event" data-event="(drill \d)"', html)
+    assert marks and set(marks) == {"drill 1", "drill 2"}
+    assert render_pngs(summary)  # matplotlib draws the marks too

@@ -85,3 +85,12 @@ def test_the_console_prints_each_drills_recovery():
     attach(summary, T0, (), {DRILL_AT_ENV: "9.5"})
     summary |= {"counters": {"sent": 0, "ok": 0, "failed": 0, "in_flight": 0}, "status": "completed"}
     assert "recovery after the drill at 9.5 s: 2.5 s (users back 2.5 s, latency back 0 s" in render(summary)
+
+
+def test_drill_times_are_when_each_drill_ran_and_a_drill_not_run_has_none():
+    """--drill's entries: recovery counts from when the command ran (`started`), not from its `at`; one the run
+    ended before has no recovery (and no drill that ran: none at all, not the test hook's)."""
+    ran = {"at": 5.0, "started": 5.004, "exit_code": 0}
+    late = {"at": 99.0, "started": None, "exit_code": None}
+    assert drill_times({"drills": [ran, late]}, T0, {DRILL_AT_ENV: "3"}) == [5.004]
+    assert drill_times({"drills": [late]}, T0, {DRILL_AT_ENV: "3"}) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from chanload.locust import drills, leakwatch
 from chanload.run.settings import Settings, settings_from
 from chanload.wire.defaults import DEFAULTS
 
@@ -284,6 +285,7 @@ def add_arguments(parser) -> None:
         help="Draw report.html's charts also as PNG files in --report-dir: 'on' or 'off' (report.html keeps its "
         "SVG charts either way; off saves about a second of CPU per run). Default: on.",
     )
+    drills.add_arguments(group, _add)  # --drill, --drill-timeout: command line or config file only
     # Safety (chanload.locust.preflight checks these before any port is bound)
     _add(
         group,
@@ -332,6 +334,7 @@ def add_arguments(parser) -> None:
         help="Sample a local process and its children once a second, in step with the latency (repeatable): CPU, "
         "RSS, file descriptors against its limit, threads, established TCP connections. A PID not running: exit 2.",
     )
+    leakwatch.add_arguments(watch, _add)  # --watch-cooldown
     _add(
         watch,
         "--watch-redis",

@@ -17,7 +17,7 @@ import time
 import gevent
 
 from chanload.exceptions import OptionError
-from chanload.locust import bucketing, lastreport, preflight, shutdown, spawnargs, tally, webui
+from chanload.locust import bucketing, drills, lastreport, leakwatch, preflight, shutdown, spawnargs, tally, webui
 from chanload.locust.options import add_arguments
 from chanload.recording import hlog, workers
 from chanload.recording.counters import Ledger
@@ -175,9 +175,11 @@ def _finish(environment, st: State) -> dict:
         finals = lastreport.install(environment)
         if finals is not None:
             finals.wait()  # a run stopped just before (web UI): its workers' last samples
+    leakwatch.cool_down(environment, st)  # --watch-cooldown: the watched processes after the load
     result = snapshot(environment, status="completed")
     result.update(st.sections)  # e.g. the capacity finder's "capacity"
     recovery.attach(result, st.started, st.settings.thresholds)  # after drills: chanload.run.recovery
+    leakwatch.attach(result, st)  # RSS growth of each --watch process: chanload.run.leaks
     ledger = Ledger.total([result["counters"]])
     lost = st.workers.lost(c.id for c in runner.clients.missing) if isinstance(runner, MasterRunner) else []
     if lost:
@@ -331,7 +333,12 @@ def _on_init(environment, **_kw) -> None:
         )  # fmt: skip
         if refusal:
             raise OptionError(refusal)
-        attach(environment, settings).baseline = baseline  # may bind --ws-metrics-port
+        planned, drill_timeout = drills.read(environment.parsed_options, worker)  # taken out: never shipped
+        st = attach(environment, settings)  # may bind --ws-metrics-port
+        st.baseline = baseline
+        drills.install(environment, st, planned, drill_timeout)
+        if not worker:
+            leakwatch.install(environment, st)  # watch:NAME thresholds need their --watch; --watch-cooldown
     except OptionError as exc:
         sys.stderr.write(f"chanload: error: {exc}\n")
         sys.exit(policy.EXIT_BAD_OPTION)

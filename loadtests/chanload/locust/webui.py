@@ -21,6 +21,7 @@ from flask import jsonify, request
 
 from chanload.exceptions import OptionError
 from chanload.formatting import format_us
+from chanload.locust import drills
 from chanload.locust.options import FORM_FIELDS
 from chanload.recording.latency import Aggregate
 from chanload.run.live import View, in_flight
@@ -177,6 +178,12 @@ def form_refusal(parsed, form, host: str | None, user_classes: tuple = ()) -> st
     the form's message and nothing starts (a wrong value found at test start would stop the process). Without a
     host to check with, the check is left to the start.
     """
+    named = [name for name in drills.OPTIONS if name in form]
+    if named:  # Locust's swarm handler would set any parsed option the form names, shown on the page or not
+        return (
+            f"--{named[0].replace('_', '-')} runs commands on the machine of the web UI: it is taken only from the"
+            " command line or a config file, never from the web UI's form"
+        )
     if parsed is None or not host:
         return None
     options = argparse.Namespace(**vars(parsed))

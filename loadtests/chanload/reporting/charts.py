@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 
 from chanload.formatting import short_us
 from chanload.recording import types
+from chanload.reporting.summary import started_epoch
 
 Point = tuple[float, float] | None  # None breaks a line (a second without samples)
 
 PERCENTILE_COLORS = {"p50": "#2b6cb0", "p90": "#dd6b20", "p99": "#c53030"}
 METRIC_COLORS = ("#2b6cb0", "#c53030", "#2f855a", "#6b46c1", "#b7791f", "#319795", "#d53f8c")
 OK_COLOR, FAIL_COLOR, OPEN_COLOR = "#2f855a", "#c53030", "#6b46c1"
+EVENT_COLOR = "#4a5568"
 
 # Percentile -> x position log10(1 / (1 - p)): every "nine" gets the same width (HdrHistogram's plot).
 SPECTRUM = (("min", "min", 0.0), ("p50", "p50", 0.301), ("p90", "p90", 1.0), ("p95", "p95", 1.301),
@@ -55,6 +57,7 @@ class Chart:
     x_range: tuple[float, float] | None = None  # the run's span, so time charts line up
     empty_note: str = "nothing was recorded for this chart during the run."
     notes: list[str] = field(default_factory=list)
+    events: list[tuple[float, str]] = field(default_factory=list)  # vertical marks (x, label): the drills
 
     @property
     def empty(self) -> bool:
@@ -89,10 +92,21 @@ def build_charts(summary: dict) -> list[Chart]:
         throughput(latency, t0, t_end),
         *resource_charts(resources, t0),
     ]
+    marks = drill_marks(summary, t0)
     for chart in charts:
         if chart.x_label == TIME_LABEL:
             chart.x_range = (0, max(t_end - t0, 1))
+            chart.events = marks
     return charts
+
+
+def drill_marks(summary: dict, t0: int) -> list[tuple[float, str]]:
+    """Each drill that ran (--drill), where it ran on the time charts' axis (seconds since `t0`)."""
+    start = started_epoch(summary)
+    if start is None:
+        return []
+    drills = enumerate(summary.get("drills") or [], 1)  # numbered as report.html's table of drills
+    return [(start + d["started"] - t0, f"drill {i}") for i, d in drills if d.get("started") is not None]
 
 
 def latency_over_time(points: list[dict], t0: int) -> list[Chart]:
@@ -297,6 +311,9 @@ def _draw(ax, chart: Chart) -> None:
         ax.set_xlim(lo - (hi - lo) * 0.02, hi + (hi - lo) * 0.02)
     if chart.x_ticks:
         ax.set_xticks([x for x, _ in chart.x_ticks], [label for _, label in chart.x_ticks])
+    for at, label in chart.events:
+        ax.axvline(at, color=EVENT_COLOR, linestyle=":", linewidth=1)
+        ax.text(at, 0.98, f" {label}", transform=ax.get_xaxis_transform(), fontsize=8, va="top", color=EVENT_COLOR)
     ax.set_xlabel(chart.x_label)
     ax.set_ylabel(f"{chart.y_label} ({unit})" if unit else chart.y_label)
     ax.grid(True, alpha=0.3)

@@ -48,8 +48,10 @@ def render_html(summary: dict) -> str:
         _insecure(summary),
         _thresholds(summary.get("thresholds") or []),
         capacity.html(summary.get("capacity")),
+        _drills(summary.get("drills") or []),
+        _leaks(summary.get("leaks")),
         _percentiles(summary.get("latency") or []),
-        _counters(summary.get("counters") or {}, summary.get("delivery")),
+        _counters(summary.get("counters") or {}, summary.get("delivery"), summaries.started_epoch(summary)),
         _charts(summary),
         _mapping("Run parameters", summary.get("parameters") or {}),
         _mapping("Versions", summary.get("versions") or {}),
@@ -138,6 +140,67 @@ def _thresholds(thresholds: list[dict]) -> str:
     )
 
 
+def _drills(drills: list[dict]) -> str:
+    """--drill: when each command ran (seconds into the run), how it ended, and its output's tail."""
+    if not drills:
+        return ""
+    rows = []
+    for i, d in enumerate(drills, 1):
+        ran = d.get("started") is not None
+        outcome = str(d.get("outcome") or ("not run" if not ran else "?"))
+        badge = "pass" if outcome == "ok" else "fail"
+        code = d.get("exit_code")
+        tail = d.get("output_tail") or ""
+        started = f"{d['started']:.1f} s" if ran else "-"
+        took = f"{d['seconds']:.2f} s" if ran else "-"
+        output = f"<pre>{escape(tail)}</pre>" if tail else "-"
+        rows.append(
+            f'<tr><td class="num">{i}</td><td class="num">{d.get("at", 0):g} s</td>'
+            f"<td><code>{escape(str(d.get('command', '')))}</code></td>"
+            f'<td class="num">{started}</td><td class="num">{took}</td>'
+            f'<td class="num">{"-" if code is None else escape(str(code))}</td>'
+            f'<td><span class="badge {badge}">{escape(outcome)}</span></td><td>{output}</td></tr>'
+        )
+    return (
+        '<h2>Drills</h2><div class="scroll"><table class="drills"><thead><tr><th class="num">#</th>'
+        '<th class="num">At</th><th>Command</th><th class="num">Ran at</th><th class="num">Took</th>'
+        '<th class="num">Exit code</th><th>Outcome</th>'
+        f"<th>Output (last 2 KB)</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        '<p class="meta">Times are seconds into the run (--drill); the time charts mark each drill that ran, by its'
+        " number.</p>"
+    )
+
+
+def _leaks(leaks: dict | None) -> str:
+    """Each --watch process's RSS growth over the steady state and whether it came back (chanload.run.leaks)."""
+    if not leaks:
+        return ""
+    rows = []
+    for name, leak in leaks.items():
+        growth = leak.get("rss_growth_mb_per_min")
+        back = {True: "yes", False: "NO", None: "not measured"}[leak.get("returned")]
+        cells = [
+            "-" if growth is None else f"{growth:+.2f} MB/min",
+            f"{leak.get('steady_points', 0)} s from {leak['steady_from_s']:g} s" if leak.get("steady_from_s") else "-",
+            *(f"{leak[k]:g} MB" if leak.get(k) is not None else "-" for k in ("base_mb", "peak_mb", "after_stop_mb")),
+            back,
+        ]
+        why = f"<td>{escape(str(leak.get('why', '')))}</td>"
+        body = "".join(f'<td class="num">{escape(c)}</td>' for c in cells)
+        rows.append(f"<tr><td><code>{escape(str(name))}</code></td>{body}{why}</tr>")
+    head = "".join(
+        f'<th class="num">{h}</th>'
+        for h in ("RSS growth", "steady state", "RSS base", "RSS peak", "RSS after the load", "came back")
+    )
+    return (
+        f'<h2>Leaks</h2><table class="leaks"><thead><tr><th>Process</th>{head}<th>Note</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        '<p class="meta">RSS growth: the Theil-Sen slope over the per-second samples after a warm-up (the first 20% of'
+        " the load, at least 5 s); MB are 10^6 bytes. It came back when, after the load, RSS fell to at most its base"
+        " plus half of what it grew (--watch-cooldown keeps watching after the load).</p>"
+    )
+
+
 def _percentiles(rows: list[dict]) -> str:
     if not rows:
         return "<h2>Latency percentiles</h2><p>No requests were recorded.</p>"
@@ -156,10 +219,13 @@ def _percentiles(rows: list[dict]) -> str:
     )
 
 
-def _counters(counters: dict, delivery: dict | None) -> str:
+def _counters(counters: dict, delivery: dict | None, start: float | None = None) -> str:
     if not counters and not delivery:
         return ""
-    shown = {k: v for k, v in counters.items() if k != "failure_kinds"}
+    # Wall-clock times (`last_ok_at` ...) relative to the run's start, "never" for none (0.0).
+    shown = {
+        k: summaries.moment(v, start) if k.endswith("_at") else v for k, v in counters.items() if k != "failure_kinds"
+    }
     kinds = counters.get("failure_kinds") or {}
     if kinds:
         shown["failure kinds"] = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))

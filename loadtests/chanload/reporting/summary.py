@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import functools
 import platform
 import time
@@ -12,6 +13,8 @@ from chanload.recording.counters import Ledger
 from chanload.recording.delivery import CHANNELS_PROMISE, RoomTotals
 from chanload.recording.latency import Aggregate, Counts, metric_name
 from chanload.reporting.fingerprint import GENERATOR_BUSY
+from chanload.run.drills import lines as drill_lines
+from chanload.run.leaks import lines as leak_lines
 from chanload.version import __version__
 
 SCHEMA = "chanload.summary/1"
@@ -189,6 +192,8 @@ def render(summary: dict) -> str:
         lines.append(f"thresholds: {passed} of {len(thresholds)} passed")
         width = max(len(t["expr"]) for t in thresholds)
         lines += [f"  {'PASS' if t['passed'] else 'FAIL'}  {t['expr']:<{width}}  {t['detail']}" for t in thresholds]
+    lines += drill_lines(summary.get("drills") or [])
+    lines += leak_lines(summary.get("leaks"))
     if summary.get("exit_code") is not None:
         lines.append(f"chanload exit code: {summary['exit_code']} ({summary['status']})")
     tls = tls_line(summary)
@@ -248,3 +253,22 @@ def _locust_version() -> str:
 
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+def started_epoch(summary: dict) -> float | None:
+    """The run's start as a wall-clock time (time.time()), read back from summary.json's `started`; None if absent."""
+    text = str(summary.get("started") or "")
+    try:
+        whole, _, ms = text.removesuffix("Z").partition(".")
+        return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + (int(ms) / 1000 if ms else 0.0)
+    except ValueError:
+        return None
+
+
+def moment(ts: float | None, start: float | None) -> str:
+    """A wall-clock time from the counters (`last_ok_at` ...) as a reader wants it: "never" for none (0), else seconds
+    into the run and the UTC time, e.g. "12.3 s into the run (05:15:02.345 UTC)"."""
+    if not ts:
+        return "never"
+    clock = time.strftime("%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d} UTC"
+    return clock if start is None else f"{ts - start:.1f} s into the run ({clock})"

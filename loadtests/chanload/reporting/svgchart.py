@@ -6,7 +6,7 @@ import math
 from html import escape
 
 from chanload.formatting import short_us
-from chanload.reporting.charts import Chart, latency_scale, segments
+from chanload.reporting.charts import EVENT_COLOR, Chart, latency_scale, segments
 
 WIDTH, HEIGHT = 960, 300
 LEFT, RIGHT, BOTTOM = 72, 20, 46  # plot margins: room for tick labels and axis titles
@@ -54,6 +54,14 @@ def render(chart: Chart, width: int = WIDTH, height: int = HEIGHT) -> str:
         f' text-anchor="middle">{escape(y_label)}</text>',
         legend,
     ]
+    for x, label in chart.events:  # the drills, where they ran
+        if x_ticks[0][0] <= x <= x_ticks[-1][0]:
+            px = x_map(x)
+            out.append(
+                f'<g class="event" data-event="{escape(label)}" stroke="{EVENT_COLOR}" fill="{EVENT_COLOR}">'
+                f'<line x1="{px:.1f}" y1="{box[1]}" x2="{px:.1f}" y2="{box[3]}" stroke-dasharray="3 3"/>'
+                f'<text x="{px + 3:.1f}" y="{box[1] + 11}" font-size="11" stroke="none">{escape(label)}</text></g>'
+            )
     for line in chart.lines:
         dash = ' stroke-dasharray="6 4"' if line.dashed else ""
         marks = [f'<g class="series" data-label="{escape(line.label)}" stroke="{line.color}" fill="{line.color}">']

@@ -1,6 +1,6 @@
 """Recovery after a drill: from the per-second timeline and a drill's time, how long until the users were back.
 
-For each drill (its `at`, seconds into the run; `drills` in summary.json, or the test hook below):
+For each drill that ran (seconds into the run when it ran; `drills` in summary.json, or the test hook below):
 
 - `users_back_s`: connected users per second (the timeline's `connections`) fell under their level in the
   second before the drill; the time from the drill to the end of the first second they were at that level
@@ -18,10 +18,10 @@ For each drill (its `at`, seconds into the run; `drills` in summary.json, or the
 - `failed_messages`: round trips that failed in the seconds from the drill until `recovery_s`; what members
   missed while away is the delivery block's `away` (whole run: marks are not kept per second).
 
-Times are to the second of the timeline. Until `--drill` exists (restart-b), drill times may be given to a
-run by the environment variable CHANLOAD_DRILL_AT, a TEST HOOK: seconds into the run, comma-separated, or
-`@FILE`, a file read when the run ends, one wall-clock time (time.time()) a line: a test that stops a server
-itself writes the time it did.
+Times are to the second of the timeline. Without `--drill`, drill times may be given to a run by the
+environment variable CHANLOAD_DRILL_AT, a TEST HOOK: seconds into the run, comma-separated, or `@FILE`, a file
+read when the run ends, one wall-clock time (time.time()) a line: a test that stops a server itself writes the
+time it did.
 """
 
 from __future__ import annotations
@@ -33,18 +33,18 @@ from pathlib import Path
 
 from chanload.recording.types import MESSAGE, RECONNECT
 
-DRILL_AT_ENV = "CHANLOAD_DRILL_AT"  # test hook: drill times in seconds into the run, until --drill lands
+DRILL_AT_ENV = "CHANLOAD_DRILL_AT"  # test hook: drill times in seconds into the run, when there is no --drill
 PRE_WINDOW = 10  # seconds before a drill whose p99 is the level it is held to
 FACTOR = 1.5
 STREAK = 3  # seconds in a row in bounds: the latency is back
 
 
 def drill_times(summary: dict, started: float, environ: dict | None = None) -> list[float]:
-    """Seconds into the run of each drill: summary.json's `drills` (each one's `at`), else the test hook."""
-    drills = summary.get("drills") or []
-    times = [float(d["at"]) for d in drills if isinstance(d, dict) and d.get("at") is not None]
-    if times:
-        return times
+    """Seconds into the run of each drill: summary.json's `drills` (when each ran), else the test hook."""
+    drills = [d for d in summary.get("drills") or [] if isinstance(d, dict)]
+    if drills:  # --drill: when each ran (its `started`; one the run ended before did not), else its `at`
+        times = [d["started"] if "started" in d else d.get("at") for d in drills]
+        return [float(t) for t in times if t is not None]
     text = (os.environ if environ is None else environ).get(DRILL_AT_ENV, "").strip()
     if text.startswith("@"):
         try:

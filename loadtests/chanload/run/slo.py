@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 
 from chanload.recording.archive import Run
 from chanload.recording.hlog import Log
+from chanload.run import leaks
 from chanload.run.recovery import missed_ratio, recovery_us
 from chanload.run.relative import judge_relative, relative_so_far
 from chanload.run.threshold import (
@@ -109,6 +110,8 @@ def as_dicts(results: Iterable[Result]) -> list[dict]:
 def _measure(t: Threshold, summary: dict) -> tuple[float | None, str]:
     """The measured value (None: no data) and a note for the detail line ("", or the worst-name rule)."""
     duration = summary.get("duration_s") or 0
+    if t.metric == "watch":  # watch:NAME:rss_growth
+        return leaks.growth(summary, str(t.name)), ""
     if t.metric in SCALAR_METRICS:
         counters = summary.get("counters") or {}
         trips = counters.get("ok", 0) + counters.get("failed", 0)

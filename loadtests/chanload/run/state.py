@@ -12,6 +12,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from chanload.conversation.recording import Fire
 from chanload.exceptions import NotSetUp
@@ -58,12 +59,14 @@ class State:
     # --baseline, read before any load (None: none given, or a worker: the master judges thresholds)
     baseline: Run | None = None
     worker_cpu: dict[str, float] = field(default_factory=dict)
-    # Extra top-level sections of summary.json from other modules (e.g. "capacity").
-    sections: dict[str, dict] = field(default_factory=dict)
+    # Extra top-level sections of summary.json from other modules (e.g. "capacity", "drills").
+    sections: dict[str, Any] = field(default_factory=dict)
     # Per-second resources: watched processes and Redis (master or local), and every load process's CPU.
     resources: Resources = field(default_factory=Resources)
     # Worker: the last second of its CPU series shipped to the master.
     cpu_shipped: int = 0
+    # When the run's load stopped (its users were stopped: Locust's test_stop), for the leak figures; None before.
+    stopped: float | None = None
 
     def __post_init__(self) -> None:
         self.fire = self.record_request
@@ -95,6 +98,7 @@ class State:
         self.worker_cpu.clear()
         self.resources = Resources()
         self.cpu_shipped = 0
+        self.stopped = None
 
     def cpu(self, share: float, second: int | None = None, source: str = "local") -> None:
         """One second's CPU of this process, as a share of one core (the ticker's reading); with `second`, also

@@ -8,6 +8,8 @@ Grammar (one threshold per `--slo`; whitespace anywhere is ignored):
     rps OP N                               message round trips (ok + failed) per second of the run
     recovery OP TIME                       the slowest drill's recovery (chanload.run.recovery), e.g. recovery<10s
     missed_ratio OP N%                     marks missed while away / (expected + missed while away), whole run
+    watch:NAME:rss_growth OP N MB/min      a --watch NAME=PID process's RSS growth under steady load
+                                           (chanload.run.leaks), e.g. watch:daphne:rss_growth<5MB/min
 
 - METRIC is a latency metric as the summary names it: `connect`, `message`, `message_corrected`,
   `delivery`, `login`, `reconnect`
@@ -19,6 +21,8 @@ Grammar (one threshold per `--slo`; whitespace anywhere is ignored):
   - `fail_ratio`: failures / (successes + failures) of that metric; `N%` or a fraction (`0.001`);
   - `count`, `failures`: numbers of successes and of failures; no unit;
   - `rate`: successes per second of the run's duration; no unit (`/s` is accepted).
+- `rss_growth` limits take a unit per minute: `KB/min`, `MB/min`, `GB/min` (10^3, 10^6, 10^9 bytes) or `KiB/min`,
+  `MiB/min`, `GiB/min`; normalised to MB/min.
 - OP is one of `<`, `<=`, `>`, `>=`.
 - `fail_ratio` and `delivery_ratio` limits are `N%` (0-100) or a plain fraction (0-1).
 
@@ -80,9 +84,13 @@ KIND = {
     "failures": "count",
     "rate": "rate",
     "rps": "rate",
+    "rss_growth": "growth",  # MB per minute (chanload.run.leaks)
 }
 # The unit of a threshold's normalised limit and measured value, as written to summary.json.
-UNIT = {"latency": "us", "ratio": "fraction", "count": "count", "rate": "per_s", "relative": "x"}
+UNIT = {"latency": "us", "ratio": "fraction", "count": "count", "rate": "per_s", "relative": "x", "growth": "MB/min"}
+# An rss_growth limit's unit -> MB (10^6 bytes).
+GROWTH_UNITS = {"kb": Decimal("0.001"), "mb": Decimal(1), "gb": Decimal(1000), "kib": Decimal("0.001024"),
+                "mib": Decimal("1.048576"), "gib": Decimal("1073.741824")}  # fmt: skip
 TIME_UNITS = {"us": Decimal(1), "ms": Decimal(1000), "s": Decimal(1_000_000)}
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -116,7 +124,9 @@ class Threshold:
 
     @property
     def target(self) -> str:
-        """What is measured: 'message', 'message@room/[group]', 'rps'."""
+        """What is measured: 'message', 'message@room/[group]', 'rps', 'watch:daphne'."""
+        if self.metric == "watch":
+            return f"watch:{self.name}"
         return self.metric if self.name is None else f"{self.metric}@{self.name}"
 
 
@@ -146,6 +156,8 @@ def parse(expr: str, option: str = "--slo") -> Threshold:
     if op not in OPS:
         raise fail(f"bad operator {op!r} (use <, <=, >, >=)")
     lhs, rhs = text[: found.start()].strip(), text[found.end() :].strip()
+    if lhs.lower().startswith("watch:"):
+        return _watch(text, lhs, op, rhs, fail)
 
     target, colon, stat_text = lhs.rpartition(":")
     if not colon:
@@ -199,6 +211,25 @@ def _relative(
             f"bad factor {rhs!r}; write how much slower than the baseline at most, 1x or more: e.g. '1.1x' (10%)"
         )
     return Threshold(expr=text, metric=metric, name=name, stat=stat, op=op, limit=float(token), relative=True)
+
+
+def _watch(text: str, lhs: str, op: str, rhs: str, fail: Callable[[str], OptionError]) -> Threshold:
+    """A watched process's figure: 'watch:daphne:rss_growth<5MB/min' (MB/min)."""
+    name, colon, stat = lhs[len("watch:") :].rpartition(":")
+    example = f"'watch:{name.strip() or 'daphne'}:rss_growth<5MB/min'"
+    if not colon or not name.strip():
+        raise fail(f"write watch:NAME:rss_growth OP LIMIT, NAME as in --watch NAME=PID, e.g. {example}")
+    if stat.strip().lower() != "rss_growth":
+        raise fail(f"unknown statistic {stat.strip()!r} of a watched process (use rss_growth, e.g. {example})")
+    token = _NUMBER_TOKEN.match(rhs).group()  # type: ignore[union-attr]  # matches the empty string at least
+    if not _NUMBER.fullmatch(token):
+        raise fail(f"bad number {(token or rhs)!r}; limits are non-negative numbers, e.g. {example}")
+    unit = rhs[len(token) :].strip().lower().replace(" ", "")
+    per, slash, minute = unit.partition("/")
+    if not slash or minute not in ("min", "m") or per not in GROWTH_UNITS:
+        raise fail(f"rss_growth takes a size per minute: KB/min, MB/min, GB/min (or KiB, MiB, GiB), e.g. {example}")
+    limit = float(Decimal(token) * GROWTH_UNITS[per])
+    return Threshold(expr=text, metric="watch", name=name.strip(), stat="rss_growth", op=op, limit=limit)
 
 
 def parse_all(exprs: Iterable[str], option: str = "--slo") -> list[Threshold]:

@@ -182,3 +182,33 @@ def test_a_form_value_that_cannot_be_read_whole_is_refused_with_the_fix_and_noth
         answer, options = start_form(monkeypatch, ["--ws-open", "[cli] hi => OK"], form)
         assert answer["success"] is False and re.search(message, answer["message"]), (form, answer)
         assert options.ws_open == json.dumps(["[cli] hi => OK"]) and options.ws_rate == 0.0
+
+
+def test_a_drill_on_the_web_forms_post_is_refused_and_sets_nothing(monkeypatch):
+    """--drill runs commands: Locust's swarm handler would set any parsed option a POST names, shown on the form or
+    not; chanload refuses the form before it, with a message, and the options keep the command line's."""
+    cli = ["--drill", "5s echo from-the-command-line"]
+    for field, value in (("drill", "1s touch /tmp/chanload-never"), ("drill_timeout", "1")):
+        answer, options = start_form(monkeypatch, cli, {field: value})
+        assert answer["success"] is False, answer
+        assert answer["message"].startswith(f"--{field.replace('_', '-')} runs commands on the machine of the web UI")
+        assert options.drill == ["5s echo from-the-command-line"] and options.drill_timeout == 60.0
+    answer, options = start_form(monkeypatch, cli, {"ws_think": "1"})  # a form without it starts
+    assert answer["success"], answer
+
+
+def test_drills_come_from_a_config_file_and_are_taken_out_of_what_a_master_ships(tmp_path, caplog):
+    """A config file's list of drills is read; once read, the parsed options (which a master sends its workers
+    whole) hold none; a worker given drills runs none and says so."""
+    from chanload.locust import drills
+
+    conf = tmp_path / "drill.conf"
+    conf.write_text('drill = ["20s kill -TERM 4321", "5s echo first"]\ndrill-timeout = 7\n')
+    parsed = get_parser().parse_args(["--config", str(conf)])
+    planned, timeout = drills.read(parsed, worker=False)
+    assert [(d.at, d.command) for d in planned] == [(5.0, "echo first"), (20.0, "kill -TERM 4321")]
+    assert timeout == 7.0 and parsed.drill == []
+    parsed = get_parser().parse_args(["--drill", "1s echo hi"])
+    with caplog.at_level("WARNING", "chanload"):
+        assert drills.read(parsed, worker=True)[0] == ()
+    assert "run by the master only: this worker ignores its 1 drill(s)" in caplog.text and parsed.drill == []
