@@ -25,7 +25,10 @@ from scripts import launch
 from tests.locustrun import run_locust
 from tests.servers import ROOT, UNIT
 
-pytestmark = [pytest.mark.redis, pytest.mark.e2e]
+# timing: a restart under 8 xdist workers on 2 cores lost thousands of relays while connected (the Redis channel
+# layer drops a group's messages past its capacity when consumers fall behind) and recovered in no second the run
+# saw: what these runs prove needs the machine to keep up, so they run alone, after the parallel tier.
+pytestmark = [pytest.mark.redis, pytest.mark.e2e, pytest.mark.timing]
 
 USERS = 20
 CHAT = ("ChatUser", "--ws-groups", "1", "--ws-think", "0.2-0.4", "--ws-reconnect", "backoff:0.2-2")

@@ -113,7 +113,7 @@ def normalize(text: str) -> str:
     text = re.sub(r"/g\d+\b", "/gN", text)
     text = re.sub(r"(sec-websocket-accept: )\S+", r"\1KEY", text)
     text = re.sub(r"cl1\.[0-9a-f]+-(\d+)-(\d+)\.(\d+)\.\d+", r"cl1.ID-\1-\2.\3.NS", text)
-    return re.sub(r"\b[0-9a-f]{9}-(\d+)-(\d+)\b", r"ID-\1-\2", text)
+    return re.sub(r"\b[0-9a-f]{6,12}-(\d+)-(\d+)\b", r"ID-\1-\2", text)  # the process id: hex, its length varies
 
 
 def shapes(text: str) -> set[str]:
