@@ -54,7 +54,7 @@ ci-gate: deps-python ## ci-load judged against an earlier run's report folder $(
 # tests/locust/inprocess/, Locust in the pytest process (gevent), so in a pytest process of its own.
 # `timing` tests measure time or rates: they run alone, after the parallel run. The parallel run asserts behaviour
 # only (docs/architecture.md, "The tiers"; tests/test_tiers.py checks it).
-# TEST_WORKERS: the parallel tier's pytest-xdist workers, measured on a 2-core machine (docs/architecture.md).
+# TEST_WORKERS: the parallel tier's pytest-xdist workers; 4 on a 2-core machine (docs/architecture.md, the figures).
 TEST_WORKERS ?= 4
 # JUNIT=PREFIX: each tier also writes PREFIX-parallel.xml, PREFIX-timing.xml, PREFIX-inprocess.xml (test-repeat).
 JUNIT ?=
