@@ -14,8 +14,9 @@ Layers, top to bottom (each imports only the ones below it; `make lint` checks):
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from chanload import lazy
 
 # name -> the module that defines it: the one list. `__all__` is derived from it, and the imports below name the same
 # modules for type checkers (tests/test_public.py checks that they agree). Locust-bound names are in
@@ -95,15 +96,4 @@ if TYPE_CHECKING:  # for type checkers: each name of _EXPORTS from its module (`
     from chanload.version import __version__ as __version__
 
 
-def __getattr__(name: str) -> Any:
-    """Import an exported name's module on first use (PEP 562), so that `import chanload` stays cheap."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'chanload' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS, globals())  # each name imported on first use

@@ -15,8 +15,9 @@ Each name imports its module on first use: importing the package alone imports n
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from chanload import lazy
 
 _EXPORTS = {
     "BehaviourSession": "chanload.pytest.session",
@@ -29,23 +30,17 @@ _EXPORTS = {
     "Row": "chanload.pytest.load",
 }
 
-__all__ = ["BehaviourSession", "Crowd", "LiveServer", "LoadResult", "Member", "MemberResult", "Row", "SessionFactory"]
+__all__ = list(_EXPORTS)
 
-if TYPE_CHECKING:
-    from chanload.pytest.crowd import Crowd, Member, MemberResult, SessionFactory
-    from chanload.pytest.load import LoadResult, Row
-    from chanload.pytest.server import LiveServer
-    from chanload.pytest.session import BehaviourSession
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'chanload.pytest' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+if TYPE_CHECKING:  # for type checkers: each name of _EXPORTS from its module (`as`: a re-export, PEP 484)
+    from chanload.pytest.crowd import Crowd as Crowd
+    from chanload.pytest.crowd import Member as Member
+    from chanload.pytest.crowd import MemberResult as MemberResult
+    from chanload.pytest.crowd import SessionFactory as SessionFactory
+    from chanload.pytest.load import LoadResult as LoadResult
+    from chanload.pytest.load import Row as Row
+    from chanload.pytest.server import LiveServer as LiveServer
+    from chanload.pytest.session import BehaviourSession as BehaviourSession
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS, globals())
