@@ -42,12 +42,13 @@ demo-scaled: deps ## the demo's load against $(SCALED) Daphne processes on Redis
 drill: deps ## a restart drill on 2 Daphne behind nginx: one SIGTERMed at 10 s, started at 15 s; prints the recovery (docs/restarts.md)
 	$(PYTHON) scripts/drill.py $(DRILL)
 
-ci-load: deps-python ## the CI profile (loadtests/profiles/ci.conf) against an auto-started target; artifacts in $(REPORT_DIR)
-	$(PYTHON) scripts/with_target.py -- locust --config loadtests/profiles/ci.conf --host {host} --report-dir $(REPORT_DIR)
+CI_ARGS ?=
+ci-load: deps-python ## the CI profile (loadtests/profiles/ci.conf) against an auto-started target; artifacts in $(REPORT_DIR); CI_ARGS: more locust options
+	$(PYTHON) scripts/with_target.py -- locust --config loadtests/profiles/ci.conf --host {host} --report-dir $(REPORT_DIR) $(CI_ARGS)
 
 ci-gate: deps-python ## ci-load judged against an earlier run's report folder $(BASELINE): message:p50<=1.1x, then compare.html
 	$(PYTHON) scripts/with_target.py -- locust --config loadtests/profiles/ci.conf --host {host} --report-dir $(REPORT_DIR) \
-		--baseline $(BASELINE) --slo 'message:p50<=1.1x'; \
+		--baseline $(BASELINE) --slo 'message:p50<=1.1x' $(CI_ARGS); \
 	code=$$?; $(PYTHON) -m chanload compare $(BASELINE) $(REPORT_DIR) --report-dir $(REPORT_DIR) >/dev/null; exit $$code
 
 # The tests (tests/conftest.py): in-process ones; `e2e` ones, which start processes (servers, locust); and

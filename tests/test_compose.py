@@ -151,11 +151,6 @@ def healthy(check: list[str], cwd: Path, env: dict, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def suite_has_option(option: str) -> bool:
-    help_text = subprocess.run([sys.executable, "-m", "chanload", "--help"], cwd=ROOT, capture_output=True, text=True)
-    return option in help_text.stdout
-
-
 @pytest.mark.e2e
 @pytest.mark.redis
 def test_every_service_command_runs_natively_and_the_master_drives_two_workers(tmp_path):
@@ -165,15 +160,11 @@ def test_every_service_command_runs_natively_and_the_master_drives_two_workers(t
     native = Native(tmp_path, targets=2)
     logs = tmp_path / "logs"
     logs.mkdir()
-    notes = []
     with contextlib.ExitStack() as stack:
 
-        def start(name: str, replica: int = 0, port: int | None = None, drop: tuple[str, ...] = ()):
+        def start(name: str, replica: int = 0, port: int | None = None):
             service = services[name]
             argv = native.command(service, replica)
-            for option in drop:  # an option this branch's suite does not have yet
-                i = argv.index(option)
-                del argv[i : i + 2]
             out = open(logs / f"{name}-{replica}.log", "wb")
             stack.callback(out.close)
             proc = subprocess.Popen(
@@ -190,10 +181,7 @@ def test_every_service_command_runs_natively_and_the_master_drives_two_workers(t
         for replica, port in enumerate(native.target_ports):
             start("target", replica, port=port)
         start("proxy", port=native.ports["proxy"])
-        drop = tuple(o for o in ("--ws-metrics-port", "--ws-metrics-host") if not suite_has_option(o))
-        if drop:
-            notes.append(f"{', '.join(drop)}: not in this suite yet; the master ran without them")
-        master = start("master", port=native.ports["web"], drop=drop)
+        master = start("master", port=native.ports["web"])
         web = f"http://127.0.0.1:{native.ports['web']}"
         start("worker", 0)
         start("worker", 1)
@@ -210,8 +198,7 @@ def test_every_service_command_runs_natively_and_the_master_drives_two_workers(t
                 break
             assert time.monotonic() < deadline, f"the run made {done} round trips"
             time.sleep(0.5)
-        if not drop:
-            assert http(f"http://127.0.0.1:{native.ports['metrics']}/metrics")  # Prometheus' target answers
+        assert http(f"http://127.0.0.1:{native.ports['metrics']}/metrics")  # Prometheus' target answers
         http(f"{web}/stop", {})
         time.sleep(1.0 * UNIT)
         stop(master, 30 * UNIT)
@@ -228,5 +215,3 @@ def test_every_service_command_runs_natively_and_the_master_drives_two_workers(t
     assert 'data-chart="resources_redis"' in page and 'data-chart="resources_queued"' in page
     output = "".join(p.read_text(errors="replace") for p in logs.iterdir())
     assert "Traceback" not in output, output[-3000:]
-    for note in notes:
-        print(note)

@@ -121,20 +121,6 @@ def test_every_route_of_the_foreign_app_loads_with_its_printed_options(tmp_path)
             load(tmp_path, foreign.ws_url, route, *extra)
 
 
-def test_the_tutorial_chat_on_startproject_loads_with_its_printed_options(tmp_path):
-    project = tutorial_project(tmp_path)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mysite.settings"}
-    data, text = routes(project, "mysite.settings")
-    [route] = data["routes"]
-    assert route["pattern"] == r"ws/chat/(?P<room_name>\w+)/$"
-    assert route["options"] == ["--ws-path", "ws/chat/{group}/", "--ws-groups", "g0-g9"]
-    assert [m["name"] for m in route["middleware"]] == ["AllowedHostsOriginValidator", "AuthMiddlewareStack"]
-    printed(route, text)
-    env["PYTHONPATH"] = str(project)
-    with daphne("mysite.asgi:application", cwd=project, env=env) as server:
-        load(tmp_path, server.ws_url, route)
-
-
 PAGE = ROOT / "docs" / "start-from-your-app.md"
 
 
@@ -160,7 +146,9 @@ def _words(block: str) -> list[str]:
 
 
 def test_the_docs_routes_commands_run(tmp_path):
-    """docs/start-from-your-app.md on the tutorial's chat, as written: the output it shows, and its two runs."""
+    """docs/start-from-your-app.md on an unmodified startproject + the tutorial's chat, as written: `routes` reads
+    its one route (pattern, middleware, the options it prints), the output the page shows, and its two runs: the
+    first is the printed options with IdleUser, the load every other route of these tests gets."""
     project = tutorial_project(tmp_path)
     blocks = _sh_blocks_and_outputs(PAGE)
     assert [_words(b)[:4] for b, _ in blocks] == [
@@ -175,7 +163,9 @@ def test_the_docs_routes_commands_run(tmp_path):
         assert done.returncode == 0, done.stderr
         if "--json" in block:
             [route] = json.loads(done.stdout)["routes"]
+            assert route["pattern"] == r"ws/chat/(?P<room_name>\w+)/$"
             assert route["options"] == ["--ws-path", "ws/chat/{group}/", "--ws-groups", "g0-g9"]
+            assert [m["name"] for m in route["middleware"]] == ["AllowedHostsOriginValidator", "AuthMiddlewareStack"]
         else:
             assert shown is not None and done.stdout.strip() == shown.strip(), done.stdout
     served = {**os.environ, "DJANGO_SETTINGS_MODULE": "mysite.settings", "PYTHONPATH": str(project)}
@@ -183,6 +173,7 @@ def test_the_docs_routes_commands_run(tmp_path):
         for n, (block, _) in enumerate(blocks[2:]):
             words = _words(block)
             assert words[words.index("--host") + 1] == "ws://127.0.0.1:8000" and words[words.index("-t") + 1] == "30s"
+            assert n > 0 or words[-len(route["options"]) :] == route["options"], words  # IdleUser + the printed options
             words[words.index("--host") + 1] = server.ws_url
             words[words.index("-t") + 1] = "3s"
             report = tmp_path / f"run{n}"
@@ -191,6 +182,7 @@ def test_the_docs_routes_commands_run(tmp_path):
             assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
             rows = json.loads((report / "summary.json").read_text())["latency"]
             assert rows and all(r["failures"] == 0 for r in rows), rows
+            assert sum(r["count"] for r in rows if r["type"] == "WS connect") >= 10, rows  # -u 10
             messages = sum(r["count"] for r in rows if r["type"] == "WS message")
             assert (messages > 0) == ("--ws-payload" in words), rows
 
