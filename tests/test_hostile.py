@@ -285,7 +285,7 @@ def run_cases(tmp_path: Path, cases: list[Case], hostile_url: str, target_url: s
         "PYTHONPATH": os.pathsep.join([str(ROOT / "loadtests"), str(ROOT)]),
         "HOSTILE_HOST": hostile_url,
         "HOSTILE_CASES": json.dumps([c.spec(timed) for c in cases]),
-        **({} if timed else {"HOSTILE_UNTIL": json.dumps({"outcomes": OUTCOMES, "after": 0})}),
+        **({} if timed else {"HOSTILE_UNTIL": json.dumps({"outcomes": OUTCOMES})}),
     }
     limit = ((RUN_TIME + STOP_TIMEOUT + STARTUP + KILL_GRACE) if timed else (MATRIX_LIMIT + MATRIX_GRACE)) * UNIT
     began = time.monotonic()

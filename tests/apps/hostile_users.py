@@ -11,8 +11,8 @@ HOSTILE_CASES (a JSON list) gets a class of its own, `Hostile_<case>`, that does
 `reply_timeout` (seconds, over the command line's for this class only). Locust overwrites a class's `host` with
 --host, and chanload's sessions take --host, so the hostile classes name their own in make_session.
 
-HOSTILE_UNTIL (JSON: `{"outcomes": N, "after": S}`) ends the run once it has what the test looks at, as -t would
-(`runner.quit()`): at least S seconds, then every case's rows have N outcomes (N failures, or N messages answered
+HOSTILE_UNTIL (JSON: `{"outcomes": N}`) ends the run once it has what the test looks at, as -t would
+(`runner.quit()`): once every case's rows have N outcomes (N failures, or N messages answered
 for a case served with none; a case's own `outcomes` key overrides N) and the good users N answered messages. -t
 stays the safety net. A run on a busy machine then lasts as long as its cases take to show, instead of ending
 before a slow one has.
@@ -24,7 +24,6 @@ from locust import events
 
 import json
 import os
-import time
 
 import gevent
 
@@ -86,11 +85,8 @@ def _until_seen(environment, **_kw) -> None:
     wanted |= {f"bad/{case['id']}/[group]": case.get("outcomes", UNTIL["outcomes"]) for case in CASES}
 
     def watch() -> None:
-        began = time.monotonic()
         while True:
             gevent.sleep(0.25)
-            if time.monotonic() - began < UNTIL["after"]:
-                continue
             if all(_outcomes(environment.stats, name) >= n for name, n in wanted.items()):
                 environment.runner.quit()  # as -t's end does
                 return
