@@ -12,10 +12,11 @@ from chanload.locust import drills, leakwatch
 from chanload.run.settings import Settings, settings_from
 from chanload.wire.defaults import DEFAULTS
 
-__all__ = ["FORM_FIELDS", "Settings", "StepsText", "TokensText", "add_arguments", "settings_from"]
+__all__ = ["FORM_FIELDS", "OFF_FORM", "Settings", "StepsText", "TokensText", "add_arguments", "settings_from"]
 
 # The options the web UI's form shows (their `dest`s, as the form posts them), filled in by add_arguments.
 FORM_FIELDS: dict[str, str] = {}  # dest -> the option as the command line spells it, e.g. "--ws-open"
+OFF_FORM: dict[str, str] = {}  # the same for the options the web UI's form does not show (a POST may not set them)
 
 
 class StepsText(argparse._AppendAction):
@@ -386,6 +387,5 @@ def _add(group, *flags: str, web_ui: bool = True, **kwargs):
     # Locust's web UI lists actions flagged include_in_web_ui; argument groups do not take the flag.
     action = group.add_argument(*flags, **kwargs)
     action.include_in_web_ui = web_ui
-    if web_ui:
-        FORM_FIELDS[action.dest] = flags[0]
+    (FORM_FIELDS if web_ui else OFF_FORM)[action.dest] = flags[0]
     return action

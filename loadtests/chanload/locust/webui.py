@@ -22,7 +22,7 @@ from flask import jsonify, request
 from chanload.exceptions import OptionError
 from chanload.formatting import format_us
 from chanload.locust import drills
-from chanload.locust.options import FORM_FIELDS
+from chanload.locust.options import FORM_FIELDS, OFF_FORM
 from chanload.recording.latency import Aggregate
 from chanload.run.live import View, in_flight
 from chanload.run.settings import settings_from
@@ -178,11 +178,19 @@ def form_refusal(parsed, form, host: str | None, user_classes: tuple = ()) -> st
     the form's message and nothing starts (a wrong value found at test start would stop the process). Without a
     host to check with, the check is left to the start.
     """
-    named = [name for name in drills.OPTIONS if name in form]
-    if named:  # Locust's swarm handler would set any parsed option the form names, shown on the page or not
+    # Locust's swarm handler would set any parsed option a POST names, shown on the form or not: a file to read
+    # (--credentials), a folder to write (--report-dir), a process to watch, TLS checks off, commands to run.
+    named = [dest for dest in OFF_FORM if dest in form]
+    if named:
+        option = OFF_FORM[named[0]]
+        if named[0] in drills.OPTIONS:
+            return (
+                f"{option} runs commands on the machine of the web UI: it is taken only from the command line or a"
+                " config file, never from the web UI's form"
+            )
         return (
-            f"--{named[0].replace('_', '-')} runs commands on the machine of the web UI: it is taken only from the"
-            " command line or a config file, never from the web UI's form"
+            f"{option} is not on the web UI's form: it is taken only from the command line or a config file; "
+            "restart Locust with it to change it"
         )
     if parsed is None or not host:
         return None

@@ -197,6 +197,21 @@ def test_a_drill_on_the_web_forms_post_is_refused_and_sets_nothing(monkeypatch):
     assert answer["success"], answer
 
 
+def test_an_option_the_form_does_not_show_is_refused_from_a_post_and_sets_nothing(monkeypatch):
+    """Every chanload option kept off the form (a file to read, a folder to write, TLS checks off, a process to
+    watch...): a POST naming it is refused with the option's name, and the command line's value stays."""
+    from chanload.locust.options import FORM_FIELDS, OFF_FORM
+
+    cli = ["--report-dir", "reports/cli"]
+    for field, value in (("report_dir", "/tmp/elsewhere"), ("credentials", "/etc/shadow"), ("ws_insecure", "true")):
+        answer, options = start_form(monkeypatch, cli, {field: value})
+        assert answer["success"] is False, answer
+        assert answer["message"].startswith(f"{OFF_FORM[field]} is not on the web UI's form"), answer
+        assert options.report_dir == "reports/cli" and not options.credentials and not options.ws_insecure
+    assert {"report_dir", "credentials", "ws_insecure", "watch", "slo", "ws_trace"} <= set(OFF_FORM)  # as registered
+    assert not set(OFF_FORM) & set(FORM_FIELDS)
+
+
 def test_drills_come_from_a_config_file_and_are_taken_out_of_what_a_master_ships(tmp_path, caplog):
     """A config file's list of drills is read; once read, the parsed options (which a master sends its workers
     whole) hold none; a worker given drills runs none and says so."""
