@@ -271,7 +271,6 @@ def workers(count: int, master_port: int, log_dir: Path):
             stop(proc, timeout=15)
 
 
-@pytest.mark.timing
 @pytest.mark.e2e
 @pytest.mark.browser
 @needs_chromium
