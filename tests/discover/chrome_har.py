@@ -21,24 +21,14 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.discover.recorder import _HELPERS, browse
+from tests.discover.recorder import _HELPERS, GRAPHQL_STEPS, browse
 
 # The page's conversation: GraphQL over graphql-transport-ws (text frames), then one binary frame to the chat.
 SCRIPT = (
     "async () => {"
     + _HELPERS
+    + GRAPHQL_STEPS
     + """
-  const ws = await open('ws/graphql/', ['graphql-transport-ws']);
-  ws.send(JSON.stringify({type: 'connection_init'}));
-  await reply(ws, (m) => m.type === 'connection_ack');
-  ws.send(JSON.stringify({id: 'sub', type: 'subscribe', payload: {query: 'subscription { count }'}}));
-  await reply(ws, (m) => m.id === 'sub' && m.type === 'next');
-  for (let i = 1; i <= 5; i++) {
-    ws.send(JSON.stringify({id: String(i), type: 'subscribe', payload: {query: '{ hello }'}}));
-    await reply(ws, (m) => m.id === String(i) && m.type === 'next');
-    await pause(40 + 10 * (i % 2));
-  }
-  await close(ws);
   const chat = await open('ws/chat/lobby/');
   chat.send(new Uint8Array([1, 2, 3, 250]));
   await pause(200);

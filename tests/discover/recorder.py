@@ -110,6 +110,21 @@ _HELPERS = """
   const close = (ws) => new Promise((ok) => { ws.onclose = () => ok(); ws.close(); });
 """
 
+# graphql-transport-ws: init, a subscription that keeps pushing, then queries answered by id (chrome_har.py too).
+GRAPHQL_STEPS = """
+  const ws = await open('ws/graphql/', ['graphql-transport-ws']);
+  ws.send(JSON.stringify({type: 'connection_init'}));
+  await reply(ws, (m) => m.type === 'connection_ack');
+  ws.send(JSON.stringify({id: 'sub', type: 'subscribe', payload: {query: 'subscription { count }'}}));
+  await reply(ws, (m) => m.id === 'sub' && m.type === 'next');
+  for (let i = 1; i <= 5; i++) {
+    ws.send(JSON.stringify({id: String(i), type: 'subscribe', payload: {query: '{ hello }'}}));
+    await reply(ws, (m) => m.id === String(i) && m.type === 'next');
+    await pause(40 + 10 * (i % 2));
+  }
+  await close(ws);
+"""
+
 SCRIPTS = {
     # A JSON request/reply with ids: DCRF's retrieve by request_id; and the price feed's quotes by id among ticks.
     "ids": "async () => {"
@@ -134,22 +149,7 @@ SCRIPTS = {
   return 'done';
 }""",
     # graphql-transport-ws: init, a subscription that keeps pushing, then queries answered by id.
-    "graphql": "async () => {"
-    + _HELPERS
-    + """
-  const ws = await open('ws/graphql/', ['graphql-transport-ws']);
-  ws.send(JSON.stringify({type: 'connection_init'}));
-  await reply(ws, (m) => m.type === 'connection_ack');
-  ws.send(JSON.stringify({id: 'sub', type: 'subscribe', payload: {query: 'subscription { count }'}}));
-  await reply(ws, (m) => m.id === 'sub' && m.type === 'next');
-  for (let i = 1; i <= 5; i++) {
-    ws.send(JSON.stringify({id: String(i), type: 'subscribe', payload: {query: '{ hello }'}}));
-    await reply(ws, (m) => m.id === String(i) && m.type === 'next');
-    await pause(40 + 10 * (i % 2));
-  }
-  await close(ws);
-  return 'done';
-}""",
+    "graphql": "async () => {" + _HELPERS + GRAPHQL_STEPS + "  return 'done';\n}",
     # The login chat: (logged in by the page's form first) join room 1, then talk; every message is relayed back.
     "lobby": "async () => {"
     + _HELPERS
