@@ -7,7 +7,10 @@ deploy/nginx.conf, the same template docker-compose.yml uses).
 As a command, it starts a Daphne in the background and returns once it listens: what a `--drill` that restarts a
 server runs (`restart_command`; the shell's exit is what a drill awaits, so the server must not keep it):
 
-    python scripts/launch.py daphne --port PORT --workdir DIR --pidfile FILE [--env NAME=VALUE ...]
+    python scripts/launch.py daphne --port PORT --workdir DIR --pidfile FILE [--env NAME=VALUE ...] [--die-with PID]
+
+With `--die-with PID` a watchdog (this file again, `watchdog OWNER PID`, in a session of its own) stops that Daphne
+when process PID ends, however it ends (SIGKILL included), and ends itself when the Daphne does.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import contextlib
 import os
 import re
 import resource
+import select
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -309,12 +314,14 @@ def restart_command(stack: Scaled, index: int, pidfile: Path) -> str:
 
     It SIGKILLs the old process first (Daphne may keep running after SIGTERM with its sockets gone, see
     docs/restarts.md), then runs this file as a command, which returns once the new Daphne listens and leaves it
-    running, detached from the drill's shell. Its PID goes into `pidfile`: the caller stops it (`stop_pidfile`).
+    running, detached from the drill's shell. Its PID goes into `pidfile`: the caller stops it (`stop_pidfile`); if
+    the caller dies without doing so (SIGKILL), a watchdog stops it (`--die-with`, this process).
     """
     old = stack.daphnes[index]
     start = [
         sys.executable, str(Path(__file__).resolve()), "daphne", "--port", str(old.port), "--workdir",
         str(stack.workdir), "--env", f"REDIS_URL={stack.redis_url}", "--pidfile", str(pidfile),
+        "--die-with", str(os.getpid()),
     ]  # fmt: skip
     return f"kill -KILL {old.proc.pid} 2>/dev/null; {shlex.join(start)}"
 
@@ -357,7 +364,13 @@ def main(argv: list[str]) -> int:
     daphne.add_argument("--workdir", type=Path, required=True, help="its log and SQLite database go here")
     daphne.add_argument("--pidfile", type=Path, required=True, help="'PID START_TIME' is added to it")
     daphne.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="its environment, repeatable")
+    daphne.add_argument("--die-with", type=int, default=0, metavar="PID", help="stopped when process PID ends")
+    watchdog = commands.add_parser("watchdog", help="(started by daphne --die-with) stop PID when OWNER ends")
+    watchdog.add_argument("owner", type=int)
+    watchdog.add_argument("pid", type=int)
     args = parser.parse_args(argv)
+    if args.what == "watchdog":
+        return _watchdog(args.owner, args.pid)
     env = dict(item.split("=", 1) for item in args.env)
     try:
         started = spawn_daphne(args.workdir, env, port=args.port, timeout=30.0)
@@ -367,7 +380,38 @@ def main(argv: list[str]) -> int:
     began = psutil.Process(started.proc.pid).create_time()
     with open(args.pidfile, "a") as out:
         out.write(f"{started.proc.pid} {began}\n")
+    if args.die_with:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "watchdog", str(args.die_with), str(started.proc.pid)]
+        subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
     print(f"daphne listening on 127.0.0.1:{started.port} (pid {started.proc.pid}, log {started.log})", flush=True)
+    return 0
+
+
+def _watchdog(owner: int, pid: int) -> int:
+    """Wait until `owner` or the server `pid` ends; if the owner ended first, stop the server: SIGTERM, then SIGKILL
+    5 s later (through a pidfd: never another process that took its PID)."""
+    try:
+        server = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return 0  # the server is gone already
+    poller = select.poll()
+    poller.register(server, select.POLLIN)  # readable once the server has ended
+    try:
+        watched = os.pidfd_open(owner)
+    except ProcessLookupError:
+        ended: set[int] = set()  # the owner is gone already
+    else:
+        poller.register(watched, select.POLLIN)
+        ended = {fd for fd, _ in poller.poll()}
+        poller.unregister(watched)  # from now on, only the server's end is awaited
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if server in ended:
+            return 0  # it ended: stopped by its owner, or by the signal just sent
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(server, sig)
+        ended = {fd for fd, _ in poller.poll(5000) if fd == server}
     return 0
 
 

@@ -16,6 +16,7 @@ import urllib.request
 
 import pytest
 
+from scripts import launch
 from tests.locustrun import live_locust, run_locust
 from tests.servers import ROOT, UNIT, daphne, free_port, stop
 
@@ -201,3 +202,32 @@ def _wait_for_file(path, timeout: float) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def test_a_daphne_a_restart_drill_starts_dies_with_its_owner(tmp_path):
+    """scripts/launch.py daphne --die-with OWNER (what a restart drill runs): it returns once Daphne listens, and
+    Daphne outlives the command but not OWNER, even one killed with SIGKILL (no teardown of its runs); the watchdog
+    ends with it."""
+    import psutil
+
+    owner = subprocess.Popen(["sleep", "120"])
+    pidfile = tmp_path / "pids"
+    try:
+        done = subprocess.run(
+            [sys.executable, "scripts/launch.py", "daphne", "--port", "0", "--workdir", str(tmp_path), "--pidfile",
+             str(pidfile), "--die-with", str(owner.pid)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60 * UNIT,
+        )  # fmt: skip
+        assert done.returncode == 0 and done.stdout.startswith("daphne listening on 127.0.0.1:"), done
+        pid = int(pidfile.read_text().split()[0])
+        daphne_proc = psutil.Process(pid)
+        mine = ["watchdog", str(owner.pid), str(pid)]
+        watchdogs = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[2:] == mine]
+        assert daphne_proc.is_running() and len(watchdogs) == 1, watchdogs
+        owner.kill()
+        owner.wait()
+        gone, alive = psutil.wait_procs([daphne_proc, *watchdogs], timeout=15 * UNIT)
+        assert not alive, alive
+    finally:
+        stop(owner)
+        launch.stop_pidfile(pidfile)
