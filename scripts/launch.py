@@ -3,15 +3,27 @@
 One place for what scripts, benchmarks and tests all need: `free_port`, waiting for a port, stopping a
 process, and the scaled layout (N Daphne processes sharing a Redis channel layer behind nginx, with
 deploy/nginx.conf, the same template docker-compose.yml uses).
+
+As a command, it starts a Daphne in the background and returns once it listens: what a `--drill` that restarts a
+server runs (`restart_command`; the shell's exit is what a drill awaits, so the server must not keep it):
+
+    python scripts/launch.py daphne --port PORT --workdir DIR --pidfile FILE [--env NAME=VALUE ...] [--die-with PID]
+
+With `--die-with PID` a watchdog (this file again, `watchdog OWNER PID`, in a session of its own) stops that Daphne
+when process PID ends, however it ends (SIGKILL included), and ends itself when the Daphne does.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
 import resource
+import select
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +32,8 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 # chanload lives in loadtests/ (as for the benchmarks): the one process stopper is there.
@@ -293,3 +307,113 @@ def scaled(
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def restart_command(stack: Scaled, index: int, pidfile: Path) -> str:
+    """A shell command that starts Daphne `index` of `stack` again on its port: a `--drill` that restarts it.
+
+    It SIGKILLs the old process first (Daphne may keep running after SIGTERM with its sockets gone, see
+    docs/restarts.md), then runs this file as a command, which returns once the new Daphne listens and leaves it
+    running, detached from the drill's shell. Its PID goes into `pidfile`: the caller stops it (`stop_pidfile`); if
+    the caller dies without doing so (SIGKILL), a watchdog stops it (`--die-with`, this process).
+    """
+    old = stack.daphnes[index]
+    start = [
+        sys.executable, str(Path(__file__).resolve()), "daphne", "--port", str(old.port), "--workdir",
+        str(stack.workdir), "--env", f"REDIS_URL={stack.redis_url}", "--pidfile", str(pidfile),
+        "--die-with", str(os.getpid()),
+    ]  # fmt: skip
+    return f"kill -KILL {old.proc.pid} 2>/dev/null; {shlex.join(start)}"
+
+
+def stop_pidfile(pidfile: Path, timeout: float = 5.0) -> list[int]:
+    """Stop each process `pidfile` names (`PID START_TIME` a line, as the command writes), SIGTERM then SIGKILL after
+    `timeout` s; one gone, or whose PID now belongs to another process (another start time), is left. The PIDs
+    stopped."""
+    try:
+        lines = pidfile.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    procs = []
+    for line in lines:
+        pid, began = line.split()
+        try:
+            proc = psutil.Process(int(pid))
+            if abs(proc.create_time() - float(began)) < 0.01:
+                procs.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _gone, alive = psutil.wait_procs(procs, timeout)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(alive, timeout)
+    return [p.pid for p in procs]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/launch.py", description="Start a server in the background; return once it listens."
+    )
+    commands = parser.add_subparsers(dest="what", required=True)
+    daphne = commands.add_parser("daphne", help="the reference target under Daphne on 127.0.0.1:PORT")
+    daphne.add_argument("--port", type=int, required=True)
+    daphne.add_argument("--workdir", type=Path, required=True, help="its log and SQLite database go here")
+    daphne.add_argument("--pidfile", type=Path, required=True, help="'PID START_TIME' is added to it")
+    daphne.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="its environment, repeatable")
+    daphne.add_argument("--die-with", type=int, default=0, metavar="PID", help="stopped when process PID ends")
+    watchdog = commands.add_parser("watchdog", help="(started by daphne --die-with) stop PID when OWNER ends")
+    watchdog.add_argument("owner", type=int)
+    watchdog.add_argument("pid", type=int)
+    args = parser.parse_args(argv)
+    if args.what == "watchdog":
+        return _watchdog(args.owner, args.pid)
+    env = dict(item.split("=", 1) for item in args.env)
+    try:
+        started = spawn_daphne(args.workdir, env, port=args.port, timeout=30.0)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"scripts/launch.py: {exc}", file=sys.stderr)
+        return 1
+    began = psutil.Process(started.proc.pid).create_time()
+    with open(args.pidfile, "a") as out:
+        out.write(f"{started.proc.pid} {began}\n")
+    if args.die_with:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "watchdog", str(args.die_with), str(started.proc.pid)]
+        subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+    print(f"daphne listening on 127.0.0.1:{started.port} (pid {started.proc.pid}, log {started.log})", flush=True)
+    return 0
+
+
+def _watchdog(owner: int, pid: int) -> int:
+    """Wait until `owner` or the server `pid` ends; if the owner ended first, stop the server: SIGTERM, then SIGKILL
+    5 s later (through a pidfd: never another process that took its PID)."""
+    try:
+        server = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return 0  # the server is gone already
+    poller = select.poll()
+    poller.register(server, select.POLLIN)  # readable once the server has ended
+    try:
+        watched = os.pidfd_open(owner)
+    except ProcessLookupError:
+        ended: set[int] = set()  # the owner is gone already
+    else:
+        poller.register(watched, select.POLLIN)
+        ended = {fd for fd, _ in poller.poll()}
+        poller.unregister(watched)  # from now on, only the server's end is awaited
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if server in ended:
+            return 0  # it ended: stopped by its owner, or by the signal just sent
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(server, sig)
+        ended = {fd for fd, _ in poller.poll(5000) if fd == server}
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

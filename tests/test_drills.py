@@ -16,8 +16,9 @@ import urllib.request
 
 import pytest
 
+from scripts import launch
 from tests.locustrun import live_locust, run_locust
-from tests.servers import ROOT, UNIT, free_port, stop
+from tests.servers import ROOT, UNIT, daphne, free_port, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +63,34 @@ def test_drills_run_at_their_time_and_what_each_did_is_reported(tmp_path, target
     assert "drill at 60s: not run (the run ended first): echo never" in run.output
     html = (run.report_dir / "report.html").read_text()
     assert "<h2>Drills</h2>" in html and "drill-says-hello" in html and "timed out" in html
+    # The recovery from each drill that ran (not from the one the run ended before), in summary.json and report.html.
+    recovered = summary["recovery"]["drills"]
+    assert [(d["at"], d["command"]) for d in recovered] == [(d["started"], d["command"]) for d in (ok, failed, slept)]
+    assert "<h2>Recovery</h2>" in html and html.index("<h2>Drills</h2>") < html.index("<h2>Recovery</h2>")
+
+
+def test_with_reconnect_off_the_users_a_drill_dropped_stay_down_and_are_counted(tmp_path):
+    """--ws-reconnect off end to end: a drill SIGTERMs a Daphne of the test's own (not the shared target); every user
+    on it dropped, stays down and is counted (`stayed_down`), none tries to connect again, and the run exits 1: Locust's
+    own code for failed messages, no threshold given (docs/restarts.md, docs/thresholds-ci.md)."""
+    with daphne() as server:
+        run = run_locust(
+            tmp_path, server.ws_url, "RoomUser", "--ws-think", "0.2-0.4", "--ws-reconnect", "off",
+            "--drill", f"2s kill -TERM {server.proc.pid}", run_time="6s", users=4,
+        )  # fmt: skip
+    summary = run.summary
+    c = summary["counters"]
+    assert (run.code, summary["exit_code"], summary["status"]) == (1, 1, "completed"), run.output[-3000:]
+    assert summary["parameters"]["reconnect"] == "off"
+    (drill,) = summary["drills"]
+    assert drill["exit_code"] == 0, drill
+    assert c["stayed_down"] == 4 and sum(c["drops"].values()) == 4, c  # each user once: it never came back
+    assert set(c["drops"]) <= {"abnormal close 1006", "reset"}, c["drops"]
+    assert (c["connects"], c["connect_failures"], c["reconnects"], c["reconnect_attempts"]) == (4, 0, 0, 0), c
+    assert not c["attempts_failed"] and c["failed"] >= 4, c  # each drop failed the message it met
+    assert not any(r["type"] == "WS reconnect" for r in summary["latency"]), summary["latency"]
+    assert c["ok"] > 0 and summary["timeline"]["connections"][-1]["open"] == 0, summary["timeline"]["connections"]
+    assert "4 stayed down" in run.output, run.output[-3000:]
 
 
 def test_the_drill_marker_names_the_locust_process(tmp_path, target):
@@ -155,7 +184,13 @@ def test_the_web_forms_drill_is_refused_and_the_command_lines_runs(tmp_path, tar
         assert swarm(locust.web_url, form)["success"]
         assert _wait_for_file(locust.report_dir / "summary.json", 60 * UNIT), locust.output()[-3000:]
         (drill,) = locust.summary()["drills"]
+        # The tab (its JSON endpoint, what the page polls) shows the recovery from it once the run is over.
+        with urllib.request.urlopen(f"{locust.web_url}/stats/requests", timeout=5 * UNIT) as resp:
+            (tab,) = json.load(resp)["extended_stats"]
+        recovery = [r for r in tab["data"] if r["section"] == "recovery"]
     assert drill["exit_code"] == 0 and drill["command"].startswith("echo cli"), drill
+    assert recovery[0]["item"] == f"drill 1, ran at {drill['started']:g} s: {drill['command']}", recovery
+    assert recovery[0]["value"].startswith("recovery ") and recovery[-1]["item"] == "missed while away (whole run)"
     assert marker.read_text().split() == ["cli", str(locust.proc.pid)]
     assert "Traceback" not in locust.output(), locust.output()[-3000:]
 
@@ -167,3 +202,32 @@ def _wait_for_file(path, timeout: float) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def test_a_daphne_a_restart_drill_starts_dies_with_its_owner(tmp_path):
+    """scripts/launch.py daphne --die-with OWNER (what a restart drill runs): it returns once Daphne listens, and
+    Daphne outlives the command but not OWNER, even one killed with SIGKILL (no teardown of its runs); the watchdog
+    ends with it."""
+    import psutil
+
+    owner = subprocess.Popen(["sleep", "120"])
+    pidfile = tmp_path / "pids"
+    try:
+        done = subprocess.run(
+            [sys.executable, "scripts/launch.py", "daphne", "--port", "0", "--workdir", str(tmp_path), "--pidfile",
+             str(pidfile), "--die-with", str(owner.pid)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60 * UNIT,
+        )  # fmt: skip
+        assert done.returncode == 0 and done.stdout.startswith("daphne listening on 127.0.0.1:"), done
+        pid = int(pidfile.read_text().split()[0])
+        daphne_proc = psutil.Process(pid)
+        mine = ["watchdog", str(owner.pid), str(pid)]
+        watchdogs = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[2:] == mine]
+        assert daphne_proc.is_running() and len(watchdogs) == 1, watchdogs
+        owner.kill()
+        owner.wait()
+        gone, alive = psutil.wait_procs([daphne_proc, *watchdogs], timeout=15 * UNIT)
+        assert not alive, alive
+    finally:
+        stop(owner)
+        launch.stop_pidfile(pidfile)

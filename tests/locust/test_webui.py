@@ -120,6 +120,37 @@ def test_failures_delivery_and_thresholds_have_rows():
     assert next(r for r in out if r["item"] == "open now")["value"] == 1
 
 
+def test_recovery_has_rows_once_the_run_is_over():
+    """summary.json's recovery block: a row per drill that ran (recovery, users and latency back, the criterion, the
+    failed messages), the slowest, and the marks missed while away; none without the block (a run still going)."""
+    block = {
+        "drills": [
+            {"at": 10.004, "command": "kill -TERM 4321", "users_before": 100, "users_lowest": 49, "users_back_s": 3.2,
+             "latency_back_s": 6.2, "recovery_s": 6.2, "criterion": "1.5x pre-drill p99 (47000us)",
+             "failed_messages": 51},
+            {"at": 15.002, "command": "./start.sh", "users_before": 100, "users_back_s": 0.0, "latency_back_s": None,
+             "recovery_s": None, "criterion": "threshold message:p99 < 2000000us", "failed_messages": 0},
+        ],
+        "slowest_s": None,
+        "missed_while_away": 224,
+    }  # fmt: skip
+    done = {"status": "completed", "latency": [], "counters": counters(), "recovery": block}
+    shown = [r for r in rows(View(done, 0, 0, []), {}) if r["section"] == "recovery"]
+    assert shown == [
+        {"section": "recovery", "item": "drill 1, ran at 10.004 s: kill -TERM 4321", "fail": 51,
+         "value": "recovery 6.2 s (users 3.2 s: 100 before, lowest 49; latency 6.2 s by 1.5x pre-drill p99"
+                  " (47000us))"},
+        {"section": "recovery", "item": "drill 2, ran at 15.002 s: ./start.sh", "fail": 0,
+         "value": "recovery not back (users 0 s: 100 before; latency not back by threshold message:p99 <"
+                  " 2000000us)"},
+        {"section": "recovery", "item": "slowest", "value": "not back"},
+        {"section": "recovery", "item": "missed while away (whole run)", "count": 224},
+    ]  # fmt: skip
+    assert set().union(*shown) <= {key for key, _ in COLUMNS}
+    running = {"status": "running", "latency": [], "counters": counters()}
+    assert not [r for r in rows(View(running, 2, 2, []), {}) if r["section"] == "recovery"]
+
+
 def test_default_report_dir_is_one_folder_per_run():
     """Web-UI runs without --report-dir write under reports/webui/, one folder per start time."""
     assert default_report_dir(0) == "reports/webui/19700101-000000"

@@ -357,3 +357,43 @@ def test_drills_have_a_table_and_a_mark_on_every_time_chart(summary):
     marks = re.findall(r'<g class="event" data-event="(drill \d)"', html)
     assert marks and set(marks) == {"drill 1", "drill 2"}
     assert render_pngs(summary)  # matplotlib draws the marks too
+
+
+def test_recovery_has_a_table_beside_the_drills(summary):
+    """chanload.run.recovery's block: per drill that ran, its time and command, users before and lowest, users back,
+    latency back, the recovery, the criterion and the failed messages; "not back" for none; the slowest and what was
+    missed while away under it; right after the drills' table."""
+    summary["drills"] = [
+        {"at": 10.0, "command": "kill -TERM 4321", "started": 10.004, "seconds": 0.01, "exit_code": 0,
+         "output_tail": "", "outcome": "ok"},
+        {"at": 15.0, "command": HOSTILE, "started": 15.002, "seconds": 1.2, "exit_code": 0, "output_tail": "",
+         "outcome": "ok"},
+    ]  # fmt: skip
+    summary["recovery"] = {
+        "drills": [
+            {"at": 10.004, "command": "kill -TERM 4321", "users_before": 100, "users_lowest": 49, "users_back_s": 3.2,
+             "latency_back_s": 6.2, "recovery_s": 6.2, "criterion": "1.5x pre-drill p99 (47000us)",
+             "failed_messages": 51, "pre_drill_p99_us": 47000},
+            {"at": 15.002, "command": HOSTILE, "users_before": 100, "users_back_s": 0.0, "latency_back_s": None,
+             "recovery_s": None, "criterion": "threshold message:p99 < 2000000us", "failed_messages": 0,
+             "pre_drill_p99_us": 50000},
+        ],
+        "slowest_s": None,
+        "missed_while_away": 224,
+    }  # fmt: skip
+    html = render_html(summary)
+    assert html.index("<h2>Drills</h2>") < html.index("<h2>Recovery</h2>") < html.index("<h2>Latency percentiles")
+    table = re.search(r"<h2>Recovery</h2>(.*?)</table>", html, flags=re.S)
+    assert table is not None
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(1), flags=re.S)[1:]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S) for row in rows]
+    assert cells[0] == [
+        "1", "10.004 s", "<code>kill -TERM 4321</code>", "100 &rarr; 49", "3.2 s", "6.2 s", "6.2 s",
+        "1.5x pre-drill p99 (47000us)", "51",
+    ]  # fmt: skip
+    assert cells[1][3:7] == ["100", "0 s", "not back", "not back"] and cells[1][8] == "0"
+    assert HOSTILE not in html and "&lt;script&gt;" in cells[1][2]
+    after = html[html.index("<h2>Recovery</h2>") :]
+    assert "Slowest recovery: not back" in after and "Missed while away, the whole run's: 224 marks" in after
+    del summary["recovery"]
+    assert "<h2>Recovery</h2>" not in render_html(summary)

@@ -6,7 +6,7 @@ import pytest
 
 from chanload.exceptions import OptionError
 from chanload.run import slo
-from chanload.run.recovery import DRILL_AT_ENV, attach, drill_times, missed_ratio, recovery
+from chanload.run.recovery import attach, drill_times, missed_ratio, recovery
 
 T0 = 1_000  # the run's start, wall clock
 
@@ -43,22 +43,15 @@ def test_a_threshold_is_the_latency_criterion_when_given_and_never_back_is_none(
     assert out["latency_back_s"] is None and out["recovery_s"] is None
 
 
-def test_drill_times_from_the_summary_else_the_test_hook(tmp_path):
-    assert drill_times({"drills": [{"at": 20.0}, {"at": 25}]}, T0, {}) == [20.0, 25.0]
-    assert drill_times({}, T0, {DRILL_AT_ENV: "3, 7.5"}) == [3.0, 7.5]
-    wall = tmp_path / "drills"
-    wall.write_text(f"{T0 + 12.25}\n")
-    assert drill_times({}, T0, {DRILL_AT_ENV: f"@{wall}"}) == [12.25]
-    assert drill_times({}, T0, {}) == []
-
-
 def test_attach_and_the_recovery_thresholds():
     opened = {s: 20 for s in range(0, 10)} | {10: 10, 11: 20, 12: 20, 13: 20, 14: 20}
     p99 = {s: 1000 for s in range(0, 15)}
     summary = {"timeline": timeline(opened, p99), "delivery": {"total": {"expected": 90, "away": 10}}, "latency": []}
-    attach(summary, T0, (), {DRILL_AT_ENV: "9.5"})
+    summary["drills"] = [ran(9.5)]
+    attach(summary, T0, ())
     block = summary["recovery"]
-    assert block["slowest_s"] == 2.5 and block["missed_while_away"] == 10 and block["hook"] == DRILL_AT_ENV
+    assert block["slowest_s"] == 2.5 and block["missed_while_away"] == 10 and "hook" not in block
+    assert block["drills"][0]["command"] == "kill -TERM 4321" and block["drills"][0]["at"] == 9.5
     passed = slo.evaluate(slo.parse_all(["recovery<10s", "recovery<2s", "missed_ratio<=10%"]), summary)
     assert [r.passed for r in passed] == [True, False, True]
     assert "slowest of 1 drill" in passed[0].detail
@@ -81,16 +74,29 @@ def test_the_console_prints_each_drills_recovery():
     from chanload.reporting.summary import render
 
     opened = {s: 20 for s in range(0, 10)} | {10: 10, 11: 20, 12: 20, 13: 20, 14: 20}
-    summary = {"timeline": timeline(opened, {s: 1000 for s in range(0, 15)}), "latency": []}
-    attach(summary, T0, (), {DRILL_AT_ENV: "9.5"})
+    summary = {"timeline": timeline(opened, {s: 1000 for s in range(0, 15)}), "latency": [], "drills": [ran(9.5)]}
+    attach(summary, T0, ())
     summary |= {"counters": {"sent": 0, "ok": 0, "failed": 0, "in_flight": 0}, "status": "completed"}
     assert "recovery after the drill at 9.5 s: 2.5 s (users back 2.5 s, latency back 0 s" in render(summary)
 
 
 def test_drill_times_are_when_each_drill_ran_and_a_drill_not_run_has_none():
     """--drill's entries: recovery counts from when the command ran (`started`), not from its `at`; one the run
-    ended before has no recovery (and no drill that ran: none at all, not the test hook's)."""
-    ran = {"at": 5.0, "started": 5.004, "exit_code": 0}
-    late = {"at": 99.0, "started": None, "exit_code": None}
-    assert drill_times({"drills": [ran, late]}, T0, {DRILL_AT_ENV: "3"}) == [5.004]
-    assert drill_times({"drills": [late]}, T0, {DRILL_AT_ENV: "3"}) == []
+    ended before has no recovery, and a run with no drill that ran has none at all (there is no other source of
+    drill times: the environment is not read)."""
+    late = {"at": 99.0, "command": "echo late", "started": None, "exit_code": None}
+    assert drill_times({"drills": [ran(5.004, at=5.0), late]}) == [5.004]
+    assert drill_times({"drills": [late]}) == [] and drill_times({}) == []
+    opened = {s: 20 for s in range(0, 15)}
+    summary = {"timeline": timeline(opened, {s: 1000 for s in range(0, 15)}), "latency": [], "drills": [late]}
+    attach(summary, T0, ())
+    assert "recovery" not in summary
+    summary["drills"] = [ran(5.004, at=5.0), late]
+    attach(summary, T0, ())
+    assert [d["at"] for d in summary["recovery"]["drills"]] == [5.004]
+
+
+def ran(started: float, at: float | None = None) -> dict:
+    """summary.json's entry for a drill that ran at `started` s into the run."""
+    return {"at": started if at is None else at, "command": "kill -TERM 4321", "started": started, "seconds": 0.01,
+            "exit_code": 0, "output_tail": "", "outcome": "ok"}  # fmt: skip

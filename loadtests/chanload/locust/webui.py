@@ -91,7 +91,35 @@ def rows(live: View, rates: dict[tuple[str, str], float]) -> list[dict]:
     for t in live.thresholds:
         verdict = "PASS" if t["passed"] else "FAIL"
         out.append({"section": "threshold", "item": t["expr"], "value": t["detail"], "result": verdict})
-    return out + resource_rows(summary.get("resources"))
+    return out + recovery_rows(summary.get("recovery")) + resource_rows(summary.get("resources"))
+
+
+def recovery_rows(block: dict | None) -> list[dict]:
+    """The recovery from each drill that ran (chanload.run.recovery): there once the run is over, as in summary.json."""
+    if not block:
+        return []
+    out = []
+    for i, d in enumerate(block.get("drills") or [], 1):
+        lowest = f", lowest {d['users_lowest']}" if d.get("users_lowest") is not None else ""
+        out.append(
+            {
+                "section": "recovery",
+                "item": f"drill {i}, ran at {d.get('at', 0):g} s: {d.get('command') or '-'}",
+                "fail": d.get("failed_messages", 0),
+                "value": f"recovery {_seconds(d.get('recovery_s'))} (users {_seconds(d.get('users_back_s'))}:"
+                f" {d.get('users_before')} before{lowest}; latency {_seconds(d.get('latency_back_s'))} by"
+                f" {d.get('criterion') or 'no criterion'})",
+            }
+        )
+    out.append({"section": "recovery", "item": "slowest", "value": _seconds(block.get("slowest_s"))})
+    out.append(
+        {"section": "recovery", "item": "missed while away (whole run)", "count": block.get("missed_while_away")}
+    )
+    return out
+
+
+def _seconds(value: float | None) -> str:
+    return "not back" if value is None else f"{value:g} s"
 
 
 def resource_rows(resources: dict | None) -> list[dict]:

@@ -49,6 +49,7 @@ def render_html(summary: dict) -> str:
         _thresholds(summary.get("thresholds") or []),
         capacity.html(summary.get("capacity")),
         _drills(summary.get("drills") or []),
+        _recovery(summary.get("recovery")),
         _leaks(summary.get("leaks")),
         _percentiles(summary.get("latency") or []),
         _counters(summary.get("counters") or {}, summary.get("delivery"), summaries.started_epoch(summary)),
@@ -169,6 +170,41 @@ def _drills(drills: list[dict]) -> str:
         '<p class="meta">Times are seconds into the run (--drill); the time charts mark each drill that ran, by its'
         " number.</p>"
     )
+
+
+def _recovery(block: dict | None) -> str:
+    """From each drill that ran: how long until its users and its latency were back (chanload.run.recovery)."""
+    if not block:
+        return ""
+    rows = []
+    for i, d in enumerate(block.get("drills") or [], 1):
+        users = "-" if d.get("users_before") is None else str(d["users_before"])
+        if d.get("users_lowest") is not None:
+            users += f" &rarr; {d['users_lowest']}"
+        cells = [_seconds(d.get(k)) for k in ("users_back_s", "latency_back_s", "recovery_s")]
+        rows.append(
+            f'<tr><td class="num">{i}</td><td class="num">{d.get("at", 0):g} s</td>'
+            f'<td><code>{escape(str(d.get("command") or "-"))}</code></td><td class="num">{users}</td>'
+            + "".join(f'<td class="num">{c}</td>' for c in cells)
+            + f"<td>{escape(str(d.get('criterion') or '-'))}</td>"
+            f'<td class="num">{int(d.get("failed_messages") or 0)}</td></tr>'
+        )
+    slowest = block.get("slowest_s")
+    return (
+        '<h2>Recovery</h2><div class="scroll"><table class="recovery"><thead><tr><th class="num">#</th>'
+        '<th class="num">Ran at</th><th>Command</th><th class="num">Users before &rarr; lowest</th>'
+        '<th class="num">Users back</th><th class="num">Latency back</th><th class="num">Recovery</th>'
+        f'<th>Latency criterion</th><th class="num">Failed messages</th></tr></thead><tbody>{"".join(rows)}</tbody>'
+        f"</table></div><p class=\"meta\">Slowest recovery: {_seconds(slowest)} (what <code>--slo 'recovery&lt;...'"
+        f"</code> gates). Missed while away, the whole run's: {int(block.get('missed_while_away') or 0)} marks. Times"
+        " are seconds after each drill ran, to the second of the timeline: users back when as many are connected as"
+        " in the second before it, latency back at the first 3 seconds in a row of message p99 within its criterion;"
+        ' "not back": not within the run.</p>'
+    )
+
+
+def _seconds(value: float | None) -> str:
+    return "not back" if value is None else f"{value:g} s"
 
 
 def _leaks(leaks: dict | None) -> str:

@@ -1,6 +1,6 @@
 """Recovery after a drill: from the per-second timeline and a drill's time, how long until the users were back.
 
-For each drill that ran (seconds into the run when it ran; `drills` in summary.json, or the test hook below):
+For each drill that ran (`--drill`: summary.json's `drills`, from when its command started, seconds into the run):
 
 - `users_back_s`: connected users per second (the timeline's `connections`) fell under their level in the
   second before the drill; the time from the drill to the end of the first second they were at that level
@@ -18,41 +18,25 @@ For each drill that ran (seconds into the run when it ran; `drills` in summary.j
 - `failed_messages`: round trips that failed in the seconds from the drill until `recovery_s`; what members
   missed while away is the delivery block's `away` (whole run: marks are not kept per second).
 
-Times are to the second of the timeline. Without `--drill`, drill times may be given to a run by the
-environment variable CHANLOAD_DRILL_AT, a TEST HOOK: seconds into the run, comma-separated, or `@FILE`, a file
-read when the run ends, one wall-clock time (time.time()) a line: a test that stops a server itself writes the
-time it did.
+Times are to the second of the timeline. A run without a drill that ran has no recovery.
 """
 
 from __future__ import annotations
 
-import os
 import statistics
 from collections import defaultdict
-from pathlib import Path
 
 from chanload.recording.types import MESSAGE, RECONNECT
 
-DRILL_AT_ENV = "CHANLOAD_DRILL_AT"  # test hook: drill times in seconds into the run, when there is no --drill
 PRE_WINDOW = 10  # seconds before a drill whose p99 is the level it is held to
 FACTOR = 1.5
 STREAK = 3  # seconds in a row in bounds: the latency is back
 
 
-def drill_times(summary: dict, started: float, environ: dict | None = None) -> list[float]:
-    """Seconds into the run of each drill: summary.json's `drills` (when each ran), else the test hook."""
+def drill_times(summary: dict) -> list[float]:
+    """Seconds into the run when each drill's command started (summary.json's `drills`); none for one not run."""
     drills = [d for d in summary.get("drills") or [] if isinstance(d, dict)]
-    if drills:  # --drill: when each ran (its `started`; one the run ended before did not), else its `at`
-        times = [d["started"] if "started" in d else d.get("at") for d in drills]
-        return [float(t) for t in times if t is not None]
-    text = (os.environ if environ is None else environ).get(DRILL_AT_ENV, "").strip()
-    if text.startswith("@"):
-        try:
-            lines = Path(text[1:]).read_text().split()
-        except OSError:
-            return []
-        return [round(float(line) - started, 3) for line in lines]
-    return [float(part) for part in text.split(",") if part.strip()]
+    return [float(d["started"]) for d in drills if d.get("started") is not None]
 
 
 def recovery(timeline: dict, drill_epoch: float, limit_us: float | None = None, *, strict: bool = True) -> dict:
@@ -119,25 +103,25 @@ def recovery(timeline: dict, drill_epoch: float, limit_us: float | None = None, 
     return out
 
 
-def attach(summary: dict, started: float, thresholds=(), environ: dict | None = None) -> None:
-    """Put `recovery` in summary.json when the run had drills: one entry per drill, and the slowest."""
-    times = drill_times(summary, started, environ)
+def attach(summary: dict, started: float, thresholds=()) -> None:
+    """Put `recovery` in summary.json when drills ran: one entry per drill that ran, and the slowest."""
+    times = drill_times(summary)
     if not times:
         return
     limit, strict = None, True
     for t in thresholds:
         if t.metric == "message" and t.stat == "p99" and t.name is None and t.op in ("<", "<=") and not t.relative:
             limit, strict = t.limit, t.op == "<"
+    ran = [d for d in summary.get("drills") or [] if isinstance(d, dict) and d.get("started") is not None]
     drills = []
-    for at in times:
+    for at, drill in zip(times, ran, strict=True):
         one = recovery(summary.get("timeline") or {}, started + at, limit, strict=strict)
-        drills.append({"at": at, **one})
+        drills.append({"at": at, "command": drill.get("command"), **one})
     values = [d["recovery_s"] for d in drills]
     summary["recovery"] = {
         "drills": drills,
         "slowest_s": None if None in values else max(values),
         "missed_while_away": ((summary.get("delivery") or {}).get("total") or {}).get("away", 0),
-        "hook": DRILL_AT_ENV if not summary.get("drills") else None,
     }
 
 
