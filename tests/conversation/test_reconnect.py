@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -91,6 +92,23 @@ def test_an_outage_is_counted_by_cause_and_its_end_is_one_reconnect_sample():
     assert rec.ledger.reconnects == 1 and rec.ledger.reconnect_attempts == 3
     (piece,) = [p for p in rec.recorder.drain() if p.key == (RECONNECT, "room/[group]")]
     assert piece.histogram.get_total_count() == 1
+
+
+def test_an_outage_starts_when_the_reader_saw_the_drop_not_when_a_step_noticed():
+    """The `WS reconnect` sample runs from the drop the reader stamped (`at`), a think time before the step."""
+    rec = LocalRecording()
+    back = Reconnector(Policy())
+    back.ready(rec, "room/[group]")
+    seen = time.perf_counter() - 1.5  # the reader saw the end 1.5 s before the user's next send failed
+    back.dropped(ClosedByServer(1012, "restart"), rec, at=seen)
+    assert back.down_since == seen
+    back.before()
+    back.ready(rec, "room/[group]")
+    (piece,) = [p for p in rec.recorder.drain() if p.key == (RECONNECT, "room/[group]")]
+    assert piece.histogram.get_max_value() >= 1_500_000  # microseconds (HDR's bucket top): the 1.5 s away are in it
+    later = Reconnector(Policy())
+    later.dropped(ClosedByServer(1012, "restart"), rec, at=time.perf_counter() + 60)  # never after the notice
+    assert later.down_since <= time.perf_counter()
 
 
 def test_backoff_keeps_growing_for_connections_that_did_not_live():

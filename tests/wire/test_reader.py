@@ -79,7 +79,22 @@ def test_ended_is_called_when_the_connection_ends_under_it_not_when_stopped():
     stopped = Reader(ScriptedClient([], None), sort, lambda: calls.append("stopped"), threads=False)
     gevent.sleep(0.01)
     stopped.stop()
-    assert calls == ["end"]
+    assert calls == ["end"] and stopped.ended_at is None
+
+
+def test_the_reader_stamps_when_the_connection_ended_before_a_step_notices():
+    """A listening user notices a drop at its next step, a think time later: the outage starts at the reader's stamp."""
+    reader = Reader(ScriptedClient([], ConnectionLost("connection lost: reset")), sort, threads=False)
+    settled(gevent.sleep, lambda: int(reader.ended_at is not None), 1)
+    assert reader.ended_at is not None
+    ended_perf, ended_ns = reader.ended_at
+    gevent.sleep(0.05)  # the user thinks
+    noticed = time.perf_counter()
+    with pytest.raises(ConnectionLost):
+        reader.get(noticed + 2)
+    assert (
+        ended_perf <= noticed - 0.04 and abs(ended_ns / 1e9 - time.time() + (noticed - ended_perf)) < 1
+    )  # not timing: the stamp's own clock pair
 
 
 class FloodingClient:

@@ -121,14 +121,15 @@ class Reconnector:
         self._lived = False
         self.stays_down = False  # `off` and dropped: the user stays down
 
-    def dropped(self, exc: WsError, recording) -> None:
-        """The connection ended under a step (`exc` ended it): counted by cause; the outage starts now."""
+    def dropped(self, exc: WsError, recording, at: float | None = None) -> None:
+        """The connection ended (`exc` ended it): counted by cause. The outage starts `at` (perf_counter), when
+        a listening session's reader saw the end, which may be a think time before a step noticed; else now."""
         now = time.perf_counter()
         ledger = recording.ledger
         ledger.drops[drops.cause(exc)] += 1
         if self._lived or (self.policy.mode == "backoff" and now - self._connected_at >= self.policy.high):
             self.attempt = 0
-        self.down_since = now
+        self.down_since = min(at, now) if at is not None else now
         self.tries = 0
         self.deadline = 0.0
         if self.policy.mode == "off":

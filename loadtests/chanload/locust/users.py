@@ -305,7 +305,7 @@ class ChannelsUser(WsUser):
                 back.message_ok()
             except WsError as exc:
                 if ws.client is None:  # a fatal failure dropped the connection: counted by cause
-                    _dropped(ws, back, (reader.error() if reader is not None else None) or exc)
+                    _dropped(ws, back, (reader.error() if reader is not None else None) or exc, reader)
             if limit and ws.seq >= limit:
                 ws.close()
             elif ws.client is not None and back.expired():
@@ -347,11 +347,13 @@ def reconnect(user: WsUser, back: Reconnector) -> None:
         return
 
 
-def _dropped(ws: Session, back: Reconnector, exc: WsError) -> None:
+def _dropped(ws: Session, back: Reconnector, exc: WsError, reader=None) -> None:
     """The connection dropped under a step: counted by the cause that ended it (the reader's, when it saw it
-    first). A marked message whose round trip failed with it is owed to nobody: its sender knows it failed."""
-    back.dropped(exc, ws.recording)
-    ws.recording.delivery.sender_dropped(ws.user, time.time_ns())
+    first), from when it ended (the reader's time: a listening user notices at its next send, a think time
+    later). A marked message whose round trip failed with it is owed to nobody: its sender knows it failed."""
+    ended = getattr(reader, "ended_at", None)  # (perf_counter, time_ns) when the reader saw the end
+    back.dropped(exc, ws.recording, ended[0] if ended else None)
+    ws.recording.delivery.sender_dropped(ws.user, ended[1] if ended else time.time_ns())
     mark = getattr(ws, "_mark", -1)  # the mark number of the message just sent, or -1
     if mark >= 0:
         ws.recording.delivery.unsent(ws.user, mark)

@@ -58,6 +58,8 @@ class Reader:
         self._stopped = False
         self._guard = lock if lock is not None else contextlib.nullcontext()
         self._greenlet: Any = None
+        # When the connection ended under the reader (perf_counter, time_ns); None while it lasts or once stopped.
+        self.ended_at: tuple[float, int] | None = None
         self._thread: threading.Thread | None = None
         if green() if threads is None else not threads:
             import gevent  # listening under Locust: gevent runs already
@@ -148,6 +150,7 @@ class Reader:
             except WsError as exc:
                 if self._stopped:
                     return  # closed by the session itself
+                self.ended_at = (time.perf_counter(), time.time_ns())  # the drop, before a step notices it
                 self._put(exc, 0)
                 if ended is not None:
                     with self._guard:
